@@ -1,0 +1,1 @@
+//! Lamina `autograd` crate (not started yet).

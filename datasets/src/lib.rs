@@ -1,0 +1,1 @@
+//! Lamina `datasets` crate (not started yet).

@@ -1,0 +1,1 @@
+//! Lamina `layers` crate (not started yet).

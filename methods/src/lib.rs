@@ -1,0 +1,1 @@
+//! Lamina `methods` crate (not started yet).
