@@ -1,0 +1,262 @@
+//! The `Backend` contract: every primitive a device must provide.
+//!
+//! Every method takes its operands as `(storage, layout)` pairs, so strided views (transposes,
+//! slices, broadcasts) reach the kernels without copies, and returns a new, contiguous, row-major
+//! storage for its result (shape stated in each method's doc). Methods never panic on user data:
+//! shape, dtype and index errors come back as [`Error`](crate::Error)s naming the op.
+//!
+//! Everything else (reshape, narrow, transpose, expand, stack, repeat) is a layout change or a
+//! composition done by the caller.
+
+use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
+use crate::{CpuStorage, DType, Device, Layout, Result};
+
+/// A compute device's implementation of every primitive.
+pub trait Backend: Send + Sync {
+    /// The device buffer type.
+    type Storage: Send + Sync + std::fmt::Debug;
+
+    /// The device this backend computes on.
+    fn device(&self) -> Device;
+
+    // ----- memory -----
+
+    /// Uploads a host buffer.
+    fn from_host(&self, data: &CpuStorage) -> Result<Self::Storage>;
+    /// Downloads the elements of a view, contiguous and row-major.
+    fn to_host(&self, s: &Self::Storage, l: &Layout) -> Result<CpuStorage>;
+    /// A buffer of `n` elements all equal to `value` (converted with `as` semantics).
+    fn full(&self, dtype: DType, n: usize, value: f64) -> Result<Self::Storage>;
+    /// The dtype of a buffer.
+    fn dtype(&self, s: &Self::Storage) -> DType;
+    /// Copies a view into a new contiguous buffer.
+    fn contiguous(&self, s: &Self::Storage, l: &Layout) -> Result<Self::Storage>;
+    /// Converts a view to another dtype (`as` semantics: float to int truncates and saturates).
+    fn cast(&self, s: &Self::Storage, l: &Layout, dtype: DType) -> Result<Self::Storage>;
+
+    // ----- elementwise -----
+
+    /// `op(x)` elementwise; result has `l`'s shape.
+    fn unary(&self, op: UnaryOp, s: &Self::Storage, l: &Layout) -> Result<Self::Storage>;
+    /// `op(a, b)` elementwise; both layouts must already have the same (broadcast) shape.
+    fn binary(
+        &self,
+        op: BinaryOp,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+    ) -> Result<Self::Storage>;
+    /// `op(a, scalar)`, or `op(scalar, a)` when `scalar_first`.
+    fn binary_scalar(
+        &self,
+        op: BinaryOp,
+        a: &Self::Storage,
+        la: &Layout,
+        scalar: f64,
+        scalar_first: bool,
+    ) -> Result<Self::Storage>;
+    /// Elementwise comparison to a `u8` 0/1 mask; layouts have the same shape.
+    fn compare(
+        &self,
+        op: CmpOp,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+    ) -> Result<Self::Storage>;
+    /// Elementwise comparison with a scalar to a `u8` mask.
+    fn compare_scalar(&self, op: CmpOp, a: &Self::Storage, la: &Layout, scalar: f64) -> Result<Self::Storage>;
+    /// `cond ? a : b` elementwise; `cond` is `u8` (nonzero is true); all three layouts share a shape.
+    fn where_cond(
+        &self,
+        cond: &Self::Storage,
+        lc: &Layout,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+    ) -> Result<Self::Storage>;
+
+    // ----- reductions -----
+
+    /// Reduces over `axes` (sorted, distinct); the reduced dims are kept with size 1 when
+    /// `keepdim`, removed otherwise. An empty `axes` reduces nothing (a copy).
+    fn reduce(
+        &self,
+        op: ReduceOp,
+        s: &Self::Storage,
+        l: &Layout,
+        axes: &[usize],
+        keepdim: bool,
+    ) -> Result<Self::Storage>;
+    /// Index (`i64`) of the max/min along `axis`, lowest index on ties.
+    fn arg_reduce(
+        &self,
+        op: ArgReduceOp,
+        s: &Self::Storage,
+        l: &Layout,
+        axis: usize,
+        keepdim: bool,
+    ) -> Result<Self::Storage>;
+    /// Softmax (or log-softmax) along `axis`, numerically stable; same shape as the input.
+    fn softmax(&self, s: &Self::Storage, l: &Layout, axis: usize, log: bool) -> Result<Self::Storage>;
+
+    // ----- linear algebra -----
+
+    /// Batched matrix product: `a` is `[..., M, K]`, `b` is `[..., K, N]` with identical batch
+    /// dims (the caller broadcasts them); the result is `[..., M, N]`.
+    fn matmul(&self, a: &Self::Storage, la: &Layout, b: &Self::Storage, lb: &Layout) -> Result<Self::Storage>;
+    /// 2-D convolution: `x` `[N, C, H, W]`, `w` `[O, C/groups, kH, kW]` -> `[N, O, oH, oW]`.
+    /// With `i8` operands the result is `i32` (quantized inference).
+    fn conv2d(
+        &self,
+        x: &Self::Storage,
+        lx: &Layout,
+        w: &Self::Storage,
+        lw: &Layout,
+        p: &Conv2dParams,
+    ) -> Result<Self::Storage>;
+    /// Gradient of conv2d with respect to its input: `gy` `[N, O, oH, oW]` -> `[N, C, H, W]`
+    /// where `input_hw` = `(H, W)`.
+    fn conv2d_backward_data(
+        &self,
+        gy: &Self::Storage,
+        lgy: &Layout,
+        w: &Self::Storage,
+        lw: &Layout,
+        p: &Conv2dParams,
+        input_hw: (usize, usize),
+    ) -> Result<Self::Storage>;
+    /// Gradient of conv2d with respect to its weight: -> `[O, C/groups, kH, kW]` where
+    /// `kernel_hw` = `(kH, kW)`.
+    fn conv2d_backward_weight(
+        &self,
+        x: &Self::Storage,
+        lx: &Layout,
+        gy: &Self::Storage,
+        lgy: &Layout,
+        p: &Conv2dParams,
+        kernel_hw: (usize, usize),
+    ) -> Result<Self::Storage>;
+
+    // ----- pooling -----
+
+    /// Max pooling over NCHW: values and the `i64` flat index (`h * W + w`) of each maximum
+    /// within its input plane (first maximum on ties, NaN wins).
+    fn max_pool2d(&self, x: &Self::Storage, l: &Layout, p: &Pool2dParams) -> Result<(Self::Storage, Self::Storage)>;
+    /// Routes `gy` to the argmax positions: result has shape `input_shape`.
+    fn max_pool2d_backward(
+        &self,
+        gy: &Self::Storage,
+        lgy: &Layout,
+        indices: &Self::Storage,
+        li: &Layout,
+        input_shape: &[usize],
+    ) -> Result<Self::Storage>;
+    /// Average pooling over NCHW.
+    fn avg_pool2d(&self, x: &Self::Storage, l: &Layout, p: &Pool2dParams) -> Result<Self::Storage>;
+    /// Gradient of average pooling: result has shape `input_shape`.
+    fn avg_pool2d_backward(
+        &self,
+        gy: &Self::Storage,
+        lgy: &Layout,
+        p: &Pool2dParams,
+        input_shape: &[usize],
+    ) -> Result<Self::Storage>;
+    /// Adaptive average pooling to `out_hw` with PyTorch's window rule
+    /// (`start = floor(i*H/oH)`, `end = ceil((i+1)*H/oH)`).
+    fn adaptive_avg_pool2d(&self, x: &Self::Storage, l: &Layout, out_hw: (usize, usize)) -> Result<Self::Storage>;
+    /// Gradient of adaptive average pooling: result has shape `input_shape`.
+    fn adaptive_avg_pool2d_backward(
+        &self,
+        gy: &Self::Storage,
+        lgy: &Layout,
+        input_shape: &[usize],
+    ) -> Result<Self::Storage>;
+
+    // ----- indexing, sorting, joining -----
+
+    /// `out[..., i, ...] = x[..., idx[..., i, ...], ...]` along `axis`, as `torch.gather`:
+    /// `idx` (any index dtype) has the output's shape and, outside `axis`, at most `x`'s sizes.
+    fn gather(
+        &self,
+        x: &Self::Storage,
+        lx: &Layout,
+        axis: usize,
+        idx: &Self::Storage,
+        li: &Layout,
+    ) -> Result<Self::Storage>;
+    /// A copy of `base` with `src` added at the positions `idx` names along `axis`, as
+    /// `torch.scatter_add` (`idx` and `src` share a shape).
+    fn scatter_add(
+        &self,
+        base: &Self::Storage,
+        lb: &Layout,
+        axis: usize,
+        idx: &Self::Storage,
+        li: &Layout,
+        src: &Self::Storage,
+        ls: &Layout,
+    ) -> Result<Self::Storage>;
+    /// Selects entries of dimension `axis` by a 1-D index tensor.
+    fn index_select(
+        &self,
+        x: &Self::Storage,
+        lx: &Layout,
+        axis: usize,
+        idx: &Self::Storage,
+        li: &Layout,
+    ) -> Result<Self::Storage>;
+    /// The `k` largest (or smallest) values along `axis`, sorted, with their `i64` indices;
+    /// ties go to the lower index.
+    fn topk(
+        &self,
+        x: &Self::Storage,
+        l: &Layout,
+        k: usize,
+        axis: usize,
+        largest: bool,
+    ) -> Result<(Self::Storage, Self::Storage)>;
+    /// Stable sort along `axis`: values and `i64` indices (argsort).
+    fn sort(
+        &self,
+        x: &Self::Storage,
+        l: &Layout,
+        axis: usize,
+        descending: bool,
+    ) -> Result<(Self::Storage, Self::Storage)>;
+    /// Concatenates views along `axis` (same dtype; other dims equal).
+    fn concat(&self, parts: &[(&Self::Storage, &Layout)], axis: usize) -> Result<Self::Storage>;
+    /// Pads every dimension with `(before, after)` elements of `value`.
+    fn pad(&self, x: &Self::Storage, l: &Layout, pads: &[(usize, usize)], value: f64) -> Result<Self::Storage>;
+
+    // ----- random -----
+
+    /// `n` samples of `dist` from the counter-based generator: element `i` depends only on
+    /// `(seed, offset + i)`, never on the thread count or device.
+    fn random(&self, dtype: DType, n: usize, dist: Distribution, seed: u64, offset: u64) -> Result<Self::Storage>;
+
+    // ----- spectral -----
+
+    /// Real 2-D FFT over the last two axes (unnormalized, as `torch.fft.rfft2`): input
+    /// `[..., H, W]` real, output real and imaginary parts, each `[..., H, W/2 + 1]`.
+    fn rfft2(&self, x: &Self::Storage, l: &Layout) -> Result<(Self::Storage, Self::Storage)>;
+    /// Inverse of [`Backend::rfft2`] with `1/(HW)` scaling (as `torch.fft.irfft2` with
+    /// `s = out_hw`): half spectrum `[..., H, W/2 + 1]` -> real `[..., H, W]`.
+    fn irfft2(
+        &self,
+        re: &Self::Storage,
+        lre: &Layout,
+        im: &Self::Storage,
+        lim: &Layout,
+        out_hw: (usize, usize),
+    ) -> Result<Self::Storage>;
+
+    // ----- quantized -----
+
+    /// 1x1 convolution with ternary weights by additions and subtractions only: `x` `i8`
+    /// `[N, C, H, W]`, `w` `i8` `[O, C]` with entries in {−1, 0, 1} -> `i32` `[N, O, H, W]`.
+    /// (int8 x int8 -> i32 GEMM and conv are [`Backend::matmul`] and [`Backend::conv2d`] on `i8`.)
+    fn ternary_conv1x1(&self, x: &Self::Storage, lx: &Layout, w: &Self::Storage, lw: &Layout) -> Result<Self::Storage>;
+}

@@ -1,0 +1,1 @@
+//! Conformance checks for elementwise ops, comparisons and select (filled in below).

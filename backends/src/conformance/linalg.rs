@@ -1,0 +1,1 @@
+//! Conformance checks for matmul (filled in below).

@@ -1,0 +1,253 @@
+//! Elementwise kernels: unary maps, binary ops over broadcast views, comparisons and select.
+
+use super::scalar::{compare, Arith};
+use super::strided::{par_fill, Rows};
+use crate::ops::{BinaryOp, CmpOp, UnaryOp};
+use crate::{CpuStorage, DType, Element, Error, Layout, Result};
+use rayon::prelude::*;
+
+/// Maps `f` over a view into a new contiguous vector.
+pub(crate) fn map1<T: Copy + Send + Sync, U: Copy + Default + Send + Sync>(
+    src: &[T],
+    l: &Layout,
+    f: impl Fn(T) -> U + Sync + Send,
+) -> Vec<U> {
+    let n = l.numel();
+    let mut out = vec![U::default(); n];
+    if let Some(r) = l.contiguous_range() {
+        let src = &src[r];
+        if n < super::strided::PAR_THRESHOLD {
+            out.iter_mut().zip(src).for_each(|(o, &x)| *o = f(x));
+        } else {
+            out.par_chunks_mut(8192).zip(src.par_chunks(8192)).for_each(|(o, s)| {
+                o.iter_mut().zip(s).for_each(|(o, &x)| *o = f(x));
+            });
+        }
+        return out;
+    }
+    let rows = Rows::new([l]);
+    let [st] = rows.inner_strides();
+    par_fill(&mut out, |chunk, start| {
+        rows.for_each(start, chunk.len(), |[o], len, pos| {
+            let dst = &mut chunk[pos - start..pos - start + len];
+            if st == 1 {
+                dst.iter_mut().zip(&src[o..o + len]).for_each(|(d, &x)| *d = f(x));
+            } else {
+                dst.iter_mut().enumerate().for_each(|(j, d)| *d = f(src[o + j * st]));
+            }
+        })
+    });
+    out
+}
+
+/// Maps `f` over two views of the same shape into a new contiguous vector.
+pub(crate) fn map2<A: Copy + Send + Sync, B: Copy + Send + Sync, U: Copy + Default + Send + Sync>(
+    a: &[A],
+    la: &Layout,
+    b: &[B],
+    lb: &Layout,
+    f: impl Fn(A, B) -> U + Sync + Send,
+) -> Vec<U> {
+    let n = la.numel();
+    let mut out = vec![U::default(); n];
+    if let (Some(ra), Some(rb)) = (la.contiguous_range(), lb.contiguous_range()) {
+        let (a, b) = (&a[ra], &b[rb]);
+        par_fill(&mut out, |chunk, start| {
+            let end = start + chunk.len();
+            chunk.iter_mut().zip(&a[start..end]).zip(&b[start..end]).for_each(|((o, &x), &y)| *o = f(x, y));
+        });
+        return out;
+    }
+    let rows = Rows::new([la, lb]);
+    let [sa, sb] = rows.inner_strides();
+    par_fill(&mut out, |chunk, start| {
+        rows.for_each(start, chunk.len(), |[oa, ob], len, pos| {
+            let dst = &mut chunk[pos - start..pos - start + len];
+            match (sa, sb) {
+                (1, 1) => {
+                    dst.iter_mut().zip(&a[oa..oa + len]).zip(&b[ob..ob + len]).for_each(|((d, &x), &y)| *d = f(x, y))
+                }
+                (1, 0) => {
+                    let y = b[ob];
+                    dst.iter_mut().zip(&a[oa..oa + len]).for_each(|(d, &x)| *d = f(x, y))
+                }
+                (0, 1) => {
+                    let x = a[oa];
+                    dst.iter_mut().zip(&b[ob..ob + len]).for_each(|(d, &y)| *d = f(x, y))
+                }
+                _ => dst.iter_mut().enumerate().for_each(|(j, d)| *d = f(a[oa + j * sa], b[ob + j * sb])),
+            }
+        })
+    });
+    out
+}
+
+/// Maps `f` over three views of the same shape into a new contiguous vector.
+pub(crate) fn map3<
+    A: Copy + Send + Sync,
+    B: Copy + Send + Sync,
+    C: Copy + Send + Sync,
+    U: Copy + Default + Send + Sync,
+>(
+    a: &[A],
+    la: &Layout,
+    b: &[B],
+    lb: &Layout,
+    c: &[C],
+    lc: &Layout,
+    f: impl Fn(A, B, C) -> U + Sync + Send,
+) -> Vec<U> {
+    let mut out = vec![U::default(); la.numel()];
+    let rows = Rows::new([la, lb, lc]);
+    let [sa, sb, sc] = rows.inner_strides();
+    par_fill(&mut out, |chunk, start| {
+        rows.for_each(start, chunk.len(), |[oa, ob, oc], len, pos| {
+            let dst = &mut chunk[pos - start..pos - start + len];
+            dst.iter_mut().enumerate().for_each(|(j, d)| *d = f(a[oa + j * sa], b[ob + j * sb], c[oc + j * sc]));
+        })
+    });
+    out
+}
+
+fn check_same_shape(op: &'static str, la: &Layout, lb: &Layout) -> Result<()> {
+    if la.shape() != lb.shape() {
+        return Err(Error::shape(op, la.shape(), lb.shape()));
+    }
+    Ok(())
+}
+
+/// Runs `$body` with `$v` bound to the slice of a numeric storage and `$T` to its element type.
+macro_rules! with_slice {
+    ($s:expr, $v:ident, $T:ident => $body:expr) => {
+        match $s {
+            CpuStorage::F32($v) => {
+                type $T = f32;
+                $body
+            }
+            CpuStorage::F64($v) => {
+                type $T = f64;
+                $body
+            }
+            CpuStorage::I64($v) => {
+                type $T = i64;
+                $body
+            }
+            CpuStorage::I32($v) => {
+                type $T = i32;
+                $body
+            }
+            CpuStorage::U32($v) => {
+                type $T = u32;
+                $body
+            }
+            CpuStorage::U8($v) => {
+                type $T = u8;
+                $body
+            }
+            CpuStorage::I8($v) => {
+                type $T = i8;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_slice;
+
+pub(crate) fn unary(op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
+    let dtype = s.dtype();
+    if !dtype.is_float() && !op.supports_integers() {
+        return Err(Error::UnsupportedDType { op: op.name(), dtype });
+    }
+    with_slice!(s, v, T => {
+        Ok(T::into_cpu(map1(v, l, |x| <T as Arith>::unary(op, x).unwrap_or_default())))
+    })
+}
+
+fn binary_impl<T: Arith>(op: BinaryOp, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<CpuStorage> {
+    if T::DTYPE.is_float() || op != BinaryOp::Div {
+        if !T::DTYPE.is_float() && op == BinaryOp::Pow {
+            return Err(Error::UnsupportedDType { op: op.name(), dtype: T::DTYPE });
+        }
+        return Ok(T::into_cpu(map2(a, la, b, lb, |x, y| T::binary(op, x, y).unwrap_or_default())));
+    }
+    // Integer division: detect division by zero instead of producing garbage.
+    let out = map2(a, la, b, lb, |x, y| T::binary(op, x, y));
+    if out.iter().any(|v| v.is_none()) {
+        return Err(Error::invalid("div", "integer division by zero"));
+    }
+    Ok(T::into_cpu(out.into_iter().map(|v| v.unwrap_or_default()).collect()))
+}
+
+pub(crate) fn binary(op: BinaryOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
+    check_same_shape(op.name(), la, lb)?;
+    if a.dtype() != b.dtype() {
+        return Err(Error::DTypeMismatch { op: op.name(), lhs: a.dtype(), rhs: b.dtype() });
+    }
+    with_slice!(a, av, T => {
+        let bv = T::cpu_slice(b).expect("dtype checked");
+        binary_impl::<T>(op, av, la, bv, lb)
+    })
+}
+
+pub(crate) fn binary_scalar(
+    op: BinaryOp,
+    a: &CpuStorage,
+    la: &Layout,
+    scalar: f64,
+    scalar_first: bool,
+) -> Result<CpuStorage> {
+    let sl = Layout::contiguous(&[1]).broadcast_to(la.shape())?;
+    with_slice!(a, av, T => {
+        let sv = [T::from_f64(scalar)];
+        if scalar_first {
+            binary_impl::<T>(op, &sv, &sl, av, la)
+        } else {
+            binary_impl::<T>(op, av, la, &sv, &sl)
+        }
+    })
+}
+
+pub(crate) fn compare_op(op: CmpOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
+    check_same_shape("compare", la, lb)?;
+    if a.dtype() != b.dtype() {
+        return Err(Error::DTypeMismatch { op: "compare", lhs: a.dtype(), rhs: b.dtype() });
+    }
+    with_slice!(a, av, T => {
+        let bv = T::cpu_slice(b).expect("dtype checked");
+        Ok(CpuStorage::U8(map2(av, la, bv, lb, |x: T, y: T| compare(op, x, y))))
+    })
+}
+
+pub(crate) fn compare_scalar(op: CmpOp, a: &CpuStorage, la: &Layout, scalar: f64) -> Result<CpuStorage> {
+    with_slice!(a, av, T => {
+        if T::DTYPE.is_float() {
+            let s = T::from_f64(scalar);
+            Ok(CpuStorage::U8(map1(av, la, |x: T| compare(op, x, s))))
+        } else {
+            // Compare integers in f64 so that a fractional scalar behaves mathematically.
+            Ok(CpuStorage::U8(map1(av, la, |x: T| compare(op, x.to_f64(), scalar))))
+        }
+    })
+}
+
+pub(crate) fn where_cond(
+    cond: &CpuStorage,
+    lc: &Layout,
+    a: &CpuStorage,
+    la: &Layout,
+    b: &CpuStorage,
+    lb: &Layout,
+) -> Result<CpuStorage> {
+    check_same_shape("where", lc, la)?;
+    check_same_shape("where", la, lb)?;
+    let CpuStorage::U8(c) = cond else {
+        return Err(Error::DTypeMismatch { op: "where", lhs: cond.dtype(), rhs: DType::U8 });
+    };
+    if a.dtype() != b.dtype() {
+        return Err(Error::DTypeMismatch { op: "where", lhs: a.dtype(), rhs: b.dtype() });
+    }
+    with_slice!(a, av, T => {
+        let bv = T::cpu_slice(b).expect("dtype checked");
+        Ok(T::into_cpu(map3(c, lc, av, la, bv, lb, |c: u8, x: T, y: T| if c != 0 { x } else { y })))
+    })
+}

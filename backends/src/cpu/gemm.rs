@@ -1,0 +1,219 @@
+//! The one place the CPU backend multiplies matrices, so the GEMM can be swapped.
+//!
+//! [`gemm`] is the single call into `matrixmultiply` (single-threaded, AVX-512/AVX2/FMA kernels
+//! chosen at run time); [`gemm_par`] splits one product over rayon's threads by output panels. A
+//! kernel that is already inside a parallel loop calls [`gemm`], never [`gemm_par`]: one level
+//! of parallelism.
+
+use rayon::prelude::*;
+
+/// A float type `matrixmultiply` can multiply.
+pub(crate) trait GemmElement: crate::FloatElement {
+    /// `C = alpha * A B + beta * C` with arbitrary (row, column) strides in elements.
+    ///
+    /// # Safety
+    /// The pointers must address valid `m x k`, `k x n` and `m x n` matrices with these strides,
+    /// and `c` must not alias `a` or `b`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn raw_gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+impl GemmElement for f32 {
+    #[inline]
+    unsafe fn raw_gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f32,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        csb: isize,
+        beta: f32,
+        c: *mut f32,
+        rsc: isize,
+        csc: isize,
+    ) {
+        matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+    }
+}
+
+impl GemmElement for f64 {
+    #[inline]
+    unsafe fn raw_gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f64,
+        a: *const f64,
+        rsa: isize,
+        csa: isize,
+        b: *const f64,
+        rsb: isize,
+        csb: isize,
+        beta: f64,
+        c: *mut f64,
+        rsc: isize,
+        csc: isize,
+    ) {
+        matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+    }
+}
+
+/// A strided matrix operand: slice, starting offset, row stride and column stride (elements).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MatRef<'a, T> {
+    pub data: &'a [T],
+    pub offset: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a, T> MatRef<'a, T> {
+    /// A row-major matrix with `cols` columns starting at `offset`.
+    #[allow(dead_code)]
+    pub fn row_major(data: &'a [T], offset: usize, cols: usize) -> Self {
+        MatRef { data, offset, rs: cols, cs: 1 }
+    }
+
+    /// Checks that an `rows x cols` matrix fits the slice.
+    fn fits(&self, rows: usize, cols: usize) -> bool {
+        rows == 0 || cols == 0 || self.offset + (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `C = alpha * A B + beta * C` on the calling thread. `c` is row-major `m x n` with row stride
+/// `ldc` (elements). Panics only on an internal invariant violation (operands not fitting).
+pub(crate) fn gemm<T: GemmElement>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+) {
+    assert!(
+        a.fits(m, k) && b.fits(k, n) && (m == 0 || n == 0 || (m - 1) * ldc + n <= c.len()),
+        "gemm operands out of bounds"
+    );
+    // SAFETY: bounds checked above; `c` is a unique borrow, so it aliases neither input.
+    unsafe { gemm_unchecked(m, k, n, alpha, a, b, beta, c.as_mut_ptr(), ldc) }
+}
+
+/// [`gemm`] writing through a raw output pointer.
+///
+/// # Safety
+/// `a` and `b` must fit (`m x k`, `k x n`); `c` must address `m` rows of `n` writable elements
+/// with row stride `ldc` that nothing else reads or writes during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_unchecked<T: GemmElement>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: *mut T,
+    ldc: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    T::raw_gemm(
+        m,
+        k,
+        n,
+        alpha,
+        a.data.as_ptr().add(a.offset),
+        a.rs as isize,
+        a.cs as isize,
+        b.data.as_ptr().add(b.offset),
+        b.rs as isize,
+        b.cs as isize,
+        beta,
+        c,
+        ldc as isize,
+        1,
+    )
+}
+
+/// Work (multiply-adds) below which a product is not worth splitting across threads.
+const PAR_MIN_WORK: usize = 1 << 20;
+
+/// Like [`gemm`] but split over rayon's threads by panels of rows (or columns when `m` is
+/// small), each panel an independent single-threaded [`gemm`].
+pub(crate) fn gemm_par<T: GemmElement>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+) {
+    let threads = rayon::current_num_threads();
+    if threads == 1 || m * n * k < PAR_MIN_WORK {
+        return gemm(m, k, n, alpha, a, b, beta, c, ldc);
+    }
+    if m >= n || m >= 64 * threads {
+        // Row panels, multiples of the micro-kernel height.
+        let panel = m.div_ceil(threads).next_multiple_of(8).min(m);
+        c[..(m - 1) * ldc + n].par_chunks_mut(panel * ldc).enumerate().for_each(|(i, cp)| {
+            let r0 = i * panel;
+            let rows = panel.min(m - r0);
+            let ap = MatRef { offset: a.offset + r0 * a.rs, ..a };
+            gemm(rows, k, n, alpha, ap, b, beta, cp, ldc);
+        });
+    } else {
+        // Column panels: every thread writes a disjoint set of columns of the same rows.
+        let panel = n.div_ceil(threads).next_multiple_of(16).min(n);
+        assert!(a.fits(m, k) && b.fits(k, n) && (m - 1) * ldc + n <= c.len(), "gemm operands out of bounds");
+        let cptr = SendPtr(c.as_mut_ptr());
+        (0..n.div_ceil(panel)).into_par_iter().for_each(|i| {
+            let c0 = i * panel;
+            let cols = panel.min(n - c0);
+            let bp = MatRef { offset: b.offset + c0 * b.cs, ..b };
+            // SAFETY: bounds checked above; the panels write disjoint column ranges of `c`.
+            unsafe { gemm_unchecked(m, k, cols, alpha, a, bp, beta, cptr.get().add(c0), ldc) };
+        });
+    }
+}
+
+/// A raw pointer that may cross threads (the caller guarantees disjoint writes).
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr<T>(pub *mut T);
+// SAFETY: used only for disjoint writes coordinated by the caller.
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so closures capture the Send wrapper rather than the field).
+    #[inline(always)]
+    pub fn get(self) -> *mut T {
+        self.0
+    }
+}

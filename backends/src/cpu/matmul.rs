@@ -1,0 +1,83 @@
+//! Batched matrix multiplication over strided views.
+
+use super::gemm::{gemm, gemm_par, GemmElement, MatRef};
+use crate::{CpuStorage, Error, Layout, Result};
+use rayon::prelude::*;
+
+/// Checks `[..., M, K] x [..., K, N]` with equal batch dims; returns (batch, M, K, N, out shape).
+pub(crate) fn matmul_dims(la: &Layout, lb: &Layout) -> Result<(usize, usize, usize, usize, Vec<usize>)> {
+    let (sa, sb) = (la.shape(), lb.shape());
+    let nd = sa.len();
+    if nd < 2 || sb.len() != nd || sa[..nd - 2] != sb[..nd - 2] || sa[nd - 1] != sb[nd - 2] {
+        return Err(Error::shape("matmul", sa, sb));
+    }
+    let (m, k, n) = (sa[nd - 2], sa[nd - 1], sb[nd - 1]);
+    let batch: usize = sa[..nd - 2].iter().product();
+    let mut out = sa[..nd - 2].to_vec();
+    out.extend([m, n]);
+    Ok((batch, m, k, n, out))
+}
+
+/// Storage offset of batch element `i` of a layout's leading dims.
+pub(crate) fn batch_offset(l: &Layout, i: usize) -> usize {
+    let nd = l.ndim();
+    let mut rem = i;
+    let mut off = l.offset();
+    for d in (0..nd - 2).rev() {
+        off += (rem % l.shape()[d]) * l.strides()[d];
+        rem /= l.shape()[d];
+    }
+    off
+}
+
+/// Batch element `i` of a `[..., rows, cols]` view as a strided matrix.
+pub(crate) fn batch_mat<'a, T>(data: &'a [T], l: &Layout, i: usize) -> MatRef<'a, T> {
+    let nd = l.ndim();
+    MatRef { data, offset: batch_offset(l, i), rs: l.strides()[nd - 2], cs: l.strides()[nd - 1] }
+}
+
+fn matmul_float<T: GemmElement>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<Vec<T>> {
+    let (batch, m, k, n, out_shape) = matmul_dims(la, lb)?;
+    let mut out = vec![T::zero(); out_shape.iter().product()];
+    if m * n == 0 {
+        return Ok(out);
+    }
+    if k == 0 {
+        return Ok(out);
+    }
+    let mat = batch_mat;
+    let threads = rayon::current_num_threads();
+    let work = m * n * k;
+    if batch >= 2 * threads && work < (1 << 22) {
+        out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
+            gemm(m, k, n, T::one(), mat(a, la, i), mat(b, lb, i), T::zero(), c, n);
+        });
+    } else {
+        for (i, c) in out.chunks_mut(m * n).enumerate() {
+            gemm_par(m, k, n, T::one(), mat(a, la, i), mat(b, lb, i), T::zero(), c, n);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn matmul(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
+    super::copy::check_extent("matmul", a, la)?;
+    super::copy::check_extent("matmul", b, lb)?;
+    match (a, b) {
+        (CpuStorage::F32(a), CpuStorage::F32(b)) => Ok(CpuStorage::F32(matmul_float(a, la, b, lb)?)),
+        (CpuStorage::F64(a), CpuStorage::F64(b)) => Ok(CpuStorage::F64(matmul_float(a, la, b, lb)?)),
+        (CpuStorage::I8(a), CpuStorage::I8(b)) => {
+            let (_, m, k, n, out_shape) = matmul_dims(la, lb)?;
+            let mut out = vec![0i32; out_shape.iter().product()];
+            let mat = batch_mat;
+            if m * n > 0 {
+                out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
+                    super::int8::gemm_i8(m, k, n, mat(a, la, i), mat(b, lb, i), c);
+                });
+            }
+            Ok(CpuStorage::I32(out))
+        }
+        _ if a.dtype() != b.dtype() => Err(Error::DTypeMismatch { op: "matmul", lhs: a.dtype(), rhs: b.dtype() }),
+        _ => Err(Error::UnsupportedDType { op: "matmul", dtype: a.dtype() }),
+    }
+}

@@ -1,0 +1,271 @@
+//! The CPU backend: host memory, rayon threads, `matrixmultiply` GEMM, `rustfft`.
+//!
+//! Each kernel family lives in its own file; [`CpuBackend`] wires them to the [`Backend`]
+//! contract. Threads follow rayon's global pool (`RAYON_NUM_THREADS`), with one level of
+//! parallelism: a kernel parallelizes either its outer loop or its GEMM, never both.
+
+mod conv;
+mod copy;
+mod elementwise;
+mod fft;
+mod gemm;
+mod indexing;
+mod int8;
+mod matmul;
+mod pool;
+mod random;
+mod reduce;
+mod scalar;
+mod softmax;
+mod sort;
+mod strided;
+
+use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
+use crate::{Backend, CpuStorage, DType, Device, Layout, Result};
+
+/// The CPU backend (stateless; threads come from rayon's global pool).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuBackend;
+
+impl Backend for CpuBackend {
+    type Storage = CpuStorage;
+
+    fn device(&self) -> Device {
+        Device::Cpu
+    }
+
+    fn from_host(&self, data: &CpuStorage) -> Result<CpuStorage> {
+        Ok(data.clone())
+    }
+
+    fn to_host(&self, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
+        copy::contiguous(s, l)
+    }
+
+    fn full(&self, dtype: DType, n: usize, value: f64) -> Result<CpuStorage> {
+        Ok(CpuStorage::full(dtype, n, value))
+    }
+
+    fn dtype(&self, s: &CpuStorage) -> DType {
+        s.dtype()
+    }
+
+    fn contiguous(&self, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
+        copy::contiguous(s, l)
+    }
+
+    fn cast(&self, s: &CpuStorage, l: &Layout, dtype: DType) -> Result<CpuStorage> {
+        copy::cast(s, l, dtype)
+    }
+
+    fn unary(&self, op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
+        copy::check_extent(op.name(), s, l)?;
+        elementwise::unary(op, s, l)
+    }
+
+    fn binary(&self, op: BinaryOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
+        copy::check_extent(op.name(), a, la)?;
+        copy::check_extent(op.name(), b, lb)?;
+        elementwise::binary(op, a, la, b, lb)
+    }
+
+    fn binary_scalar(
+        &self,
+        op: BinaryOp,
+        a: &CpuStorage,
+        la: &Layout,
+        scalar: f64,
+        scalar_first: bool,
+    ) -> Result<CpuStorage> {
+        copy::check_extent(op.name(), a, la)?;
+        elementwise::binary_scalar(op, a, la, scalar, scalar_first)
+    }
+
+    fn compare(&self, op: CmpOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
+        copy::check_extent("compare", a, la)?;
+        copy::check_extent("compare", b, lb)?;
+        elementwise::compare_op(op, a, la, b, lb)
+    }
+
+    fn compare_scalar(&self, op: CmpOp, a: &CpuStorage, la: &Layout, scalar: f64) -> Result<CpuStorage> {
+        copy::check_extent("compare", a, la)?;
+        elementwise::compare_scalar(op, a, la, scalar)
+    }
+
+    fn where_cond(
+        &self,
+        cond: &CpuStorage,
+        lc: &Layout,
+        a: &CpuStorage,
+        la: &Layout,
+        b: &CpuStorage,
+        lb: &Layout,
+    ) -> Result<CpuStorage> {
+        copy::check_extent("where", cond, lc)?;
+        copy::check_extent("where", a, la)?;
+        copy::check_extent("where", b, lb)?;
+        elementwise::where_cond(cond, lc, a, la, b, lb)
+    }
+
+    fn reduce(&self, op: ReduceOp, s: &CpuStorage, l: &Layout, axes: &[usize], keepdim: bool) -> Result<CpuStorage> {
+        reduce::reduce(op, s, l, axes, keepdim)
+    }
+
+    fn arg_reduce(
+        &self,
+        op: ArgReduceOp,
+        s: &CpuStorage,
+        l: &Layout,
+        axis: usize,
+        keepdim: bool,
+    ) -> Result<CpuStorage> {
+        reduce::arg_reduce(op, s, l, axis, keepdim)
+    }
+
+    fn softmax(&self, s: &CpuStorage, l: &Layout, axis: usize, log: bool) -> Result<CpuStorage> {
+        softmax::softmax(s, l, axis, log)
+    }
+
+    fn matmul(&self, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
+        matmul::matmul(a, la, b, lb)
+    }
+
+    fn conv2d(&self, x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout, p: &Conv2dParams) -> Result<CpuStorage> {
+        conv::conv2d(x, lx, w, lw, p)
+    }
+
+    fn conv2d_backward_data(
+        &self,
+        gy: &CpuStorage,
+        lgy: &Layout,
+        w: &CpuStorage,
+        lw: &Layout,
+        p: &Conv2dParams,
+        input_hw: (usize, usize),
+    ) -> Result<CpuStorage> {
+        conv::conv2d_backward_data(gy, lgy, w, lw, p, input_hw)
+    }
+
+    fn conv2d_backward_weight(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        gy: &CpuStorage,
+        lgy: &Layout,
+        p: &Conv2dParams,
+        kernel_hw: (usize, usize),
+    ) -> Result<CpuStorage> {
+        conv::conv2d_backward_weight(x, lx, gy, lgy, p, kernel_hw)
+    }
+
+    fn max_pool2d(&self, x: &CpuStorage, l: &Layout, p: &Pool2dParams) -> Result<(CpuStorage, CpuStorage)> {
+        pool::max_pool2d(x, l, p)
+    }
+
+    fn max_pool2d_backward(
+        &self,
+        gy: &CpuStorage,
+        lgy: &Layout,
+        indices: &CpuStorage,
+        li: &Layout,
+        input_shape: &[usize],
+    ) -> Result<CpuStorage> {
+        pool::max_pool2d_backward(gy, lgy, indices, li, input_shape)
+    }
+
+    fn avg_pool2d(&self, x: &CpuStorage, l: &Layout, p: &Pool2dParams) -> Result<CpuStorage> {
+        pool::avg_pool2d(x, l, p)
+    }
+
+    fn avg_pool2d_backward(
+        &self,
+        gy: &CpuStorage,
+        lgy: &Layout,
+        p: &Pool2dParams,
+        input_shape: &[usize],
+    ) -> Result<CpuStorage> {
+        pool::avg_pool2d_backward(gy, lgy, p, input_shape)
+    }
+
+    fn adaptive_avg_pool2d(&self, x: &CpuStorage, l: &Layout, out_hw: (usize, usize)) -> Result<CpuStorage> {
+        pool::adaptive_avg_pool2d(x, l, out_hw)
+    }
+
+    fn adaptive_avg_pool2d_backward(&self, gy: &CpuStorage, lgy: &Layout, input_shape: &[usize]) -> Result<CpuStorage> {
+        pool::adaptive_avg_pool2d_backward(gy, lgy, input_shape)
+    }
+
+    fn gather(&self, x: &CpuStorage, lx: &Layout, axis: usize, idx: &CpuStorage, li: &Layout) -> Result<CpuStorage> {
+        indexing::gather(x, lx, axis, idx, li)
+    }
+
+    fn scatter_add(
+        &self,
+        base: &CpuStorage,
+        lb: &Layout,
+        axis: usize,
+        idx: &CpuStorage,
+        li: &Layout,
+        src: &CpuStorage,
+        ls: &Layout,
+    ) -> Result<CpuStorage> {
+        indexing::scatter_add(base, lb, axis, idx, li, src, ls)
+    }
+
+    fn index_select(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        axis: usize,
+        idx: &CpuStorage,
+        li: &Layout,
+    ) -> Result<CpuStorage> {
+        indexing::index_select(x, lx, axis, idx, li)
+    }
+
+    fn topk(
+        &self,
+        x: &CpuStorage,
+        l: &Layout,
+        k: usize,
+        axis: usize,
+        largest: bool,
+    ) -> Result<(CpuStorage, CpuStorage)> {
+        sort::topk(x, l, k, axis, largest)
+    }
+
+    fn sort(&self, x: &CpuStorage, l: &Layout, axis: usize, descending: bool) -> Result<(CpuStorage, CpuStorage)> {
+        sort::sort(x, l, axis, descending)
+    }
+
+    fn concat(&self, parts: &[(&CpuStorage, &Layout)], axis: usize) -> Result<CpuStorage> {
+        copy::concat(parts, axis)
+    }
+
+    fn pad(&self, x: &CpuStorage, l: &Layout, pads: &[(usize, usize)], value: f64) -> Result<CpuStorage> {
+        copy::pad(x, l, pads, value)
+    }
+
+    fn random(&self, dtype: DType, n: usize, dist: Distribution, seed: u64, offset: u64) -> Result<CpuStorage> {
+        random::random(dtype, n, dist, seed, offset)
+    }
+
+    fn rfft2(&self, x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, CpuStorage)> {
+        fft::rfft2(x, l)
+    }
+
+    fn irfft2(
+        &self,
+        re: &CpuStorage,
+        lre: &Layout,
+        im: &CpuStorage,
+        lim: &Layout,
+        out_hw: (usize, usize),
+    ) -> Result<CpuStorage> {
+        fft::irfft2(re, lre, im, lim, out_hw)
+    }
+
+    fn ternary_conv1x1(&self, x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout) -> Result<CpuStorage> {
+        int8::ternary_conv1x1(x, lx, w, lw)
+    }
+}

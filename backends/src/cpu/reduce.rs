@@ -1,0 +1,199 @@
+//! Reductions over any set of axes (sum, mean, max, min, variance), arg-reductions and softmax.
+
+use super::elementwise::with_slice;
+use super::scalar::Arith;
+use super::strided::Rows;
+use crate::ops::{ArgReduceOp, ReduceOp};
+use crate::{CpuStorage, Element, Error, Layout, Result};
+use rayon::prelude::*;
+
+/// Splits a layout into (kept dims first, reduced dims last) and returns the permuted view, the
+/// number of outputs, the size of each reduced block and the output shape.
+pub(crate) fn split_axes(
+    op: &'static str,
+    l: &Layout,
+    axes: &[usize],
+    keepdim: bool,
+) -> Result<(Layout, usize, usize, Vec<usize>)> {
+    let nd = l.ndim();
+    let mut reduced = vec![false; nd];
+    for &a in axes {
+        if a >= nd {
+            return Err(Error::AxisOutOfRange { op, axis: a, ndim: nd });
+        }
+        if std::mem::replace(&mut reduced[a], true) {
+            return Err(Error::invalid(op, format!("axis {a} appears twice in {axes:?}")));
+        }
+    }
+    let kept: Vec<usize> = (0..nd).filter(|&d| !reduced[d]).collect();
+    let red: Vec<usize> = (0..nd).filter(|&d| reduced[d]).collect();
+    let perm: Vec<usize> = kept.iter().chain(&red).copied().collect();
+    let pl = l.permute(&perm)?;
+    let n_out: usize = kept.iter().map(|&d| l.shape()[d]).product();
+    let block: usize = red.iter().map(|&d| l.shape()[d]).product();
+    let out_shape: Vec<usize> = if keepdim {
+        (0..nd).map(|d| if reduced[d] { 1 } else { l.shape()[d] }).collect()
+    } else {
+        kept.iter().map(|&d| l.shape()[d]).collect()
+    };
+    Ok((pl, n_out, block, out_shape))
+}
+
+/// Calls `f(o, rows)` for each output `o`, where the elements reduced into `o` are linear indices
+/// `o*block..(o+1)*block` of the permuted view; parallel over outputs.
+fn per_output<U: Send + Copy + Default>(n_out: usize, block: usize, f: impl Fn(usize) -> U + Sync + Send) -> Vec<U> {
+    let mut out = vec![U::default(); n_out];
+    if n_out * block >= super::strided::PAR_THRESHOLD && n_out > 1 {
+        let per = n_out.div_ceil(rayon::current_num_threads() * 4).max(1);
+        out.par_chunks_mut(per).enumerate().for_each(|(c, chunk)| {
+            for (j, o) in chunk.iter_mut().enumerate() {
+                *o = f(c * per + j);
+            }
+        });
+    } else {
+        for (o, v) in out.iter_mut().enumerate() {
+            *v = f(o);
+        }
+    }
+    out
+}
+
+/// Folds every element of output `o`'s block with `fold(acc, row_slice_iter)`.
+#[inline]
+fn fold_block<T: Copy, A>(
+    v: &[T],
+    rows: &Rows<1>,
+    o: usize,
+    block: usize,
+    init: A,
+    mut fold: impl FnMut(A, &mut dyn Iterator<Item = T>) -> A,
+) -> A {
+    let [st] = rows.inner_strides();
+    let mut acc = Some(init);
+    rows.for_each(o * block, block, |[off], len, _| {
+        let a = acc.take().unwrap();
+        acc = Some(if st == 1 {
+            fold(a, &mut v[off..off + len].iter().copied())
+        } else {
+            fold(a, &mut (0..len).map(|j| v[off + j * st]))
+        });
+    });
+    acc.unwrap()
+}
+
+fn sum_f64<T: Element>(it: &mut dyn Iterator<Item = T>) -> f64 {
+    let mut lanes = [0f64; 4];
+    let mut i = 0;
+    for x in it {
+        lanes[i & 3] += x.to_f64();
+        i += 1;
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+}
+
+fn reduce_typed<T: Arith>(
+    op: ReduceOp,
+    v: &[T],
+    l: &Layout,
+    axes: &[usize],
+    keepdim: bool,
+) -> Result<(Vec<T>, Vec<usize>)> {
+    let name = match op {
+        ReduceOp::Sum => "sum",
+        ReduceOp::Mean => "mean",
+        ReduceOp::Max => "max",
+        ReduceOp::Min => "min",
+        ReduceOp::Var { .. } => "var",
+    };
+    let (pl, n_out, block, out_shape) = split_axes(name, l, axes, keepdim)?;
+    if matches!(op, ReduceOp::Mean | ReduceOp::Var { .. }) && !T::DTYPE.is_float() {
+        return Err(Error::UnsupportedDType { op: name, dtype: T::DTYPE });
+    }
+    if block == 0 && matches!(op, ReduceOp::Max | ReduceOp::Min) && n_out > 0 {
+        return Err(Error::invalid(name, format!("cannot reduce an empty dimension of {:?}", l.shape())));
+    }
+    let rows = Rows::new([&pl]);
+    let out = match op {
+        ReduceOp::Sum if T::DTYPE.is_float() => {
+            per_output(n_out, block, |o| T::from_f64(fold_block(v, &rows, o, block, 0.0, |a, it| a + sum_f64(it))))
+        }
+        ReduceOp::Sum => per_output(n_out, block, |o| {
+            fold_block(v, &rows, o, block, T::default(), |a, it| {
+                it.fold(a, |a, x| T::binary(crate::ops::BinaryOp::Add, a, x).unwrap())
+            })
+        }),
+        ReduceOp::Mean => per_output(n_out, block, |o| {
+            T::from_f64(fold_block(v, &rows, o, block, 0.0, |a, it| a + sum_f64(it)) / block as f64)
+        }),
+        ReduceOp::Max | ReduceOp::Min => {
+            let is_max = op == ReduceOp::Max;
+            per_output(n_out, block, |o| {
+                fold_block(v, &rows, o, block, None::<T>, |a, it| {
+                    it.fold(a, |a, x| match a {
+                        None => Some(x),
+                        Some(a) if a.is_nan_() => Some(a),
+                        Some(_) if x.is_nan_() => Some(x),
+                        Some(a) => Some(if (is_max && x > a) || (!is_max && x < a) { x } else { a }),
+                    })
+                })
+                .unwrap_or_default()
+            })
+        }
+        ReduceOp::Var { correction } => per_output(n_out, block, |o| {
+            let mean = fold_block(v, &rows, o, block, 0.0, |a, it| a + sum_f64(it)) / block as f64;
+            let ss = fold_block(v, &rows, o, block, 0.0, |a, it| {
+                a + it.map(|x| (x.to_f64() - mean) * (x.to_f64() - mean)).sum::<f64>()
+            });
+            let denom = block as f64 - correction as f64;
+            T::from_f64(if denom > 0.0 { ss / denom } else { f64::NAN })
+        }),
+    };
+    Ok((out, out_shape))
+}
+
+pub(crate) fn reduce(op: ReduceOp, s: &CpuStorage, l: &Layout, axes: &[usize], keepdim: bool) -> Result<CpuStorage> {
+    super::copy::check_extent("reduce", s, l)?;
+    with_slice!(s, v, T => {
+        let (out, _) = reduce_typed::<T>(op, v, l, axes, keepdim)?;
+        Ok(T::into_cpu(out))
+    })
+}
+
+pub(crate) fn arg_reduce(
+    op: ArgReduceOp,
+    s: &CpuStorage,
+    l: &Layout,
+    axis: usize,
+    keepdim: bool,
+) -> Result<CpuStorage> {
+    let name = match op {
+        ArgReduceOp::ArgMax => "argmax",
+        ArgReduceOp::ArgMin => "argmin",
+    };
+    super::copy::check_extent(name, s, l)?;
+    let (pl, n_out, block, _) = split_axes(name, l, &[axis], keepdim)?;
+    if block == 0 {
+        return Err(Error::invalid(name, format!("cannot reduce an empty dimension of {:?}", l.shape())));
+    }
+    let is_max = op == ArgReduceOp::ArgMax;
+    let rows = Rows::new([&pl]);
+    with_slice!(s, v, T => {
+        let out = per_output(n_out, block, |o| {
+            let mut best: Option<(T, i64)> = None;
+            let mut i = 0i64;
+            fold_block(v, &rows, o, block, (), |_, it| {
+                for x in it {
+                    best = match best {
+                        None => Some((x, i)),
+                        Some((b, _)) if <T as Arith>::is_nan_(b) => best,
+                        Some(_) if <T as Arith>::is_nan_(x) => Some((x, i)),
+                        Some((b, bi)) => Some(if (is_max && x > b) || (!is_max && x < b) { (x, i) } else { (b, bi) }),
+                    };
+                    i += 1;
+                }
+            });
+            best.map(|b| b.1).unwrap_or(0)
+        });
+        Ok(CpuStorage::I64(out))
+    })
+}

@@ -1,0 +1,75 @@
+//! Softmax and log-softmax along one axis, numerically stable (the maximum is subtracted first).
+
+use super::reduce::split_axes;
+use super::strided::Rows;
+use crate::{CpuStorage, Error, FloatElement, Layout, Result};
+use rayon::prelude::*;
+
+fn softmax_typed<T: FloatElement>(v: &[T], l: &Layout, axis: usize, log: bool) -> Result<Vec<T>> {
+    let (pl, n_out, block, _) = split_axes("softmax", l, &[axis], true)?;
+    // Work in the permuted order (axis last), then scatter back to the input's row-major order.
+    let rows = Rows::new([&pl]);
+    let mut perm_out = vec![T::zero(); n_out * block];
+    let body = |(o, dst): (usize, &mut [T])| {
+        let mut i = 0;
+        let [st] = rows.inner_strides();
+        rows.for_each(o * block, block, |[off], len, _| {
+            for j in 0..len {
+                dst[i] = v[off + j * st];
+                i += 1;
+            }
+        });
+        let max = dst.iter().copied().fold(T::neg_infinity(), |a, x| if x > a || x.is_nan() { x } else { a });
+        let shift = if max.is_finite() { max } else { T::zero() };
+        let mut sum = T::zero();
+        for x in dst.iter_mut() {
+            let e = (*x - shift).exp();
+            sum += e;
+            if !log {
+                *x = e;
+            }
+        }
+        if log {
+            let lse = sum.ln();
+            dst.iter_mut().for_each(|x| *x = *x - shift - lse);
+        } else {
+            let inv = T::one() / sum;
+            dst.iter_mut().for_each(|x| *x = *x * inv);
+        }
+    };
+    if block == 0 {
+        return Ok(vec![]);
+    }
+    if n_out * block >= super::strided::PAR_THRESHOLD {
+        perm_out.par_chunks_mut(block).enumerate().for_each(body);
+    } else {
+        perm_out.chunks_mut(block).enumerate().for_each(body);
+    }
+    if axis == l.ndim() - 1 {
+        return Ok(perm_out);
+    }
+    // perm_out is laid out as the permuted shape (axis moved last): view it back.
+    let nd = l.ndim();
+    let mut pshape: Vec<usize> = (0..nd).filter(|&d| d != axis).map(|d| l.shape()[d]).collect();
+    pshape.push(l.shape()[axis]);
+    let mut inv: Vec<usize> = (0..nd - 1).map(|i| if i < axis { i } else { i + 1 }).collect();
+    inv.push(axis);
+    // `inv[i]` is the original dim at permuted position i; the inverse permutation maps back.
+    let mut back = vec![0; nd];
+    for (i, &d) in inv.iter().enumerate() {
+        back[d] = i;
+    }
+    let view = Layout::contiguous(&pshape).permute(&back)?;
+    let mut out = vec![T::zero(); l.numel()];
+    super::strided::gather_view(&perm_out, &view, &mut out);
+    Ok(out)
+}
+
+pub(crate) fn softmax(s: &CpuStorage, l: &Layout, axis: usize, log: bool) -> Result<CpuStorage> {
+    super::copy::check_extent("softmax", s, l)?;
+    match s {
+        CpuStorage::F32(v) => Ok(CpuStorage::F32(softmax_typed(v, l, axis, log)?)),
+        CpuStorage::F64(v) => Ok(CpuStorage::F64(softmax_typed(v, l, axis, log)?)),
+        _ => Err(Error::UnsupportedDType { op: "softmax", dtype: s.dtype() }),
+    }
+}

@@ -1,0 +1,317 @@
+//! Descriptions of the primitives: op kinds and their parameters.
+
+use crate::{Error, Result};
+
+/// An elementwise function of one argument.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp {
+    /// `-x` (every numeric dtype).
+    Neg,
+    /// `|x|` (every numeric dtype).
+    Abs,
+    /// `e^x`.
+    Exp,
+    /// Natural logarithm.
+    Log,
+    /// Square root.
+    Sqrt,
+    /// `1 / sqrt(x)`.
+    Rsqrt,
+    /// `1 / x`.
+    Recip,
+    /// `x * x` (every numeric dtype).
+    Square,
+    /// Sine.
+    Sin,
+    /// Cosine.
+    Cos,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Logistic sigmoid `1 / (1 + e^-x)`.
+    Sigmoid,
+    /// `max(x, 0)` (every numeric dtype).
+    Relu,
+    /// `min(max(x, 0), 6)`.
+    Relu6,
+    /// The Gauss error function.
+    Erf,
+    /// GELU, exact form `x * Φ(x) = x/2 * (1 + erf(x/√2))`.
+    GeluErf,
+    /// GELU, tanh approximation `x/2 * (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
+    GeluTanh,
+    /// SiLU (swish) `x * sigmoid(x)`.
+    Silu,
+    /// `-1`, `0` or `1` by the sign of x; NaN stays NaN (every numeric dtype).
+    Sign,
+    /// Round half to even, as PyTorch's `round`.
+    Round,
+    /// Round toward −∞.
+    Floor,
+    /// Round toward +∞.
+    Ceil,
+    /// `min(max(x, min), max)` (every numeric dtype).
+    Clamp {
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
+    /// `x^p` for a scalar exponent.
+    Powf(f64),
+}
+
+impl UnaryOp {
+    /// Whether the op is defined for integer dtypes too.
+    pub fn supports_integers(&self) -> bool {
+        matches!(
+            self,
+            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Square | UnaryOp::Relu | UnaryOp::Sign | UnaryOp::Clamp { .. }
+        )
+    }
+
+    /// A short name for messages and profiles.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Rsqrt => "rsqrt",
+            UnaryOp::Recip => "recip",
+            UnaryOp::Square => "square",
+            UnaryOp::Sin => "sin",
+            UnaryOp::Cos => "cos",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Relu => "relu",
+            UnaryOp::Relu6 => "relu6",
+            UnaryOp::Erf => "erf",
+            UnaryOp::GeluErf => "gelu",
+            UnaryOp::GeluTanh => "gelu_tanh",
+            UnaryOp::Silu => "silu",
+            UnaryOp::Sign => "sign",
+            UnaryOp::Round => "round",
+            UnaryOp::Floor => "floor",
+            UnaryOp::Ceil => "ceil",
+            UnaryOp::Clamp { .. } => "clamp",
+            UnaryOp::Powf(_) => "pow_scalar",
+        }
+    }
+}
+
+/// An elementwise function of two arguments (NumPy broadcasting happens in the caller's layouts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    /// `a + b`.
+    Add,
+    /// `a - b`.
+    Sub,
+    /// `a * b`.
+    Mul,
+    /// `a / b` (integer division truncates; division by zero is an error for integers).
+    Div,
+    /// `max(a, b)` (NaN propagates for floats).
+    Max,
+    /// `min(a, b)` (NaN propagates for floats).
+    Min,
+    /// `a ^ b` (floats only).
+    Pow,
+}
+
+impl BinaryOp {
+    /// A short name for messages and profiles.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
+            BinaryOp::Max => "maximum",
+            BinaryOp::Min => "minimum",
+            BinaryOp::Pow => "pow",
+        }
+    }
+}
+
+/// An elementwise comparison producing a `u8` mask of 0/1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    /// `a == b`.
+    Eq,
+    /// `a != b`.
+    Ne,
+    /// `a < b`.
+    Lt,
+    /// `a <= b`.
+    Le,
+    /// `a > b`.
+    Gt,
+    /// `a >= b`.
+    Ge,
+}
+
+/// A reduction over a set of axes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ReduceOp {
+    /// Sum.
+    Sum,
+    /// Arithmetic mean (floats only).
+    Mean,
+    /// Maximum (NaN propagates).
+    Max,
+    /// Minimum (NaN propagates).
+    Min,
+    /// Variance `Σ(x−mean)² / (n − correction)` (floats only; `correction` 1 is unbiased).
+    Var {
+        /// Bessel's correction: 0 for the population variance, 1 for the sample variance.
+        correction: usize,
+    },
+}
+
+/// A reduction to the index of an extreme value along one axis (ties go to the lowest index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ArgReduceOp {
+    /// Index of the maximum.
+    ArgMax,
+    /// Index of the minimum.
+    ArgMin,
+}
+
+/// Parameters of a 2-D convolution (NCHW input, `[C_out, C_in / groups, kH, kW]` weight).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Conv2dParams {
+    /// Vertical and horizontal stride.
+    pub stride: (usize, usize),
+    /// Zero padding added on both sides (top/bottom, left/right).
+    pub padding: (usize, usize),
+    /// Spacing between kernel taps.
+    pub dilation: (usize, usize),
+    /// Number of groups (`groups == C_in == C_out` is depthwise).
+    pub groups: usize,
+}
+
+impl Default for Conv2dParams {
+    fn default() -> Self {
+        Conv2dParams { stride: (1, 1), padding: (0, 0), dilation: (1, 1), groups: 1 }
+    }
+}
+
+/// Output length of a convolution or pooling window along one axis, or `None` if nothing fits.
+pub fn conv_out_len(input: usize, kernel: usize, stride: usize, pad: usize, dilation: usize) -> Option<usize> {
+    let span = dilation * (kernel - 1) + 1;
+    let padded = input + 2 * pad;
+    if kernel == 0 || stride == 0 || padded < span {
+        return None;
+    }
+    Some((padded - span) / stride + 1)
+}
+
+impl Conv2dParams {
+    /// Checks the input `[N, C, H, W]` and weight `[O, C/groups, kH, kW]` shapes and returns the
+    /// output shape `[N, O, oH, oW]`, or an error naming both shapes.
+    pub fn output_shape(&self, x: &[usize], w: &[usize]) -> Result<Vec<usize>> {
+        let op = "conv2d";
+        if x.len() != 4 || w.len() != 4 {
+            return Err(Error::invalid(op, format!("expected 4-D input and weight, got input {x:?} and weight {w:?}")));
+        }
+        let g = self.groups;
+        if g == 0 || self.stride.0 == 0 || self.stride.1 == 0 || self.dilation.0 == 0 || self.dilation.1 == 0 {
+            return Err(Error::invalid(op, format!("stride, dilation and groups must be positive: {self:?}")));
+        }
+        if x[1] != w[1] * g || w[0] % g != 0 {
+            return Err(Error::invalid(
+                op,
+                format!("input {x:?} and weight {w:?} do not agree for groups={g} (need C_in = weight[1] * groups and C_out divisible by groups)"),
+            ));
+        }
+        let oh = conv_out_len(x[2], w[2], self.stride.0, self.padding.0, self.dilation.0);
+        let ow = conv_out_len(x[3], w[3], self.stride.1, self.padding.1, self.dilation.1);
+        match (oh, ow) {
+            (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok(vec![x[0], w[0], oh, ow]),
+            _ => Err(Error::invalid(
+                op,
+                format!("kernel of weight {w:?} is larger than the padded input {x:?} ({self:?})"),
+            )),
+        }
+    }
+}
+
+/// Parameters of a 2-D pooling window over NCHW input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Pool2dParams {
+    /// Window height and width.
+    pub kernel: (usize, usize),
+    /// Vertical and horizontal stride.
+    pub stride: (usize, usize),
+    /// Implicit padding on both sides (−∞ for max, 0 for average).
+    pub padding: (usize, usize),
+    /// Round the output size up instead of down (PyTorch's `ceil_mode`).
+    pub ceil_mode: bool,
+    /// For average pooling: whether padded zeros count in the divisor.
+    pub count_include_pad: bool,
+}
+
+impl Pool2dParams {
+    /// A `k`x`k` window with stride `k` and no padding.
+    pub fn square(k: usize) -> Self {
+        Pool2dParams { kernel: (k, k), stride: (k, k), padding: (0, 0), ceil_mode: false, count_include_pad: true }
+    }
+
+    /// Output length along one axis, following PyTorch (in ceil mode, the last window must start
+    /// inside the input or left padding).
+    pub fn out_len(input: usize, k: usize, s: usize, p: usize, ceil: bool) -> Option<usize> {
+        if k == 0 || s == 0 || input + 2 * p < k {
+            return None;
+        }
+        let num = input + 2 * p - k;
+        let mut out = if ceil { num.div_ceil(s) + 1 } else { num / s + 1 };
+        if ceil && (out - 1) * s >= input + p {
+            out -= 1;
+        }
+        Some(out)
+    }
+
+    /// Checks an NCHW input shape and returns the output shape.
+    pub fn output_shape(&self, op: &'static str, x: &[usize]) -> Result<Vec<usize>> {
+        if x.len() != 4 {
+            return Err(Error::invalid(op, format!("expected a 4-D NCHW input, got {x:?}")));
+        }
+        if self.padding.0 * 2 > self.kernel.0 || self.padding.1 * 2 > self.kernel.1 {
+            return Err(Error::invalid(
+                op,
+                format!("padding {:?} must be at most half the kernel {:?}", self.padding, self.kernel),
+            ));
+        }
+        let oh = Self::out_len(x[2], self.kernel.0, self.stride.0, self.padding.0, self.ceil_mode);
+        let ow = Self::out_len(x[3], self.kernel.1, self.stride.1, self.padding.1, self.ceil_mode);
+        match (oh, ow) {
+            (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok(vec![x[0], x[1], oh, ow]),
+            _ => Err(Error::invalid(op, format!("window {self:?} does not fit input {x:?}"))),
+        }
+    }
+}
+
+/// A distribution for seeded random fills.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Distribution {
+    /// Uniform on `[low, high)`.
+    Uniform {
+        /// Inclusive lower bound.
+        low: f64,
+        /// Exclusive upper bound.
+        high: f64,
+    },
+    /// Normal with the given mean and standard deviation.
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+    },
+    /// 1 with probability `p`, else 0.
+    Bernoulli {
+        /// Probability of a 1.
+        p: f64,
+    },
+}
