@@ -22,6 +22,7 @@ pub trait Backend: Send + Sync {
     // ----- memory -----
 
     /// Uploads a host buffer.
+    #[allow(clippy::wrong_self_convention)]
     fn from_host(&self, data: &CpuStorage) -> Result<Self::Storage>;
     /// Downloads the elements of a view, contiguous and row-major.
     fn to_host(&self, s: &Self::Storage, l: &Layout) -> Result<CpuStorage>;

@@ -219,7 +219,7 @@ impl Conv2dParams {
         if g == 0 || self.stride.0 == 0 || self.stride.1 == 0 || self.dilation.0 == 0 || self.dilation.1 == 0 {
             return Err(Error::invalid(op, format!("stride, dilation and groups must be positive: {self:?}")));
         }
-        if x[1] != w[1] * g || w[0] % g != 0 {
+        if x[1] != w[1] * g || !w[0].is_multiple_of(g) {
             return Err(Error::invalid(
                 op,
                 format!("input {x:?} and weight {w:?} do not agree for groups={g} (need C_in = weight[1] * groups and C_out divisible by groups)"),

@@ -14,4 +14,16 @@ macro_rules! conformance {
     };
 }
 
-conformance!();
+conformance!(
+    check_unary_float,
+    check_unary_int,
+    check_binary,
+    check_binary_errors,
+    check_compare_where,
+    check_copy_cast,
+    check_concat_pad,
+    check_reduce,
+    check_arg_reduce,
+    check_softmax,
+    check_matmul,
+);

@@ -11,6 +11,9 @@
 pub mod elementwise;
 pub mod linalg;
 
+pub use elementwise::*;
+pub use linalg::*;
+
 use crate::{Backend, CpuStorage, DType, Layout};
 
 /// Sizes every kernel must handle (odd and awkward on purpose).

@@ -83,10 +83,8 @@ fn fold_block<T: Copy, A>(
 
 fn sum_f64<T: Element>(it: &mut dyn Iterator<Item = T>) -> f64 {
     let mut lanes = [0f64; 4];
-    let mut i = 0;
-    for x in it {
+    for (i, x) in it.enumerate() {
         lanes[i & 3] += x.to_f64();
-        i += 1;
     }
     (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
 }

@@ -1,0 +1,98 @@
+//! SGEMM throughput through the backend vs. calling `matrixmultiply` directly.
+//!
+//! `cargo bench -p backends --bench gemm` (set `RAYON_NUM_THREADS=1` or `2`). The direct call is
+//! single-threaded (the crate is built without its own threading), so the 1-thread rows compare
+//! like with like; with more threads the backend splits the product into panels over rayon.
+
+use backends::{Backend, CpuBackend, CpuStorage, Layout};
+use std::time::Instant;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn time(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    median(
+        (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+/// Theoretical FP32 FMA peak in GFLOP/s of the threads in use, from the ISA and /proc/cpuinfo.
+fn peak_gflops(threads: usize) -> Option<f64> {
+    let mhz: f64 = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("cpu MHz"))?
+        .split(':')
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()?;
+    #[cfg(target_arch = "x86_64")]
+    let lanes = if is_x86_feature_detected!("avx512f") {
+        16.0
+    } else if is_x86_feature_detected!("fma") {
+        8.0
+    } else {
+        4.0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let lanes = 4.0;
+    // Two FMA units per core, two flops per FMA.
+    Some(threads as f64 * mhz / 1000.0 * 2.0 * lanes * 2.0)
+}
+
+fn main() {
+    let threads = rayon::current_num_threads();
+    match peak_gflops(threads) {
+        Some(p) => println!("threads: {threads}; theoretical FP32 FMA peak: {p:.0} GFLOP/s"),
+        None => println!("threads: {threads}; theoretical FP32 FMA peak: unknown"),
+    }
+    println!("{:>6} {:>14} {:>14} {:>8}", "n", "backend GF/s", "direct GF/s", "ratio");
+    let cpu = CpuBackend;
+    for n in [256usize, 512, 1024, 2048] {
+        let a: Vec<f32> = (0..n * n).map(|i| ((i * 7 + 3) % 13) as f32 * 0.1 - 0.6).collect();
+        let b: Vec<f32> = (0..n * n).map(|i| ((i * 5 + 1) % 11) as f32 * 0.1 - 0.5).collect();
+        let (sa, sb) = (CpuStorage::F32(a.clone()), CpuStorage::F32(b.clone()));
+        let l = Layout::contiguous(&[n, n]);
+        let reps = if n >= 2048 { 5 } else { 15 };
+        let flops = 2.0 * (n * n * n) as f64;
+        let t_backend = time(reps, || {
+            std::hint::black_box(cpu.matmul(&sa, &l, &sb, &l).unwrap());
+        });
+        let mut c = vec![0f32; n * n];
+        let t_direct = time(reps, || unsafe {
+            matrixmultiply::sgemm(
+                n,
+                n,
+                n,
+                1.0,
+                a.as_ptr(),
+                n as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+            std::hint::black_box(&c);
+        });
+        println!(
+            "{n:>6} {:>14.1} {:>14.1} {:>8.3}",
+            flops / t_backend / 1e9,
+            flops / t_direct / 1e9,
+            t_backend / t_direct
+        );
+    }
+}
