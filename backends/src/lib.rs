@@ -23,6 +23,7 @@ mod backend;
 pub mod conformance;
 pub mod cpu;
 mod device;
+mod dispatch;
 mod dtype;
 mod error;
 mod layout;
