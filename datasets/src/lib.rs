@@ -6,11 +6,15 @@
 //! [`Batch`]es of `f32` CHW images and `i64` labels from a seeded, multi-threaded
 //! [`Loader`]. The [`registry`] opens a dataset by name.
 
+pub mod checksum;
 pub mod dataset;
+pub mod embedded;
 pub mod error;
 pub mod idx;
 pub mod read;
 pub mod rng;
+#[cfg(test)]
+mod testdata;
 pub mod transforms;
 
 pub use dataset::{class_histogram, split_indices, Dataset, Sample, Subset};
