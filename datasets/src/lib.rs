@@ -7,7 +7,9 @@
 //! [`Loader`]. The [`registry`] opens a dataset by name.
 
 pub mod checksum;
+pub mod cifar;
 pub mod dataset;
+pub mod digits;
 pub mod embedded;
 pub mod error;
 pub mod idx;
