@@ -13,6 +13,7 @@ pub mod digits;
 pub mod embedded;
 pub mod error;
 pub mod idx;
+pub mod loader;
 pub mod read;
 pub mod rng;
 #[cfg(test)]
@@ -21,5 +22,6 @@ pub mod transforms;
 
 pub use dataset::{class_histogram, split_indices, Dataset, Sample, Subset};
 pub use error::{DatasetError, Result};
+pub use loader::{Batch, EpochIter, Loader, LoaderConfig};
 pub use rng::SampleRng;
 pub use transforms::{ImageF32, Normalization, Pipeline, Transform};
