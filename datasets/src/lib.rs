@@ -5,6 +5,24 @@
 //! binary), checks them ([`checksum`]), augments samples ([`transforms`]) and yields
 //! [`Batch`]es of `f32` CHW images and `i64` labels from a seeded, multi-threaded
 //! [`Loader`]. The [`registry`] opens a dataset by name.
+//!
+//! ```
+//! use datasets::{open, DataOptions, Loader, LoaderConfig, Split};
+//!
+//! // Needs no file: the embedded Fashion-MNIST subset is compiled in.
+//! let train = open("fashion-mnist-embedded", Split::Train, &DataOptions::default()).unwrap();
+//! let pipeline = train.standard_pipeline(true);
+//! let config = LoaderConfig { batch_size: 256, seed: 1, ..Default::default() };
+//! let loader = Loader::new(train, pipeline, config).unwrap();
+//! assert_eq!(loader.len(), 20_000_usize.div_ceil(256));
+//! for batch in loader.epoch(0).take(2) {
+//!     let batch = batch.unwrap();
+//!     assert_eq!((batch.n, batch.c, batch.h, batch.w), (256, 1, 28, 28));
+//!     assert_eq!(batch.labels.len(), 256);
+//! }
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod checksum;
 pub mod cifar;
@@ -13,8 +31,10 @@ pub mod digits;
 pub mod embedded;
 pub mod error;
 pub mod idx;
+pub mod image_folder;
 pub mod loader;
 pub mod read;
+pub mod registry;
 pub mod rng;
 #[cfg(test)]
 mod testdata;
@@ -23,5 +43,6 @@ pub mod transforms;
 pub use dataset::{class_histogram, split_indices, Dataset, Sample, Subset};
 pub use error::{DatasetError, Result};
 pub use loader::{Batch, EpochIter, Loader, LoaderConfig};
+pub use registry::{open, DataOptions, Split, DATASET_NAMES};
 pub use rng::SampleRng;
 pub use transforms::{ImageF32, Normalization, Pipeline, Transform};
