@@ -7,7 +7,7 @@
 //! | `fashion-mnist` | `fashion-mnist/` (same names) | 10 | 1x28x28 |
 //! | `cifar10` | `cifar-10/data_batch_{1..5}.bin`, `cifar-10/test_batch.bin` | 10 | 3x32x32 |
 //! | `cifar100` | `cifar-100/train.bin`, `cifar-100/test.bin` (fine labels) | 100 | 3x32x32 |
-//! | `digits` | `sklearn-digits/digits.csv.gz` (seeded 1437/360 split) | 10 | 1x8x8 |
+//! | `digits` | `sklearn-digits/digits.csv.gz` (seeded 1438/359 split) | 10 | 1x8x8 |
 //! | `imagefolder` | `train/<class>/<image>`, `val/<class>/<image>` (the directory is the root) | any | varies |
 //!
 //! The data directory is [`DataOptions::data_dir`], else the `LAMINA_DATA` environment
