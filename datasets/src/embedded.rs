@@ -133,6 +133,10 @@ mod tests {
             ]
         );
         assert_eq!(class_histogram(&*te).unwrap(), vec![1000; 10]);
+        assert_eq!(
+            class_histogram(&*tr).unwrap(),
+            vec![1935, 2025, 1982, 2011, 1967, 2010, 2068, 2003, 1971, 2028]
+        );
 
         // Against the official files, when present.
         let Some(dir) = crate::testdata::data_dir() else {
