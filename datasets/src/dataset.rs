@@ -104,6 +104,13 @@ pub fn split_indices(n: usize, n_val: usize, seed: u64) -> Result<(Vec<usize>, V
     Ok((idx, val))
 }
 
+/// Splits a dataset into `(train, validation)` subsets with [`split_indices`]: e.g.
+/// `train_val_split(cifar10_train, 5_000, seed)` gives the papers' 45k/5k split.
+pub fn train_val_split(ds: Arc<dyn Dataset>, n_val: usize, seed: u64) -> Result<(Subset, Subset)> {
+    let (train, val) = split_indices(ds.len(), n_val, seed)?;
+    Ok((Subset::new(ds.clone(), train)?, Subset::new(ds, val)?))
+}
+
 /// The samples of another dataset at some indices, in the given order.
 #[derive(Clone)]
 pub struct Subset {
@@ -181,5 +188,9 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all, (0..50_000).collect::<Vec<_>>());
         assert!(split_indices(3, 4, 0).is_err());
+        let ds: Arc<dyn Dataset> = crate::embedded::test().unwrap();
+        let (tr, va) = train_val_split(ds.clone(), 1_000, 4).unwrap();
+        assert_eq!((tr.len(), va.len()), (9_000, 1_000));
+        assert_eq!(va.get(0).unwrap(), ds.get(va.indices()[0]).unwrap());
     }
 }

@@ -45,10 +45,21 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-fn collect_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Deepest folder nesting followed below a class folder (guards against symlink loops).
+const MAX_DEPTH: usize = 32;
+
+fn collect_images(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(DatasetError::io(
+            dir,
+            std::io::Error::other(format!(
+                "folders nested deeper than {MAX_DEPTH} levels (a symlink loop?)"
+            )),
+        ));
+    }
     for p in sorted_entries(dir)? {
         if p.is_dir() {
-            collect_images(&p, out)?;
+            collect_images(&p, out, depth + 1)?;
         } else if is_image_file(&p) {
             out.push(p);
         }
@@ -75,7 +86,7 @@ impl ImageFolder {
         let mut samples = Vec::new();
         for (c, d) in class_dirs.iter().enumerate() {
             let mut files = Vec::new();
-            collect_images(d, &mut files)?;
+            collect_images(d, &mut files, 0)?;
             if files.is_empty() {
                 return Err(DatasetError::EmptyClass { path: d.clone() });
             }

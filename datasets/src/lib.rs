@@ -40,7 +40,7 @@ pub mod rng;
 mod testdata;
 pub mod transforms;
 
-pub use dataset::{class_histogram, split_indices, Dataset, Sample, Subset};
+pub use dataset::{class_histogram, split_indices, train_val_split, Dataset, Sample, Subset};
 pub use error::{DatasetError, Result};
 pub use loader::{Batch, EpochIter, Loader, LoaderConfig};
 pub use registry::{open, DataOptions, Split, DATASET_NAMES};

@@ -12,6 +12,9 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.len() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b
 }
 
+/// Largest decompressed size accepted (4 GiB): a guard against gzip bombs.
+pub const MAX_DECOMPRESSED: u64 = 4 << 30;
+
 /// Decompresses `bytes` if they are gzip, else returns them unchanged. `path` only names the
 /// source in errors.
 pub fn maybe_gunzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
@@ -20,6 +23,7 @@ pub fn maybe_gunzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     }
     let mut out = Vec::with_capacity(bytes.len().saturating_mul(3));
     MultiGzDecoder::new(&bytes[..])
+        .take(MAX_DECOMPRESSED + 1)
         .read_to_end(&mut out)
         .map_err(|e| DatasetError::Decode {
             path: path.to_path_buf(),
@@ -28,6 +32,12 @@ pub fn maybe_gunzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
                 out.len()
             ),
         })?;
+    if out.len() as u64 > MAX_DECOMPRESSED {
+        return Err(DatasetError::Decode {
+            path: path.to_path_buf(),
+            message: format!("decompresses to more than {MAX_DECOMPRESSED} bytes"),
+        });
+    }
     Ok(out)
 }
 

@@ -423,3 +423,15 @@ fn registry_errors() {
     let e = open_err("mnist", &dir.join("does-not-exist"));
     assert!(e.to_string().contains("does-not-exist"), "{e}");
 }
+
+#[cfg(unix)]
+#[test]
+fn image_folder_symlink_loop_is_an_error() {
+    let dir = common::temp_dir("symlink");
+    std::fs::create_dir_all(dir.join("a/sub")).unwrap();
+    write_png(&dir.join("a/x.png"), 2, 2, [1, 2, 3]);
+    std::os::unix::fs::symlink(dir.join("a"), dir.join("a/sub/loop")).unwrap();
+    let e = datasets::image_folder::ImageFolder::open(&dir).unwrap_err();
+    assert!(matches!(e, DatasetError::Io { .. }), "{e}");
+    assert!(e.to_string().contains("symlink loop"), "{e}");
+}
