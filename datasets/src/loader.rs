@@ -204,12 +204,12 @@ impl Loader {
             threaded: None,
         };
         if self.config.num_workers > 0 && total > 0 {
-            it.threaded = Some(Threads::start(
+            it.threaded = Threads::start(
                 it.job.clone(),
                 total,
                 self.config.num_workers,
                 self.config.prefetch,
-            ));
+            );
         }
         it
     }
@@ -276,13 +276,15 @@ struct Threads {
 }
 
 impl Threads {
-    fn start(job: Arc<Job>, total: usize, workers: usize, prefetch: usize) -> Self {
+    /// Starts the workers; `None` when no thread could be spawned (the caller then builds
+    /// batches itself).
+    fn start(job: Arc<Job>, total: usize, workers: usize, prefetch: usize) -> Option<Self> {
         let (tx, rx) = sync_channel(prefetch + workers);
         let consumed = Arc::new((Mutex::new(0usize), Condvar::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let next = Arc::new(AtomicUsize::new(0));
-        let handles = (0..workers)
-            .map(|w| {
+        let handles: Vec<JoinHandle<()>> = (0..workers)
+            .filter_map(|w| {
                 let (job, tx, consumed, stop, next) = (
                     job.clone(),
                     tx.clone(),
@@ -312,16 +314,19 @@ impl Threads {
                             return;
                         }
                     })
-                    .expect("spawning a loader thread")
+                    .ok()
             })
             .collect();
-        Threads {
+        if handles.is_empty() {
+            return None;
+        }
+        Some(Threads {
             rx: Some(rx),
             pending: BTreeMap::new(),
             consumed,
             stop,
             handles,
-        }
+        })
     }
 
     fn take(&mut self, b: usize) -> Result<Batch> {

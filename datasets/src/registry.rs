@@ -109,10 +109,35 @@ fn find_files(dir: &Path, subdirs: &[&str], names: &[&str]) -> Result<Vec<PathBu
     })
 }
 
-fn needs_dir(name: &str, opts: &DataOptions) -> Result<PathBuf> {
+/// The files (relative to the data directory) dataset `name` needs for `split`.
+pub fn expected_files(name: &str, split: Split) -> Vec<String> {
+    let test = split == Split::Test;
+    match name {
+        "mnist" | "fashion-mnist" => {
+            let p = if test { "t10k" } else { "train" };
+            vec![
+                format!("{name}/{p}-images-idx3-ubyte.gz"),
+                format!("{name}/{p}-labels-idx1-ubyte.gz"),
+            ]
+        }
+        "cifar10" if test => vec!["cifar-10/test_batch.bin".into()],
+        "cifar10" => (1..=5)
+            .map(|k| format!("cifar-10/data_batch_{k}.bin"))
+            .collect(),
+        "cifar100" if test => vec!["cifar-100/test.bin".into()],
+        "cifar100" => vec!["cifar-100/train.bin".into()],
+        "digits" => vec!["sklearn-digits/digits.csv.gz".into()],
+        "imagefolder" if test => vec!["val/<class>/<image>".into(), "test/<class>/<image>".into()],
+        "imagefolder" => vec!["train/<class>/<image>".into()],
+        _ => Vec::new(),
+    }
+}
+
+fn needs_dir(name: &str, split: Split, opts: &DataOptions) -> Result<PathBuf> {
     opts.resolve_dir().ok_or_else(|| {
         DatasetError::invalid(format!(
-            "dataset {name:?} needs a data directory: pass one or set {DATA_ENV}"
+            "dataset {name:?} needs a data directory (pass one or set {DATA_ENV}) holding {}",
+            expected_files(name, split).join(", ")
         ))
     })
 }
@@ -124,7 +149,7 @@ fn open_idx(
     opts: &DataOptions,
     info: IdxInfo,
 ) -> Result<Arc<dyn Dataset>> {
-    let dir = needs_dir(name, opts)?;
+    let dir = needs_dir(name, split, opts)?;
     let prefix = match split {
         Split::Train => "train",
         Split::Test => "t10k",
@@ -169,7 +194,7 @@ pub fn open(name: &str, split: Split, opts: &DataOptions) -> Result<Arc<dyn Data
             },
         ),
         "cifar10" => {
-            let dir = needs_dir(name, opts)?;
+            let dir = needs_dir(name, split, opts)?;
             let names: Vec<String> = match split {
                 Split::Train => (1..=5).map(|k| format!("data_batch_{k}.bin")).collect(),
                 Split::Test => vec!["test_batch.bin".into()],
@@ -197,7 +222,7 @@ pub fn open(name: &str, split: Split, opts: &DataOptions) -> Result<Arc<dyn Data
             Ok(Arc::new(ds))
         }
         "cifar100" => {
-            let dir = needs_dir(name, opts)?;
+            let dir = needs_dir(name, split, opts)?;
             let (file, n) = match split {
                 Split::Train => ("train.bin", 50_000),
                 Split::Test => ("test.bin", 10_000),
@@ -211,7 +236,7 @@ pub fn open(name: &str, split: Split, opts: &DataOptions) -> Result<Arc<dyn Data
             )?))
         }
         "digits" => {
-            let dir = needs_dir(name, opts)?;
+            let dir = needs_dir(name, split, opts)?;
             let f = find_files(&dir, &["sklearn-digits", ""], &["digits.csv.gz"])?;
             let all: Arc<dyn Dataset> = Arc::new(DigitsDataset::open(&f[0])?);
             let n_test = all.len() / 5;
@@ -223,7 +248,7 @@ pub fn open(name: &str, split: Split, opts: &DataOptions) -> Result<Arc<dyn Data
             Ok(Arc::new(Subset::new(all, idx)?))
         }
         "imagefolder" => {
-            let dir = needs_dir(name, opts)?;
+            let dir = needs_dir(name, split, opts)?;
             let subs: &[&str] = match split {
                 Split::Train => &["train"],
                 Split::Test => &["val", "test"],

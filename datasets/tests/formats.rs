@@ -420,6 +420,15 @@ fn registry_errors() {
             "{msg}"
         );
     }
+    if std::env::var_os("LAMINA_DATA").is_none() {
+        let Err(e) = open("cifar100", Split::Train, &DataOptions::default()) else {
+            panic!("opened without a data directory")
+        };
+        assert!(
+            e.to_string().contains("LAMINA_DATA") && e.to_string().contains("cifar-100/train.bin"),
+            "{e}"
+        );
+    }
     let e = open_err("mnist", &dir.join("does-not-exist"));
     assert!(e.to_string().contains("does-not-exist"), "{e}");
 }
