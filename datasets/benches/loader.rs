@@ -9,10 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use datasets::{
-    open, DataOptions, Dataset, Loader, LoaderConfig, Normalization, Pipeline, Result, Sample,
-    Split,
-};
+use datasets::{open, DataOptions, Dataset, Loader, LoaderConfig, Normalization, Pipeline, Result, Sample, Split};
 
 /// 50,000 random-looking 3x32x32 images in memory.
 struct Synthetic(Vec<u8>);
@@ -54,11 +51,7 @@ fn dataset() -> Arc<dyn Dataset> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
     match open("cifar10", Split::Train, &DataOptions::with_dir(&dir)) {
         Ok(d) => {
-            println!(
-                "dataset: real CIFAR-10 train ({} images) from {}",
-                d.len(),
-                dir.display()
-            );
+            println!("dataset: real CIFAR-10 train ({} images) from {}", d.len(), dir.display());
             d
         }
         Err(e) => {
@@ -66,9 +59,7 @@ fn dataset() -> Arc<dyn Dataset> {
             let mut s = 0x12345u64;
             let px = (0..50_000 * 3072)
                 .map(|_| {
-                    s = s
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                     (s >> 56) as u8
                 })
                 .collect();
@@ -79,18 +70,9 @@ fn dataset() -> Arc<dyn Dataset> {
 
 fn main() {
     let ds = dataset();
-    let pipeline = Pipeline::new()
-        .random_crop(32, 4)
-        .horizontal_flip(0.5)
-        .normalize(Normalization::cifar10());
+    let pipeline = Pipeline::new().random_crop(32, 4).horizontal_flip(0.5).normalize(Normalization::cifar10());
     for (workers, recycle) in [(2, true), (2, false), (1, true)] {
-        let cfg = LoaderConfig {
-            batch_size: 128,
-            num_workers: workers,
-            prefetch: 4,
-            seed: 1,
-            ..Default::default()
-        };
+        let cfg = LoaderConfig { batch_size: 128, num_workers: workers, prefetch: 4, seed: 1, ..Default::default() };
         let loader = Loader::new(ds.clone(), pipeline.clone(), cfg).unwrap();
         let mut rates = Vec::new();
         for epoch in 0..3 {
@@ -113,9 +95,6 @@ fn main() {
             );
         }
         rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        println!(
-            "workers={workers} recycle={recycle}: median {:.0} images/s",
-            rates[1]
-        );
+        println!("workers={workers} recycle={recycle}: median {:.0} images/s", rates[1]);
     }
 }

@@ -24,17 +24,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--data-dir" => {
-                opts.data_dir = Some(PathBuf::from(
-                    args.next().ok_or("--data-dir needs a value")?,
-                ))
-            }
+            "--data-dir" => opts.data_dir = Some(PathBuf::from(args.next().ok_or("--data-dir needs a value")?)),
             "--verify" => verify = true,
             "-h" | "--help" => {
-                println!(
-                    "usage: inspect [NAME] [--data-dir DIR] [--verify]\nnames: {}",
-                    DATASET_NAMES.join(", ")
-                );
+                println!("usage: inspect [NAME] [--data-dir DIR] [--verify]\nnames: {}", DATASET_NAMES.join(", "));
                 return Ok(());
             }
             _ => name = a,
@@ -43,21 +36,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     for split in [Split::Train, Split::Test] {
         let ds = open(&name, split, &opts)?;
         let hist = class_histogram(&*ds)?;
-        println!(
-            "{name} {split:?}: {} images, {} classes, shape {:?}",
-            ds.len(),
-            ds.num_classes(),
-            ds.image_shape()
-        );
+        println!("{name} {split:?}: {} images, {} classes, shape {:?}", ds.len(), ds.num_classes(), ds.image_shape());
         println!("  normalization: {:?}", ds.normalization());
         for (c, (n, count)) in ds.class_names().iter().zip(&hist).enumerate() {
             println!("  {c:>3} {n:<24} {count}");
         }
     }
     if verify {
-        let dir = opts
-            .resolve_dir()
-            .ok_or("--verify needs a data directory")?;
+        let dir = opts.resolve_dir().ok_or("--verify needs a data directory")?;
         for r in verify_data_dir(&dir)? {
             println!("{:<45} {}", r.path, r.status);
         }

@@ -30,18 +30,8 @@ pub struct KnownFile {
     pub sha256: &'static str,
 }
 
-const fn k(
-    dataset: &'static str,
-    path: &'static str,
-    size: u64,
-    sha256: &'static str,
-) -> KnownFile {
-    KnownFile {
-        dataset,
-        path,
-        size,
-        sha256,
-    }
+const fn k(dataset: &'static str, path: &'static str, size: u64, sha256: &'static str) -> KnownFile {
+    KnownFile { dataset, path, size, sha256 }
 }
 
 /// The official files and their SHA-256s (see `shared/data/README.md` for their sources).
@@ -225,13 +215,7 @@ fn check(dir: &Path, kf: &KnownFile) -> Result<FileReport> {
             FileStatus::Mismatch { actual }
         }
     };
-    Ok(FileReport {
-        dataset: kf.dataset,
-        path: kf.path,
-        full_path: full,
-        expected: kf.sha256,
-        status,
-    })
+    Ok(FileReport { dataset: kf.dataset, path: kf.path, full_path: full, expected: kf.sha256, status })
 }
 
 /// Checks every known file under `dir` (laid out as `dir/mnist/...`, `dir/cifar-10/...`,
@@ -243,11 +227,7 @@ pub fn verify_data_dir(dir: &Path) -> Result<Vec<FileReport>> {
 
 /// Like [`verify_data_dir`], restricted to one dataset's files (`"mnist"`, `"cifar10"`...).
 pub fn verify_dataset(dir: &Path, dataset: &str) -> Result<Vec<FileReport>> {
-    KNOWN_FILES
-        .iter()
-        .filter(|kf| kf.dataset == dataset)
-        .map(|kf| check(dir, kf))
-        .collect()
+    KNOWN_FILES.iter().filter(|kf| kf.dataset == dataset).map(|kf| check(dir, kf)).collect()
 }
 
 #[cfg(test)]
@@ -256,10 +236,7 @@ mod tests {
 
     #[test]
     fn sha256_of_known_strings() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

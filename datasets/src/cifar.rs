@@ -61,37 +61,23 @@ impl CifarLayout {
 /// Validates the bytes of a CIFAR file and returns its number of records. Checks the
 /// length (a whole number of records, `expected` of them when given) and every label
 /// byte (for CIFAR-100 both the coarse and the fine label, whichever is used).
-pub fn validate(
-    bytes: &[u8],
-    path: &Path,
-    layout: CifarLayout,
-    expected: Option<usize>,
-) -> Result<usize> {
+pub fn validate(bytes: &[u8], path: &Path, layout: CifarLayout, expected: Option<usize>) -> Result<usize> {
     let rec = layout.record_bytes();
     let len = bytes.len();
     if let Some(n) = expected {
         let needed = n as u64 * rec as u64;
         if (len as u64) < needed {
-            return Err(DatasetError::Truncated {
-                path: path.to_path_buf(),
-                at: len as u64,
-                needed,
-            });
+            return Err(DatasetError::Truncated { path: path.to_path_buf(), at: len as u64, needed });
         }
         if len as u64 > needed {
             return Err(DatasetError::CountMismatch {
                 path: path.to_path_buf(),
-                message: format!(
-                    "expected {n} records of {rec} bytes ({needed} bytes) but the file has {len} bytes"
-                ),
+                message: format!("expected {n} records of {rec} bytes ({needed} bytes) but the file has {len} bytes"),
             });
         }
     }
     if len == 0 {
-        return Err(DatasetError::CountMismatch {
-            path: path.to_path_buf(),
-            message: "empty file: no records".into(),
-        });
+        return Err(DatasetError::CountMismatch { path: path.to_path_buf(), message: "empty file: no records".into() });
     }
     if !len.is_multiple_of(rec) {
         return Err(DatasetError::Truncated {
@@ -134,10 +120,7 @@ impl CifarFile {
     /// Maps and validates `path` (see [`validate`]).
     pub fn open(path: &Path, layout: CifarLayout, expected: Option<usize>) -> Result<Self> {
         let file = File::open(path).map_err(|e| DatasetError::io(path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| DatasetError::io(path, e))?
-            .len();
+        let len = file.metadata().map_err(|e| DatasetError::io(path, e))?.len();
         if len == 0 {
             // mapping an empty file fails on some systems: report it as the format error
             validate(&[], path, layout, expected)?;
@@ -146,12 +129,7 @@ impl CifarFile {
         // not truncated or rewritten by another process while mapped.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| DatasetError::io(path, e))?;
         let records = validate(&map, path, layout, expected)?;
-        Ok(CifarFile {
-            path: path.to_path_buf(),
-            map,
-            records,
-            layout,
-        })
+        Ok(CifarFile { path: path.to_path_buf(), map, records, layout })
     }
 
     /// Number of records.
@@ -173,26 +151,13 @@ impl CifarFile {
     pub fn record(&self, i: usize) -> (&[u8], u8) {
         let rec = self.layout.record_bytes();
         let r = &self.map[i * rec..(i + 1) * rec];
-        (
-            &r[self.layout.label_bytes()..],
-            r[self.layout.label_offset()],
-        )
+        (&r[self.layout.label_bytes()..], r[self.layout.label_offset()])
     }
 }
 
 /// CIFAR-10's class names.
-pub const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+pub const CIFAR10_CLASSES: [&str; 10] =
+    ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
 /// CIFAR-100's coarse (superclass) names.
 pub const CIFAR100_COARSE_CLASSES: [&str; 20] = [
@@ -336,16 +301,8 @@ pub struct CifarDataset {
 impl CifarDataset {
     /// Opens the files in order; `expected` is the number of records each must hold, when
     /// known. Class names are the standard ones for the layout.
-    pub fn open(
-        name: &str,
-        paths: &[PathBuf],
-        layout: CifarLayout,
-        expected: Option<usize>,
-    ) -> Result<Self> {
-        let files = paths
-            .iter()
-            .map(|p| CifarFile::open(p, layout, expected))
-            .collect::<Result<Vec<_>>>()?;
+    pub fn open(name: &str, paths: &[PathBuf], layout: CifarLayout, expected: Option<usize>) -> Result<Self> {
+        let files = paths.iter().map(|p| CifarFile::open(p, layout, expected)).collect::<Result<Vec<_>>>()?;
         Ok(Self::from_files(name, files, layout))
     }
 
@@ -417,11 +374,7 @@ impl Dataset for CifarDataset {
         check_index(self, index)?;
         let (f, i) = self.locate(index);
         let (px, label) = f.record(i);
-        Ok(Sample {
-            pixels: Cow::Borrowed(px),
-            shape: [3, 32, 32],
-            label: label as i64,
-        })
+        Ok(Sample { pixels: Cow::Borrowed(px), shape: [3, 32, 32], label: label as i64 })
     }
     fn label(&self, index: usize) -> Result<i64> {
         check_index(self, index)?;
@@ -431,11 +384,7 @@ impl Dataset for CifarDataset {
     /// Train: pad-4 random crop, horizontal flip, normalize. Test: normalize.
     fn standard_pipeline(&self, train: bool) -> Pipeline {
         let p = Pipeline::new();
-        let p = if train {
-            p.random_crop(32, 4).horizontal_flip(0.5)
-        } else {
-            p
-        };
+        let p = if train { p.random_crop(32, 4).horizontal_flip(0.5) } else { p };
         p.normalize(self.normalization())
     }
 }
@@ -452,48 +401,21 @@ mod tests {
         assert_eq!(validate(&b, p, CifarLayout::Cifar10, None).unwrap(), 2);
         assert_eq!(validate(&b, p, CifarLayout::Cifar10, Some(2)).unwrap(), 2);
         let e = validate(&b, p, CifarLayout::Cifar10, Some(3)).unwrap_err();
-        assert!(matches!(
-            e,
-            DatasetError::Truncated {
-                at: 6146,
-                needed: 9219,
-                ..
-            }
-        ));
+        assert!(matches!(e, DatasetError::Truncated { at: 6146, needed: 9219, .. }));
         let e = validate(&b, p, CifarLayout::Cifar10, Some(1)).unwrap_err();
         assert!(matches!(e, DatasetError::CountMismatch { .. }));
         let e = validate(&b[..6000], p, CifarLayout::Cifar10, None).unwrap_err();
-        assert!(matches!(
-            e,
-            DatasetError::Truncated {
-                at: 6000,
-                needed: 6146,
-                ..
-            }
-        ));
+        assert!(matches!(e, DatasetError::Truncated { at: 6000, needed: 6146, .. }));
         b[3073] = 10;
         let e = validate(&b, p, CifarLayout::Cifar10, None).unwrap_err();
-        assert!(matches!(
-            e,
-            DatasetError::LabelOutOfRange {
-                index: 1,
-                label: 10,
-                ..
-            }
-        ));
+        assert!(matches!(e, DatasetError::LabelOutOfRange { index: 1, label: 10, .. }));
         let mut c = vec![0u8; 3074];
         c[0] = 19;
         c[1] = 99;
         assert_eq!(validate(&c, p, CifarLayout::Cifar100Fine, None).unwrap(), 1);
         c[0] = 20;
         let e = validate(&c, p, CifarLayout::Cifar100Fine, None).unwrap_err();
-        assert!(matches!(
-            e,
-            DatasetError::LabelOutOfRange {
-                num_classes: 20,
-                ..
-            }
-        ));
+        assert!(matches!(e, DatasetError::LabelOutOfRange { num_classes: 20, .. }));
         assert!(validate(&[], p, CifarLayout::Cifar10, None).is_err());
         assert_eq!(CIFAR100_FINE_CLASSES.len(), 100);
     }

@@ -92,9 +92,7 @@ pub fn class_histogram(ds: &dyn Dataset) -> Result<Vec<usize>> {
 /// sorted). The papers' CIFAR protocol is `split_indices(50_000, 5_000, seed)`.
 pub fn split_indices(n: usize, n_val: usize, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
     if n_val > n {
-        return Err(DatasetError::invalid(format!(
-            "validation size {n_val} exceeds dataset size {n}"
-        )));
+        return Err(DatasetError::invalid(format!("validation size {n_val} exceeds dataset size {n}")));
     }
     let mut idx: Vec<usize> = (0..n).collect();
     SampleRng::new(seed ^ 0x5eed_5b11_7000_0000).shuffle(&mut idx);

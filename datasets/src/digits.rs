@@ -36,8 +36,7 @@ impl DigitsDataset {
             path: path.to_path_buf(),
             message: format!("line {line}: {message}"),
         };
-        let text =
-            std::str::from_utf8(bytes).map_err(|e| decode(0, format!("not UTF-8 text: {e}")))?;
+        let text = std::str::from_utf8(bytes).map_err(|e| decode(0, format!("not UTF-8 text: {e}")))?;
         let mut pixels = Vec::with_capacity(LEN * 64);
         let mut labels = Vec::with_capacity(LEN);
         for (ln, line) in text.lines().enumerate() {
@@ -47,15 +46,13 @@ impl DigitsDataset {
             }
             let fields: Vec<&str> = line.split(',').collect();
             if fields.len() != 65 {
-                return Err(decode(
-                    ln + 1,
-                    format!("{} fields, expected 65", fields.len()),
-                ));
+                return Err(decode(ln + 1, format!("{} fields, expected 65", fields.len())));
             }
             for (k, f) in fields.iter().enumerate() {
-                let v: u32 = f.trim().parse().map_err(|_| {
-                    decode(ln + 1, format!("field {} is not an integer: {f:?}", k + 1))
-                })?;
+                let v: u32 = f
+                    .trim()
+                    .parse()
+                    .map_err(|_| decode(ln + 1, format!("field {} is not an integer: {f:?}", k + 1)))?;
                 if k < 64 {
                     if v > 16 {
                         return Err(decode(ln + 1, format!("pixel {k} = {v} exceeds 16")));
@@ -75,10 +72,7 @@ impl DigitsDataset {
             }
         }
         if labels.is_empty() {
-            return Err(DatasetError::CountMismatch {
-                path: path.to_path_buf(),
-                message: "no records".into(),
-            });
+            return Err(DatasetError::CountMismatch { path: path.to_path_buf(), message: "no records".into() });
         }
         Ok(DigitsDataset {
             path: path.to_path_buf(),
@@ -154,14 +148,9 @@ mod tests {
         let e = DigitsDataset::parse(line(10).as_bytes(), p).unwrap_err();
         assert!(matches!(e, DatasetError::LabelOutOfRange { label: 10, .. }));
         let e = DigitsDataset::parse(b"1,2,3\n", p).unwrap_err();
-        assert!(
-            matches!(e, DatasetError::Decode { .. }) && e.to_string().contains("/d/digits.csv")
-        );
+        assert!(matches!(e, DatasetError::Decode { .. }) && e.to_string().contains("/d/digits.csv"));
         let bad = line(1).replacen("16", "17", 1);
-        assert!(matches!(
-            DigitsDataset::parse(bad.as_bytes(), p),
-            Err(DatasetError::Decode { .. })
-        ));
+        assert!(matches!(DigitsDataset::parse(bad.as_bytes(), p), Err(DatasetError::Decode { .. })));
         assert!(DigitsDataset::parse(b"", p).is_err());
     }
 }

@@ -100,17 +100,12 @@ pub enum DatasetError {
 impl DatasetError {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        DatasetError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        DatasetError::Io { path: path.to_path_buf(), source }
     }
 
     /// Builds an [`DatasetError::InvalidArgument`].
     pub fn invalid(message: impl Into<String>) -> Self {
-        DatasetError::InvalidArgument {
-            message: message.into(),
-        }
+        DatasetError::InvalidArgument { message: message.into() }
     }
 
     /// The file or directory this error concerns, if any.
@@ -134,55 +129,33 @@ impl fmt::Display for DatasetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DatasetError::Io { path, source } => write!(f, "{}: {source}", path.display()),
-            DatasetError::Truncated { path, at, needed } => write!(
-                f,
-                "{}: truncated at byte {at} ({needed} bytes needed)",
-                path.display()
-            ),
-            DatasetError::BadMagic {
-                path,
-                found,
-                expected,
-            } => write!(
-                f,
-                "{}: bad magic number {found:#010x} (expected {expected:#010x})",
-                path.display()
-            ),
+            DatasetError::Truncated { path, at, needed } => {
+                write!(f, "{}: truncated at byte {at} ({needed} bytes needed)", path.display())
+            }
+            DatasetError::BadMagic { path, found, expected } => {
+                write!(f, "{}: bad magic number {found:#010x} (expected {expected:#010x})", path.display())
+            }
             DatasetError::BadHeader { path, message } => {
                 write!(f, "{}: bad header: {message}", path.display())
             }
             DatasetError::CountMismatch { path, message } => {
                 write!(f, "{}: wrong record count: {message}", path.display())
             }
-            DatasetError::LabelOutOfRange {
-                path,
-                index,
-                label,
-                num_classes,
-            } => write!(
-                f,
-                "{}: label {label} of record {index} out of range 0..{num_classes}",
-                path.display()
-            ),
+            DatasetError::LabelOutOfRange { path, index, label, num_classes } => {
+                write!(f, "{}: label {label} of record {index} out of range 0..{num_classes}", path.display())
+            }
             DatasetError::Decode { path, message } => {
                 write!(f, "{}: cannot decode: {message}", path.display())
             }
-            DatasetError::EmptyClass { path } => write!(
-                f,
-                "{}: class folder holds no image file (.jpg, .jpeg, .png)",
-                path.display()
-            ),
-            DatasetError::MissingData { dir, expected } => write!(
-                f,
-                "data directory {} does not hold the expected files: {}",
-                dir.display(),
-                expected.join(", ")
-            ),
-            DatasetError::UnknownDataset { name, valid } => write!(
-                f,
-                "unknown dataset {name:?}; valid names: {}",
-                valid.join(", ")
-            ),
+            DatasetError::EmptyClass { path } => {
+                write!(f, "{}: class folder holds no image file (.jpg, .jpeg, .png)", path.display())
+            }
+            DatasetError::MissingData { dir, expected } => {
+                write!(f, "data directory {} does not hold the expected files: {}", dir.display(), expected.join(", "))
+            }
+            DatasetError::UnknownDataset { name, valid } => {
+                write!(f, "unknown dataset {name:?}; valid names: {}", valid.join(", "))
+            }
             DatasetError::InvalidArgument { message } => write!(f, "invalid argument: {message}"),
         }
     }
@@ -203,16 +176,9 @@ mod tests {
 
     #[test]
     fn display_names_the_file() {
-        let e = DatasetError::Truncated {
-            path: PathBuf::from("/x/train.bin"),
-            at: 10,
-            needed: 3073,
-        };
+        let e = DatasetError::Truncated { path: PathBuf::from("/x/train.bin"), at: 10, needed: 3073 };
         let s = e.to_string();
-        assert!(
-            s.contains("/x/train.bin") && s.contains("truncated at byte 10"),
-            "{s}"
-        );
+        assert!(s.contains("/x/train.bin") && s.contains("truncated at byte 10"), "{s}");
         assert_eq!(e.path(), Some(Path::new("/x/train.bin")));
     }
 }

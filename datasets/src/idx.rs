@@ -77,11 +77,7 @@ impl IdxArray {
     pub fn parse(mut bytes: Vec<u8>, path: &Path) -> Result<IdxArray> {
         let (dtype, dims, header) = parse_header(&bytes, path)?;
         bytes.drain(..header);
-        Ok(IdxArray {
-            dtype,
-            dims,
-            data: bytes,
-        })
+        Ok(IdxArray { dtype, dims, data: bytes })
     }
 
     /// The magic number this array's header had.
@@ -108,9 +104,7 @@ impl IdxArray {
                 IdxType::I16 => i16::from_be_bytes([b[0], b[1]]) as f64,
                 IdxType::I32 => i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64,
                 IdxType::F32 => f32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64,
-                IdxType::F64 => {
-                    f64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-                }
+                IdxType::F64 => f64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
             })
             .collect()
     }
@@ -121,19 +115,11 @@ impl IdxArray {
 pub fn parse_header(bytes: &[u8], path: &Path) -> Result<(IdxType, Vec<usize>, usize)> {
     let p = || path.to_path_buf();
     if bytes.len() < 4 {
-        return Err(DatasetError::Truncated {
-            path: p(),
-            at: bytes.len() as u64,
-            needed: 4,
-        });
+        return Err(DatasetError::Truncated { path: p(), at: bytes.len() as u64, needed: 4 });
     }
     let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     if bytes[0] != 0 || bytes[1] != 0 {
-        return Err(DatasetError::BadMagic {
-            path: p(),
-            found: magic,
-            expected: IMAGES_MAGIC,
-        });
+        return Err(DatasetError::BadMagic { path: p(), found: magic, expected: IMAGES_MAGIC });
     }
     let dtype = IdxType::from_code(bytes[2]).ok_or_else(|| DatasetError::BadHeader {
         path: p(),
@@ -141,18 +127,11 @@ pub fn parse_header(bytes: &[u8], path: &Path) -> Result<(IdxType, Vec<usize>, u
     })?;
     let ndims = bytes[3] as usize;
     if ndims == 0 {
-        return Err(DatasetError::BadHeader {
-            path: p(),
-            message: "zero dimensions".into(),
-        });
+        return Err(DatasetError::BadHeader { path: p(), message: "zero dimensions".into() });
     }
     let header = 4 + 4 * ndims;
     if bytes.len() < header {
-        return Err(DatasetError::Truncated {
-            path: p(),
-            at: bytes.len() as u64,
-            needed: header as u64,
-        });
+        return Err(DatasetError::Truncated { path: p(), at: bytes.len() as u64, needed: header as u64 });
     }
     let dims: Vec<usize> = (0..ndims)
         .map(|i| {
@@ -165,17 +144,10 @@ pub fn parse_header(bytes: &[u8], path: &Path) -> Result<(IdxType, Vec<usize>, u
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .and_then(|e| e.checked_mul(dtype.size()))
         .and_then(|e| e.checked_add(header))
-        .ok_or_else(|| DatasetError::BadHeader {
-            path: p(),
-            message: format!("dimensions {dims:?} overflow"),
-        })?;
+        .ok_or_else(|| DatasetError::BadHeader { path: p(), message: format!("dimensions {dims:?} overflow") })?;
     let needed = elems;
     if bytes.len() < needed {
-        return Err(DatasetError::Truncated {
-            path: p(),
-            at: bytes.len() as u64,
-            needed: needed as u64,
-        });
+        return Err(DatasetError::Truncated { path: p(), at: bytes.len() as u64, needed: needed as u64 });
     }
     if bytes.len() > needed {
         return Err(DatasetError::CountMismatch {
@@ -197,11 +169,7 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
 
 fn expect_magic(arr: &IdxArray, expected: u32, path: &Path) -> Result<()> {
     if arr.magic() != expected {
-        return Err(DatasetError::BadMagic {
-            path: path.to_path_buf(),
-            found: arr.magic(),
-            expected,
-        });
+        return Err(DatasetError::BadMagic { path: path.to_path_buf(), found: arr.magic(), expected });
     }
     Ok(())
 }
@@ -218,12 +186,7 @@ pub fn parse_images(bytes: Vec<u8>, path: &Path) -> Result<(usize, usize, usize,
 pub fn parse_labels(bytes: Vec<u8>, path: &Path, num_classes: usize) -> Result<Vec<u8>> {
     let arr = IdxArray::parse(bytes, path)?;
     expect_magic(&arr, LABELS_MAGIC, path)?;
-    if let Some((index, &label)) = arr
-        .data
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| l as usize >= num_classes)
-    {
+    if let Some((index, &label)) = arr.data.iter().enumerate().find(|(_, &l)| l as usize >= num_classes) {
         return Err(DatasetError::LabelOutOfRange {
             path: path.to_path_buf(),
             index,
@@ -281,22 +244,10 @@ impl IdxDataset {
         if labels_v.len() != n {
             return Err(DatasetError::CountMismatch {
                 path: labels.to_path_buf(),
-                message: format!(
-                    "{} labels but {} holds {n} images",
-                    labels_v.len(),
-                    images.display()
-                ),
+                message: format!("{} labels but {} holds {n} images", labels_v.len(), images.display()),
             });
         }
-        Ok(IdxDataset {
-            info,
-            images_path: images.to_path_buf(),
-            n,
-            rows,
-            cols,
-            pixels,
-            labels: labels_v,
-        })
+        Ok(IdxDataset { info, images_path: images.to_path_buf(), n, rows, cols, pixels, labels: labels_v })
     }
 
     /// All pixels, image after image (`len * rows * cols` bytes).
@@ -404,30 +355,13 @@ mod tests {
         let mut img = header(IMAGES_MAGIC, &[2, 2, 2]);
         img.extend([0u8; 7]);
         let e = parse_images(img, p).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DatasetError::Truncated {
-                    at: 23,
-                    needed: 24,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DatasetError::Truncated { at: 23, needed: 24, .. }), "{e}");
         assert!(e.to_string().contains("/d/x-idx3-ubyte"));
         // wrong magic: labels given as images
         let mut lab = header(LABELS_MAGIC, &[1]);
         lab.push(0);
         let e = parse_images(lab, p).unwrap_err();
-        assert!(matches!(
-            e,
-            DatasetError::BadMagic {
-                found: 0x801,
-                expected: 0x803,
-                ..
-            }
-        ));
+        assert!(matches!(e, DatasetError::BadMagic { found: 0x801, expected: 0x803, .. }));
         // count smaller than data
         let mut lab = header(LABELS_MAGIC, &[1]);
         lab.extend([0u8, 1]);
@@ -437,22 +371,12 @@ mod tests {
         let mut lab = header(LABELS_MAGIC, &[3]);
         lab.extend([0u8, 1, 10]);
         let e = parse_labels(lab, p, 10).unwrap_err();
-        assert!(matches!(
-            e,
-            DatasetError::LabelOutOfRange {
-                index: 2,
-                label: 10,
-                ..
-            }
-        ));
+        assert!(matches!(e, DatasetError::LabelOutOfRange { index: 2, label: 10, .. }));
         // unknown type
         let e = IdxArray::parse(vec![0, 0, 0x42, 1, 0, 0, 0, 0], p).unwrap_err();
         assert!(matches!(e, DatasetError::BadHeader { .. }));
         // overflowing dims
         let e = IdxArray::parse(header(0x0E04, &[u32::MAX; 4]), p).unwrap_err();
-        assert!(matches!(
-            e,
-            DatasetError::BadHeader { .. } | DatasetError::Truncated { .. }
-        ));
+        assert!(matches!(e, DatasetError::BadHeader { .. } | DatasetError::Truncated { .. }));
     }
 }

@@ -36,10 +36,7 @@ pub struct ImageFolder {
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut v = std::fs::read_dir(dir)
         .map_err(|e| DatasetError::io(dir, e))?
-        .map(|e| {
-            e.map(|e| e.path())
-                .map_err(|err| DatasetError::io(dir, err))
-        })
+        .map(|e| e.map(|e| e.path()).map_err(|err| DatasetError::io(dir, err)))
         .collect::<Result<Vec<_>>>()?;
     v.sort();
     Ok(v)
@@ -52,9 +49,7 @@ fn collect_images(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<()
     if depth > MAX_DEPTH {
         return Err(DatasetError::io(
             dir,
-            std::io::Error::other(format!(
-                "folders nested deeper than {MAX_DEPTH} levels (a symlink loop?)"
-            )),
+            std::io::Error::other(format!("folders nested deeper than {MAX_DEPTH} levels (a symlink loop?)")),
         ));
     }
     for p in sorted_entries(dir)? {
@@ -72,10 +67,7 @@ impl ImageFolder {
     /// ([`DatasetError::MissingData`]) or a class folder holds no image
     /// ([`DatasetError::EmptyClass`]).
     pub fn open(root: &Path) -> Result<Self> {
-        let class_dirs: Vec<PathBuf> = sorted_entries(root)?
-            .into_iter()
-            .filter(|p| p.is_dir())
-            .collect();
+        let class_dirs: Vec<PathBuf> = sorted_entries(root)?.into_iter().filter(|p| p.is_dir()).collect();
         if class_dirs.is_empty() {
             return Err(DatasetError::MissingData {
                 dir: root.to_path_buf(),
@@ -90,19 +82,10 @@ impl ImageFolder {
             if files.is_empty() {
                 return Err(DatasetError::EmptyClass { path: d.clone() });
             }
-            classes.push(
-                d.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            );
+            classes.push(d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
             samples.extend(files.into_iter().map(|f| (f, c)));
         }
-        Ok(ImageFolder {
-            root: root.to_path_buf(),
-            classes,
-            samples,
-            image_size: 224,
-        })
+        Ok(ImageFolder { root: root.to_path_buf(), classes, samples, image_size: 224 })
     }
 
     /// Sets the side of the square images the standard pipelines produce (default 224;
@@ -158,11 +141,7 @@ impl Dataset for ImageFolder {
         check_index(self, index)?;
         let (path, class) = &self.samples[index];
         let (pixels, shape) = decode_rgb(path)?;
-        Ok(Sample {
-            pixels: Cow::Owned(pixels),
-            shape,
-            label: *class as i64,
-        })
+        Ok(Sample { pixels: Cow::Owned(pixels), shape, label: *class as i64 })
     }
     fn label(&self, index: usize) -> Result<i64> {
         check_index(self, index)?;

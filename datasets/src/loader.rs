@@ -68,14 +68,7 @@ pub struct LoaderConfig {
 
 impl Default for LoaderConfig {
     fn default() -> Self {
-        LoaderConfig {
-            batch_size: 128,
-            shuffle: true,
-            drop_last: false,
-            seed: 0,
-            num_workers: 2,
-            prefetch: 4,
-        }
+        LoaderConfig { batch_size: 128, shuffle: true, drop_last: false, seed: 0, num_workers: 2, prefetch: 4 }
     }
 }
 
@@ -97,12 +90,7 @@ struct BufferPool {
 
 impl BufferPool {
     fn take(&self) -> Vec<f32> {
-        let mut v = self
-            .buffers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_default();
+        let mut v = self.buffers.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
         v.clear();
         v
     }
@@ -117,11 +105,7 @@ impl BufferPool {
 
 impl Loader {
     /// A loader; errors when `batch_size` or `prefetch` is 0.
-    pub fn new(
-        dataset: Arc<dyn Dataset>,
-        pipeline: Pipeline,
-        config: LoaderConfig,
-    ) -> Result<Self> {
+    pub fn new(dataset: Arc<dyn Dataset>, pipeline: Pipeline, config: LoaderConfig) -> Result<Self> {
         if config.batch_size == 0 {
             return Err(DatasetError::invalid("batch size must be positive"));
         }
@@ -132,12 +116,7 @@ impl Loader {
             buffers: Mutex::new(Vec::new()),
             capacity: config.prefetch + config.num_workers + 2,
         });
-        Ok(Loader {
-            dataset,
-            pipeline: Arc::new(pipeline),
-            config,
-            pool,
-        })
+        Ok(Loader { dataset, pipeline: Arc::new(pipeline), config, pool })
     }
 
     /// Number of batches per epoch.
@@ -176,8 +155,7 @@ impl Loader {
     pub fn epoch_order(&self, epoch: u64) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.dataset.len()).collect();
         if self.config.shuffle {
-            SampleRng::new(mix64(self.config.seed) ^ mix64(epoch ^ 0x0e90_c4a1))
-                .shuffle(&mut order);
+            SampleRng::new(mix64(self.config.seed) ^ mix64(epoch ^ 0x0e90_c4a1)).shuffle(&mut order);
         }
         order
     }
@@ -196,20 +174,9 @@ impl Loader {
             pool: self.pool.clone(),
         });
         let total = self.len();
-        let mut it = EpochIter {
-            job,
-            total,
-            next: 0,
-            failed: false,
-            threaded: None,
-        };
+        let mut it = EpochIter { job, total, next: 0, failed: false, threaded: None };
         if self.config.num_workers > 0 && total > 0 {
-            it.threaded = Threads::start(
-                it.job.clone(),
-                total,
-                self.config.num_workers,
-                self.config.prefetch,
-            );
+            it.threaded = Threads::start(it.job.clone(), total, self.config.num_workers, self.config.prefetch);
         }
         it
     }
@@ -252,15 +219,7 @@ impl Job {
             images.extend_from_slice(&img.data);
             labels.push(sample.label);
         }
-        Ok(Batch {
-            images,
-            labels,
-            indices,
-            n,
-            c: shape[0],
-            h: shape[1],
-            w: shape[2],
-        })
+        Ok(Batch { images, labels, indices, n, c: shape[0], h: shape[1], w: shape[2] })
     }
 }
 
@@ -285,13 +244,8 @@ impl Threads {
         let next = Arc::new(AtomicUsize::new(0));
         let handles: Vec<JoinHandle<()>> = (0..workers)
             .filter_map(|w| {
-                let (job, tx, consumed, stop, next) = (
-                    job.clone(),
-                    tx.clone(),
-                    consumed.clone(),
-                    stop.clone(),
-                    next.clone(),
-                );
+                let (job, tx, consumed, stop, next) =
+                    (job.clone(), tx.clone(), consumed.clone(), stop.clone(), next.clone());
                 std::thread::Builder::new()
                     .name(format!("lamina-loader-{w}"))
                     .spawn(move || loop {
@@ -320,13 +274,7 @@ impl Threads {
         if handles.is_empty() {
             return None;
         }
-        Some(Threads {
-            rx: Some(rx),
-            pending: BTreeMap::new(),
-            consumed,
-            stop,
-            handles,
-        })
+        Some(Threads { rx: Some(rx), pending: BTreeMap::new(), consumed, stop, handles })
     }
 
     fn take(&mut self, b: usize) -> Result<Batch> {
@@ -342,9 +290,7 @@ impl Threads {
                     self.pending.insert(i, r);
                 }
                 _ => {
-                    return Err(DatasetError::invalid(format!(
-                        "loader worker thread ended before producing batch {b}"
-                    )))
+                    return Err(DatasetError::invalid(format!("loader worker thread ended before producing batch {b}")))
                 }
             }
         }
@@ -405,11 +351,7 @@ impl Iterator for EpochIter {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = if self.failed {
-            0
-        } else {
-            self.total - self.next
-        };
+        let left = if self.failed { 0 } else { self.total - self.next };
         (0, Some(left))
     }
 }
@@ -446,11 +388,7 @@ mod tests {
         fn get(&self, i: usize) -> Result<Sample<'_>> {
             crate::dataset::check_index(self, i)?;
             let v = (i % 256) as u8;
-            Ok(Sample {
-                pixels: Cow::Owned(vec![v, v, v, (i / 256) as u8]),
-                shape: [1, 2, 2],
-                label: (i % 3) as i64,
-            })
+            Ok(Sample { pixels: Cow::Owned(vec![v, v, v, (i / 256) as u8]), shape: [1, 2, 2], label: (i % 3) as i64 })
         }
         fn standard_pipeline(&self, _train: bool) -> Pipeline {
             Pipeline::new()
@@ -468,13 +406,7 @@ mod tests {
 
     #[test]
     fn each_sample_once_per_epoch_and_epochs_differ() {
-        let l = loader(
-            1000,
-            LoaderConfig {
-                batch_size: 64,
-                ..Default::default()
-            },
-        );
+        let l = loader(1000, LoaderConfig { batch_size: 64, ..Default::default() });
         assert_eq!(l.len(), 16);
         let e0 = collect(&l, 0);
         let e1 = collect(&l, 1);
@@ -496,26 +428,10 @@ mod tests {
 
     #[test]
     fn same_batches_for_any_thread_count() {
-        let base = LoaderConfig {
-            batch_size: 50,
-            seed: 7,
-            ..Default::default()
-        };
+        let base = LoaderConfig { batch_size: 50, seed: 7, ..Default::default() };
         let runs: Vec<Vec<Batch>> = [0, 1, 4]
             .iter()
-            .map(|&w| {
-                collect(
-                    &loader(
-                        517,
-                        LoaderConfig {
-                            num_workers: w,
-                            prefetch: 2,
-                            ..base.clone()
-                        },
-                    ),
-                    3,
-                )
-            })
+            .map(|&w| collect(&loader(517, LoaderConfig { num_workers: w, prefetch: 2, ..base.clone() }), 3))
             .collect();
         assert_eq!(runs[0], runs[1]);
         assert_eq!(runs[0], runs[2]);
@@ -525,13 +441,7 @@ mod tests {
 
     #[test]
     fn recycling_buffers_keeps_batches_identical() {
-        let l = loader(
-            300,
-            LoaderConfig {
-                batch_size: 32,
-                ..Default::default()
-            },
-        );
+        let l = loader(300, LoaderConfig { batch_size: 32, ..Default::default() });
         let plain = collect(&l, 2);
         let mut recycled = Vec::new();
         for b in l.epoch(2) {
@@ -544,14 +454,7 @@ mod tests {
 
     #[test]
     fn drop_last_and_progress() {
-        let l = loader(
-            10,
-            LoaderConfig {
-                batch_size: 4,
-                drop_last: true,
-                ..Default::default()
-            },
-        );
+        let l = loader(10, LoaderConfig { batch_size: 4, drop_last: true, ..Default::default() });
         assert_eq!(l.len(), 2);
         let mut it = l.epoch(0);
         assert_eq!(it.progress(), (0, 2));
@@ -559,39 +462,18 @@ mod tests {
         assert_eq!(it.next().unwrap().unwrap().n, 4);
         assert_eq!(it.progress(), (2, 2));
         assert!(it.next().is_none());
-        let l = loader(
-            10,
-            LoaderConfig {
-                batch_size: 4,
-                shuffle: false,
-                ..Default::default()
-            },
-        );
+        let l = loader(10, LoaderConfig { batch_size: 4, shuffle: false, ..Default::default() });
         let b = collect(&l, 0);
         assert_eq!(b.iter().map(|b| b.n).collect::<Vec<_>>(), vec![4, 4, 2]);
         assert_eq!(b[2].indices, vec![8, 9]);
         assert!(loader(0, LoaderConfig::default()).is_empty());
-        assert!(Loader::new(
-            Arc::new(Toy(3)),
-            Pipeline::new(),
-            LoaderConfig {
-                batch_size: 0,
-                ..Default::default()
-            }
-        )
-        .is_err());
+        assert!(Loader::new(Arc::new(Toy(3)), Pipeline::new(), LoaderConfig { batch_size: 0, ..Default::default() })
+            .is_err());
     }
 
     #[test]
     fn early_drop_stops_workers() {
-        let l = loader(
-            100_000,
-            LoaderConfig {
-                batch_size: 10,
-                num_workers: 4,
-                ..Default::default()
-            },
-        );
+        let l = loader(100_000, LoaderConfig { batch_size: 10, num_workers: 4, ..Default::default() });
         let mut it = l.epoch(0);
         it.next().unwrap().unwrap();
         drop(it); // must not hang
@@ -603,10 +485,7 @@ mod tests {
         let l = Loader::new(
             Arc::new(Toy(20)),
             Pipeline::new().random_crop(9, 0),
-            LoaderConfig {
-                batch_size: 4,
-                ..Default::default()
-            },
+            LoaderConfig { batch_size: 4, ..Default::default() },
         )
         .unwrap();
         let r: Vec<_> = l.epoch(0).collect();

@@ -22,16 +22,12 @@ pub fn maybe_gunzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
         return Ok(bytes);
     }
     let mut out = Vec::with_capacity(bytes.len().saturating_mul(3));
-    MultiGzDecoder::new(&bytes[..])
-        .take(MAX_DECOMPRESSED + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| DatasetError::Decode {
+    MultiGzDecoder::new(&bytes[..]).take(MAX_DECOMPRESSED + 1).read_to_end(&mut out).map_err(|e| {
+        DatasetError::Decode {
             path: path.to_path_buf(),
-            message: format!(
-                "corrupt or truncated gzip stream ({e}) after {} decompressed bytes",
-                out.len()
-            ),
-        })?;
+            message: format!("corrupt or truncated gzip stream ({e}) after {} decompressed bytes", out.len()),
+        }
+    })?;
     if out.len() as u64 > MAX_DECOMPRESSED {
         return Err(DatasetError::Decode {
             path: path.to_path_buf(),

@@ -35,15 +35,8 @@ use crate::image_folder::ImageFolder;
 use crate::transforms::Normalization;
 
 /// Every name [`open`] accepts.
-pub const DATASET_NAMES: [&str; 7] = [
-    "fashion-mnist-embedded",
-    "mnist",
-    "fashion-mnist",
-    "cifar10",
-    "cifar100",
-    "imagefolder",
-    "digits",
-];
+pub const DATASET_NAMES: [&str; 7] =
+    ["fashion-mnist-embedded", "mnist", "fashion-mnist", "cifar10", "cifar100", "imagefolder", "digits"];
 
 /// The environment variable naming the default data directory.
 pub const DATA_ENV: &str = "LAMINA_DATA";
@@ -67,16 +60,12 @@ pub struct DataOptions {
 impl DataOptions {
     /// Options with an explicit data directory.
     pub fn with_dir(dir: impl Into<PathBuf>) -> Self {
-        DataOptions {
-            data_dir: Some(dir.into()),
-        }
+        DataOptions { data_dir: Some(dir.into()) }
     }
 
     /// The data directory in effect: the option, else `$LAMINA_DATA`.
     pub fn resolve_dir(&self) -> Option<PathBuf> {
-        self.data_dir
-            .clone()
-            .or_else(|| std::env::var_os(DATA_ENV).map(PathBuf::from))
+        self.data_dir.clone().or_else(|| std::env::var_os(DATA_ENV).map(PathBuf::from))
     }
 }
 
@@ -102,10 +91,7 @@ fn find_files(dir: &Path, subdirs: &[&str], names: &[&str]) -> Result<Vec<PathBu
     }
     Err(DatasetError::MissingData {
         dir: dir.to_path_buf(),
-        expected: names
-            .iter()
-            .map(|n| format!("{}/{n}", subdirs[0]))
-            .collect(),
+        expected: names.iter().map(|n| format!("{}/{n}", subdirs[0])).collect(),
     })
 }
 
@@ -115,15 +101,10 @@ pub fn expected_files(name: &str, split: Split) -> Vec<String> {
     match name {
         "mnist" | "fashion-mnist" => {
             let p = if test { "t10k" } else { "train" };
-            vec![
-                format!("{name}/{p}-images-idx3-ubyte.gz"),
-                format!("{name}/{p}-labels-idx1-ubyte.gz"),
-            ]
+            vec![format!("{name}/{p}-images-idx3-ubyte.gz"), format!("{name}/{p}-labels-idx1-ubyte.gz")]
         }
         "cifar10" if test => vec!["cifar-10/test_batch.bin".into()],
-        "cifar10" => (1..=5)
-            .map(|k| format!("cifar-10/data_batch_{k}.bin"))
-            .collect(),
+        "cifar10" => (1..=5).map(|k| format!("cifar-10/data_batch_{k}.bin")).collect(),
         "cifar100" if test => vec!["cifar-100/test.bin".into()],
         "cifar100" => vec!["cifar-100/train.bin".into()],
         "digits" => vec!["sklearn-digits/digits.csv.gz".into()],
@@ -142,13 +123,7 @@ fn needs_dir(name: &str, split: Split, opts: &DataOptions) -> Result<PathBuf> {
     })
 }
 
-fn open_idx(
-    name: &str,
-    sub: &str,
-    split: Split,
-    opts: &DataOptions,
-    info: IdxInfo,
-) -> Result<Arc<dyn Dataset>> {
+fn open_idx(name: &str, sub: &str, split: Split, opts: &DataOptions, info: IdxInfo) -> Result<Arc<dyn Dataset>> {
     let dir = needs_dir(name, split, opts)?;
     let prefix = match split {
         Split::Train => "train",
@@ -205,17 +180,12 @@ pub fn open(name: &str, split: Split, opts: &DataOptions) -> Result<Arc<dyn Data
             let meta = files[0].with_file_name("batches.meta.txt");
             let ds = match std::fs::read_to_string(&meta) {
                 Ok(text) => {
-                    let classes: Vec<String> = text
-                        .lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(String::from)
-                        .collect();
-                    ds.with_class_names(classes)
-                        .map_err(|_| DatasetError::Decode {
-                            path: meta.clone(),
-                            message: "expected 10 class names, one per line".into(),
-                        })?
+                    let classes: Vec<String> =
+                        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+                    ds.with_class_names(classes).map_err(|_| DatasetError::Decode {
+                        path: meta.clone(),
+                        message: "expected 10 class names, one per line".into(),
+                    })?
                 }
                 Err(_) => ds,
             };
@@ -228,12 +198,7 @@ pub fn open(name: &str, split: Split, opts: &DataOptions) -> Result<Arc<dyn Data
                 Split::Test => ("test.bin", 10_000),
             };
             let files = find_files(&dir, &["cifar-100", "cifar-100-binary", ""], &[file])?;
-            Ok(Arc::new(CifarDataset::open(
-                name,
-                &files,
-                CifarLayout::Cifar100Fine,
-                Some(n),
-            )?))
+            Ok(Arc::new(CifarDataset::open(name, &files, CifarLayout::Cifar100Fine, Some(n))?))
         }
         "digits" => {
             let dir = needs_dir(name, split, opts)?;
@@ -253,22 +218,13 @@ pub fn open(name: &str, split: Split, opts: &DataOptions) -> Result<Arc<dyn Data
                 Split::Train => &["train"],
                 Split::Test => &["val", "test"],
             };
-            let root = subs
-                .iter()
-                .map(|s| dir.join(s))
-                .find(|p| p.is_dir())
-                .ok_or_else(|| DatasetError::MissingData {
+            let root =
+                subs.iter().map(|s| dir.join(s)).find(|p| p.is_dir()).ok_or_else(|| DatasetError::MissingData {
                     dir: dir.clone(),
-                    expected: subs
-                        .iter()
-                        .map(|s| format!("{s}/<class>/<image>"))
-                        .collect(),
+                    expected: subs.iter().map(|s| format!("{s}/<class>/<image>")).collect(),
                 })?;
             Ok(Arc::new(ImageFolder::open(&root)?))
         }
-        _ => Err(DatasetError::UnknownDataset {
-            name: name.to_string(),
-            valid: strings(&DATASET_NAMES),
-        }),
+        _ => Err(DatasetError::UnknownDataset { name: name.to_string(), valid: strings(&DATASET_NAMES) }),
     }
 }

@@ -23,9 +23,7 @@ pub struct SampleRng {
 impl SampleRng {
     /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        SampleRng {
-            state: mix64(seed ^ 0x6a09_e667_f3bc_c908),
-        }
+        SampleRng { state: mix64(seed ^ 0x6a09_e667_f3bc_c908) }
     }
 
     /// The generator for one sample of one epoch: independent streams for every
@@ -97,14 +95,8 @@ mod tests {
         let mut r = SampleRng::for_sample(1, 2, 3);
         let b: Vec<u64> = (0..4).map(|_| r.next_u64()).collect();
         assert_eq!(a, b);
-        assert_ne!(
-            SampleRng::for_sample(1, 2, 3).next_u64(),
-            SampleRng::for_sample(1, 3, 2).next_u64()
-        );
-        assert_ne!(
-            SampleRng::for_sample(1, 0, 4).next_u64(),
-            SampleRng::for_sample(1, 0, 5).next_u64()
-        );
+        assert_ne!(SampleRng::for_sample(1, 2, 3).next_u64(), SampleRng::for_sample(1, 3, 2).next_u64());
+        assert_ne!(SampleRng::for_sample(1, 0, 4).next_u64(), SampleRng::for_sample(1, 0, 5).next_u64());
     }
 
     #[test]

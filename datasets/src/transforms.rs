@@ -39,30 +39,17 @@ pub struct ImageF32 {
 impl ImageF32 {
     /// A black image.
     pub fn zeros(c: usize, h: usize, w: usize) -> Self {
-        ImageF32 {
-            c,
-            h,
-            w,
-            data: vec![0.0; c * h * w],
-        }
+        ImageF32 { c, h, w, data: vec![0.0; c * h * w] }
     }
 
     /// Converts `u8` CHW pixels to `f32`, dividing by `pixel_max`.
     pub fn from_u8_chw(pixels: &[u8], shape: [usize; 3], pixel_max: f32) -> Result<Self> {
         let [c, h, w] = shape;
         if pixels.len() != c * h * w {
-            return Err(DatasetError::invalid(format!(
-                "{} pixels do not make a {c}x{h}x{w} image",
-                pixels.len()
-            )));
+            return Err(DatasetError::invalid(format!("{} pixels do not make a {c}x{h}x{w} image", pixels.len())));
         }
         let s = 1.0 / pixel_max;
-        Ok(ImageF32 {
-            c,
-            h,
-            w,
-            data: pixels.iter().map(|&p| p as f32 * s).collect(),
-        })
+        Ok(ImageF32 { c, h, w, data: pixels.iter().map(|&p| p as f32 * s).collect() })
     }
 
     /// Index of `(channel, row, column)` in `data`.
@@ -291,9 +278,8 @@ fn axis_weights(in_start: f64, in_len: f64, in_size: usize, out: usize) -> Vec<(
             let center = in_start + (x as f64 + 0.5) * scale;
             let lo = ((center - support + 0.5).floor().max(0.0) as usize).min(in_size - 1);
             let hi = ((center + support + 0.5).floor() as usize).clamp(lo + 1, in_size);
-            let mut w: Vec<f64> = (lo..hi)
-                .map(|j| (1.0 - ((j as f64 + 0.5 - center) / fscale).abs()).max(0.0))
-                .collect();
+            let mut w: Vec<f64> =
+                (lo..hi).map(|j| (1.0 - ((j as f64 + 0.5 - center) / fscale).abs()).max(0.0)).collect();
             let sum: f64 = w.iter().sum();
             if sum > 0.0 {
                 w.iter_mut().for_each(|v| *v /= sum);
@@ -310,12 +296,7 @@ fn axis_weights(in_start: f64, in_len: f64, in_size: usize, out: usize) -> Vec<(
 
 /// Bilinear resize of the region `(top, left, height, width)` (in input pixels, may be
 /// fractional) to `out_h x out_w`; antialiased when shrinking.
-pub fn resize_region(
-    img: &ImageF32,
-    region: (f64, f64, f64, f64),
-    out_h: usize,
-    out_w: usize,
-) -> Result<ImageF32> {
+pub fn resize_region(img: &ImageF32, region: (f64, f64, f64, f64), out_h: usize, out_w: usize) -> Result<ImageF32> {
     let (top, left, rh, rw) = region;
     if img.h == 0 || img.w == 0 || out_h == 0 || out_w == 0 || rh <= 0.0 || rw <= 0.0 {
         return Err(DatasetError::invalid(format!(
@@ -362,15 +343,9 @@ pub struct Resize {
 impl Resize {
     fn target(&self, h: usize, w: usize) -> (usize, usize) {
         if h <= w {
-            (
-                self.size,
-                (self.size as u64 * w as u64 / h.max(1) as u64) as usize,
-            )
+            (self.size, (self.size as u64 * w as u64 / h.max(1) as u64) as usize)
         } else {
-            (
-                (self.size as u64 * h as u64 / w.max(1) as u64) as usize,
-                self.size,
-            )
+            ((self.size as u64 * h as u64 / w.max(1) as u64) as usize, self.size)
         }
     }
 }
@@ -409,11 +384,7 @@ impl Transform for CenterCrop {
         let pw = img.w + 2 * pad;
         let top = ((ph - self.height) as f64 / 2.0).round() as usize;
         let left = ((pw - self.width) as f64 / 2.0).round() as usize;
-        let crop = RandomCrop {
-            height: self.height,
-            width: self.width,
-            padding: pad,
-        };
+        let crop = RandomCrop { height: self.height, width: self.width, padding: pad };
         Ok(crop.crop_at(&img, top, left))
     }
     fn output_shape(&self, i: [usize; 3]) -> [usize; 3] {
@@ -459,29 +430,17 @@ impl RandomResizedCrop {
         } else {
             (h, w)
         };
-        (
-            (h - ch.min(h)) / 2,
-            (w - cw.min(w)) / 2,
-            ch.min(h),
-            cw.min(w),
-        )
+        ((h - ch.min(h)) / 2, (w - cw.min(w)) / 2, ch.min(h), cw.min(w))
     }
 }
 
 impl Transform for RandomResizedCrop {
     fn apply(&self, img: ImageF32, rng: &mut SampleRng) -> Result<ImageF32> {
         if img.h == 0 || img.w == 0 {
-            return Err(DatasetError::invalid(
-                "random resized crop of an empty image",
-            ));
+            return Err(DatasetError::invalid("random resized crop of an empty image"));
         }
         let (t, l, ch, cw) = self.region(img.h, img.w, rng);
-        resize_region(
-            &img,
-            (t as f64, l as f64, ch as f64, cw as f64),
-            self.height,
-            self.width,
-        )
+        resize_region(&img, (t as f64, l as f64, ch as f64, cw as f64), self.height, self.width)
     }
     fn output_shape(&self, i: [usize; 3]) -> [usize; 3] {
         [i[0], self.height, self.width]
@@ -506,11 +465,7 @@ impl Pipeline {
     }
     /// Appends a square [`RandomCrop`] with zero padding.
     pub fn random_crop(self, size: usize, padding: usize) -> Self {
-        self.then(RandomCrop {
-            height: size,
-            width: size,
-            padding,
-        })
+        self.then(RandomCrop { height: size, width: size, padding })
     }
     /// Appends a [`RandomHorizontalFlip`].
     pub fn horizontal_flip(self, p: f64) -> Self {
@@ -526,12 +481,7 @@ impl Pipeline {
     }
     /// Appends a square [`RandomResizedCrop`] with torchvision's default scale and ratio.
     pub fn random_resized_crop(self, size: usize) -> Self {
-        self.then(RandomResizedCrop {
-            height: size,
-            width: size,
-            scale: (0.08, 1.0),
-            ratio: (3.0 / 4.0, 4.0 / 3.0),
-        })
+        self.then(RandomResizedCrop { height: size, width: size, scale: (0.08, 1.0), ratio: (3.0 / 4.0, 4.0 / 3.0) })
     }
     /// Appends a [`Resize`] of the shorter side.
     pub fn resize(self, size: usize) -> Self {
@@ -539,10 +489,7 @@ impl Pipeline {
     }
     /// Appends a square [`CenterCrop`].
     pub fn center_crop(self, size: usize) -> Self {
-        self.then(CenterCrop {
-            height: size,
-            width: size,
-        })
+        self.then(CenterCrop { height: size, width: size })
     }
     /// The transforms, in order.
     pub fn steps(&self) -> &[Arc<dyn Transform>] {
@@ -571,35 +518,17 @@ mod tests {
     use super::*;
 
     fn ramp(c: usize, h: usize, w: usize) -> ImageF32 {
-        ImageF32 {
-            c,
-            h,
-            w,
-            data: (0..c * h * w).map(|v| v as f32 + 1.0).collect(),
-        }
+        ImageF32 { c, h, w, data: (0..c * h * w).map(|v| v as f32 + 1.0).collect() }
     }
 
     #[test]
     fn crop_with_padding() {
         let img = ramp(1, 3, 3); // 1 2 3 / 4 5 6 / 7 8 9
-        let crop = RandomCrop {
-            height: 3,
-            width: 3,
-            padding: 1,
-        };
+        let crop = RandomCrop { height: 3, width: 3, padding: 1 };
         assert_eq!(crop.crop_at(&img, 1, 1).data, img.data);
-        assert_eq!(
-            crop.crop_at(&img, 0, 0).data,
-            vec![0., 0., 0., 0., 1., 2., 0., 4., 5.]
-        );
-        assert_eq!(
-            crop.crop_at(&img, 2, 2).data,
-            vec![5., 6., 0., 8., 9., 0., 0., 0., 0.]
-        );
-        assert_eq!(
-            crop.crop_at(&img, 0, 2).data,
-            vec![0., 0., 0., 2., 3., 0., 5., 6., 0.]
-        );
+        assert_eq!(crop.crop_at(&img, 0, 0).data, vec![0., 0., 0., 0., 1., 2., 0., 4., 5.]);
+        assert_eq!(crop.crop_at(&img, 2, 2).data, vec![5., 6., 0., 8., 9., 0., 0., 0., 0.]);
+        assert_eq!(crop.crop_at(&img, 0, 2).data, vec![0., 0., 0., 2., 3., 0., 5., 6., 0.]);
         // every offset over many draws stays in range and keeps the shape
         let mut rng = SampleRng::new(1);
         let mut seen = std::collections::HashSet::new();
@@ -609,11 +538,7 @@ mod tests {
             seen.insert(out.data.iter().map(|v| *v as i32).collect::<Vec<_>>());
         }
         assert_eq!(seen.len(), 9);
-        let big = RandomCrop {
-            height: 6,
-            width: 3,
-            padding: 1,
-        };
+        let big = RandomCrop { height: 6, width: 3, padding: 1 };
         assert!(big.apply(img, &mut rng).is_err());
     }
 
@@ -621,21 +546,12 @@ mod tests {
     fn flip() {
         let mut img = ramp(2, 2, 3);
         hflip(&mut img);
-        assert_eq!(
-            img.data,
-            vec![3., 2., 1., 6., 5., 4., 9., 8., 7., 12., 11., 10.]
-        );
+        assert_eq!(img.data, vec![3., 2., 1., 6., 5., 4., 9., 8., 7., 12., 11., 10.]);
         let always = RandomHorizontalFlip { p: 1.0 };
         let never = RandomHorizontalFlip { p: 0.0 };
         let mut rng = SampleRng::new(0);
-        assert_eq!(
-            always.apply(ramp(1, 1, 3), &mut rng).unwrap().data,
-            vec![3., 2., 1.]
-        );
-        assert_eq!(
-            never.apply(ramp(1, 1, 3), &mut rng).unwrap().data,
-            vec![1., 2., 3.]
-        );
+        assert_eq!(always.apply(ramp(1, 1, 3), &mut rng).unwrap().data, vec![3., 2., 1.]);
+        assert_eq!(never.apply(ramp(1, 1, 3), &mut rng).unwrap().data, vec![1., 2., 3.]);
     }
 
     #[test]
@@ -665,59 +581,28 @@ mod tests {
     #[test]
     fn resize_and_center_crop() {
         // constant image stays constant; upscaling a 2-pixel ramp is bilinear
-        let img = ImageF32 {
-            c: 1,
-            h: 1,
-            w: 2,
-            data: vec![0.0, 1.0],
-        };
+        let img = ImageF32 { c: 1, h: 1, w: 2, data: vec![0.0, 1.0] };
         let out = resize_region(&img, (0.0, 0.0, 1.0, 2.0), 1, 4).unwrap();
         let want = [0.0, 0.25, 0.75, 1.0];
         for (a, b) in out.data.iter().zip(want) {
             assert!((a - b).abs() < 1e-6, "{:?}", out.data);
         }
-        let flat = ImageF32 {
-            c: 3,
-            h: 37,
-            w: 50,
-            data: vec![0.5; 3 * 37 * 50],
-        };
-        let r = Resize { size: 16 }
-            .apply(flat, &mut SampleRng::new(0))
-            .unwrap();
+        let flat = ImageF32 { c: 3, h: 37, w: 50, data: vec![0.5; 3 * 37 * 50] };
+        let r = Resize { size: 16 }.apply(flat, &mut SampleRng::new(0)).unwrap();
         assert_eq!((r.h, r.w), (16, 21));
         assert!(r.data.iter().all(|v| (v - 0.5).abs() < 1e-5));
-        let cc = CenterCrop {
-            height: 2,
-            width: 2,
-        }
-        .apply(ramp(1, 4, 4), &mut SampleRng::new(0))
-        .unwrap();
+        let cc = CenterCrop { height: 2, width: 2 }.apply(ramp(1, 4, 4), &mut SampleRng::new(0)).unwrap();
         assert_eq!(cc.data, vec![6., 7., 10., 11.]);
-        let padded = CenterCrop {
-            height: 3,
-            width: 3,
-        }
-        .apply(ramp(1, 1, 1), &mut SampleRng::new(0))
-        .unwrap();
+        let padded = CenterCrop { height: 3, width: 3 }.apply(ramp(1, 1, 1), &mut SampleRng::new(0)).unwrap();
         assert_eq!(padded.data, vec![0., 0., 0., 0., 1., 0., 0., 0., 0.]);
     }
 
     #[test]
     fn random_resized_crop_is_seeded() {
-        let t = RandomResizedCrop {
-            height: 8,
-            width: 8,
-            scale: (0.08, 1.0),
-            ratio: (0.75, 4.0 / 3.0),
-        };
+        let t = RandomResizedCrop { height: 8, width: 8, scale: (0.08, 1.0), ratio: (0.75, 4.0 / 3.0) };
         let img = ramp(3, 20, 30);
-        let a = t
-            .apply(img.clone(), &mut SampleRng::for_sample(1, 0, 3))
-            .unwrap();
-        let b = t
-            .apply(img.clone(), &mut SampleRng::for_sample(1, 0, 3))
-            .unwrap();
+        let a = t.apply(img.clone(), &mut SampleRng::for_sample(1, 0, 3)).unwrap();
+        let b = t.apply(img.clone(), &mut SampleRng::for_sample(1, 0, 3)).unwrap();
         let c = t.apply(img, &mut SampleRng::for_sample(1, 0, 4)).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
@@ -738,15 +623,8 @@ mod tests {
             .cutout(2);
         assert_eq!(p.output_shape([1, 4, 4]), [1, 4, 4]);
         let px: Vec<u8> = (0..16).map(|v| v * 10).collect();
-        let s = Sample {
-            pixels: px.into(),
-            shape: [1, 4, 4],
-            label: 0,
-        };
-        let run = |i| {
-            p.apply(&s, 255.0, &mut SampleRng::for_sample(9, 1, i))
-                .unwrap()
-        };
+        let s = Sample { pixels: px.into(), shape: [1, 4, 4], label: 0 };
+        let run = |i| p.apply(&s, 255.0, &mut SampleRng::for_sample(9, 1, i)).unwrap();
         assert_eq!(run(0), run(0));
         assert!((0..10).any(|i| run(i) != run(0)));
     }

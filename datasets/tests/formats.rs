@@ -7,10 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use datasets::idx::{IMAGES_MAGIC, LABELS_MAGIC};
-use datasets::{
-    class_histogram, open, DataOptions, Dataset, DatasetError, Loader, LoaderConfig, Split,
-    DATASET_NAMES,
-};
+use datasets::{class_histogram, open, DataOptions, Dataset, DatasetError, Loader, LoaderConfig, Split, DATASET_NAMES};
 
 fn gz(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -51,26 +48,14 @@ fn names_file(e: &DatasetError, file: &str) {
 #[test]
 fn idx_round_trip_plain_and_gzip() {
     let px: Vec<u8> = (0..3 * 28 * 28).map(|v| (v % 251) as u8).collect();
-    let dir = write_mnist(
-        "idx-ok",
-        idx(IMAGES_MAGIC, &[3, 28, 28], &px),
-        idx(LABELS_MAGIC, &[3], &[1, 2, 9]),
-    );
+    let dir = write_mnist("idx-ok", idx(IMAGES_MAGIC, &[3, 28, 28], &px), idx(LABELS_MAGIC, &[3], &[1, 2, 9]));
     let ds = open("mnist", Split::Test, &DataOptions::with_dir(&dir)).unwrap();
     assert_eq!(ds.len(), 3);
     assert_eq!(&ds.get(2).unwrap().pixels[..], &px[2 * 784..]);
     // uncompressed files in the directory itself are found too
     let flat = common::temp_dir("idx-flat");
-    std::fs::write(
-        flat.join("t10k-images-idx3-ubyte"),
-        idx(IMAGES_MAGIC, &[3, 28, 28], &px),
-    )
-    .unwrap();
-    std::fs::write(
-        flat.join("t10k-labels-idx1-ubyte"),
-        idx(LABELS_MAGIC, &[3], &[1, 2, 9]),
-    )
-    .unwrap();
+    std::fs::write(flat.join("t10k-images-idx3-ubyte"), idx(IMAGES_MAGIC, &[3, 28, 28], &px)).unwrap();
+    std::fs::write(flat.join("t10k-labels-idx1-ubyte"), idx(LABELS_MAGIC, &[3], &[1, 2, 9])).unwrap();
     let ds = open("mnist", Split::Test, &DataOptions::with_dir(&flat)).unwrap();
     assert_eq!(ds.label(1).unwrap(), 2);
 }
@@ -80,81 +65,34 @@ fn idx_corrupt_inputs() {
     let px = vec![0u8; 2 * 784];
     let labels = idx(LABELS_MAGIC, &[2], &[0, 1]);
     // truncated
-    let dir = write_mnist(
-        "idx-trunc",
-        idx(IMAGES_MAGIC, &[2, 28, 28], &px[..1000]),
-        labels.clone(),
-    );
+    let dir = write_mnist("idx-trunc", idx(IMAGES_MAGIC, &[2, 28, 28], &px[..1000]), labels.clone());
     let e = open_err("mnist", &dir);
-    assert!(
-        matches!(
-            e,
-            DatasetError::Truncated {
-                at: 1016,
-                needed: 1584,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, DatasetError::Truncated { at: 1016, needed: 1584, .. }), "{e}");
     names_file(&e, "t10k-images-idx3-ubyte.gz");
     assert!(e.to_string().contains("truncated at byte 1016"));
     // wrong magic
-    let dir = write_mnist(
-        "idx-magic",
-        idx(0x0000_0903, &[2, 28, 28], &px),
-        labels.clone(),
-    );
+    let dir = write_mnist("idx-magic", idx(0x0000_0903, &[2, 28, 28], &px), labels.clone());
     let e = open_err("mnist", &dir);
-    assert!(
-        matches!(e, DatasetError::BadMagic { found: 0x903, .. }),
-        "{e}"
-    );
+    assert!(matches!(e, DatasetError::BadMagic { found: 0x903, .. }), "{e}");
     names_file(&e, "t10k-images-idx3-ubyte.gz");
     // header count larger than the data
-    let dir = write_mnist(
-        "idx-count",
-        idx(IMAGES_MAGIC, &[3, 28, 28], &px),
-        labels.clone(),
-    );
+    let dir = write_mnist("idx-count", idx(IMAGES_MAGIC, &[3, 28, 28], &px), labels.clone());
     let e = open_err("mnist", &dir);
     assert!(matches!(e, DatasetError::Truncated { .. }), "{e}");
     // header count smaller than the data
-    let dir = write_mnist(
-        "idx-count2",
-        idx(IMAGES_MAGIC, &[1, 28, 28], &px),
-        labels.clone(),
-    );
+    let dir = write_mnist("idx-count2", idx(IMAGES_MAGIC, &[1, 28, 28], &px), labels.clone());
     let e = open_err("mnist", &dir);
     assert!(matches!(e, DatasetError::CountMismatch { .. }), "{e}");
     names_file(&e, "t10k-images-idx3-ubyte.gz");
     // image and label counts disagree
-    let dir = write_mnist(
-        "idx-pair",
-        idx(IMAGES_MAGIC, &[2, 28, 28], &px),
-        idx(LABELS_MAGIC, &[1], &[0]),
-    );
+    let dir = write_mnist("idx-pair", idx(IMAGES_MAGIC, &[2, 28, 28], &px), idx(LABELS_MAGIC, &[1], &[0]));
     let e = open_err("mnist", &dir);
     assert!(matches!(e, DatasetError::CountMismatch { .. }), "{e}");
     names_file(&e, "t10k-labels-idx1-ubyte.gz");
     // label out of range
-    let dir = write_mnist(
-        "idx-label",
-        idx(IMAGES_MAGIC, &[2, 28, 28], &px),
-        idx(LABELS_MAGIC, &[2], &[0, 10]),
-    );
+    let dir = write_mnist("idx-label", idx(IMAGES_MAGIC, &[2, 28, 28], &px), idx(LABELS_MAGIC, &[2], &[0, 10]));
     let e = open_err("mnist", &dir);
-    assert!(
-        matches!(
-            e,
-            DatasetError::LabelOutOfRange {
-                index: 1,
-                label: 10,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, DatasetError::LabelOutOfRange { index: 1, label: 10, .. }), "{e}");
     names_file(&e, "t10k-labels-idx1-ubyte.gz");
     // corrupt gzip stream
     let dir = write_mnist("idx-gz", idx(IMAGES_MAGIC, &[2, 28, 28], &px), labels);
@@ -170,11 +108,7 @@ fn idx_corrupt_inputs() {
 fn cifar_record(labels: &[u8], seed: u8) -> Vec<u8> {
     let mut r = labels.to_vec();
     for c in 0..3u8 {
-        r.extend((0..1024).map(|i| {
-            seed.wrapping_mul(7)
-                .wrapping_add(c * 50)
-                .wrapping_add((i % 32) as u8)
-        }));
+        r.extend((0..1024).map(|i| seed.wrapping_mul(7).wrapping_add(c * 50).wrapping_add((i % 32) as u8)));
     }
     r
 }
@@ -185,14 +119,11 @@ fn cifar10_layout_written_by_the_test() {
     let sub = dir.join("cifar-10-batches-bin");
     std::fs::create_dir_all(&sub).unwrap();
     for k in 1..=5u8 {
-        let recs: Vec<u8> = (0..10_000u32)
-            .flat_map(|i| cifar_record(&[((i + k as u32) % 10) as u8], (i % 200) as u8))
-            .collect();
+        let recs: Vec<u8> =
+            (0..10_000u32).flat_map(|i| cifar_record(&[((i + k as u32) % 10) as u8], (i % 200) as u8)).collect();
         std::fs::write(sub.join(format!("data_batch_{k}.bin")), recs).unwrap();
     }
-    let test: Vec<u8> = (0..10_000u32)
-        .flat_map(|i| cifar_record(&[(i % 10) as u8], 3))
-        .collect();
+    let test: Vec<u8> = (0..10_000u32).flat_map(|i| cifar_record(&[(i % 10) as u8], 3)).collect();
     std::fs::write(sub.join("test_batch.bin"), &test).unwrap();
     let o = DataOptions::with_dir(&dir);
     let tr = open("cifar10", Split::Train, &o).unwrap();
@@ -205,59 +136,28 @@ fn cifar10_layout_written_by_the_test() {
     assert_eq!(&s.pixels[..], &cifar_record(&[0], 3)[1..]);
     assert_eq!(s.pixels[1024], 3 * 7 + 50); // G plane starts at 1024
                                             // a loader over it yields CHW f32 batches
-    let loader = Loader::new(
-        tr.clone(),
-        tr.standard_pipeline(true),
-        LoaderConfig {
-            batch_size: 500,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let loader =
+        Loader::new(tr.clone(), tr.standard_pipeline(true), LoaderConfig { batch_size: 500, ..Default::default() })
+            .unwrap();
     let b = loader.epoch(0).next().unwrap().unwrap();
-    assert_eq!(
-        (b.n, b.c, b.h, b.w, b.images.len()),
-        (500, 3, 32, 32, 500 * 3072)
-    );
+    assert_eq!((b.n, b.c, b.h, b.w, b.images.len()), (500, 3, 32, 32, 500 * 3072));
 
     // truncated test batch, then a label out of range
     let f = sub.join("test_batch.bin");
     std::fs::write(&f, &test[..test.len() - 100]).unwrap();
     let e = open_err("cifar10", &dir);
-    assert!(
-        matches!(
-            e,
-            DatasetError::Truncated {
-                needed: 30_730_000,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, DatasetError::Truncated { needed: 30_730_000, .. }), "{e}");
     names_file(&e, "test_batch.bin");
     let mut bad = test.clone();
     bad[5 * 3073] = 10;
     std::fs::write(&f, &bad).unwrap();
     let e = open_err("cifar10", &dir);
-    assert!(
-        matches!(
-            e,
-            DatasetError::LabelOutOfRange {
-                index: 5,
-                label: 10,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, DatasetError::LabelOutOfRange { index: 5, label: 10, .. }), "{e}");
     names_file(&e, "test_batch.bin");
     let mut long = test;
     long.extend(cifar_record(&[0], 0));
     std::fs::write(&f, &long).unwrap();
-    assert!(matches!(
-        open_err("cifar10", &dir),
-        DatasetError::CountMismatch { .. }
-    ));
+    assert!(matches!(open_err("cifar10", &dir), DatasetError::CountMismatch { .. }));
 }
 
 #[test]
@@ -265,9 +165,8 @@ fn cifar100_layout_written_by_the_test() {
     let dir = common::temp_dir("c100");
     let sub = dir.join("cifar-100-binary");
     std::fs::create_dir_all(&sub).unwrap();
-    let recs: Vec<u8> = (0..10_000u32)
-        .flat_map(|i| cifar_record(&[(i % 20) as u8, (i % 100) as u8], (i % 256) as u8))
-        .collect();
+    let recs: Vec<u8> =
+        (0..10_000u32).flat_map(|i| cifar_record(&[(i % 20) as u8, (i % 100) as u8], (i % 256) as u8)).collect();
     std::fs::write(sub.join("test.bin"), &recs).unwrap();
     let ds = open("cifar100", Split::Test, &DataOptions::with_dir(&dir)).unwrap();
     assert_eq!((ds.len(), ds.num_classes()), (10_000, 100));
@@ -283,27 +182,13 @@ fn cifar100_layout_written_by_the_test() {
         Some(10_000),
     )
     .unwrap();
-    assert_eq!(
-        (coarse.num_classes(), coarse.get(257).unwrap().label),
-        (20, 17)
-    );
+    assert_eq!((coarse.num_classes(), coarse.get(257).unwrap().label), (20, 17));
     // fine label out of range
     let mut bad = recs;
     bad[7 * 3074 + 1] = 100;
     std::fs::write(sub.join("test.bin"), &bad).unwrap();
     let e = open_err("cifar100", &dir);
-    assert!(
-        matches!(
-            e,
-            DatasetError::LabelOutOfRange {
-                index: 7,
-                label: 100,
-                num_classes: 100,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, DatasetError::LabelOutOfRange { index: 7, label: 100, num_classes: 100, .. }), "{e}");
     names_file(&e, "test.bin");
 }
 
@@ -314,8 +199,7 @@ fn write_png(path: &Path, w: u32, h: u32, rgb: [u8; 3]) {
 
 fn write_jpeg(path: &Path, w: u32, h: u32, rgb: [u8; 3]) {
     let img = image::RgbImage::from_pixel(w, h, image::Rgb(rgb));
-    img.save_with_format(path, image::ImageFormat::Jpeg)
-        .unwrap();
+    img.save_with_format(path, image::ImageFormat::Jpeg).unwrap();
 }
 
 #[test]
@@ -335,10 +219,7 @@ fn image_folder() {
     // sorted as Python sorts strings: upper case first
     assert_eq!(ds.class_names(), ["Ant", "cat", "zebra"]);
     assert_eq!(ds.len(), 4);
-    assert_eq!(
-        (0..4).map(|i| ds.label(i).unwrap()).collect::<Vec<_>>(),
-        vec![0, 1, 2, 2]
-    );
+    assert_eq!((0..4).map(|i| ds.label(i).unwrap()).collect::<Vec<_>>(), vec![0, 1, 2, 2]);
     assert_eq!(ds.image_shape(), None);
     let s = ds.get(3).unwrap(); // zebra/b.png
     assert_eq!(s.shape, [3, 30, 40]);
@@ -347,18 +228,13 @@ fn image_folder() {
     assert_eq!(j.shape, [3, 16, 16]);
     assert!(j.pixels[512] > 240 && j.pixels[0] < 15);
     // standard pipelines give fixed-size batches from varying sizes
-    let folder = datasets::image_folder::ImageFolder::open(&val)
-        .unwrap()
-        .with_image_size(24);
+    let folder = datasets::image_folder::ImageFolder::open(&val).unwrap().with_image_size(24);
     let folder: std::sync::Arc<dyn Dataset> = std::sync::Arc::new(folder);
     for train in [true, false] {
         let l = Loader::new(
             folder.clone(),
             folder.standard_pipeline(train),
-            LoaderConfig {
-                batch_size: 4,
-                ..Default::default()
-            },
+            LoaderConfig { batch_size: 4, ..Default::default() },
         )
         .unwrap();
         let b = l.epoch(0).next().unwrap().unwrap();
@@ -376,10 +252,7 @@ fn image_folder() {
     let l = Loader::new(
         ds.clone(),
         Pipeline::new().resize(8).center_crop(8),
-        LoaderConfig {
-            batch_size: 8,
-            ..Default::default()
-        },
+        LoaderConfig { batch_size: 8, ..Default::default() },
     )
     .unwrap();
     assert!(l.epoch(0).any(|b| b.is_err()));
@@ -396,9 +269,7 @@ use datasets::Pipeline;
 
 #[test]
 fn registry_errors() {
-    let Err(e) = open("imagenet-22k", Split::Train, &DataOptions::default()) else {
-        panic!("unknown name opened")
-    };
+    let Err(e) = open("imagenet-22k", Split::Train, &DataOptions::default()) else { panic!("unknown name opened") };
     assert!(matches!(e, DatasetError::UnknownDataset { .. }));
     for n in DATASET_NAMES {
         assert!(e.to_string().contains(n), "{e}");
@@ -415,19 +286,13 @@ fn registry_errors() {
         let e = open_err(name, &dir);
         assert!(matches!(e, DatasetError::MissingData { .. }), "{e}");
         let msg = e.to_string();
-        assert!(
-            msg.contains(&dir.display().to_string()) && msg.contains(file),
-            "{msg}"
-        );
+        assert!(msg.contains(&dir.display().to_string()) && msg.contains(file), "{msg}");
     }
     if std::env::var_os("LAMINA_DATA").is_none() {
         let Err(e) = open("cifar100", Split::Train, &DataOptions::default()) else {
             panic!("opened without a data directory")
         };
-        assert!(
-            e.to_string().contains("LAMINA_DATA") && e.to_string().contains("cifar-100/train.bin"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("LAMINA_DATA") && e.to_string().contains("cifar-100/train.bin"), "{e}");
     }
     let e = open_err("mnist", &dir.join("does-not-exist"));
     assert!(e.to_string().contains("does-not-exist"), "{e}");

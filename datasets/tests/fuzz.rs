@@ -10,11 +10,7 @@ use datasets::read::maybe_gunzip;
 use proptest::prelude::*;
 
 fn any_layout() -> impl Strategy<Value = CifarLayout> {
-    prop_oneof![
-        Just(CifarLayout::Cifar10),
-        Just(CifarLayout::Cifar100Fine),
-        Just(CifarLayout::Cifar100Coarse)
-    ]
+    prop_oneof![Just(CifarLayout::Cifar10), Just(CifarLayout::Cifar100Fine), Just(CifarLayout::Cifar100Coarse)]
 }
 
 proptest! {

@@ -6,22 +6,13 @@ mod common;
 use datasets::checksum::{sha256_hex, verify_dataset, FileStatus};
 use datasets::{class_histogram, open, DataOptions, Dataset, Normalization, Split};
 
-fn check(
-    ds: &dyn Dataset,
-    len: usize,
-    hist: &[usize],
-    first_sha: &str,
-    first_sum: u64,
-    first_labels: &[i64],
-) {
+fn check(ds: &dyn Dataset, len: usize, hist: &[usize], first_sha: &str, first_sum: u64, first_labels: &[i64]) {
     assert_eq!(ds.len(), len, "{}", ds.name());
     assert_eq!(class_histogram(ds).unwrap(), hist, "{}", ds.name());
     let s = ds.get(0).unwrap();
     assert_eq!(sha256_hex(&s.pixels), first_sha, "{}", ds.name());
     assert_eq!(s.pixels.iter().map(|&p| p as u64).sum::<u64>(), first_sum);
-    let labels: Vec<i64> = (0..first_labels.len())
-        .map(|i| ds.label(i).unwrap())
-        .collect();
+    let labels: Vec<i64> = (0..first_labels.len()).map(|i| ds.label(i).unwrap()).collect();
     assert_eq!(labels, first_labels, "{}", ds.name());
 }
 
@@ -45,27 +36,15 @@ fn stats(ds: &dyn Dataset) -> (Vec<f64>, Vec<f64>) {
     let n = (ds.len() * plane) as f64;
     let m = ds.pixel_max() as f64;
     let mean: Vec<f64> = s.iter().map(|v| v / n / m).collect();
-    let std = ss
-        .iter()
-        .zip(&mean)
-        .map(|(v, mu)| (v / n / (m * m) - mu * mu).sqrt())
-        .collect();
+    let std = ss.iter().zip(&mean).map(|(v, mu)| (v / n / (m * m) - mu * mu).sqrt()).collect();
     (mean, std)
 }
 
 fn assert_stats(ds: &dyn Dataset, n: &Normalization) {
     let (mean, std) = stats(ds);
     for c in 0..mean.len() {
-        assert!(
-            (mean[c] - n.mean[c] as f64).abs() < 5e-4,
-            "{} mean {mean:?}",
-            ds.name()
-        );
-        assert!(
-            (std[c] - n.std[c] as f64).abs() < 5e-4,
-            "{} std {std:?}",
-            ds.name()
-        );
+        assert!((mean[c] - n.mean[c] as f64).abs() < 5e-4, "{} mean {mean:?}", ds.name());
+        assert!((std[c] - n.std[c] as f64).abs() < 5e-4, "{} std {std:?}", ds.name());
     }
 }
 
@@ -135,8 +114,7 @@ fn digits() {
     let Some(dir) = common::real_dir("sklearn-digits") else {
         return;
     };
-    let all =
-        datasets::digits::DigitsDataset::open(&dir.join("sklearn-digits/digits.csv.gz")).unwrap();
+    let all = datasets::digits::DigitsDataset::open(&dir.join("sklearn-digits/digits.csv.gz")).unwrap();
     check(
         &all,
         1797,
@@ -147,10 +125,7 @@ fn digits() {
     );
     assert_stats(&all, &Normalization::digits());
     let o = DataOptions::with_dir(&dir);
-    let (tr, te) = (
-        open("digits", Split::Train, &o).unwrap(),
-        open("digits", Split::Test, &o).unwrap(),
-    );
+    let (tr, te) = (open("digits", Split::Train, &o).unwrap(), open("digits", Split::Test, &o).unwrap());
     assert_eq!((tr.len(), te.len()), (1438, 359));
 }
 

@@ -13,10 +13,7 @@ pub fn real_dir(sub: &str) -> Option<PathBuf> {
     if dir.join(sub).is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "skipping: {} not found (set LAMINA_DATA)",
-            dir.join(sub).display()
-        );
+        eprintln!("skipping: {} not found (set LAMINA_DATA)", dir.join(sub).display());
         None
     }
 }
