@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
 type UnaryFn = fn(&Tensor) -> Result<Tensor>;
+type BinaryFn = fn(&Tensor, &Tensor) -> Result<Tensor>;
 
 /// Every unary op with the value range it is checked on and the points its derivative jumps at.
 fn unary_cases() -> Vec<(&'static str, UnaryFn, f64, f64, Vec<f64>)> {
@@ -56,7 +57,7 @@ proptest! {
                 proptest::test_runner::TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &seed_bytes(seed)),
             );
             let t = f64_tensor_avoiding(s.clone(), lo, hi, kinks, 0.01).new_tree(&mut runner).unwrap().current();
-            let r = gradcheck(|x| f(&x[0])?.sum_all(), &[t.clone()], &GradcheckOptions::default());
+            let r = gradcheck(|x| f(&x[0])?.sum_all(), std::slice::from_ref(&t), &GradcheckOptions::default());
             prop_assert!(r.is_ok(), "{name} on {:?} ({:?} strides): {}", t.shape(), t.strides(), r.unwrap_err());
             // f32 forward agrees with f64 forward.
             let y64 = f(&t).unwrap().to_f64_vec().unwrap();
@@ -69,7 +70,7 @@ proptest! {
 
     #[test]
     fn binary_ops_gradcheck_with_broadcasting((sa, sb) in broadcast_pair(3, 4), seed in any::<u64>()) {
-        let ops: Vec<(&str, fn(&Tensor, &Tensor) -> Result<Tensor>, f64, f64)> = vec![
+        let ops: Vec<(&str, BinaryFn, f64, f64)> = vec![
             ("add", |a, b| a.add(b), -2.0, 2.0),
             ("sub", |a, b| a.sub(b), -2.0, 2.0),
             ("mul", |a, b| a.mul(b), -2.0, 2.0),
