@@ -294,12 +294,16 @@ pub fn check_conv2d_thread_counts<B: Backend>(b: &B) {
     }
 }
 
-/// A larger problem (several im2col tiles, shared-image parallel path with N = 1).
+/// Larger problems (several im2col tiles, the shared-image parallel path with N = 1).
 pub fn check_conv2d_large<B: Backend>(b: &B) {
     let mut rng = TestRng::new(7);
-    for case in
-        [ConvCase::new(1, 24, 40, 37, 20, (3, 3), 1, 1, 1, 1), ConvCase::new(4, 32, 17, 19, 16, (3, 3), 2, 1, 1, 2)]
-    {
+    // Sizes chosen so a CPU backend's im2col splits into several tiles on both schedules.
+    for case in [
+        ConvCase::new(1, 24, 40, 37, 20, (3, 3), 1, 1, 1, 1),
+        ConvCase::new(4, 32, 17, 19, 16, (3, 3), 2, 1, 1, 2),
+        ConvCase::new(2, 32, 40, 40, 8, (3, 3), 1, 1, 1, 1),
+        ConvCase::new(1, 64, 43, 43, 8, (3, 3), 1, 1, 1, 1),
+    ] {
         check_case(b, &mut rng, &case, DType::F32, [0, 1, 0]);
         check_case(b, &mut rng, &case, DType::F64, [2, 0, 1]);
     }

@@ -24,8 +24,9 @@ use crate::ops::Conv2dParams;
 use crate::{CpuStorage, Error, Layout, Result};
 use rayon::prelude::*;
 
-/// Elements of one im2col tile when each thread works on its own image (fits in L2).
-const TILE_ELEMS: usize = 1 << 16;
+/// Elements of one im2col tile when each thread works on its own image (about an L2 cache).
+/// (1 MiB of f32: measured best among 2^16..2^20 for 64 channels at 32x32.)
+const TILE_ELEMS: usize = 1 << 18;
 /// Elements of one im2col tile when the threads share one image.
 const TILE_ELEMS_SHARED: usize = 1 << 20;
 
