@@ -377,6 +377,17 @@ pub fn check_conv2d_errors<B: Backend>(b: &B) {
     let (wi, lwi) = f(&[4, 3, 3, 3], DType::I64);
     assert!(matches!(b.conv2d(&xi, &lxi, &wi, &lwi, &p), Err(Error::UnsupportedDType { .. })));
 
+    assert!(b.conv2d_backward_weight(&x, &lx, &gy_ok, &lgy_ok, &p, (0, 0)).is_err(), "empty kernel");
+    let (w0, lw0) = f(&[4, 3, 0, 3], DType::F32);
+    assert!(b.conv2d(&x, &lx, &w0, &lw0, &p).is_err(), "empty kernel");
+
+    // An empty plane with padding: the output is all padding, zeros.
+    let (xe, lxe) = f(&[1, 3, 0, 2], DType::F32);
+    let (w1, lw1) = f(&[4, 3, 1, 1], DType::F32);
+    let pad = Conv2dParams { padding: (1, 1), ..p };
+    let y = b.conv2d(&xe, &lxe, &w1, &lw1, &pad).unwrap();
+    assert_eq!(download(b, &y, &Layout::contiguous(&[1, 4, 2, 4])), vec![0.0; 32]);
+
     // Empty batch: a valid, empty result.
     let (x0, lx0) = f(&[0, 3, 5, 5], DType::F32);
     let y = b.conv2d(&x0, &lx0, &w_ok, &lw_ok, &p).unwrap();
