@@ -9,10 +9,20 @@
 #![allow(missing_docs)]
 
 pub mod elementwise;
+pub mod fft;
+pub mod indexing;
+pub mod int8;
 pub mod linalg;
+pub mod random;
+pub mod sort;
 
 pub use elementwise::*;
+pub use fft::*;
+pub use indexing::*;
+pub use int8::*;
 pub use linalg::*;
+pub use random::*;
+pub use sort::*;
 
 use crate::{Backend, CpuStorage, DType, Layout};
 
