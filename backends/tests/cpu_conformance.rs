@@ -26,4 +26,13 @@ conformance!(
     check_arg_reduce,
     check_softmax,
     check_matmul,
+    check_conv2d,
+    check_conv2d_thread_counts,
+    check_conv2d_large,
+    check_conv2d_i8,
+    check_conv2d_errors,
+    check_max_pool2d,
+    check_avg_pool2d,
+    check_adaptive_avg_pool2d,
+    check_pool2d_errors,
 );

@@ -8,8 +8,13 @@
 
 #![allow(missing_docs)]
 
+pub mod conv;
 pub mod elementwise;
 pub mod linalg;
+pub mod pool;
+
+pub use conv::{check_conv2d, check_conv2d_errors, check_conv2d_i8, check_conv2d_large, check_conv2d_thread_counts};
+pub use pool::{check_adaptive_avg_pool2d, check_avg_pool2d, check_max_pool2d, check_pool2d_errors};
 
 pub use elementwise::*;
 pub use linalg::*;
