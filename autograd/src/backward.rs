@@ -95,7 +95,7 @@ impl Tensor {
             }
             order.push(n);
         }
-        order.sort_unstable_by(|a, b| b.seq.cmp(&a.seq));
+        order.sort_unstable_by_key(|n| std::cmp::Reverse(n.seq));
 
         let mut pending: HashMap<u64, Tensor> = HashMap::new();
         pending.insert(root.seq, seed);

@@ -149,10 +149,8 @@ pub fn gradcheck(
     inputs: &[Tensor],
     opts: &GradcheckOptions,
 ) -> std::result::Result<(), GradcheckError> {
-    let leaves: Vec<Tensor> = inputs
-        .iter()
-        .map(|t| if t.dtype() == DType::F64 { t.detach().requires_grad_() } else { t.detach() })
-        .collect();
+    let leaves: Vec<Tensor> =
+        inputs.iter().map(|t| if t.dtype() == DType::F64 { t.detach().requires_grad_() } else { t.detach() }).collect();
     let out = f(&leaves)?;
     if out.dtype() != DType::F64 {
         return Err(Error::invalid("gradcheck", format!("the function must return f64, got {}", out.dtype())).into());
@@ -205,7 +203,16 @@ pub fn gradcheck(
                         let excess = (ana - num).abs() - (opts.atol + opts.rtol * num.abs());
                         let excess = if excess.is_nan() { f64::INFINITY } else { excess };
                         if worst.as_ref().is_none_or(|(w, _)| excess > *w) {
-                            worst = Some((excess, GradcheckFailure { input: i, element: e, output: Some(o), analytical: ana, numerical: num }));
+                            worst = Some((
+                                excess,
+                                GradcheckFailure {
+                                    input: i,
+                                    element: e,
+                                    output: Some(o),
+                                    analytical: ana,
+                                    numerical: num,
+                                },
+                            ));
                         }
                     }
                 }
@@ -246,7 +253,13 @@ pub fn gradcheck(
             let fm = eval(&xs)?;
             let num: f64 = fp.iter().zip(&fm).zip(&u).map(|((a, b), w)| (a - b) / (2.0 * opts.eps) * w).sum();
             if !close(ana, num) {
-                return Err(GradcheckError::Mismatch(GradcheckFailure { input: i, element: p, output: None, analytical: ana, numerical: num }));
+                return Err(GradcheckError::Mismatch(GradcheckFailure {
+                    input: i,
+                    element: p,
+                    output: None,
+                    analytical: ana,
+                    numerical: num,
+                }));
             }
         }
     }

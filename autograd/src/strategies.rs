@@ -75,7 +75,11 @@ pub fn make_view(shape: &[usize], kind: ViewKind, values: &[f64]) -> Tensor {
             if nd > 0 {
                 big[nd - 1] *= 2;
             }
-            let l = if nd > 0 { Layout::contiguous(&big).slice_step(nd - 1, 0, big[nd - 1], 2).unwrap() } else { Layout::contiguous(&big) };
+            let l = if nd > 0 {
+                Layout::contiguous(&big).slice_step(nd - 1, 0, big[nd - 1], 2).unwrap()
+            } else {
+                Layout::contiguous(&big)
+            };
             (l, big.iter().product())
         }
     };
@@ -91,7 +95,13 @@ pub fn f64_tensor(shape: Vec<usize>, lo: f64, hi: f64) -> impl Strategy<Value = 
 
 /// An f64 tensor of `shape` whose values stay at least `gap` away from every point in `avoid`
 /// (for ops with kinks: relu at 0, clamp at its bounds).
-pub fn f64_tensor_avoiding(shape: Vec<usize>, lo: f64, hi: f64, avoid: Vec<f64>, gap: f64) -> impl Strategy<Value = Tensor> {
+pub fn f64_tensor_avoiding(
+    shape: Vec<usize>,
+    lo: f64,
+    hi: f64,
+    avoid: Vec<f64>,
+    gap: f64,
+) -> impl Strategy<Value = Tensor> {
     f64_tensor(shape, lo, hi).prop_map(move |t| {
         let v: Vec<f64> = t
             .storage()

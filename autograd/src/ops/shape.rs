@@ -14,7 +14,7 @@ impl Tensor {
             return Err(Error::invalid("reshape", format!("invalid shape {shape:?}")));
         }
         let fill = if infer == 1 {
-            if known == 0 || self.numel() % known != 0 {
+            if known == 0 || !self.numel().is_multiple_of(known) {
                 return Err(Error::invalid(
                     "reshape",
                     format!("shape {shape:?} does not fit {} elements of {:?}", self.numel(), self.shape()),
