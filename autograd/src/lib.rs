@@ -22,10 +22,11 @@ mod ops;
 mod tensor;
 
 pub use backends;
+pub use backends::ops::{Conv2dParams, Pool2dParams};
 pub use backends::{DType, Device, Error, Layout, Result};
 pub use backward::{BackwardOptions, Gradients};
 pub use graph::{enable_grad, is_grad_enabled, no_grad, BackwardOp, GradModeGuard};
-pub use tensor::{Tensor, TensorId};
+pub use tensor::{live_buffers, Tensor, TensorId};
 
 mod gradcheck;
 pub mod strategies;

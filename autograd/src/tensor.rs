@@ -4,10 +4,44 @@ use crate::graph::{self, BackwardOp, Node};
 use crate::{Error, Result};
 use backends::{CpuStorage, DType, Device, Element, Layout, Storage};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static LIVE_BUFFERS: AtomicUsize = AtomicUsize::new(0);
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// The number of storage buffers currently owned by tensors (on any device) and their total size
+/// in bytes: `(count, bytes)`.
+///
+/// Every tensor's storage is counted once however many views share it; buffers held outside
+/// tensors (inside a backend's caches, say) are not counted. Tests use this to check that a
+/// training loop's memory does not grow with the number of steps.
+pub fn live_buffers() -> (usize, usize) {
+    (LIVE_BUFFERS.load(Ordering::Relaxed), LIVE_BYTES.load(Ordering::Relaxed))
+}
+
+/// A storage buffer shared by a tensor and its views, counted in [`live_buffers`] while it lives.
+pub(crate) struct Buffer {
+    data: RwLock<Storage>,
+    bytes: usize,
+}
+
+impl Buffer {
+    fn new(storage: Storage) -> Buffer {
+        let bytes = storage.len() * storage.dtype().size_in_bytes();
+        LIVE_BUFFERS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        Buffer { data: RwLock::new(storage), bytes }
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        LIVE_BUFFERS.fetch_sub(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
 
 /// A unique identity of a tensor value (clones share it; views and op results get new ones).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -15,7 +49,7 @@ pub struct TensorId(u64);
 
 pub(crate) struct Inner {
     id: TensorId,
-    storage: Arc<RwLock<Storage>>,
+    storage: Arc<Buffer>,
     layout: Layout,
     dtype: DType,
     device: Device,
@@ -42,12 +76,12 @@ pub struct Tensor(pub(crate) Arc<Inner>);
 impl Tensor {
     /// Wraps storage and a layout as a tensor that requires no gradient.
     pub fn from_storage(storage: Storage, layout: Layout) -> Tensor {
-        Self::from_shared(Arc::new(RwLock::new(storage)), layout)
+        Self::from_shared(Arc::new(Buffer::new(storage)), layout)
     }
 
-    pub(crate) fn from_shared(storage: Arc<RwLock<Storage>>, layout: Layout) -> Tensor {
+    pub(crate) fn from_shared(storage: Arc<Buffer>, layout: Layout) -> Tensor {
         let (dtype, device) = {
-            let s = storage.read().unwrap_or_else(|e| e.into_inner());
+            let s = storage.data.read().unwrap_or_else(|e| e.into_inner());
             (s.dtype(), s.device())
         };
         Tensor(Arc::new(Inner {
@@ -145,7 +179,7 @@ impl Tensor {
 
     /// Read access to the storage (shared by views).
     pub fn storage(&self) -> RwLockReadGuard<'_, Storage> {
-        self.0.storage.read().unwrap_or_else(|e| e.into_inner())
+        self.0.storage.data.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether two tensors share one storage buffer.
@@ -294,7 +328,9 @@ impl Tensor {
         if Arc::ptr_eq(&self.0.storage, &value.0.storage) {
             return Ok(());
         }
-        *self.0.storage.write().unwrap_or_else(|e| e.into_inner()) = new;
+        let new_bytes = new.len() * new.dtype().size_in_bytes();
+        debug_assert_eq!(new_bytes, self.0.storage.bytes, "set_data keeps the buffer size");
+        *self.0.storage.data.write().unwrap_or_else(|e| e.into_inner()) = new;
         Ok(())
     }
 
