@@ -199,9 +199,12 @@ impl Default for Conv2dParams {
 
 /// Output length of a convolution or pooling window along one axis, or `None` if nothing fits.
 pub fn conv_out_len(input: usize, kernel: usize, stride: usize, pad: usize, dilation: usize) -> Option<usize> {
+    if kernel == 0 || stride == 0 || dilation == 0 {
+        return None;
+    }
     let span = dilation * (kernel - 1) + 1;
     let padded = input + 2 * pad;
-    if kernel == 0 || stride == 0 || padded < span {
+    if padded < span {
         return None;
     }
     Some((padded - span) / stride + 1)
