@@ -196,7 +196,8 @@ pub(crate) fn binary_scalar(
     scalar: f64,
     scalar_first: bool,
 ) -> Result<CpuStorage> {
-    let sl = Layout::contiguous(&[1]).broadcast_to(la.shape())?;
+    // The scalar as a view of one element broadcast to every position (stride 0).
+    let sl = Layout::new(la.shape().to_vec(), vec![0; la.ndim()], 0)?;
     with_slice!(a, av, T => {
         let sv = [T::from_f64(scalar)];
         if scalar_first {

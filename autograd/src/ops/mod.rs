@@ -1,0 +1,13 @@
+//! Differentiable ops, one family per file: forward, derivative rule and docs together.
+
+mod conv;
+mod creation;
+mod dropout;
+mod elementwise;
+mod fft;
+mod indexing;
+mod matmul;
+mod pool;
+mod reduce;
+mod shape;
+mod softmax;

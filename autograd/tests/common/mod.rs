@@ -1,0 +1,41 @@
+//! Helpers shared by the gradient tests.
+#![allow(dead_code)]
+
+use autograd::{BackwardOptions, DType, Result, Tensor};
+
+/// `Σ_i sum((df/dx_i)²)` with the gradients recorded (`create_graph`), so that `gradcheck`
+/// differentiates through the backward pass (second order). Recording is forced on, since
+/// gradcheck evaluates its finite differences under `no_grad`.
+pub fn grad_norm(xs: &[Tensor], f: impl Fn(&[Tensor]) -> Result<Tensor>) -> Result<Tensor> {
+    autograd::enable_grad(|| {
+        let xs: Vec<Tensor> =
+            xs.iter().map(|x| if x.requires_grad() { x.clone() } else { x.detach().requires_grad_() }).collect();
+        let y = f(&xs)?;
+        let g = y.backward_with(BackwardOptions { create_graph: true, ..Default::default() })?;
+        let mut total: Option<Tensor> = None;
+        for x in &xs {
+            if let Some(gx) = g.get(x) {
+                let s = gx.square()?.sum_all()?;
+                total = Some(match total {
+                    Some(t) => t.add(&s)?,
+                    None => s,
+                });
+            }
+        }
+        Ok(total.expect("some gradient"))
+    })
+}
+
+/// A fixed random f64 tensor (standard normal) of `shape`.
+pub fn randn64(shape: &[usize], seed: u64) -> Tensor {
+    Tensor::randn(shape, seed).unwrap().to_dtype(DType::F64).unwrap()
+}
+
+/// Asserts that two f64 vectors agree within f32 precision (relative to the larger magnitude).
+pub fn assert_f32_close(a: &[f64], b: &[f64], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let scale = a.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    for (i, (p, q)) in a.iter().zip(b).enumerate() {
+        assert!((p - q).abs() <= 1e-4 * scale, "{what}: element {i}: f64 {p} vs f32 {q}");
+    }
+}
