@@ -196,7 +196,7 @@ pub(crate) fn binary_scalar(
     scalar: f64,
     scalar_first: bool,
 ) -> Result<CpuStorage> {
-    let sl = Layout::contiguous(&[1]).broadcast_to(la.shape())?;
+    let sl = Layout::contiguous(&[]).broadcast_to(la.shape())?;
     with_slice!(a, av, T => {
         let sv = [T::from_f64(scalar)];
         if scalar_first {
