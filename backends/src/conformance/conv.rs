@@ -294,12 +294,16 @@ pub fn check_conv2d_thread_counts<B: Backend>(b: &B) {
     }
 }
 
-/// A larger problem (several im2col tiles, shared-image parallel path with N = 1).
+/// Larger problems (several im2col tiles, the shared-image parallel path with N = 1).
 pub fn check_conv2d_large<B: Backend>(b: &B) {
     let mut rng = TestRng::new(7);
-    for case in
-        [ConvCase::new(1, 24, 40, 37, 20, (3, 3), 1, 1, 1, 1), ConvCase::new(4, 32, 17, 19, 16, (3, 3), 2, 1, 1, 2)]
-    {
+    // Sizes chosen so a CPU backend's im2col splits into several tiles on both schedules.
+    for case in [
+        ConvCase::new(1, 24, 40, 37, 20, (3, 3), 1, 1, 1, 1),
+        ConvCase::new(4, 32, 17, 19, 16, (3, 3), 2, 1, 1, 2),
+        ConvCase::new(2, 32, 40, 40, 8, (3, 3), 1, 1, 1, 1),
+        ConvCase::new(1, 64, 43, 43, 8, (3, 3), 1, 1, 1, 1),
+    ] {
         check_case(b, &mut rng, &case, DType::F32, [0, 1, 0]);
         check_case(b, &mut rng, &case, DType::F64, [2, 0, 1]);
     }
@@ -372,6 +376,17 @@ pub fn check_conv2d_errors<B: Backend>(b: &B) {
     let (xi, lxi) = f(&[2, 3, 5, 5], DType::I64);
     let (wi, lwi) = f(&[4, 3, 3, 3], DType::I64);
     assert!(matches!(b.conv2d(&xi, &lxi, &wi, &lwi, &p), Err(Error::UnsupportedDType { .. })));
+
+    assert!(b.conv2d_backward_weight(&x, &lx, &gy_ok, &lgy_ok, &p, (0, 0)).is_err(), "empty kernel");
+    let (w0, lw0) = f(&[4, 3, 0, 3], DType::F32);
+    assert!(b.conv2d(&x, &lx, &w0, &lw0, &p).is_err(), "empty kernel");
+
+    // An empty plane with padding: the output is all padding, zeros.
+    let (xe, lxe) = f(&[1, 3, 0, 2], DType::F32);
+    let (w1, lw1) = f(&[4, 3, 1, 1], DType::F32);
+    let pad = Conv2dParams { padding: (1, 1), ..p };
+    let y = b.conv2d(&xe, &lxe, &w1, &lw1, &pad).unwrap();
+    assert_eq!(download(b, &y, &Layout::contiguous(&[1, 4, 2, 4])), vec![0.0; 32]);
 
     // Empty batch: a valid, empty result.
     let (x0, lx0) = f(&[0, 3, 5, 5], DType::F32);

@@ -24,10 +24,20 @@ use crate::ops::Conv2dParams;
 use crate::{CpuStorage, Error, Layout, Result};
 use rayon::prelude::*;
 
-/// Elements of one im2col tile when each thread works on its own image (fits in L2).
-const TILE_ELEMS: usize = 1 << 16;
+/// Elements of one im2col tile when each thread works on its own image (about an L2 cache).
+/// (1 MiB of f32: measured best among 2^16..2^20 for 64 channels at 32x32.)
+const TILE_ELEMS: usize = 1 << 18;
 /// Elements of one im2col tile when the threads share one image.
 const TILE_ELEMS_SHARED: usize = 1 << 20;
+
+/// The elements of a view as a contiguous slice ([`contiguous_slice`], but an empty view never
+/// touches its buffer, whatever its offset).
+pub(super) fn dense<'a, T: Copy + Send + Sync>(src: &'a [T], l: &Layout) -> std::borrow::Cow<'a, [T]> {
+    if l.numel() == 0 {
+        return std::borrow::Cow::Borrowed(&[]);
+    }
+    contiguous_slice(src, l)
+}
 
 /// Every size a convolution needs, checked.
 #[derive(Clone, Copy, Debug)]
@@ -52,6 +62,9 @@ struct Geom {
 
 impl Geom {
     fn new(x: &[usize], w: &[usize], p: &Conv2dParams) -> Result<Self> {
+        if w.len() == 4 && (w[2] == 0 || w[3] == 0) {
+            return Err(Error::invalid("conv2d", format!("empty kernel in weight {w:?} (input {x:?})")));
+        }
         let y = p.output_shape(x, w)?;
         Ok(Geom {
             n: x[0],
@@ -304,8 +317,8 @@ fn conv2d_float<T: GemmElement>(x: &[T], lx: &Layout, w: &[T], lw: &Layout, g: &
     if y.is_empty() {
         return y;
     }
-    let x = contiguous_slice(x, lx);
-    let w = contiguous_slice(w, lw);
+    let x = dense(x, lx);
+    let w = dense(w, lw);
     let (x, w) = (&x[..], &w[..]);
     if g.ckk() == 0 {
         return y;
@@ -338,8 +351,8 @@ fn conv2d_i8(x: &[i8], lx: &Layout, w: &[i8], lw: &Layout, g: &Geom) -> Vec<i32>
     if y.is_empty() || g.ckk() == 0 {
         return y;
     }
-    let x = contiguous_slice(x, lx);
-    let w = contiguous_slice(w, lw);
+    let x = dense(x, lx);
+    let w = dense(w, lw);
     let (x, w) = (&x[..], &w[..]);
     let (og, cg, ckk, hwo) = (g.og(), g.cg(), g.ckk(), g.out_plane());
     let img_in = g.c * g.in_plane();
@@ -478,8 +491,8 @@ fn backward_data_float<T: GemmElement>(gy: &[T], lgy: &Layout, w: &[T], lw: &Lay
     if dx.is_empty() || g.o == 0 || g.kk() == 0 {
         return dx;
     }
-    let gy = contiguous_slice(gy, lgy);
-    let w = contiguous_slice(w, lw);
+    let gy = dense(gy, lgy);
+    let w = dense(w, lw);
     let (gy, w) = (&gy[..], &w[..]);
     let (hwi, hwo) = (g.in_plane(), g.out_plane());
     if g.is_depthwise() {
@@ -662,8 +675,8 @@ fn backward_weight_float<T: GemmElement>(x: &[T], lx: &Layout, gy: &[T], lgy: &L
     if wlen == 0 || g.n == 0 {
         return vec![T::zero(); wlen];
     }
-    let x = contiguous_slice(x, lx);
-    let gy = contiguous_slice(gy, lgy);
+    let x = dense(x, lx);
+    let gy = dense(gy, lgy);
     let (x, gy) = (&x[..], &gy[..]);
     let (hwi, hwo) = (g.in_plane(), g.out_plane());
     if g.is_depthwise() {

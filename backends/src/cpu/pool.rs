@@ -2,8 +2,8 @@
 //! gradients, for f32 and f64. Every kernel works plane by plane (`N * C` independent planes),
 //! in parallel over planes.
 
+use super::conv::dense;
 use super::copy::check_extent;
-use super::strided::contiguous_slice;
 use crate::ops::Pool2dParams;
 use crate::{CpuStorage, Error, FloatElement, Layout, Result};
 use rayon::prelude::*;
@@ -44,7 +44,7 @@ fn max_pool_float<T: FloatElement>(x: &[T], l: &Layout, p: &Pool2dParams, out: &
     if numel == 0 {
         return (vals, idx);
     }
-    let x = contiguous_slice(x, l);
+    let x = dense(x, l);
     let (hw, ohw) = (h * w, oh * ow);
     vals.par_chunks_mut(ohw).zip(idx.par_chunks_mut(ohw)).enumerate().with_min_len(min_planes(ohw)).for_each(
         |(pl, (vp, ip))| {
@@ -105,8 +105,8 @@ fn max_pool_backward_float<T: FloatElement>(
     if gx.is_empty() || ohw == 0 {
         return Ok(gx);
     }
-    let gy = contiguous_slice(gy, lgy);
-    let idx = contiguous_slice(idx, li);
+    let gy = dense(gy, lgy);
+    let idx = dense(idx, li);
     gx.par_chunks_mut(hw).enumerate().with_min_len(min_planes(hw)).try_for_each(|(pl, gp)| {
         let (g, ix) = (&gy[pl * ohw..(pl + 1) * ohw], &idx[pl * ohw..(pl + 1) * ohw]);
         for (&v, &i) in g.iter().zip(ix) {
@@ -170,7 +170,7 @@ fn avg_pool_float<T: FloatElement>(x: &[T], l: &Layout, p: &Pool2dParams, out: &
     if y.is_empty() {
         return y;
     }
-    let x = contiguous_slice(x, l);
+    let x = dense(x, l);
     let (hw, ohw) = (h * w, oh * ow);
     y.par_chunks_mut(ohw).enumerate().with_min_len(min_planes(ohw)).for_each(|(pl, yp)| {
         let xp = &x[pl * hw..(pl + 1) * hw];
@@ -211,7 +211,7 @@ fn avg_pool_backward_float<T: FloatElement>(gy: &[T], lgy: &Layout, p: &Pool2dPa
     if gx.is_empty() || ohw == 0 {
         return gx;
     }
-    let gy = contiguous_slice(gy, lgy);
+    let gy = dense(gy, lgy);
     gx.par_chunks_mut(hw).enumerate().with_min_len(min_planes(hw)).for_each(|(pl, gp)| {
         let g = &gy[pl * ohw..(pl + 1) * ohw];
         for i in 0..oh {
@@ -280,7 +280,7 @@ fn adaptive_float<T: FloatElement>(x: &[T], l: &Layout, (oh, ow): (usize, usize)
     if y.is_empty() {
         return y;
     }
-    let x = contiguous_slice(x, l);
+    let x = dense(x, l);
     y.par_chunks_mut(ohw).enumerate().with_min_len(min_planes(ohw)).for_each(|(pl, yp)| {
         let xp = &x[pl * hw..(pl + 1) * hw];
         for i in 0..oh {
@@ -319,7 +319,7 @@ fn adaptive_backward_float<T: FloatElement>(gy: &[T], lgy: &Layout, input: [usiz
     if gx.is_empty() {
         return gx;
     }
-    let gy = contiguous_slice(gy, lgy);
+    let gy = dense(gy, lgy);
     gx.par_chunks_mut(hw).enumerate().with_min_len(min_planes(hw)).for_each(|(pl, gp)| {
         let g = &gy[pl * ohw..(pl + 1) * ohw];
         for i in 0..oh {
