@@ -10,14 +10,27 @@
 
 pub mod conv;
 pub mod elementwise;
+pub mod fft;
+pub mod indexing;
+pub mod int8;
 pub mod linalg;
+<<<<<<< HEAD
 pub mod pool;
 
 pub use conv::{check_conv2d, check_conv2d_errors, check_conv2d_i8, check_conv2d_large, check_conv2d_thread_counts};
 pub use pool::{check_adaptive_avg_pool2d, check_avg_pool2d, check_max_pool2d, check_pool2d_errors};
+=======
+pub mod random;
+pub mod sort;
+>>>>>>> misc
 
 pub use elementwise::*;
+pub use fft::*;
+pub use indexing::*;
+pub use int8::*;
 pub use linalg::*;
+pub use random::*;
+pub use sort::*;
 
 use crate::{Backend, CpuStorage, DType, Layout};
 
