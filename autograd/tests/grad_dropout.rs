@@ -53,3 +53,16 @@ fn dropout_errors() {
     let e = Tensor::ones(&[3]).dropout2d(0.5, 0, true).unwrap_err().to_string();
     assert!(e.contains("dropout2d") && e.contains("[3]"), "{e}");
 }
+
+#[test]
+fn dropout_f32_matches_f64() {
+    let x = common::randn64(&[4, 6, 5], 3);
+    let x32 = x.to_dtype(DType::F32).unwrap();
+    for (a, b) in [
+        (x.dropout(0.4, 9, true).unwrap(), x32.dropout(0.4, 9, true).unwrap()),
+        (x.dropout2d(0.4, 9, true).unwrap(), x32.dropout2d(0.4, 9, true).unwrap()),
+    ] {
+        assert_eq!(b.dtype(), DType::F32);
+        common::assert_f32_close(&a.to_f64_vec().unwrap(), &b.to_f64_vec().unwrap(), "dropout");
+    }
+}

@@ -43,7 +43,7 @@ fn distinct(shape: Vec<usize>) -> impl Strategy<Value = Tensor> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn index_select_gradcheck(

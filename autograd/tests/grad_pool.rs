@@ -43,7 +43,7 @@ fn opts() -> GradcheckOptions {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn max_pool2d_gradcheck((x, p) in params().prop_flat_map(|(s, p)| (distinct(s), Just(p)))) {
@@ -82,7 +82,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
     /// Double backward through each pooling op (tanh makes the second derivative nonzero).
     #[test]
