@@ -5,7 +5,7 @@
 
 mod common;
 
-use autograd::strategies::{f64_tensor, make_view, shape, view_kind};
+use autograd::strategies::{f64_tensor, f64_tensor_distinct, shape};
 use autograd::{gradcheck, DType, GradcheckOptions, Tensor};
 use common::{assert_f32_close, grad_norm};
 use proptest::prelude::*;
@@ -31,15 +31,6 @@ fn shape_axis_index() -> impl Strategy<Value = (Vec<usize>, usize, Vec<usize>)> 
 fn index(ishape: Vec<usize>, bound: usize) -> impl Strategy<Value = Tensor> {
     let n: usize = ishape.iter().product();
     proptest::collection::vec(0..bound as i64, n..=n).prop_map(move |v| Tensor::from_vec(v, &ishape).unwrap())
-}
-
-/// An f64 view of `shape` whose storage holds distinct values (a random permutation).
-fn distinct(shape: Vec<usize>) -> impl Strategy<Value = Tensor> {
-    let n: usize = shape.iter().map(|d| d + 1).product::<usize>() * 2;
-    (view_kind(), Just((0..n).collect::<Vec<usize>>()).prop_shuffle()).prop_map(move |(k, perm)| {
-        let v: Vec<f64> = perm.iter().map(|&i| i as f64 / n as f64 * 2.0 - 1.0).collect();
-        make_view(&shape, k, &v)
-    })
 }
 
 proptest! {
@@ -83,7 +74,7 @@ proptest! {
     fn topk_sort_gradcheck(
         (x, axis, k, largest, desc) in shape(3, 5).prop_flat_map(|s| (Just(s.clone()), 0..s.len())).prop_flat_map(|(s, axis)| {
             let n = s[axis];
-            (distinct(s), Just(axis), 1..n + 1, any::<bool>(), any::<bool>())
+            (f64_tensor_distinct(s), Just(axis), 1..n + 1, any::<bool>(), any::<bool>())
         })
     ) {
         gradcheck(|t| Ok(t[0].topk(k, axis, largest)?.0), std::slice::from_ref(&x), &opts()).unwrap();
