@@ -122,3 +122,15 @@ pub fn f64_tensor_avoiding(
         Tensor::from_storage(Storage::from_cpu(CpuStorage::F64(v)), t.layout().clone())
     })
 }
+
+/// An f64 tensor of `shape`, in any view kind, whose storage holds pairwise-distinct values in
+/// `[-1, 1)` spaced at least `1/len` apart (a random permutation): for ops whose derivative is
+/// undefined at ties (max pooling, `topk`, `sort`, `max`). [`f64_tensor`] may repeat values
+/// when a view's buffer is larger than its element count.
+pub fn f64_tensor_distinct(shape: Vec<usize>) -> impl Strategy<Value = Tensor> {
+    let n: usize = shape.iter().map(|d| d + 1).product::<usize>() * 2;
+    (view_kind(), Just((0..n).collect::<Vec<usize>>()).prop_shuffle()).prop_map(move |(k, perm)| {
+        let v: Vec<f64> = perm.iter().map(|&i| i as f64 / n as f64 * 2.0 - 1.0).collect();
+        make_view(&shape, k, &v)
+    })
+}

@@ -61,7 +61,7 @@ fn opts() -> GradcheckOptions {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn conv2d_gradcheck((c, x, w, b) in problem()) {
@@ -87,7 +87,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
     /// Double backward: gradcheck of the squared norm of conv2d's gradients (a GraSP-style
     /// Hessian-gradient product goes through exactly these rules).

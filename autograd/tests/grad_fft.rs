@@ -15,7 +15,7 @@ fn signal(shape: &[usize], seed: u64) -> Tensor {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
     fn rfft2_gradcheck((x, _b) in (1usize..3, 1usize..6, 1usize..6)

@@ -52,18 +52,19 @@ impl Tensor {
         let out_shape = params.output_shape(self.shape(), weight.shape())?;
         let s = self.storage().conv2d(self.layout(), &weight.storage(), weight.layout(), &params)?;
         let y = Tensor::from_storage(s, Layout::contiguous(&out_shape));
-        let (x, w) = (self.clone(), weight.clone());
+        // Each input's gradient needs only the other input: save just what will be used.
+        let saved_w = self.requires_grad().then(|| weight.clone());
+        let saved_x = weight.requires_grad().then(|| self.clone());
+        let (input_hw, kernel_hw) = ((self.shape()[2], self.shape()[3]), (weight.shape()[2], weight.shape()[3]));
         let y = record_fn(y, op, &[self, weight], move || {
             move |g: &Tensor| {
-                let gx = if x.requires_grad() {
-                    Some(g.conv2d_backward_data(&w, params, (x.shape()[2], x.shape()[3]))?)
-                } else {
-                    None
+                let gx = match &saved_w {
+                    Some(w) => Some(g.conv2d_backward_data(w, params, input_hw)?),
+                    None => None,
                 };
-                let gw = if w.requires_grad() {
-                    Some(x.conv2d_backward_weight(g, params, (w.shape()[2], w.shape()[3]))?)
-                } else {
-                    None
+                let gw = match &saved_x {
+                    Some(x) => Some(x.conv2d_backward_weight(g, params, kernel_hw)?),
+                    None => None,
                 };
                 Ok(vec![gx, gw])
             }
@@ -72,6 +73,7 @@ impl Tensor {
             None => Ok(y),
             Some(b) => {
                 let o = out_shape[1];
+                same_dtype_device(op, self, b)?;
                 if b.shape() != [o] {
                     return Err(Error::invalid(
                         op,
@@ -120,14 +122,18 @@ impl Tensor {
             input_hw,
         )?;
         let y = Tensor::from_storage(s, Layout::contiguous(&in_shape));
-        let (gy, w) = (self.clone(), weight.clone());
+        let saved_w = self.requires_grad().then(|| weight.clone());
+        let saved_gy = weight.requires_grad().then(|| self.clone());
+        let kernel_hw = (weight.shape()[2], weight.shape()[3]);
         Ok(record_fn(y, op, &[self, weight], move || {
             move |gg: &Tensor| {
-                let d_gy = if gy.requires_grad() { Some(gg.conv2d(&w, None, params)?) } else { None };
-                let d_w = if w.requires_grad() {
-                    Some(gg.conv2d_backward_weight(&gy, params, (w.shape()[2], w.shape()[3]))?)
-                } else {
-                    None
+                let d_gy = match &saved_w {
+                    Some(w) => Some(gg.conv2d(w, None, params)?),
+                    None => None,
+                };
+                let d_w = match &saved_gy {
+                    Some(gy) => Some(gg.conv2d_backward_weight(gy, params, kernel_hw)?),
+                    None => None,
                 };
                 Ok(vec![d_gy, d_w])
             }
@@ -172,12 +178,19 @@ impl Tensor {
             kernel_hw,
         )?;
         let y = Tensor::from_storage(s, Layout::contiguous(&w_shape));
-        let (x, gy) = (self.clone(), grad_output.clone());
+        let saved_gy = self.requires_grad().then(|| grad_output.clone());
+        let saved_x = grad_output.requires_grad().then(|| self.clone());
         let input_hw = (self.shape()[2], self.shape()[3]);
         Ok(record_fn(y, op, &[self, grad_output], move || {
             move |gg: &Tensor| {
-                let d_x = if x.requires_grad() { Some(gy.conv2d_backward_data(gg, params, input_hw)?) } else { None };
-                let d_gy = if gy.requires_grad() { Some(x.conv2d(gg, None, params)?) } else { None };
+                let d_x = match &saved_gy {
+                    Some(gy) => Some(gy.conv2d_backward_data(gg, params, input_hw)?),
+                    None => None,
+                };
+                let d_gy = match &saved_x {
+                    Some(x) => Some(x.conv2d(gg, None, params)?),
+                    None => None,
+                };
                 Ok(vec![d_x, d_gy])
             }
         }))

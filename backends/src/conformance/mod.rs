@@ -15,11 +15,11 @@ pub mod indexing;
 pub mod int8;
 pub mod linalg;
 pub mod pool;
+pub mod random;
+pub mod sort;
 
 pub use conv::{check_conv2d, check_conv2d_errors, check_conv2d_i8, check_conv2d_large, check_conv2d_thread_counts};
 pub use pool::{check_adaptive_avg_pool2d, check_avg_pool2d, check_max_pool2d, check_pool2d_errors};
-pub mod random;
-pub mod sort;
 
 pub use elementwise::*;
 pub use fft::*;
