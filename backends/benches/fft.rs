@@ -4,25 +4,9 @@
 //! Prints the median wall time of each direction in milliseconds.
 
 use backends::{Backend, CpuBackend, CpuStorage, Layout};
-use std::time::Instant;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
-fn time(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    median(
-        (0..reps)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed().as_secs_f64()
-            })
-            .collect(),
-    )
-}
+mod common;
+use common::time;
 
 fn main() {
     let cpu = CpuBackend;

@@ -5,25 +5,9 @@
 //! like with like; with more threads the backend splits the product into panels over rayon.
 
 use backends::{Backend, CpuBackend, CpuStorage, Layout};
-use std::time::Instant;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
-fn time(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    median(
-        (0..reps)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed().as_secs_f64()
-            })
-            .collect(),
-    )
-}
+mod common;
+use common::time;
 
 /// Theoretical FP32 FMA peak in GFLOP/s of the threads in use, from the ISA and /proc/cpuinfo.
 fn peak_gflops(threads: usize) -> Option<f64> {

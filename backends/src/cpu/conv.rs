@@ -281,9 +281,10 @@ fn forward_image_shared<T: GemmElement>(x: &[T], w: &[T], g: &Geom, y: &mut [T],
     }
 }
 
-/// Depthwise forward for one `[oH, oW]` output plane from its `[H, W]` input plane and
-/// `[kH, kW]` filter.
-fn depthwise_plane<T: GemmElement>(x: &[T], k: &[T], g: &Geom, y: &mut [T]) {
+/// Walks the taps of a depthwise filter over one plane: for each filter value `wv` and each
+/// output row `r` it touches, calls `f(wv, r, start, lo, hi)` where output columns `lo..hi` of
+/// row `r` meet input elements `start, start + sW, ...` of the input plane.
+fn for_each_tap_row<T: GemmElement>(k: &[T], g: &Geom, mut f: impl FnMut(T, usize, usize, usize, usize)) {
     for ki in 0..g.kh {
         for kj in 0..g.kw {
             let wv = k[ki * g.kw + kj];
@@ -292,24 +293,33 @@ fn depthwise_plane<T: GemmElement>(x: &[T], k: &[T], g: &Geom, y: &mut [T]) {
             if lo >= hi {
                 continue;
             }
-            for (r, yr) in y.chunks_exact_mut(g.ow).enumerate() {
+            for r in 0..g.oh {
                 let ih = (r * g.sh + ki * g.dh) as isize - g.ph as isize;
                 if ih < 0 || ih as usize >= g.h {
                     continue;
                 }
                 let start = ih as usize * g.w + (lo as isize * g.sw as isize + off) as usize;
-                if g.sw == 1 {
-                    for (d, s) in yr[lo..hi].iter_mut().zip(&x[start..start + hi - lo]) {
-                        *d += wv * *s;
-                    }
-                } else {
-                    for (d, s) in yr[lo..hi].iter_mut().zip(x[start..].iter().step_by(g.sw)) {
-                        *d += wv * *s;
-                    }
-                }
+                f(wv, r, start, lo, hi);
             }
         }
     }
+}
+
+/// Depthwise forward for one `[oH, oW]` output plane from its `[H, W]` input plane and
+/// `[kH, kW]` filter.
+fn depthwise_plane<T: GemmElement>(x: &[T], k: &[T], g: &Geom, y: &mut [T]) {
+    for_each_tap_row(k, g, |wv, r, start, lo, hi| {
+        let yr = &mut y[r * g.ow..(r + 1) * g.ow];
+        if g.sw == 1 {
+            for (d, s) in yr[lo..hi].iter_mut().zip(&x[start..start + hi - lo]) {
+                *d += wv * *s;
+            }
+        } else {
+            for (d, s) in yr[lo..hi].iter_mut().zip(x[start..].iter().step_by(g.sw)) {
+                *d += wv * *s;
+            }
+        }
+    });
 }
 
 fn conv2d_float<T: GemmElement>(x: &[T], lx: &Layout, w: &[T], lw: &Layout, g: &Geom) -> Vec<T> {
@@ -458,32 +468,18 @@ fn backward_data_image_shared<T: GemmElement>(gy: &[T], w: &[T], g: &Geom, dx: &
 /// Depthwise input gradient of one plane: scatters `gy` (`[oH, oW]`) through the `[kH, kW]`
 /// filter into `dx` (`[H, W]`).
 fn depthwise_plane_backward<T: GemmElement>(gy: &[T], k: &[T], g: &Geom, dx: &mut [T]) {
-    for ki in 0..g.kh {
-        for kj in 0..g.kw {
-            let wv = k[ki * g.kw + kj];
-            let off = (kj * g.dw) as isize - g.pw as isize;
-            let (lo, hi) = valid_range(g.ow, g.sw, off, g.w);
-            if lo >= hi {
-                continue;
+    for_each_tap_row(k, g, |wv, r, start, lo, hi| {
+        let gr = &gy[r * g.ow..(r + 1) * g.ow];
+        if g.sw == 1 {
+            for (d, s) in dx[start..start + hi - lo].iter_mut().zip(&gr[lo..hi]) {
+                *d += wv * *s;
             }
-            for (r, gr) in gy.chunks_exact(g.ow).enumerate() {
-                let ih = (r * g.sh + ki * g.dh) as isize - g.ph as isize;
-                if ih < 0 || ih as usize >= g.h {
-                    continue;
-                }
-                let start = ih as usize * g.w + (lo as isize * g.sw as isize + off) as usize;
-                if g.sw == 1 {
-                    for (d, s) in dx[start..start + hi - lo].iter_mut().zip(&gr[lo..hi]) {
-                        *d += wv * *s;
-                    }
-                } else {
-                    for (d, s) in dx[start..].iter_mut().step_by(g.sw).zip(&gr[lo..hi]) {
-                        *d += wv * *s;
-                    }
-                }
+        } else {
+            for (d, s) in dx[start..].iter_mut().step_by(g.sw).zip(&gr[lo..hi]) {
+                *d += wv * *s;
             }
         }
-    }
+    });
 }
 
 fn backward_data_float<T: GemmElement>(gy: &[T], lgy: &Layout, w: &[T], lw: &Layout, g: &Geom) -> Vec<T> {
