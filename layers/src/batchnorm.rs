@@ -1,0 +1,179 @@
+//! Batch normalization over `[N, C, ...]` inputs (`BatchNorm1d` for `[N, C]` / `[N, C, L]`,
+//! `BatchNorm2d` for `[N, C, H, W]`), with running statistics, momentum and eval mode.
+
+use autograd::{no_grad, Error, Result, Tensor};
+
+use crate::{Buffer, Mode, Module, Param};
+
+/// Batch normalization (`torch.nn.BatchNorm1d/2d`): normalizes each channel by the batch mean and
+/// biased variance in training, by the running estimates in evaluation, then scales by `weight`
+/// and shifts by `bias`. Running statistics follow PyTorch: `running = (1 − m)·running + m·batch`
+/// with the unbiased batch variance; `momentum = None` is a cumulative average.
+///
+/// ```
+/// use layers::{BatchNorm2d, Mode, Module};
+/// use autograd::Tensor;
+/// let bn = BatchNorm2d::new(3);
+/// let x = Tensor::randn(&[4, 3, 5, 5], 0).unwrap();
+/// let y = bn.forward(&x, Mode::Train).unwrap();
+/// let m = y.mean(&[0, 2, 3], false).unwrap().to_vec::<f32>().unwrap();
+/// assert!(m.iter().all(|v| v.abs() < 1e-5));
+/// ```
+pub struct BatchNorm {
+    /// Scale `[C]` (γ), if affine.
+    pub weight: Option<Param>,
+    /// Shift `[C]` (β), if affine.
+    pub bias: Option<Param>,
+    /// Running mean `[C]`, if tracked.
+    pub running_mean: Option<Buffer>,
+    /// Running (unbiased) variance `[C]`, if tracked.
+    pub running_var: Option<Buffer>,
+    /// Number of training batches seen (i64 scalar), if tracked.
+    pub num_batches_tracked: Option<Buffer>,
+    /// Added to the variance.
+    pub eps: f64,
+    /// Weight of the newest batch in the running statistics; `None` for a cumulative average.
+    pub momentum: Option<f64>,
+    channels: usize,
+    min_rank: usize,
+    max_rank: usize,
+}
+
+/// Batch normalization over `[N, C, H, W]`.
+pub type BatchNorm2d = BatchNorm;
+/// Batch normalization over `[N, C]` or `[N, C, L]`.
+pub type BatchNorm1d = BatchNorm;
+
+impl BatchNorm {
+    /// `BatchNorm2d(channels)` with PyTorch's defaults (eps 1e-5, momentum 0.1, affine, tracked).
+    pub fn new(channels: usize) -> BatchNorm {
+        Self::with_options(channels, 1e-5, Some(0.1), true, true, 4, 4)
+    }
+
+    /// `BatchNorm1d(channels)` with PyTorch's defaults, for `[N, C]` or `[N, C, L]`.
+    pub fn new_1d(channels: usize) -> BatchNorm {
+        Self::with_options(channels, 1e-5, Some(0.1), true, true, 2, 3)
+    }
+
+    /// Full control; `min_rank..=max_rank` are the accepted input ranks (4..=4 for 2-D).
+    pub fn with_options(
+        channels: usize,
+        eps: f64,
+        momentum: Option<f64>,
+        affine: bool,
+        track_running_stats: bool,
+        min_rank: usize,
+        max_rank: usize,
+    ) -> BatchNorm {
+        let buf = |v: Tensor| track_running_stats.then(|| Buffer::new(v));
+        BatchNorm {
+            weight: affine.then(|| Param::new(Tensor::ones(&[channels]))),
+            bias: affine.then(|| Param::new(Tensor::zeros(&[channels]))),
+            running_mean: buf(Tensor::zeros(&[channels])),
+            running_var: buf(Tensor::ones(&[channels])),
+            num_batches_tracked: buf(Tensor::scalar(0i64)),
+            eps,
+            momentum,
+            channels,
+            min_rank,
+            max_rank,
+        }
+    }
+
+    /// The number of channels.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    fn update_running(&self, mean: &Tensor, var_biased: &Tensor, count: usize) -> Result<()> {
+        let (Some(rm), Some(rv), Some(nb)) = (&self.running_mean, &self.running_var, &self.num_batches_tracked) else {
+            return Ok(());
+        };
+        no_grad(|| {
+            let n = nb.get().item()? as i64 + 1;
+            nb.set(Tensor::scalar(n).to_device(nb.get().device())?);
+            let m = self.momentum.unwrap_or(1.0 / n as f64);
+            let unbiased = var_biased.mul_scalar(count as f64 / (count.max(2) - 1) as f64)?;
+            let blend = |buf: &Buffer, stat: &Tensor| -> Result<()> {
+                let old = buf.get();
+                let new = old.mul_scalar(1.0 - m)?.add(&stat.to_dtype(old.dtype())?.mul_scalar(m)?)?;
+                buf.set(new);
+                Ok(())
+            };
+            blend(rm, mean)?;
+            blend(rv, &unbiased)
+        })
+    }
+}
+
+impl Module for BatchNorm {
+    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let r = x.ndim();
+        if r < self.min_rank || r > self.max_rank || x.shape()[1] != self.channels {
+            return Err(Error::invalid(
+                "BatchNorm",
+                format!(
+                    "expected a rank {}..={} input with {} channels, got {:?}",
+                    self.min_rank,
+                    self.max_rank,
+                    self.channels,
+                    x.shape()
+                ),
+            ));
+        }
+        let axes: Vec<usize> = std::iter::once(0).chain(2..r).collect();
+        let mut bshape = vec![1usize; r];
+        bshape[1] = self.channels;
+        let use_batch = mode.is_train() || self.running_mean.is_none();
+        let (mean, var) = if use_batch {
+            let count = x.numel() / self.channels;
+            if mode.is_train() && count < 2 {
+                return Err(Error::invalid(
+                    "BatchNorm",
+                    format!("needs more than one value per channel in training, got {:?}", x.shape()),
+                ));
+            }
+            let mean = x.mean(&axes, true)?;
+            let var = x.var(&axes, 0, true)?;
+            if mode.is_train() {
+                self.update_running(
+                    &mean.detach().reshape_to(&[self.channels])?,
+                    &var.detach().reshape_to(&[self.channels])?,
+                    count,
+                )?;
+            }
+            (mean, var)
+        } else {
+            let rm = self.running_mean.as_ref().expect("tracked").get();
+            let rv = self.running_var.as_ref().expect("tracked").get();
+            (rm.to_dtype(x.dtype())?.reshape_to(&bshape)?, rv.to_dtype(x.dtype())?.reshape_to(&bshape)?)
+        };
+        let inv = var.add_scalar(self.eps)?.rsqrt()?;
+        let mut y = x.sub(&mean)?.mul(&inv)?;
+        if let Some(w) = &self.weight {
+            y = y.mul(&w.tensor().reshape_to(&bshape)?)?;
+        }
+        if let Some(b) = &self.bias {
+            y = y.add(&b.tensor().reshape_to(&bshape)?)?;
+        }
+        Ok(y)
+    }
+
+    fn params(&self) -> Vec<(String, Param)> {
+        [("weight", &self.weight), ("bias", &self.bias)]
+            .into_iter()
+            .filter_map(|(n, p)| p.as_ref().map(|p| (n.to_string(), p.clone())))
+            .collect()
+    }
+
+    fn buffers(&self) -> Vec<(String, Buffer)> {
+        [
+            ("running_mean", &self.running_mean),
+            ("running_var", &self.running_var),
+            ("num_batches_tracked", &self.num_batches_tracked),
+        ]
+        .into_iter()
+        .filter_map(|(n, b)| b.as_ref().map(|b| (n.to_string(), b.clone())))
+        .collect()
+    }
+}
