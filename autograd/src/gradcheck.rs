@@ -144,6 +144,18 @@ impl SplitMix {
 /// Inputs of dtype f64 are differentiated (their layouts are kept: pass strided views to check
 /// strided paths); inputs of other dtypes (indices, masks) are passed through unchanged. The
 /// output may have any shape.
+///
+/// The finite-difference evaluations run under [`no_grad`](crate::no_grad): a function that
+/// needs the tape inside (to check a gradient of a gradient, say) must turn recording back on
+/// itself with [`enable_grad`](crate::enable_grad). `f` must be deterministic (fix the seed of
+/// any dropout in it).
+///
+/// ```
+/// use autograd::{gradcheck, GradcheckOptions, Tensor};
+/// let x = Tensor::from_vec(vec![0.3f64, -1.2, 2.0], &[3]).unwrap();
+/// // d/dx sum(x · sin x) checked against central differences
+/// gradcheck(|xs| xs[0].mul(&xs[0].sin()?)?.sum_all(), &[x], &GradcheckOptions::default()).unwrap();
+/// ```
 pub fn gradcheck(
     f: impl Fn(&[Tensor]) -> Result<Tensor>,
     inputs: &[Tensor],

@@ -37,6 +37,7 @@ fn unary_cases() -> Vec<(&'static str, UnaryFn, f64, f64, Vec<f64>)> {
         ("clamp", |t| t.clamp(-1.0, 0.5), -3.0, 3.0, vec![-1.0, 0.5]),
         ("powf", |t| t.powf(2.5), 0.2, 3.0, vec![]),
         ("add_scalar", |t| t.add_scalar(1.5), -3.0, 3.0, vec![]),
+        ("sub_scalar", |t| t.sub_scalar(1.5), -3.0, 3.0, vec![]),
         ("rsub_scalar", |t| t.rsub_scalar(1.5), -3.0, 3.0, vec![]),
         ("mul_scalar", |t| t.mul_scalar(-2.5), -3.0, 3.0, vec![]),
         ("div_scalar", |t| t.div_scalar(4.0), -3.0, 3.0, vec![]),

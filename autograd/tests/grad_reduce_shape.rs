@@ -76,6 +76,11 @@ proptest! {
         check("cat", |x| readout(Tensor::cat(&[&x[0], &x[0].mul_scalar(3.0)?], nd - 1)?), std::slice::from_ref(&t))?;
         check("stack", |x| readout(Tensor::stack(&[&x[0], &x[0].exp()?], 0)?), std::slice::from_ref(&t))?;
         check("select", |x| readout(x[0].select(0, s[0] - 1)?), std::slice::from_ref(&t))?;
+        check("view", |x| readout(x[0].contiguous()?.view(&[-1, 1])?), std::slice::from_ref(&t))?;
+        check("squeeze", |x| readout(x[0].unsqueeze(1)?.squeeze(1)?), std::slice::from_ref(&t))?;
+        check("broadcast_to", |x| readout(x[0].broadcast_to(&big)?), std::slice::from_ref(&t))?;
+        check("sum_to", |x| readout(x[0].expand(&big)?.mul_scalar(1.5)?.sum_to(&s)?), std::slice::from_ref(&t))?;
+        check("to_device", |x| readout(x[0].to_device(autograd::Device::Cpu)?), std::slice::from_ref(&t))?;
     }
 
     #[test]
@@ -98,6 +103,60 @@ proptest! {
         let wc = w.clone();
         check("softmax", move |x| x[0].softmax(axis)?.mul(&w)?.sum_all(), std::slice::from_ref(&t))?;
         check("log_softmax", move |x| x[0].log_softmax(axis)?.mul(&wc)?.sum_all(), std::slice::from_ref(&t))?;
+    }
+}
+
+type UnaryOp = Box<dyn Fn(&Tensor) -> Result<Tensor>>;
+
+/// Every op of this file as a function of one tensor (matmul against a fixed second operand).
+fn f32_cases(s: &[usize]) -> Vec<(&'static str, UnaryOp)> {
+    let nd = s.len();
+    let last = nd - 1;
+    let k = s[last];
+    let full: Vec<usize> = (0..nd).collect();
+    vec![
+        ("sum", Box::new(move |x: &Tensor| x.sum(&[last], false))),
+        ("sum_all", Box::new(|x: &Tensor| x.sum_all())),
+        ("mean", Box::new(move |x: &Tensor| x.mean(&full, true))),
+        ("max", Box::new(move |x: &Tensor| x.max(&[0], false))),
+        ("min", Box::new(move |x: &Tensor| x.min(&[last], true))),
+        ("var", Box::new(move |x: &Tensor| x.var(&[last], usize::from(k > 1), false))),
+        ("softmax", Box::new(move |x: &Tensor| x.softmax(last))),
+        ("log_softmax", Box::new(|x: &Tensor| x.log_softmax(0))),
+        ("permute+contiguous", Box::new(move |x: &Tensor| x.permute(&(0..nd).rev().collect::<Vec<_>>())?.contiguous())),
+        ("pad", Box::new(move |x: &Tensor| x.pad(&vec![(1, 1); nd], -0.5))),
+        ("repeat", Box::new(move |x: &Tensor| x.repeat(&vec![2; nd]))),
+        ("cat", Box::new(move |x: &Tensor| Tensor::cat(&[x, &x.exp()?], last))),
+        ("stack", Box::new(|x: &Tensor| Tensor::stack(&[x, x], 0))),
+        ("slice", Box::new(move |x: &Tensor| x.slice(last, 0, k, 2)?.contiguous())),
+        (
+            "matmul",
+            Box::new(move |x: &Tensor| {
+                let w = Tensor::arange(0.0, (k * 3) as f64, 1.0, x.dtype())?.reshape_to(&[k, 3])?.cos()?;
+                x.matmul(&w)
+            }),
+        ),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The f32 kernels compute what the f64 ones do, within f32 precision.
+    #[test]
+    fn f32_forward_agrees_with_f64(t in shape(3, 5).prop_flat_map(|s| f64_tensor(s, -3.0, 3.0))) {
+        let t32 = t.to_dtype(DType::F32).unwrap();
+        let t64 = t32.to_dtype(DType::F64).unwrap();
+        for (name, f) in f32_cases(t.shape()) {
+            let a = f(&t64).unwrap().to_f64_vec().unwrap();
+            let b = f(&t32).unwrap();
+            prop_assert_eq!(b.dtype(), DType::F32);
+            let b = b.to_f64_vec().unwrap();
+            let scale = a.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+                prop_assert!((p - q).abs() <= 1e-5 * scale, "{}: element {}: f64 {} vs f32 {}", name, i, p, q);
+            }
+        }
     }
 }
 
