@@ -38,9 +38,11 @@ pub mod mac;
 pub mod metrics;
 mod module;
 mod norm;
+pub mod optim;
 mod param;
 mod pool;
 pub mod rng;
+pub mod schedule;
 pub mod state_dict;
 
 pub use activation::{ReLU, ReLU6, SiLU, Sigmoid, Tanh, GELU};
