@@ -33,12 +33,16 @@ mod conv;
 mod dropout;
 pub mod init;
 mod linear;
+pub mod loss;
 pub mod mac;
+pub mod metrics;
 mod module;
 mod norm;
+pub mod optim;
 mod param;
 mod pool;
 pub mod rng;
+pub mod schedule;
 pub mod state_dict;
 
 pub use activation::{ReLU, ReLU6, SiLU, Sigmoid, Tanh, GELU};
