@@ -289,3 +289,49 @@ fn errors_name_the_op_and_shapes() {
     let e = err_of(idct(&Tensor::from_vec(vec![1u8], &[1]).unwrap()));
     assert!(e.contains("idct") && e.contains("u8"), "{e}");
 }
+
+/// The band operators equal the transform, band scaling and inverse they stand for.
+#[test]
+fn band_operators_match_the_round_trip() {
+    use autograd::Device;
+    for (w, n, level) in [(Wavelet::Db3, 16, 3), (Wavelet::Db3, 64, 3), (Wavelet::Db1, 7, 2), (Wavelet::Db4, 49, 1)] {
+        for alg in [DwtAlgorithm::Matrix, DwtAlgorithm::Conv] {
+            let plan = Dwt::new(w, n, level).unwrap().with_algorithm(alg);
+            let scales: Vec<f64> = (0..=level).map(|b| 0.5 + b as f64 * 0.7).collect();
+            let m = plan.band_operator(&scales, DType::F64, Device::Cpu).unwrap();
+            let per: Vec<f64> =
+                plan.band_lens().iter().zip(&scales).flat_map(|(&n, &s)| std::iter::repeat_n(s, n)).collect();
+            let s = Tensor::from_vec(per, &[plan.coeffs_len()]).unwrap();
+            let x = randn64(&[3, n], 11);
+            let want = plan.inverse_packed(&plan.forward_packed(&x).unwrap().mul(&s).unwrap()).unwrap();
+            assert!(max_abs_diff(&x.matmul(&m).unwrap(), &want) < 1e-12, "{w} {n} {level} {alg:?}");
+        }
+    }
+    for (h, wd) in [(4, 4), (8, 8), (5, 7), (1, 3)] {
+        let plan = Dwt2::new(Wavelet::Db3, (h, wd)).unwrap();
+        let scales = [1.0, 0.0, 2.0, 0.5];
+        let m = plan.band_operator(&scales, DType::F64, Device::Cpu).unwrap();
+        let x = randn64(&[2, h, wd], 12);
+        let c = plan.forward(&x).unwrap();
+        let scaled = autograd::signal::Dwt2Coeffs {
+            approx: c.approx.mul_scalar(scales[0]).unwrap(),
+            horizontal: c.horizontal.mul_scalar(scales[1]).unwrap(),
+            vertical: c.vertical.mul_scalar(scales[2]).unwrap(),
+            diagonal: c.diagonal.mul_scalar(scales[3]).unwrap(),
+        };
+        let want = plan.inverse(&scaled).unwrap();
+        let got = x.reshape_to(&[2, h * wd]).unwrap().matmul(&m).unwrap();
+        assert!(max_abs_diff(&got, &want) < 1e-12, "{h}x{wd}");
+    }
+    let e = Dwt::new(Wavelet::Db3, 16, 3).unwrap().band_operator(&[1.0; 3], DType::F32, Device::Cpu).unwrap_err();
+    assert!(e.to_string().contains("dwt_band_operator") && e.to_string().contains("3 band scales"), "{e}");
+}
+
+/// Maps above `DCT2_KRON_MAX_PIXELS` take the separable path: its gradient too.
+#[test]
+fn large_dct2_gradcheck() {
+    let x = randn64(&[1, 17, 16], 13);
+    for f in [dct2, idct2] {
+        gradcheck(|t| f(&t[0]), std::slice::from_ref(&x), &GradcheckOptions::default()).unwrap();
+    }
+}

@@ -3,20 +3,34 @@
 //! `n × n` DCT matrix `C[k, i] = s_k cos(π (2i + 1) k / 2n)`, `s_0 = √(1/n)`, `s_k = √(2/n)`.
 //! `C` is orthogonal, so the inverse is `Cᵀ`; both directions are differentiable.
 
-use super::matrix::{apply_last, apply_second_last, cached, MatrixKind};
+use super::matrix::{apply_last, apply_last_two, apply_second_last, cached, kron, MatrixKind};
 use crate::{Error, Result, Tensor};
 
-/// `Cᵀ` (`[n, n]`, entry `(i, k)` = `C[k, i]`) of `like`'s dtype and device.
-fn dct_t(n: usize, like: &Tensor) -> Result<Tensor> {
-    cached(MatrixKind::DctT(n), like.dtype(), like.device(), || {
-        let mut v = vec![0.0; n * n];
-        for i in 0..n {
-            for k in 0..n {
-                let s = if k == 0 { (1.0 / n as f64).sqrt() } else { (2.0 / n as f64).sqrt() };
-                v[i * n + k] = s * (std::f64::consts::PI * (2 * i + 1) as f64 * k as f64 / (2 * n) as f64).cos();
-            }
+/// Maps of at most this many pixels are transformed by [`dct2`]/[`idct2`] with the 2-D matrix
+/// `C_hᵀ ⊗ C_wᵀ` in one GEMM; larger ones with two separable 1-D passes.
+pub const DCT2_KRON_MAX_PIXELS: usize = 256;
+
+/// The row-major values of `Cᵀ` (`[n, n]`, entry `(i, k)` = `C[k, i]`).
+fn dct_t_values(n: usize) -> Vec<f64> {
+    let mut v = vec![0.0; n * n];
+    for i in 0..n {
+        for k in 0..n {
+            let s = if k == 0 { (1.0 / n as f64).sqrt() } else { (2.0 / n as f64).sqrt() };
+            v[i * n + k] = s * (std::f64::consts::PI * (2 * i + 1) as f64 * k as f64 / (2 * n) as f64).cos();
         }
-        (v, vec![n, n])
+    }
+    v
+}
+
+/// `Cᵀ` of `like`'s dtype and device.
+fn dct_t(n: usize, like: &Tensor) -> Result<Tensor> {
+    cached(MatrixKind::DctT(n), like.dtype(), like.device(), || (dct_t_values(n), vec![n, n]))
+}
+
+/// `C_hᵀ ⊗ C_wᵀ` (`[h·w, h·w]`): the 2-D DCT-II of row-major flattened `[h, w]` maps.
+fn dct2_t(h: usize, w: usize, like: &Tensor) -> Result<Tensor> {
+    cached(MatrixKind::Dct2T(h, w), like.dtype(), like.device(), || {
+        (kron(&dct_t_values(h), (h, h), &dct_t_values(w), (w, w)), vec![h * w, h * w])
     })
 }
 
@@ -78,6 +92,10 @@ pub fn idct(y: &Tensor) -> Result<Tensor> {
 pub fn dct2(x: &Tensor) -> Result<Tensor> {
     check("dct2", x, 2)?;
     let nd = x.ndim();
+    let hw = (x.shape()[nd - 2], x.shape()[nd - 1]);
+    if hw.0 * hw.1 <= DCT2_KRON_MAX_PIXELS {
+        return apply_last_two(x, &dct2_t(hw.0, hw.1, x)?, hw);
+    }
     let y = apply_last(x, &dct_t(x.shape()[nd - 1], x)?)?;
     apply_second_last(&y, &dct_t(x.shape()[nd - 2], x)?)
 }
@@ -95,6 +113,10 @@ pub fn dct2(x: &Tensor) -> Result<Tensor> {
 pub fn idct2(y: &Tensor) -> Result<Tensor> {
     check("idct2", y, 2)?;
     let nd = y.ndim();
+    let hw = (y.shape()[nd - 2], y.shape()[nd - 1]);
+    if hw.0 * hw.1 <= DCT2_KRON_MAX_PIXELS {
+        return apply_last_two(y, &dct2_t(hw.0, hw.1, y)?.t()?, hw);
+    }
     let x = apply_last(y, &dct_t(y.shape()[nd - 1], y)?.t()?)?;
     apply_second_last(&x, &dct_t(y.shape()[nd - 2], y)?.t()?)
 }

@@ -15,10 +15,10 @@
 
 use super::matrix::{apply_last, cached, MatrixKind};
 use super::Wavelet;
-use crate::{Conv2dParams, Error, Result, Tensor};
+use crate::{Conv2dParams, DType, Device, Error, Result, Tensor};
 
 /// Signals up to this length use [`DwtAlgorithm::Matrix`] under [`DwtAlgorithm::Auto`].
-pub const MATRIX_MAX_LEN: usize = 384;
+pub const MATRIX_MAX_LEN: usize = 448;
 
 /// Levels above this are rejected (band lengths stop shrinking long before).
 pub const MAX_LEVEL: usize = 32;
@@ -267,9 +267,60 @@ impl Dwt {
 
     /// The composite analysis matrix `[len, coeffs_len]` of `like`'s dtype and device.
     fn matrix(&self, like: &Tensor) -> Result<Tensor> {
-        let kind = MatrixKind::Dwt { wavelet: self.wavelet, len: self.len, level: self.level() };
-        cached(kind, like.dtype(), like.device(), || (analysis_matrix(self), vec![self.len, self.coeffs_len()]))
+        self.matrix_on(like.dtype(), like.device())
     }
+
+    fn matrix_on(&self, dtype: DType, device: Device) -> Result<Tensor> {
+        let kind = MatrixKind::Dwt { wavelet: self.wavelet, len: self.len, level: self.level() };
+        cached(kind, dtype, device, || (analysis_matrix(self), vec![self.len, self.coeffs_len()]))
+    }
+
+    /// The `[len, len]` matrix `M` of "transform, multiply band `b` by `band_scales[b]`,
+    /// invert" (bands in PyWavelets' order `[cA_L, cD_L, ..., cD_1]`): `x.matmul(&M)` equals
+    /// `inverse_packed(forward_packed(x) · s)` in one GEMM, which is how a layer that scales
+    /// whole bands (spectral wavelet dropout) is cheapest. `M = W diag(s) Wᵀ` is symmetric and
+    /// is the identity when every scale is 1. Built on `device` with two small ops per call;
+    /// `len²` elements, so meant for short signals.
+    ///
+    /// ```
+    /// use autograd::signal::{Dwt, Wavelet};
+    /// use autograd::{DType, Device, Tensor};
+    /// let plan = Dwt::new(Wavelet::Db3, 16, 3).unwrap();
+    /// // Drop the two finest detail bands, keep the rest.
+    /// let m = plan.band_operator(&[1.0, 1.0, 0.0, 0.0], DType::F64, Device::Cpu).unwrap();
+    /// let x = Tensor::randn(&[5, 16], 0).unwrap().to_dtype(DType::F64).unwrap();
+    /// let y = x.matmul(&m).unwrap();
+    /// assert_eq!(plan.band_lens(), &[6, 6, 7, 10]);
+    /// let scale: Vec<f64> = [1.0; 12].into_iter().chain([0.0; 17]).collect();
+    /// let scale = Tensor::from_vec(scale, &[29]).unwrap();
+    /// let z = plan.inverse_packed(&plan.forward_packed(&x).unwrap().mul(&scale).unwrap()).unwrap();
+    /// assert!(y.sub(&z).unwrap().abs().unwrap().max(&[0, 1], false).unwrap().item().unwrap() < 1e-12);
+    /// ```
+    pub fn band_operator(&self, band_scales: &[f64], dtype: DType, device: Device) -> Result<Tensor> {
+        if band_scales.len() != self.band_lens.len() {
+            return Err(Error::invalid(
+                "dwt_band_operator",
+                format!(
+                    "{} band scales given for the {} bands (lengths {:?}) of a level-{} transform",
+                    band_scales.len(),
+                    self.band_lens.len(),
+                    self.band_lens,
+                    self.level()
+                ),
+            ));
+        }
+        let per_coeff: Vec<f64> =
+            self.band_lens.iter().zip(band_scales).flat_map(|(&n, &s)| std::iter::repeat_n(s, n)).collect();
+        let w = self.matrix_on(dtype, device)?;
+        scaled_gram(&w, per_coeff)
+    }
+}
+
+/// `W diag(s) Wᵀ` for a constant `W` (`[n, t]`) and `s` (`t` values), on `W`'s device.
+pub(super) fn scaled_gram(w: &Tensor, s: Vec<f64>) -> Result<Tensor> {
+    let n = s.len();
+    let s = Tensor::from_vec(s, &[n])?.to_dtype(w.dtype())?.to_device(w.device())?;
+    crate::no_grad(|| w.mul(&s)?.matmul(&w.t()?))
 }
 
 /// The leading dims of `x` and their product.
@@ -290,7 +341,7 @@ fn with_last(lead: &[usize], n: usize) -> Vec<usize> {
 /// Level `j` maps its input `a` (length `m`) to `lo[i] = Σ_k g[k] a[2i+1−k]` and
 /// `hi[i] = Σ_k h[k] a[2i+1−k]` (full convolution, odd samples: PyWavelets' alignment); the
 /// columns of the current approximation are carried from level to level.
-fn analysis_matrix(plan: &Dwt) -> Vec<f64> {
+pub(super) fn analysis_matrix(plan: &Dwt) -> Vec<f64> {
     let (g, h) = (plan.wavelet.dec_lo(), plan.wavelet.dec_hi());
     let len = plan.len;
     // `approx` is [len, m]: the map from the signal to the current approximation.
@@ -346,10 +397,10 @@ fn level_conv(wavelet: Wavelet, like: &Tensor) -> Result<(Tensor, Conv2dParams)>
 fn analysis_step(x: &Tensor, wavelet: Wavelet) -> Result<(Tensor, Tensor)> {
     let (r, m) = (x.shape()[0], x.shape()[1]);
     let (w, params) = level_conv(wavelet, x)?;
-    let y = x.reshape_to(&[r, 1, 1, m])?.conv2d(&w, None, params)?;
+    let y = x.reshape_to(&[1, 1, r, m])?.conv2d(&w, None, params)?;
     let n = y.shape()[3];
-    let y = y.reshape_to(&[r, 2, n])?;
-    Ok((y.select(1, 0)?, y.select(1, 1)?))
+    let y = y.reshape_to(&[2, r, n])?;
+    Ok((y.select(0, 0)?, y.select(0, 1)?))
 }
 
 /// One synthesis level: `[R, n]` approximation and detail -> `[R, m]` (the adjoint of
@@ -357,8 +408,8 @@ fn analysis_step(x: &Tensor, wavelet: Wavelet) -> Result<(Tensor, Tensor)> {
 fn synthesis_step(approx: &Tensor, detail: &Tensor, wavelet: Wavelet, m: usize) -> Result<Tensor> {
     let (r, n) = (approx.shape()[0], approx.shape()[1]);
     let (w, params) = level_conv(wavelet, approx)?;
-    let c = Tensor::stack(&[approx, detail], 1)?.reshape_to(&[r, 2, 1, n])?;
-    c.conv2d_backward_data(&w, params, (1, m))?.reshape_to(&[r, m])
+    let c = Tensor::stack(&[approx, detail], 0)?.reshape_to(&[1, 2, r, n])?;
+    c.conv2d_backward_data(&w, params, (r, m))?.reshape_to(&[r, m])
 }
 
 /// The `level`-level DWT of `x` along its last axis (as `pywt.wavedec(x, wavelet, mode='zero',

@@ -2,8 +2,15 @@
 //! mode='zero')` / `pywt.idwt2`: the 1-D transform ([`Dwt`]) along the last axis (columns of
 //! an image, `W`), then along the second-to-last axis (rows, `H`).
 
+use super::dwt::{analysis_matrix, scaled_gram};
+use super::matrix::{apply_last_two, cached, kron, MatrixKind};
 use super::{Dwt, DwtAlgorithm, Wavelet};
-use crate::{Error, Result, Tensor};
+use crate::{DType, Device, Error, Result, Tensor};
+
+/// Under [`DwtAlgorithm::Auto`], maps whose 2-D analysis matrix (`H·W × 4·nH·nW`, the Kronecker
+/// product of the two 1-D matrices) has at most this many entries are transformed with it in one
+/// GEMM (up to 14x14 for db3); larger maps take two separable 1-D passes.
+pub const KRON_MAX_ENTRIES: usize = 1 << 16;
 
 /// The four bands of a one-level 2-D DWT, each `[..., nH, nW]` with `n = ⌊(size + L − 1)/2⌋`,
 /// in PyWavelets' naming (`cA, (cH, cV, cD)`; the paper's LL, LH, HL, HH in that order).
@@ -46,6 +53,7 @@ impl Dwt2Coeffs {
 pub struct Dwt2 {
     rows: Dwt,
     cols: Dwt,
+    algorithm: DwtAlgorithm,
 }
 
 impl Dwt2 {
@@ -53,7 +61,7 @@ impl Dwt2 {
         if hw.0 == 0 || hw.1 == 0 {
             return Err(Error::invalid(op, format!("cannot transform an empty map of size {hw:?}")));
         }
-        Ok(Dwt2 { rows: Dwt::new(wavelet, hw.0, 1)?, cols: Dwt::new(wavelet, hw.1, 1)? })
+        Ok(Dwt2 { rows: Dwt::new(wavelet, hw.0, 1)?, cols: Dwt::new(wavelet, hw.1, 1)?, algorithm: DwtAlgorithm::Auto })
     }
 
     /// Plans the transform of `[..., H, W]` maps with `(H, W) = hw` (both at least 1).
@@ -61,9 +69,57 @@ impl Dwt2 {
         Self::plan("dwt2", wavelet, hw)
     }
 
-    /// The same plan with both 1-D passes computed by `algorithm`.
+    /// The same plan computed with `algorithm`: [`DwtAlgorithm::Matrix`] and
+    /// [`DwtAlgorithm::Conv`] run two separable 1-D passes of that kind; [`DwtAlgorithm::Auto`]
+    /// uses the 2-D matrix for small maps (see [`KRON_MAX_ENTRIES`]) and separable passes
+    /// otherwise.
     pub fn with_algorithm(self, algorithm: DwtAlgorithm) -> Dwt2 {
-        Dwt2 { rows: self.rows.with_algorithm(algorithm), cols: self.cols.with_algorithm(algorithm) }
+        Dwt2 { rows: self.rows.with_algorithm(algorithm), cols: self.cols.with_algorithm(algorithm), algorithm }
+    }
+
+    fn uses_kron(&self) -> bool {
+        let (nh, nw) = self.band_hw();
+        self.algorithm == DwtAlgorithm::Auto && self.rows.len() * self.cols.len() * 4 * nh * nw <= KRON_MAX_ENTRIES
+    }
+
+    /// The 2-D analysis matrix `[H·W, 4·nH·nW]` (packed quadrant layout) on `dtype`/`device`.
+    fn kron_on(&self, dtype: DType, device: Device) -> Result<Tensor> {
+        let ((h, w), (nh, nw)) = (self.hw(), self.band_hw());
+        let kind = MatrixKind::Dwt2 { wavelet: self.rows.wavelet(), h, w };
+        cached(kind, dtype, device, || {
+            let k = kron(&analysis_matrix(&self.rows), (h, 2 * nh), &analysis_matrix(&self.cols), (w, 2 * nw));
+            (k, vec![h * w, 4 * nh * nw])
+        })
+    }
+
+    /// The `[H·W, H·W]` matrix `M` of "transform, multiply the bands `cA, cH, cV, cD` by
+    /// `band_scales`, invert", acting on row-major flattened maps: `x.reshape([-1, H·W]).matmul(&M)`
+    /// is that whole round trip in one GEMM (cheapest for layers that scale whole bands).
+    /// Symmetric; the identity when every scale is 1.
+    ///
+    /// ```
+    /// use autograd::signal::{Dwt2, Wavelet};
+    /// use autograd::{DType, Device, Tensor};
+    /// let plan = Dwt2::new(Wavelet::Db3, (4, 4)).unwrap();
+    /// let m = plan.band_operator(&[1.0; 4], DType::F64, Device::Cpu).unwrap();
+    /// let x = Tensor::randn(&[3, 16], 0).unwrap().to_dtype(DType::F64).unwrap();
+    /// assert!(x.matmul(&m).unwrap().sub(&x).unwrap().abs().unwrap().max(&[0, 1], false).unwrap().item().unwrap() < 1e-12);
+    /// ```
+    pub fn band_operator(&self, band_scales: &[f64; 4], dtype: DType, device: Device) -> Result<Tensor> {
+        let (nh, nw) = self.band_hw();
+        // Packed layout [2nH, 2nW]: cA top-left, cV top-right, cH bottom-left, cD bottom-right.
+        let per_coeff: Vec<f64> = (0..4 * nh * nw)
+            .map(|i| {
+                let (r, c) = (i / (2 * nw) >= nh, i % (2 * nw) >= nw);
+                band_scales[match (r, c) {
+                    (false, false) => 0,
+                    (true, false) => 1,
+                    (false, true) => 2,
+                    (true, true) => 3,
+                }]
+            })
+            .collect();
+        scaled_gram(&self.kron_on(dtype, device)?, per_coeff)
     }
 
     /// The map size `(H, W)`.
@@ -97,6 +153,13 @@ impl Dwt2 {
     /// The packed transform `[..., 2nH, 2nW]` of `x` (`[..., H, W]`).
     pub fn forward_packed(&self, x: &Tensor) -> Result<Tensor> {
         self.check("dwt2", x, self.hw(), "maps")?;
+        if self.uses_kron() {
+            if !x.dtype().is_float() {
+                return Err(Error::UnsupportedDType { op: "dwt2", dtype: x.dtype() });
+            }
+            let (nh, nw) = self.band_hw();
+            return apply_last_two(x, &self.kron_on(x.dtype(), x.device())?, (2 * nh, 2 * nw));
+        }
         let nd = x.ndim();
         let y = self.cols.forward_packed(x)?.transpose(nd - 2, nd - 1)?;
         self.rows.forward_packed(&y)?.transpose(nd - 2, nd - 1)
@@ -106,6 +169,12 @@ impl Dwt2 {
     pub fn inverse_packed(&self, c: &Tensor) -> Result<Tensor> {
         let (nh, nw) = self.band_hw();
         self.check("idwt2", c, (2 * nh, 2 * nw), "packed bands")?;
+        if self.uses_kron() {
+            if !c.dtype().is_float() {
+                return Err(Error::UnsupportedDType { op: "idwt2", dtype: c.dtype() });
+            }
+            return apply_last_two(c, &self.kron_on(c.dtype(), c.device())?.t()?, self.hw());
+        }
         let nd = c.ndim();
         let y = self.rows.inverse_packed(&c.transpose(nd - 2, nd - 1)?)?.transpose(nd - 2, nd - 1)?;
         self.cols.inverse_packed(&y)

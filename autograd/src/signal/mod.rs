@@ -50,7 +50,7 @@ mod dwt2;
 mod filters;
 mod matrix;
 
-pub use dct::{dct, dct2, idct, idct2};
+pub use dct::{dct, dct2, idct, idct2, DCT2_KRON_MAX_PIXELS};
 pub use dwt::{dwt, idwt, Dwt, DwtAlgorithm, DwtCoeffs, MATRIX_MAX_LEN, MAX_LEVEL};
-pub use dwt2::{dwt2, idwt2, Dwt2, Dwt2Coeffs};
+pub use dwt2::{dwt2, idwt2, Dwt2, Dwt2Coeffs, KRON_MAX_ENTRIES};
 pub use filters::Wavelet;
