@@ -57,5 +57,6 @@ pub use graph::{enable_grad, is_grad_enabled, no_grad, BackwardOp, GradModeGuard
 pub use tensor::{live_buffers, Tensor, TensorId};
 
 mod gradcheck;
+pub mod signal;
 pub mod strategies;
 pub use gradcheck::{gradcheck, GradcheckError, GradcheckFailure, GradcheckOptions};
