@@ -1,7 +1,8 @@
 //! The one place the CPU backend multiplies matrices, so the GEMM can be swapped.
 //!
-//! [`gemm`] is the single call into `matrixmultiply` (single-threaded, AVX-512/AVX2/FMA kernels
-//! chosen at run time); [`gemm_par`] splits one product over rayon's threads by output panels. A
+//! [`gemm`] is the single entry point: f32 runs Lamina's own blocked kernels (`cpu::sgemm`,
+//! AVX-512 or AVX2 + FMA chosen at run time) where the CPU has them, everything else (f64, other
+//! CPUs) runs `matrixmultiply` (single-threaded); [`gemm_par`] splits one product over rayon's threads by output panels. A
 //! kernel that is already inside a parallel loop calls [`gemm`], never [`gemm_par`]: one level
 //! of parallelism.
 
@@ -51,6 +52,14 @@ impl GemmElement for f32 {
         rsc: isize,
         csc: isize,
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if csc == 1 {
+            if let Some(isa) = super::sgemm::Isa::detect() {
+                use super::sgemm::{sgemm, Operand};
+                let (a, b) = (Operand { ptr: a, rs: rsa, cs: csa }, Operand { ptr: b, rs: rsb, cs: csb });
+                return sgemm(isa, m, k, n, alpha, a, b, beta, c, rsc as usize);
+            }
+        }
         matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
 }

@@ -16,6 +16,8 @@ mod pool;
 mod random;
 mod reduce;
 mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod sgemm;
 mod softmax;
 mod sort;
 mod strided;

@@ -1,0 +1,317 @@
+//! Lamina's own f32 GEMM for x86-64: cache-blocked packing and micro-kernels for AVX-512 or
+//! AVX2 + FMA, chosen at run time ([`Isa::detect`]). Machines with neither use
+//! `matrixmultiply` (see `cpu::gemm`).
+//!
+//! Loop nest (Goto/BLIS style, one thread): for each block of `NC` columns and `KC` steps of
+//! `k`, `B` is packed once (`KC x NC`, sized for the L2 cache); for each block of `MC` rows `A`
+//! is packed; then every `MR`-row panel of `A` (kept in L1) sweeps all `NR`-column panels of `B`.
+//! Packing buffers are per thread and reused, so a call allocates nothing after the first.
+
+mod kernels;
+mod pack;
+
+use kernels::{Avx2, Avx512, MicroKernel};
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+/// Steps of `k` per packed block.
+const KC: usize = 256;
+/// Rows of `A` per packed block (a multiple of both kernels' `MR`).
+const MC: usize = 144;
+/// Columns of `B` per packed block (a multiple of both kernels' `NR`).
+const NC: usize = 512;
+/// The largest `MR * NR` of the kernels (size of the edge-tile scratch).
+const MAX_TILE: usize = 256;
+
+/// The instruction set a micro-kernel needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// AVX-512F: the `8 x 32` kernel.
+    Avx512,
+    /// AVX2 + FMA: the `6 x 16` kernel.
+    Avx2,
+}
+
+impl Isa {
+    /// The best kernel this CPU runs, if any (detected once).
+    pub(crate) fn detect() -> Option<Isa> {
+        static ISA: OnceLock<Option<Isa>> = OnceLock::new();
+        *ISA.get_or_init(|| {
+            if is_x86_feature_detected!("avx512f") {
+                Some(Isa::Avx512)
+            } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                Some(Isa::Avx2)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Whether this CPU can run the kernel for `self`.
+    #[cfg(test)]
+    fn supported(self) -> bool {
+        match self {
+            Isa::Avx512 => is_x86_feature_detected!("avx512f"),
+            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's packing buffers for `A` and `B`.
+    static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// A 64-byte aligned pointer to at least `len` floats of `buf` (grown as needed).
+fn aligned(buf: &mut Vec<f32>, len: usize) -> *mut f32 {
+    if buf.len() < len + 16 {
+        buf.resize(len + 16, 0.0);
+    }
+    let p = buf.as_mut_ptr();
+    // SAFETY: the offset is below 16 floats, inside the buffer.
+    unsafe { p.add(p.align_offset(64)) }
+}
+
+/// A read-only strided matrix: element `(i, j)` at `ptr + i * rs + j * cs`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Operand {
+    /// Element `(0, 0)`.
+    pub ptr: *const f32,
+    /// Row stride in elements.
+    pub rs: isize,
+    /// Column stride in elements.
+    pub cs: isize,
+}
+
+impl Operand {
+    /// Pointer to element `(i, j)`.
+    ///
+    /// # Safety
+    /// The element must lie inside the matrix's allocation.
+    unsafe fn at(self, i: usize, j: usize) -> *const f32 {
+        self.ptr.offset(i as isize * self.rs + j as isize * self.cs)
+    }
+}
+
+/// `C = alpha * A B + beta * C` with the kernel for `isa`; `C` is row-major with row stride
+/// `ldc`. With `beta == 0` the old `C` is never read (it may hold NaN).
+///
+/// # Safety
+/// The CPU must support `isa`; `a` (`m x k`) and `b` (`k x n`) must be
+/// readable; `c` must address `m` rows of `n` writable floats that alias neither input.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn sgemm(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: Operand,
+    b: Operand,
+    beta: f32,
+    c: *mut f32,
+    ldc: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 || alpha == 0.0 {
+        // Nothing to multiply: C = beta * C.
+        for i in 0..m {
+            let row = std::slice::from_raw_parts_mut(c.add(i * ldc), n);
+            if beta == 0.0 {
+                row.fill(0.0);
+            } else {
+                row.iter_mut().for_each(|v| *v *= beta);
+            }
+        }
+        return;
+    }
+    match isa {
+        Isa::Avx512 => blocked::<Avx512>(m, k, n, alpha, a, b, beta, c, ldc),
+        Isa::Avx2 => blocked::<Avx2>(m, k, n, alpha, a, b, beta, c, ldc),
+    }
+}
+
+/// The blocked loop nest for one micro-kernel (see the module docs).
+#[allow(clippy::too_many_arguments)]
+unsafe fn blocked<K: MicroKernel>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: Operand,
+    b: Operand,
+    beta: f32,
+    c: *mut f32,
+    ldc: usize,
+) {
+    let (mr, nr) = (K::MR, K::NR);
+    PACK.with(|bufs| {
+        let (abuf, bbuf) = &mut *bufs.borrow_mut();
+        let ap = aligned(abuf, MC.min(m.next_multiple_of(mr)) * KC.min(k));
+        let bp = aligned(bbuf, NC.min(n.next_multiple_of(nr)) * KC.min(k));
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                let beta_p = if pc == 0 { beta } else { 1.0 };
+                pack::pack_b(nr, kc, nc, b.at(pc, jc), b.rs, b.cs, bp);
+                for ic in (0..m).step_by(MC) {
+                    let mc = MC.min(m - ic);
+                    pack::pack_a(mr, mc, kc, a.at(ic, pc), a.rs, a.cs, ap);
+                    for ir in (0..mc).step_by(mr) {
+                        let rows = mr.min(mc - ir);
+                        let apanel = ap.add(ir * kc);
+                        for jr in (0..nc).step_by(nr) {
+                            let cols = nr.min(nc - jr);
+                            let bpanel = bp.add(jr * kc);
+                            let ct = c.add((ic + ir) * ldc + jc + jr);
+                            if rows == mr && cols == nr {
+                                K::tile(kc, apanel, bpanel, ct, ldc, alpha, beta_p);
+                            } else {
+                                edge_tile::<K>(kc, apanel, bpanel, ct, ldc, rows, cols, alpha, beta_p);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// A tile cut by the edge of `C`: the kernel writes a scratch tile, then the `rows x cols`
+/// part that exists is merged into `C`.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+unsafe fn edge_tile<K: MicroKernel>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    let mut tmp = [0f32; MAX_TILE];
+    K::tile(kc, a, b, tmp.as_mut_ptr(), K::NR, alpha, 0.0);
+    for i in 0..rows {
+        let crow = std::slice::from_raw_parts_mut(c.add(i * ldc), cols);
+        let trow = &tmp[i * K::NR..i * K::NR + cols];
+        for (d, t) in crow.iter_mut().zip(trow) {
+            *d = if beta == 0.0 { *t } else { *t + beta * *d };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in [-1, 1).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// Runs one product with `isa` and checks it against a naive f64 loop. `ta`/`tb` store the
+    /// operands transposed (column-major), so the packing reads them with non-unit strides.
+    #[allow(clippy::too_many_arguments)]
+    fn check(isa: Isa, m: usize, k: usize, n: usize, ta: bool, tb: bool, alpha: f32, beta: f32) {
+        let a = values(m * k, (m * 31 + k) as u64);
+        let b = values(k * n, (k * 17 + n) as u64);
+        let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
+        let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
+        let ldc = n + 3;
+        let c0: Vec<f32> = if beta == 0.0 { vec![f32::NAN; m * ldc] } else { values(m * ldc, 5) };
+        let mut c = c0.clone();
+        // SAFETY: the strides address exactly the vectors' elements; `c` is a distinct buffer.
+        unsafe {
+            let (ao, bo) =
+                (Operand { ptr: a.as_ptr(), rs: rsa, cs: csa }, Operand { ptr: b.as_ptr(), rs: rsb, cs: csb });
+            sgemm(isa, m, k, n, alpha, ao, bo, beta, c.as_mut_ptr(), ldc);
+        }
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0f64;
+                for p in 0..k {
+                    let av = a[(i as isize * rsa + p as isize * csa) as usize] as f64;
+                    let bv = b[(p as isize * rsb + j as isize * csb) as usize] as f64;
+                    s += av * bv;
+                }
+                let old = if beta == 0.0 { 0.0 } else { beta as f64 * c0[i * ldc + j] as f64 };
+                let want = alpha as f64 * s + old;
+                let got = c[i * ldc + j] as f64;
+                let tol = 1e-5 * (k as f64 + 1.0) * (1.0 + want.abs());
+                assert!(
+                    (got - want).abs() <= tol,
+                    "{isa:?} m={m} k={k} n={n} ta={ta} tb={tb} alpha={alpha} beta={beta}: C[{i},{j}] = {got}, want {want}"
+                );
+            }
+            // The padding between rows is never written.
+            for j in n..ldc {
+                let (got, old) = (c[i * ldc + j], c0[i * ldc + j]);
+                assert!(got.to_bits() == old.to_bits(), "{isa:?}: wrote past column {n} in row {i}");
+            }
+        }
+    }
+
+    fn isas() -> Vec<Isa> {
+        [Isa::Avx512, Isa::Avx2].into_iter().filter(|i| i.supported()).collect()
+    }
+
+    #[test]
+    fn odd_shapes_match_naive() {
+        for isa in isas() {
+            for m in 1..=37 {
+                for (k, n) in [(1, 1), (3, 37), (37, 5), (16, 32), (9, 33), (29, 17)] {
+                    check(isa, m, k, n, false, false, 1.0, 0.0);
+                }
+            }
+            for n in 1..=37 {
+                for k in 1..=37 {
+                    check(isa, 7, k, n, n % 2 == 0, k % 3 == 0, 1.0, 0.0);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_operands_alpha_beta() {
+        for isa in isas() {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                for (alpha, beta) in [(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25), (1.0, 1.0)] {
+                    check(isa, 13, 11, 35, ta, tb, alpha, beta);
+                    check(isa, 37, 29, 9, ta, tb, alpha, beta);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_larger_than_the_caches() {
+        // Crosses KC, MC and NC with ragged edges in every dimension.
+        for isa in isas() {
+            check(isa, MC + 9, KC + 7, NC + 21, false, false, 1.0, 0.0);
+            check(isa, MC + 9, 2 * KC + 1, 45, true, true, 0.5, 1.0);
+        }
+    }
+
+    #[test]
+    fn zero_k_or_alpha_scales_c() {
+        for isa in isas() {
+            check(isa, 5, 0, 7, false, false, 1.0, 0.0);
+            check(isa, 5, 0, 7, false, false, 1.0, 0.5);
+            check(isa, 5, 4, 7, false, false, 0.0, 2.0);
+        }
+    }
+}
