@@ -28,6 +28,7 @@ pub use autograd::backends;
 
 mod activation;
 mod batchnorm;
+pub mod checkpoint;
 mod container;
 mod conv;
 mod dropout;
