@@ -27,6 +27,7 @@ pub use autograd;
 pub use autograd::backends;
 
 mod activation;
+mod attention;
 mod batchnorm;
 mod container;
 mod conv;
@@ -40,8 +41,10 @@ mod param;
 mod pool;
 pub mod rng;
 pub mod state_dict;
+mod transformer;
 
 pub use activation::{ReLU, ReLU6, SiLU, Sigmoid, Tanh, GELU};
+pub use attention::{scaled_dot_product_attention, MultiheadSelfAttention};
 pub use batchnorm::{BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use container::{Flatten, Identity, Sequential};
 pub use conv::{Conv2d, Conv2dOptions};
@@ -51,3 +54,4 @@ pub use module::{AsAny, Mode, Module, ModuleExt};
 pub use norm::{GroupNorm, LayerNorm};
 pub use param::{Buffer, Param};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
+pub use transformer::{vit_linear, EncoderBlock, Mlp};
