@@ -35,6 +35,7 @@ mod dropout;
 pub mod init;
 mod linear;
 pub mod mac;
+pub mod models;
 mod module;
 mod norm;
 mod param;
