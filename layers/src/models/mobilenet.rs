@@ -149,3 +149,45 @@ impl Module for MobileNetV2 {
 
     children!(features, classifier);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ModuleExt;
+
+    #[test]
+    fn make_divisible_matches_torchvision() {
+        // torchvision.models._utils._make_divisible(v, 8) for these v.
+        let cases = [(16.0, 16), (18.0, 24), (8.0, 8), (4.0, 8), (44.8, 48), (1792.0, 1792), (12.0, 16)];
+        for (v, expect) in cases {
+            assert_eq!(make_divisible(v, 8), expect, "{v}");
+        }
+    }
+
+    #[test]
+    fn width_multipliers_match_torchvision_counts() {
+        // torchvision.models.mobilenet_v2(width_mult=w): parameter counts at 1000 classes.
+        for (w, count) in [(0.5, 1_968_680), (0.75, 2_636_424), (1.4, 6_108_776)] {
+            assert_eq!(MobileNetV2::new(w, false, 1000, 3, 0).unwrap().num_parameters(), count, "{w}");
+        }
+        assert!(MobileNetV2::new(0.0, false, 10, 3, 0).is_err());
+    }
+
+    #[test]
+    fn cifar_variant_keeps_a_4x4_map_and_residuals_are_where_torchvision_puts_them() {
+        let net = MobileNetV2::new(1.0, true, 10, 3, 0).unwrap();
+        let f = net.features.forward(&Tensor::zeros(&[1, 3, 32, 32]), Mode::Eval).unwrap();
+        assert_eq!(f.shape(), &[1, 1280, 4, 4]);
+        let imagenet = MobileNetV2::new(1.0, false, 10, 3, 0).unwrap();
+        let f = imagenet.features.forward(&Tensor::zeros(&[1, 3, 64, 64]), Mode::Eval).unwrap();
+        assert_eq!(f.shape(), &[1, 1280, 2, 2]);
+        let residual: Vec<usize> = (1..18)
+            .filter(|i| {
+                let m = imagenet.get_module(&format!("features.{i}")).unwrap();
+                m.downcast_ref::<InvertedResidual>().unwrap().use_res_connect
+            })
+            .collect();
+        assert_eq!(residual, [3, 5, 6, 8, 9, 10, 12, 13, 15, 16]);
+        assert!(InvertedResidual::new(8, 8, 3, 6).is_err());
+    }
+}

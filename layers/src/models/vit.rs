@@ -153,3 +153,43 @@ impl Module for VisionTransformer {
 
     children!(patch_embed, blocks, norm, head);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ModuleExt;
+
+    fn small() -> VisionTransformer {
+        let cfg = VitConfig { image_size: 8, patch_size: 4, embed_dim: 8, depth: 1, num_heads: 2, mlp_ratio: 2.0 };
+        VisionTransformer::new(cfg, 3, 2, 0).unwrap()
+    }
+
+    #[test]
+    fn patches_become_tokens_in_row_major_order() {
+        let vit = small();
+        let pe = vit.patch_embed.downcast_ref::<PatchEmbed>().unwrap();
+        let x = Tensor::randn(&[1, 2, 8, 8], 1).unwrap();
+        let tokens = pe.forward(&x, Mode::Eval).unwrap();
+        assert_eq!(tokens.shape(), &[1, 4, 8]);
+        // Token 1 is the top-right patch: the convolution applied to x[:, :, 0:4, 4:8].
+        let patch = x.narrow(2, 0, 4).unwrap().narrow(3, 4, 4).unwrap().contiguous().unwrap();
+        let direct = pe.proj.forward(&patch, Mode::Eval).unwrap().flatten(1, 3).unwrap();
+        let (a, b) = (tokens.select(1, 1).unwrap().to_vec::<f32>().unwrap(), direct.to_vec::<f32>().unwrap());
+        assert!(a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-5));
+        assert!(pe.forward(&Tensor::zeros(&[1, 2, 12, 12]), Mode::Eval).is_err());
+    }
+
+    #[test]
+    fn the_head_reads_the_class_token_only() {
+        let vit = small();
+        let x = Tensor::randn(&[2, 2, 8, 8], 2).unwrap();
+        let y = vit.forward(&x, Mode::Train).unwrap();
+        y.sum_all().unwrap().backward().unwrap();
+        assert!(vit.parameters().iter().all(|p| p.grad().is_some()));
+        // The class token's gradient is nonzero: the head sees it through the final norm.
+        let g = vit.cls_token.grad().unwrap().to_f64_vec().unwrap();
+        assert!(g.iter().any(|v| v.abs() > 0.0));
+        assert_eq!(vit.pos_embed.leaf().shape(), &[1, 5, 8]);
+        assert!(VisionTransformer::new(VitConfig::tiny(5, 32), 10, 3, 0).is_err());
+    }
+}
