@@ -98,6 +98,24 @@ impl Param {
         write(&self.0.leaf, value.detach().requires_grad_());
     }
 
+    /// Makes `value` itself the parameter's tensor, graph included (unlike [`Param::replace`],
+    /// which detaches it into a fresh leaf): forward passes then differentiate into whatever
+    /// `value` was computed from. This is how `autograd::gradcheck` checks a layer's gradients
+    /// with respect to its parameters, and how a module runs with substituted weights.
+    ///
+    /// ```
+    /// use layers::{Linear, Mode, Module};
+    /// use autograd::Tensor;
+    /// let fc = Linear::new(2, 1, false);
+    /// let w = Tensor::ones(&[1, 2]).requires_grad_();
+    /// fc.weight.bind(w.mul_scalar(3.0).unwrap());
+    /// let y = fc.forward(&Tensor::ones(&[1, 2]), Mode::Eval).unwrap().sum_all().unwrap();
+    /// assert_eq!(y.backward().unwrap().get(&w).unwrap().to_vec::<f32>().unwrap(), vec![3.0, 3.0]);
+    /// ```
+    pub fn bind(&self, value: Tensor) {
+        write(&self.0.leaf, value);
+    }
+
     /// Converts the value to `dtype` and `device` (a no-op when it already matches).
     pub fn convert(&self, dtype: DType, device: Device) -> Result<()> {
         let leaf = self.leaf();

@@ -7,7 +7,9 @@ mod common;
 use autograd::strategies::f64_tensor;
 use autograd::{gradcheck, GradcheckOptions, Tensor};
 use common::{assert_close, f64_tensor as tensor_of, fixtures, i64_tensor};
-use layers::loss::{bce_with_logits, cross_entropy, mse_loss, nll_loss, CrossEntropyOptions, Reduction};
+use layers::loss::{
+    bce_with_logits, cross_entropy, cross_entropy_soft, mse_loss, nll_loss, CrossEntropyOptions, Reduction,
+};
 use proptest::prelude::*;
 
 fn reduction(name: &str) -> Reduction {
@@ -23,7 +25,7 @@ fn reduction(name: &str) -> Reduction {
 fn losses_match_pytorch() {
     let fx = fixtures();
     let cases = fx["losses"].as_array().unwrap();
-    assert_eq!(cases.len(), 19, "cases in the fixture file");
+    assert_eq!(cases.len(), 23, "cases in the fixture file");
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let red = reduction(case["reduction"].as_str().unwrap());
@@ -33,6 +35,11 @@ fn losses_match_pytorch() {
                 let eps = case["label_smoothing"].as_f64().unwrap();
                 let opts = CrossEntropyOptions::default().label_smoothing(eps).reduction(red);
                 cross_entropy(&x, &i64_tensor(&case["target"]), opts)
+            }
+            "cross_entropy_soft" => {
+                let eps = case["label_smoothing"].as_f64().unwrap();
+                let opts = CrossEntropyOptions::default().label_smoothing(eps).reduction(red);
+                cross_entropy_soft(&x, &tensor_of(&case["target"]), opts)
             }
             "nll" => nll_loss(&x, &i64_tensor(&case["target"]), red),
             "mse" => mse_loss(&x, &tensor_of(&case["target"]), red),
@@ -77,6 +84,17 @@ proptest! {
         let t = Tensor::from_vec((0..n * l).map(|i| (i % c) as i64).collect(), &[n, l]).unwrap();
         let opts = CrossEntropyOptions::default().label_smoothing(eps);
         gradcheck(|v| cross_entropy(&v[0], &t, opts), &[x], &GradcheckOptions::default()).unwrap();
+    }
+
+    #[test]
+    fn soft_cross_entropy_gradcheck(
+        (x, t) in (1usize..4, 1usize..5).prop_flat_map(|(n, c)| (f64_tensor(vec![n, c], -3.0, 3.0), f64_tensor(vec![n, c], 0.0, 1.0))),
+        eps in 0.0f64..1.0,
+        red in reductions(),
+    ) {
+        // Differentiated in the logits and in the (soft) targets.
+        let opts = CrossEntropyOptions::default().label_smoothing(eps).reduction(red);
+        gradcheck(|v| cross_entropy_soft(&v[0], &v[1], opts), &[x, t], &GradcheckOptions::default()).unwrap();
     }
 
     #[test]

@@ -95,6 +95,43 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor, opts: CrossEntropyOption
     opts.reduction.apply(per_sample)
 }
 
+/// Cross-entropy between logits `[N, C, ...]` and class probabilities of the same shape (soft
+/// targets, as mixup and cutmix make them): `Σ_c −t_c · log p_c` per sample, with the targets
+/// first smoothed to `(1 − ε)·t + ε/C` — PyTorch's `cross_entropy` with probability targets.
+///
+/// ```
+/// use layers::loss::{cross_entropy, cross_entropy_soft, CrossEntropyOptions};
+/// use autograd::Tensor;
+/// let logits = Tensor::from_vec(vec![1.0f64, -0.5, 2.0], &[1, 3]).unwrap();
+/// let onehot = Tensor::from_vec(vec![0.0f64, 0.0, 1.0], &[1, 3]).unwrap();
+/// let opts = CrossEntropyOptions::default().label_smoothing(0.1);
+/// let soft = cross_entropy_soft(&logits, &onehot, opts).unwrap().item().unwrap();
+/// let hard = cross_entropy(&logits, &Tensor::from_vec(vec![2i64], &[1]).unwrap(), opts).unwrap().item().unwrap();
+/// assert!((soft - hard).abs() < 1e-12);
+/// ```
+pub fn cross_entropy_soft(logits: &Tensor, targets: &Tensor, opts: CrossEntropyOptions) -> Result<Tensor> {
+    const OP: &str = "cross_entropy_soft";
+    let s = logits.shape();
+    if s.len() < 2 || targets.shape() != s || !logits.dtype().is_float() || targets.dtype() != logits.dtype() {
+        return Err(Error::invalid(
+            OP,
+            format!(
+                "expected logits [N, C, ...] and probabilities of the same shape and dtype, got {s:?} {} and {:?} {}",
+                logits.dtype(),
+                targets.shape(),
+                targets.dtype()
+            ),
+        ));
+    }
+    let eps = opts.label_smoothing;
+    if !(0.0..=1.0).contains(&eps) {
+        return Err(Error::invalid(OP, format!("label_smoothing {eps} is outside [0, 1]")));
+    }
+    let t = if eps == 0.0 { targets.clone() } else { targets.mul_scalar(1.0 - eps)?.add_scalar(eps / s[1] as f64)? };
+    let per_sample = logits.log_softmax(1)?.mul(&t)?.sum(&[1], false)?.neg()?;
+    opts.reduction.apply(per_sample)
+}
+
 /// Negative log-likelihood of class indices `[N]` (or `[N, d...]`, i64) under log-probabilities
 /// `[N, C]` (or `[N, C, d...]`): `−log_probs[n, target[n]]`, reduced.
 ///

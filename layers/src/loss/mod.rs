@@ -1,4 +1,5 @@
-//! Loss functions over batches: cross-entropy (with label smoothing) and NLL for class indices,
+//! Loss functions over batches: cross-entropy (with label smoothing; class-index or probability
+//! targets) and NLL,
 //! MSE, and binary cross-entropy with logits. Each returns a differentiable tensor, reduced as
 //! the [`Reduction`] says, and checks its inputs' shapes and dtypes (errors name the loss and the
 //! shapes).
@@ -8,7 +9,7 @@ mod cross_entropy;
 mod mse;
 
 pub use bce::bce_with_logits;
-pub use cross_entropy::{cross_entropy, nll_loss, CrossEntropyOptions};
+pub use cross_entropy::{cross_entropy, cross_entropy_soft, nll_loss, CrossEntropyOptions};
 pub use mse::mse_loss;
 
 use autograd::{Result, Tensor};

@@ -96,9 +96,9 @@ impl UpdateRule for AdamRule {
         // m.lerp(g, 1 − β₁) and v·β₂ + (1 − β₂)·g², as PyTorch writes them.
         let m = m.add(&g.sub(&m)?.mul_scalar(1.0 - b1)?)?;
         let v = v.mul_scalar(b2)?.add(&g.mul(&g)?.mul_scalar(1.0 - b2)?)?;
-        let t = state.step as i32;
-        let step_size = o.lr / (1.0 - b1.powi(t));
-        let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
+        let t = state.step as f64;
+        let step_size = o.lr / (1.0 - b1.powf(t));
+        let bc2_sqrt = (1.0 - b2.powf(t)).sqrt();
         let second = if o.amsgrad {
             let vmax = match state.buffers.get("max_exp_avg_sq") {
                 Some(old) => old.maximum(&v)?,
