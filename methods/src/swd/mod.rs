@@ -15,11 +15,13 @@
 mod fourier_dropout;
 mod mask;
 mod placement;
+mod recipe;
 mod wavelet_dropout;
 
 pub use fourier_dropout::{SpectralFourierDropout1d, SpectralFourierDropout2d};
 pub use mask::MaskGranularity;
-pub use placement::{convs_under, wrap_convs, AroundConv, Position};
+pub use placement::{convs_under, stage_scopes, wrap_convs, AroundConv, Position};
+pub use recipe::{SpectralKind, SpectralRecipe, DROPOUT2D_P, FALLBACK_P_ETA};
 pub use wavelet_dropout::{SpectralWaveletDropout1d, SpectralWaveletDropout2d, OPERATOR_MAX_LEN};
 
 #[cfg(test)]

@@ -112,3 +112,43 @@ pub fn wrap_convs(
     }
     Ok(paths)
 }
+
+/// The module paths of stages `stages` (1-based) of `model`, for [`wrap_convs`]:
+///
+/// - ResNets (children `layer1`, `layer2`, ...): stage `k` is `layerk`;
+/// - VGG (`features` with max-pools): stage `k` is the `k`-th "module", the convolutions between
+///   the `(k−1)`-th and the `k`-th max-pool (VGG16's module 4 is `features.24`, `.27`, `.30`);
+/// - otherwise (LeNet-5): stage `k` is the `k`-th top-level child that holds a convolution.
+///
+/// A stage the model does not have is an error naming the stages it has.
+pub fn stage_scopes(model: &dyn Module, stages: &[usize]) -> Result<Vec<String>> {
+    let top: Vec<(String, &dyn Module)> = model.children();
+    let has_conv = |m: &dyn Module| !convs_under(m, &[""]).is_empty();
+    let available: Vec<Vec<String>> = if top.iter().any(|(n, _)| n == "layer1") {
+        (1..).map(|k| format!("layer{k}")).take_while(|n| top.iter().any(|(c, _)| c == n)).map(|n| vec![n]).collect()
+    } else if let Some((_, features)) = top.iter().find(|(n, _)| n == "features") {
+        let mut modules = vec![vec![]];
+        for (name, m) in features.children() {
+            if m.type_name() == "MaxPool2d" {
+                modules.push(vec![]);
+            } else if m.downcast_ref::<Conv2d>().is_some() {
+                modules.last_mut().expect("starts non-empty").push(format!("features.{name}"));
+            }
+        }
+        modules.retain(|m| !m.is_empty());
+        modules
+    } else {
+        top.iter().filter(|(_, m)| has_conv(*m)).map(|(n, _)| vec![n.clone()]).collect()
+    };
+    let mut out = vec![];
+    for &k in stages {
+        let Some(scopes) = k.checked_sub(1).and_then(|i| available.get(i)) else {
+            return Err(Error::invalid(
+                "stage_scopes",
+                format!("stage {k} requested; the model has stages 1..={}: {available:?}", available.len()),
+            ));
+        };
+        out.extend(scopes.iter().cloned());
+    }
+    Ok(out)
+}

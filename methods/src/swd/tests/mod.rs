@@ -2,6 +2,7 @@
 
 mod fourier;
 mod placement;
+mod recipe;
 mod wavelet;
 
 use autograd::{gradcheck, DType, GradcheckOptions, Tensor};
