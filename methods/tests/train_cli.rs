@@ -1,0 +1,139 @@
+//! The `train` binary end to end: a short run and its output files, a run killed mid-epoch and
+//! resumed to the same weights as an uninterrupted one, and error messages for bad arguments.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use layers::state_dict::load_tensors;
+
+fn out_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lamina-train-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn train(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_train"));
+    c.args(args).env_remove("LAMINA_DATA");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    train(args).output().expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A small, quick configuration on the embedded Fashion-MNIST.
+const SMALL: &[&str] = &["--method", "baseline", "--test-limit", "200", "--batch-size", "50", "--quiet"];
+
+fn with(extra: &[&str]) -> Vec<String> {
+    SMALL.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(|s| s.as_str()).collect()
+}
+
+#[test]
+fn a_short_run_writes_every_output_file() {
+    let dir = out_dir("short");
+    let args = with(&["--model", "mlp", "--epochs", "1", "--train-limit", "600", "--out", dir.to_str().unwrap()]);
+    let o = run(&strs(&args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("test accuracy") && stdout.contains("MACs"), "{stdout}");
+    for f in ["config.json", "metrics.jsonl", "best.safetensors", "last.safetensors", "curves.svg", "summary.json"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 1);
+    let line: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    assert_eq!(line["epoch"], 1);
+    assert!(line["test"]["acc"].as_f64().unwrap() > 0.3, "an MLP learns something in one epoch: {line}");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["model"], "mlp");
+    let last = load_tensors(&dir.join("last.safetensors")).unwrap();
+    assert!(last.tensors.iter().any(|(n, _)| n.starts_with("optim.")), "the last checkpoint holds optimizer state");
+    assert_eq!(last.metadata["epoch"], "1");
+    assert!(std::fs::read_to_string(dir.join("curves.svg")).unwrap().starts_with("<svg"));
+    // --eval-only reads the model from config.json beside the checkpoint.
+    let e = run(&["--eval-only", dir.join("best.safetensors").to_str().unwrap(), "--quiet"]);
+    assert!(e.status.success(), "{}", stderr(&e));
+    assert!(String::from_utf8_lossy(&e.stdout).contains("test accuracy"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn model_tensors(path: &Path) -> Vec<(String, Vec<u32>)> {
+    load_tensors(path)
+        .unwrap()
+        .tensors
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("optim."))
+        .map(|(n, t)| (n, t.to_vec::<f32>().map(|v| v.iter().map(|x| x.to_bits()).collect()).unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_weights() {
+    let extra = ["--epochs", "3", "--train-limit", "3000", "--model", "lenet5"];
+    let whole = out_dir("whole");
+    let args = with(&[&extra[..], &["--out", whole.to_str().unwrap()]].concat());
+    let o = run(&strs(&args));
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let cut = out_dir("cut");
+    let args = with(&[&extra[..], &["--out", cut.to_str().unwrap()]].concat());
+    let mut child = train(&strs(&args)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let t0 = Instant::now();
+    loop {
+        if cut.join("last.safetensors").is_file() || t0.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!cut.join("summary.json").exists(), "the run was killed before it finished");
+    let r = run(&["--resume", cut.to_str().unwrap(), "--quiet"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(model_tensors(&cut.join("last.safetensors")), model_tensors(&whole.join("last.safetensors")));
+    let lines = std::fs::read_to_string(cut.join("metrics.jsonl")).unwrap().lines().count();
+    assert_eq!(lines, 3);
+    std::fs::remove_dir_all(whole).unwrap();
+    std::fs::remove_dir_all(cut).unwrap();
+}
+
+#[test]
+fn bad_arguments_are_explained() {
+    let o = run(&["--method", "nope"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("unknown method \"nope\"") && stderr(&o).contains("baseline"), "{}", stderr(&o));
+
+    let o = run(&["--model", "resnet9000", "--epochs", "1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("resnet9000") && stderr(&o).contains("resnet20"), "{}", stderr(&o));
+
+    let o = run(&["--set", "nope=1"]);
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+
+    let o = run(&["--dataset", "mnist", "--data-dir", "/nonexistent/lamina-data"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("/nonexistent/lamina-data"), "{}", stderr(&o));
+
+    let dir = out_dir("corrupt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("broken.safetensors");
+    std::fs::write(&bad, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json").unwrap();
+    let o = run(&["--eval-only", bad.to_str().unwrap(), "--model", "mlp"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("broken.safetensors"), "{}", stderr(&o));
+    std::fs::remove_dir_all(dir).unwrap();
+
+    let o = run(&["--list-methods"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("baseline"));
+}
