@@ -14,12 +14,14 @@
 
 mod fourier_dropout;
 mod mask;
+mod method;
 mod placement;
 mod recipe;
 mod wavelet_dropout;
 
 pub use fourier_dropout::{SpectralFourierDropout1d, SpectralFourierDropout2d};
 pub use mask::MaskGranularity;
+pub use method::{recipe_from, SpectralDropoutMethod, DROPOUT2D, SFD, SFD2D, SPECS, SWD, SWD2D};
 pub use placement::{convs_under, stage_scopes, wrap_convs, AroundConv, Position};
 pub use recipe::{SpectralKind, SpectralRecipe, DROPOUT2D_P, FALLBACK_P_ETA};
 pub use wavelet_dropout::{SpectralWaveletDropout1d, SpectralWaveletDropout2d, OPERATOR_MAX_LEN};

@@ -78,3 +78,50 @@ fn wrapped_resnet20_trains_and_is_unchanged_in_eval() {
         assert!(net.parameters().iter().all(|p| p.grad().is_some()), "{kind:?}");
     }
 }
+
+fn run_info(model: &str) -> crate::registry::RunInfo {
+    crate::registry::RunInfo {
+        model: model.into(),
+        dataset: "fashion-mnist-embedded".into(),
+        num_classes: 10,
+        input_shape: [1, 28, 28],
+        epochs: 1,
+        steps_per_epoch: 1,
+    }
+}
+
+#[test]
+fn registry_entries_default_to_the_paper_and_take_overrides() {
+    use crate::swd::{recipe_from, MaskGranularity, SWD};
+    let run = run_info("resnet8");
+    let mut h = SWD.default_hparams();
+    let r = recipe_from(SpectralKind::Swd1d, &h, &run).unwrap();
+    assert_eq!(r, SpectralRecipe::paper_default(SpectralKind::Swd1d, "resnet8", 10));
+    assert_eq!((r.p, r.stages.clone(), r.position), (0.1, vec![3], Position::After));
+    for s in ["p=0.3", "stages=2,3", "position=before", "granularity=channel"] {
+        h.set(s).unwrap();
+    }
+    let r = recipe_from(SpectralKind::Swd1d, &h, &run).unwrap();
+    assert_eq!(
+        (r.p, r.stages, r.position, r.granularity),
+        (0.3, vec![2, 3], Position::Before, MaskGranularity::PerChannel)
+    );
+    h.set("granularity=pixel").unwrap();
+    assert!(recipe_from(SpectralKind::Swd1d, &h, &run).unwrap_err().to_string().contains("pixel"));
+    let mut h = crate::swd::SFD.default_hparams();
+    h.set("eta=1.5").unwrap();
+    assert!(recipe_from(SpectralKind::Sfd1d, &h, &run).is_err());
+    let names: Vec<&str> = crate::registry::all().iter().map(|m| m.name).collect();
+    for k in SpectralKind::ALL {
+        assert!(names.contains(&k.name()), "{names:?}");
+    }
+}
+
+#[test]
+fn the_small_default_model_is_wrapped_in_its_last_stage() {
+    let mut net = models::build("resnet8", 10, 1, 0).unwrap();
+    let r = SpectralRecipe::paper_default(SpectralKind::Swd1d, "resnet8", 10);
+    assert_eq!(r.apply(net.as_mut()).unwrap(), ["layer3.0.conv1", "layer3.0.conv2"]);
+    let y = net.forward(&Tensor::randn(&[2, 1, 28, 28], 0).unwrap(), Mode::Train).unwrap();
+    assert_eq!(y.shape(), &[2, 10]);
+}
