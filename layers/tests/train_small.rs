@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use autograd::backends::CpuStorage;
 use autograd::{Device, Tensor};
-use datasets::{open, DataOptions, Dataset, Split};
+use datasets::{open, DataOptions, Split};
 use layers::loss::{cross_entropy, CrossEntropyOptions};
 use layers::metrics::top1_correct;
 use layers::optim::{split_weight_decay, Optimizer, Sgd, SgdOptions};
