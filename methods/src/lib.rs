@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod plot;
 pub mod registry;
 pub mod schedule_spec;
+pub mod swd;
 pub mod trainer;
 
 /// The README's Rust examples, compiled and run as doc tests.

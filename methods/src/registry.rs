@@ -138,7 +138,9 @@ impl Method for Baseline {}
 
 /// Every registered method, in `--list-methods` order.
 pub fn all() -> Vec<&'static MethodSpec> {
-    vec![&BASELINE]
+    let mut v = vec![&BASELINE];
+    v.extend(crate::swd::SPECS.iter());
+    v
 }
 
 /// The method called `name`; unknown names are an error listing the valid ones.
