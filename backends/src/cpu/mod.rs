@@ -20,6 +20,9 @@ mod softmax;
 mod sort;
 mod strided;
 
+#[cfg(feature = "cuda")]
+pub(crate) use {copy::concat_shape, strided::coalesce};
+
 use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
 use crate::{Backend, CpuStorage, DType, Device, Layout, Result};
 

@@ -1,0 +1,403 @@
+//! The CUDA backend (cargo feature `cuda`): `cudarc` 0.19 with the driver, NVRTC, cuBLAS and cuFFT
+//! loaded dynamically at run time.
+//!
+//! # Design
+//!
+//! - One [`CudaBackend`] per GPU ordinal, sharing a per-process device state: the primary
+//!   context, one stream on which everything is ordered, the driver's stream-ordered memory pool
+//!   (kept warm: freed memory stays in the pool), a cuBLAS handle and a module cache.
+//! - Kernels are CUDA C sources embedded in the crate (`*.cu` beside their Rust launcher), compiled
+//!   at first use by NVRTC for the compute capability of the GPU present, and cached as PTX on
+//!   disk (see [`compile`]). Nothing CUDA is needed at build time.
+//! - Views reach kernels as a `Walk` (coalesced shape and per-operand strides and offsets) passed
+//!   by value; kernels have a contiguous fast path and a strided path.
+//! - Semantics follow the CPU backend exactly (same checks and error messages, same random
+//!   streams); floating-point results agree to rounding. GEMM (and the GEMMs inside conv2d) run
+//!   on cuBLAS in full FP32/FP64 precision (no TF32).
+//!
+//! # Without a GPU
+//!
+//! `cargo build --features cuda` and `cargo test --features cuda` work on a machine with no
+//! driver and no toolkit: [`cuda_is_available`] returns false, opening `Device::Cuda(n)` is an
+//! [`Error::DeviceUnavailable`](crate::Error::DeviceUnavailable), and the CUDA tests print that
+//! they were skipped. With only NVRTC present (`libnvrtc.so.13`, e.g. from the PyPI wheel
+//! `nvidia-cuda-nvrtc`, on `LD_LIBRARY_PATH`), `tests/cuda_ptx.rs` compiles every kernel source for
+//! `sm_80` and `sm_90`, so a kernel that does not compile fails CI even without a GPU.
+//!
+//! # Running the GPU checks on a GPU machine
+//!
+//! The test executables are built where the toolchain is and copied to the GPU machine:
+//!
+//! ```sh
+//! backends/scripts/gpu_build.sh      # here: builds the CUDA tests and benchmark into .gpu/
+//! backends/scripts/gpu_check.sh      # there: conformance, gradchecks, then the benchmark
+//! ```
+//!
+//! `gpu_check.sh` runs the CUDA conformance suite (`tests/cuda_conformance.rs`: every check of the
+//! CPU suite against the GPU), the autograd gradchecks on `Device::Cuda(0)`, and the GPU
+//! benchmark (`benches/cuda.rs`, SGEMM 4096 and conv2d forward+backward) beside
+//! `benches/torch_cuda.py` when PyTorch is installed.
+
+// Kernel families are being added one by one; helpers used only by later ones are allowed for now.
+#![allow(dead_code)]
+
+mod compile;
+mod copy;
+mod device;
+mod launch;
+mod storage;
+
+pub use compile::{cache_dir, compile, nvrtc_is_available, KernelSource, KERNEL_SOURCES, PRELUDE};
+pub use device::{cuda_device_count, cuda_is_available};
+pub use storage::CudaStorage;
+
+use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
+use crate::{Backend, CpuStorage, DType, Device, Error, Layout, Result};
+use device::DeviceState;
+use std::sync::Arc;
+
+/// The CUDA backend for one GPU.
+#[derive(Clone, Debug)]
+pub struct CudaBackend {
+    dev: Arc<DeviceState>,
+}
+
+impl CudaBackend {
+    /// The backend of GPU `ordinal`, opening the device on first use; an
+    /// [`Error::DeviceUnavailable`] without a driver or such a GPU.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        Ok(CudaBackend { dev: device::device(ordinal)? })
+    }
+
+    /// The backend owning a buffer.
+    pub fn for_storage(s: &CudaStorage) -> Result<Self> {
+        Ok(CudaBackend { dev: s.dev.clone() })
+    }
+
+    /// The architecture kernels are compiled for (`sm_90` on an H100).
+    pub fn arch(&self) -> &str {
+        &self.dev.arch
+    }
+
+    /// Waits until every queued operation on this GPU has finished (for timing).
+    pub fn synchronize(&self) -> Result<()> {
+        self.dev.synchronize()
+    }
+
+    /// Checks that a view lies inside its buffer and that the buffer lives on this GPU.
+    fn view(&self, op: &'static str, s: &CudaStorage, l: &Layout) -> Result<()> {
+        s.check_view(op, &self.dev, l)
+    }
+}
+
+fn not_yet(op: &'static str) -> Error {
+    Error::Backend(format!("{op}: not implemented on CUDA yet"))
+}
+
+impl Backend for CudaBackend {
+    type Storage = CudaStorage;
+
+    fn device(&self) -> Device {
+        Device::Cuda(self.dev.ordinal)
+    }
+
+    fn from_host(&self, data: &CpuStorage) -> Result<CudaStorage> {
+        CudaStorage::upload(&self.dev, data)
+    }
+
+    fn to_host(&self, s: &CudaStorage, l: &Layout) -> Result<CpuStorage> {
+        self.view("to_host", s, l)?;
+        copy::to_host(s, l)
+    }
+
+    fn full(&self, dtype: DType, n: usize, value: f64) -> Result<CudaStorage> {
+        copy::full(&self.dev, dtype, n, value)
+    }
+
+    fn dtype(&self, s: &CudaStorage) -> DType {
+        s.dtype()
+    }
+
+    fn contiguous(&self, s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
+        self.view("contiguous", s, l)?;
+        copy::contiguous(s, l)
+    }
+
+    fn cast(&self, s: &CudaStorage, l: &Layout, dtype: DType) -> Result<CudaStorage> {
+        self.view("cast", s, l)?;
+        copy::cast(s, l, dtype)
+    }
+
+    fn unary(&self, op: UnaryOp, s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
+        self.view(op.name(), s, l)?;
+        Err(not_yet(op.name()))
+    }
+
+    fn binary(&self, op: BinaryOp, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
+        self.view(op.name(), a, la)?;
+        self.view(op.name(), b, lb)?;
+        Err(not_yet(op.name()))
+    }
+
+    fn binary_scalar(
+        &self,
+        op: BinaryOp,
+        a: &CudaStorage,
+        la: &Layout,
+        _scalar: f64,
+        _scalar_first: bool,
+    ) -> Result<CudaStorage> {
+        self.view(op.name(), a, la)?;
+        Err(not_yet(op.name()))
+    }
+
+    fn compare(&self, _op: CmpOp, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
+        self.view("compare", a, la)?;
+        self.view("compare", b, lb)?;
+        Err(not_yet("compare"))
+    }
+
+    fn compare_scalar(&self, _op: CmpOp, a: &CudaStorage, la: &Layout, _scalar: f64) -> Result<CudaStorage> {
+        self.view("compare", a, la)?;
+        Err(not_yet("compare"))
+    }
+
+    fn where_cond(
+        &self,
+        cond: &CudaStorage,
+        lc: &Layout,
+        a: &CudaStorage,
+        la: &Layout,
+        b: &CudaStorage,
+        lb: &Layout,
+    ) -> Result<CudaStorage> {
+        self.view("where", cond, lc)?;
+        self.view("where", a, la)?;
+        self.view("where", b, lb)?;
+        Err(not_yet("where"))
+    }
+
+    fn reduce(
+        &self,
+        _op: ReduceOp,
+        s: &CudaStorage,
+        l: &Layout,
+        _axes: &[usize],
+        _keepdim: bool,
+    ) -> Result<CudaStorage> {
+        self.view("reduce", s, l)?;
+        Err(not_yet("reduce"))
+    }
+
+    fn arg_reduce(
+        &self,
+        _op: ArgReduceOp,
+        s: &CudaStorage,
+        l: &Layout,
+        _axis: usize,
+        _keepdim: bool,
+    ) -> Result<CudaStorage> {
+        self.view("arg_reduce", s, l)?;
+        Err(not_yet("arg_reduce"))
+    }
+
+    fn softmax(&self, s: &CudaStorage, l: &Layout, _axis: usize, _log: bool) -> Result<CudaStorage> {
+        self.view("softmax", s, l)?;
+        Err(not_yet("softmax"))
+    }
+
+    fn matmul(&self, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
+        self.view("matmul", a, la)?;
+        self.view("matmul", b, lb)?;
+        Err(not_yet("matmul"))
+    }
+
+    fn conv2d(
+        &self,
+        x: &CudaStorage,
+        lx: &Layout,
+        w: &CudaStorage,
+        lw: &Layout,
+        _p: &Conv2dParams,
+    ) -> Result<CudaStorage> {
+        self.view("conv2d", x, lx)?;
+        self.view("conv2d", w, lw)?;
+        Err(not_yet("conv2d"))
+    }
+
+    fn conv2d_backward_data(
+        &self,
+        gy: &CudaStorage,
+        lgy: &Layout,
+        w: &CudaStorage,
+        lw: &Layout,
+        _p: &Conv2dParams,
+        _input_hw: (usize, usize),
+    ) -> Result<CudaStorage> {
+        self.view("conv2d_backward_data", gy, lgy)?;
+        self.view("conv2d_backward_data", w, lw)?;
+        Err(not_yet("conv2d_backward_data"))
+    }
+
+    fn conv2d_backward_weight(
+        &self,
+        x: &CudaStorage,
+        lx: &Layout,
+        gy: &CudaStorage,
+        lgy: &Layout,
+        _p: &Conv2dParams,
+        _kernel_hw: (usize, usize),
+    ) -> Result<CudaStorage> {
+        self.view("conv2d_backward_weight", x, lx)?;
+        self.view("conv2d_backward_weight", gy, lgy)?;
+        Err(not_yet("conv2d_backward_weight"))
+    }
+
+    fn max_pool2d(&self, x: &CudaStorage, l: &Layout, _p: &Pool2dParams) -> Result<(CudaStorage, CudaStorage)> {
+        self.view("max_pool2d", x, l)?;
+        Err(not_yet("max_pool2d"))
+    }
+
+    fn max_pool2d_backward(
+        &self,
+        gy: &CudaStorage,
+        lgy: &Layout,
+        indices: &CudaStorage,
+        li: &Layout,
+        _input_shape: &[usize],
+    ) -> Result<CudaStorage> {
+        self.view("max_pool2d_backward", gy, lgy)?;
+        self.view("max_pool2d_backward", indices, li)?;
+        Err(not_yet("max_pool2d_backward"))
+    }
+
+    fn avg_pool2d(&self, x: &CudaStorage, l: &Layout, _p: &Pool2dParams) -> Result<CudaStorage> {
+        self.view("avg_pool2d", x, l)?;
+        Err(not_yet("avg_pool2d"))
+    }
+
+    fn avg_pool2d_backward(
+        &self,
+        gy: &CudaStorage,
+        lgy: &Layout,
+        _p: &Pool2dParams,
+        _input_shape: &[usize],
+    ) -> Result<CudaStorage> {
+        self.view("avg_pool2d_backward", gy, lgy)?;
+        Err(not_yet("avg_pool2d_backward"))
+    }
+
+    fn adaptive_avg_pool2d(&self, x: &CudaStorage, l: &Layout, _out_hw: (usize, usize)) -> Result<CudaStorage> {
+        self.view("adaptive_avg_pool2d", x, l)?;
+        Err(not_yet("adaptive_avg_pool2d"))
+    }
+
+    fn adaptive_avg_pool2d_backward(
+        &self,
+        gy: &CudaStorage,
+        lgy: &Layout,
+        _input_shape: &[usize],
+    ) -> Result<CudaStorage> {
+        self.view("adaptive_avg_pool2d_backward", gy, lgy)?;
+        Err(not_yet("adaptive_avg_pool2d_backward"))
+    }
+
+    fn gather(
+        &self,
+        x: &CudaStorage,
+        lx: &Layout,
+        _axis: usize,
+        idx: &CudaStorage,
+        li: &Layout,
+    ) -> Result<CudaStorage> {
+        self.view("gather", x, lx)?;
+        self.view("gather", idx, li)?;
+        Err(not_yet("gather"))
+    }
+
+    fn scatter_add(
+        &self,
+        base: &CudaStorage,
+        lb: &Layout,
+        _axis: usize,
+        idx: &CudaStorage,
+        li: &Layout,
+        src: &CudaStorage,
+        ls: &Layout,
+    ) -> Result<CudaStorage> {
+        self.view("scatter_add", base, lb)?;
+        self.view("scatter_add", idx, li)?;
+        self.view("scatter_add", src, ls)?;
+        Err(not_yet("scatter_add"))
+    }
+
+    fn index_select(
+        &self,
+        x: &CudaStorage,
+        lx: &Layout,
+        _axis: usize,
+        idx: &CudaStorage,
+        li: &Layout,
+    ) -> Result<CudaStorage> {
+        self.view("index_select", x, lx)?;
+        self.view("index_select", idx, li)?;
+        Err(not_yet("index_select"))
+    }
+
+    fn topk(
+        &self,
+        x: &CudaStorage,
+        l: &Layout,
+        _k: usize,
+        _axis: usize,
+        _largest: bool,
+    ) -> Result<(CudaStorage, CudaStorage)> {
+        self.view("topk", x, l)?;
+        Err(not_yet("topk"))
+    }
+
+    fn sort(&self, x: &CudaStorage, l: &Layout, _axis: usize, _descending: bool) -> Result<(CudaStorage, CudaStorage)> {
+        self.view("sort", x, l)?;
+        Err(not_yet("sort"))
+    }
+
+    fn concat(&self, parts: &[(&CudaStorage, &Layout)], axis: usize) -> Result<CudaStorage> {
+        if let Some(&(s, l)) = parts.first() {
+            self.view("concat", s, l)?;
+        }
+        copy::concat(parts, axis)
+    }
+
+    fn pad(&self, x: &CudaStorage, l: &Layout, pads: &[(usize, usize)], value: f64) -> Result<CudaStorage> {
+        self.view("pad", x, l)?;
+        copy::pad(x, l, pads, value)
+    }
+
+    fn random(&self, _dtype: DType, _n: usize, _dist: Distribution, _seed: u64, _offset: u64) -> Result<CudaStorage> {
+        Err(not_yet("random"))
+    }
+
+    fn rfft2(&self, x: &CudaStorage, l: &Layout) -> Result<(CudaStorage, CudaStorage)> {
+        self.view("rfft2", x, l)?;
+        Err(not_yet("rfft2"))
+    }
+
+    fn irfft2(
+        &self,
+        re: &CudaStorage,
+        lre: &Layout,
+        im: &CudaStorage,
+        lim: &Layout,
+        _out_hw: (usize, usize),
+    ) -> Result<CudaStorage> {
+        self.view("irfft2", re, lre)?;
+        self.view("irfft2", im, lim)?;
+        Err(not_yet("irfft2"))
+    }
+
+    fn ternary_conv1x1(&self, x: &CudaStorage, lx: &Layout, w: &CudaStorage, lw: &Layout) -> Result<CudaStorage> {
+        self.view("ternary_conv1x1", x, lx)?;
+        self.view("ternary_conv1x1", w, lw)?;
+        Err(not_yet("ternary_conv1x1"))
+    }
+}
