@@ -44,6 +44,7 @@
 mod compile;
 mod copy;
 mod device;
+mod elementwise;
 mod launch;
 mod storage;
 
@@ -130,13 +131,13 @@ impl Backend for CudaBackend {
 
     fn unary(&self, op: UnaryOp, s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
         self.view(op.name(), s, l)?;
-        Err(not_yet(op.name()))
+        elementwise::unary(op, s, l)
     }
 
     fn binary(&self, op: BinaryOp, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
         self.view(op.name(), a, la)?;
         self.view(op.name(), b, lb)?;
-        Err(not_yet(op.name()))
+        elementwise::binary(op, a, la, b, lb)
     }
 
     fn binary_scalar(
@@ -144,22 +145,22 @@ impl Backend for CudaBackend {
         op: BinaryOp,
         a: &CudaStorage,
         la: &Layout,
-        _scalar: f64,
-        _scalar_first: bool,
+        scalar: f64,
+        scalar_first: bool,
     ) -> Result<CudaStorage> {
         self.view(op.name(), a, la)?;
-        Err(not_yet(op.name()))
+        elementwise::binary_scalar(op, a, la, scalar, scalar_first)
     }
 
-    fn compare(&self, _op: CmpOp, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
+    fn compare(&self, op: CmpOp, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
         self.view("compare", a, la)?;
         self.view("compare", b, lb)?;
-        Err(not_yet("compare"))
+        elementwise::compare(op, a, la, b, lb)
     }
 
-    fn compare_scalar(&self, _op: CmpOp, a: &CudaStorage, la: &Layout, _scalar: f64) -> Result<CudaStorage> {
+    fn compare_scalar(&self, op: CmpOp, a: &CudaStorage, la: &Layout, scalar: f64) -> Result<CudaStorage> {
         self.view("compare", a, la)?;
-        Err(not_yet("compare"))
+        elementwise::compare_scalar(op, a, la, scalar)
     }
 
     fn where_cond(
@@ -174,7 +175,7 @@ impl Backend for CudaBackend {
         self.view("where", cond, lc)?;
         self.view("where", a, la)?;
         self.view("where", b, lb)?;
-        Err(not_yet("where"))
+        elementwise::where_cond(cond, lc, a, la, b, lb)
     }
 
     fn reduce(
