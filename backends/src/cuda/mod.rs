@@ -46,6 +46,7 @@ mod copy;
 mod device;
 mod elementwise;
 mod launch;
+mod reduce;
 mod storage;
 
 pub use compile::{cache_dir, compile, nvrtc_is_available, KernelSource, KERNEL_SOURCES, PRELUDE};
@@ -178,33 +179,26 @@ impl Backend for CudaBackend {
         elementwise::where_cond(cond, lc, a, la, b, lb)
     }
 
-    fn reduce(
-        &self,
-        _op: ReduceOp,
-        s: &CudaStorage,
-        l: &Layout,
-        _axes: &[usize],
-        _keepdim: bool,
-    ) -> Result<CudaStorage> {
+    fn reduce(&self, op: ReduceOp, s: &CudaStorage, l: &Layout, axes: &[usize], keepdim: bool) -> Result<CudaStorage> {
         self.view("reduce", s, l)?;
-        Err(not_yet("reduce"))
+        reduce::reduce(op, s, l, axes, keepdim)
     }
 
     fn arg_reduce(
         &self,
-        _op: ArgReduceOp,
+        op: ArgReduceOp,
         s: &CudaStorage,
         l: &Layout,
-        _axis: usize,
-        _keepdim: bool,
+        axis: usize,
+        keepdim: bool,
     ) -> Result<CudaStorage> {
-        self.view("arg_reduce", s, l)?;
-        Err(not_yet("arg_reduce"))
+        self.view(if op == ArgReduceOp::ArgMax { "argmax" } else { "argmin" }, s, l)?;
+        reduce::arg_reduce(op, s, l, axis, keepdim)
     }
 
-    fn softmax(&self, s: &CudaStorage, l: &Layout, _axis: usize, _log: bool) -> Result<CudaStorage> {
+    fn softmax(&self, s: &CudaStorage, l: &Layout, axis: usize, log: bool) -> Result<CudaStorage> {
         self.view("softmax", s, l)?;
-        Err(not_yet("softmax"))
+        reduce::softmax(s, l, axis, log)
     }
 
     fn matmul(&self, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
