@@ -21,7 +21,7 @@ mod sort;
 mod strided;
 
 #[cfg(feature = "cuda")]
-pub(crate) use {copy::concat_shape, reduce::split_axes, strided::coalesce};
+pub(crate) use {copy::concat_shape, matmul::matmul_dims, reduce::split_axes, strided::coalesce};
 
 use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
 use crate::{Backend, CpuStorage, DType, Device, Layout, Result};

@@ -45,7 +45,9 @@ mod compile;
 mod copy;
 mod device;
 mod elementwise;
+mod int8;
 mod launch;
+mod matmul;
 mod reduce;
 mod storage;
 
@@ -204,7 +206,7 @@ impl Backend for CudaBackend {
     fn matmul(&self, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
         self.view("matmul", a, la)?;
         self.view("matmul", b, lb)?;
-        Err(not_yet("matmul"))
+        matmul::matmul(a, la, b, lb)
     }
 
     fn conv2d(
@@ -393,6 +395,6 @@ impl Backend for CudaBackend {
     fn ternary_conv1x1(&self, x: &CudaStorage, lx: &Layout, w: &CudaStorage, lw: &Layout) -> Result<CudaStorage> {
         self.view("ternary_conv1x1", x, lx)?;
         self.view("ternary_conv1x1", w, lw)?;
-        Err(not_yet("ternary_conv1x1"))
+        int8::ternary_conv1x1(x, lx, w, lw)
     }
 }
