@@ -21,7 +21,14 @@ mod sort;
 mod strided;
 
 #[cfg(feature = "cuda")]
-pub(crate) use {copy::concat_shape, matmul::matmul_dims, reduce::split_axes, strided::coalesce};
+pub(crate) use {
+    conv::{geom_backward_data, geom_backward_weight, Geom},
+    copy::concat_shape,
+    matmul::matmul_dims,
+    pool::{check_adaptive, four_d},
+    reduce::split_axes,
+    strided::coalesce,
+};
 
 use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
 use crate::{Backend, CpuStorage, DType, Device, Layout, Result};

@@ -42,12 +42,14 @@
 #![allow(dead_code)]
 
 mod compile;
+mod conv;
 mod copy;
 mod device;
 mod elementwise;
 mod int8;
 mod launch;
 mod matmul;
+mod pool;
 mod reduce;
 mod storage;
 
@@ -215,11 +217,11 @@ impl Backend for CudaBackend {
         lx: &Layout,
         w: &CudaStorage,
         lw: &Layout,
-        _p: &Conv2dParams,
+        p: &Conv2dParams,
     ) -> Result<CudaStorage> {
         self.view("conv2d", x, lx)?;
         self.view("conv2d", w, lw)?;
-        Err(not_yet("conv2d"))
+        conv::conv2d(x, lx, w, lw, p)
     }
 
     fn conv2d_backward_data(
@@ -228,12 +230,12 @@ impl Backend for CudaBackend {
         lgy: &Layout,
         w: &CudaStorage,
         lw: &Layout,
-        _p: &Conv2dParams,
-        _input_hw: (usize, usize),
+        p: &Conv2dParams,
+        input_hw: (usize, usize),
     ) -> Result<CudaStorage> {
         self.view("conv2d_backward_data", gy, lgy)?;
         self.view("conv2d_backward_data", w, lw)?;
-        Err(not_yet("conv2d_backward_data"))
+        conv::conv2d_backward_data(gy, lgy, w, lw, p, input_hw)
     }
 
     fn conv2d_backward_weight(
@@ -242,17 +244,17 @@ impl Backend for CudaBackend {
         lx: &Layout,
         gy: &CudaStorage,
         lgy: &Layout,
-        _p: &Conv2dParams,
-        _kernel_hw: (usize, usize),
+        p: &Conv2dParams,
+        kernel_hw: (usize, usize),
     ) -> Result<CudaStorage> {
         self.view("conv2d_backward_weight", x, lx)?;
         self.view("conv2d_backward_weight", gy, lgy)?;
-        Err(not_yet("conv2d_backward_weight"))
+        conv::conv2d_backward_weight(x, lx, gy, lgy, p, kernel_hw)
     }
 
-    fn max_pool2d(&self, x: &CudaStorage, l: &Layout, _p: &Pool2dParams) -> Result<(CudaStorage, CudaStorage)> {
+    fn max_pool2d(&self, x: &CudaStorage, l: &Layout, p: &Pool2dParams) -> Result<(CudaStorage, CudaStorage)> {
         self.view("max_pool2d", x, l)?;
-        Err(not_yet("max_pool2d"))
+        pool::max_pool2d(x, l, p)
     }
 
     fn max_pool2d_backward(
@@ -261,42 +263,42 @@ impl Backend for CudaBackend {
         lgy: &Layout,
         indices: &CudaStorage,
         li: &Layout,
-        _input_shape: &[usize],
+        input_shape: &[usize],
     ) -> Result<CudaStorage> {
         self.view("max_pool2d_backward", gy, lgy)?;
         self.view("max_pool2d_backward", indices, li)?;
-        Err(not_yet("max_pool2d_backward"))
+        pool::max_pool2d_backward(gy, lgy, indices, li, input_shape)
     }
 
-    fn avg_pool2d(&self, x: &CudaStorage, l: &Layout, _p: &Pool2dParams) -> Result<CudaStorage> {
+    fn avg_pool2d(&self, x: &CudaStorage, l: &Layout, p: &Pool2dParams) -> Result<CudaStorage> {
         self.view("avg_pool2d", x, l)?;
-        Err(not_yet("avg_pool2d"))
+        pool::avg_pool2d(x, l, p)
     }
 
     fn avg_pool2d_backward(
         &self,
         gy: &CudaStorage,
         lgy: &Layout,
-        _p: &Pool2dParams,
-        _input_shape: &[usize],
+        p: &Pool2dParams,
+        input_shape: &[usize],
     ) -> Result<CudaStorage> {
         self.view("avg_pool2d_backward", gy, lgy)?;
-        Err(not_yet("avg_pool2d_backward"))
+        pool::avg_pool2d_backward(gy, lgy, p, input_shape)
     }
 
-    fn adaptive_avg_pool2d(&self, x: &CudaStorage, l: &Layout, _out_hw: (usize, usize)) -> Result<CudaStorage> {
+    fn adaptive_avg_pool2d(&self, x: &CudaStorage, l: &Layout, out_hw: (usize, usize)) -> Result<CudaStorage> {
         self.view("adaptive_avg_pool2d", x, l)?;
-        Err(not_yet("adaptive_avg_pool2d"))
+        pool::adaptive_avg_pool2d(x, l, out_hw)
     }
 
     fn adaptive_avg_pool2d_backward(
         &self,
         gy: &CudaStorage,
         lgy: &Layout,
-        _input_shape: &[usize],
+        input_shape: &[usize],
     ) -> Result<CudaStorage> {
         self.view("adaptive_avg_pool2d_backward", gy, lgy)?;
-        Err(not_yet("adaptive_avg_pool2d_backward"))
+        pool::adaptive_avg_pool2d_backward(gy, lgy, input_shape)
     }
 
     fn gather(
