@@ -24,8 +24,10 @@ mod strided;
 pub(crate) use {
     conv::{geom_backward_data, geom_backward_weight, Geom},
     copy::concat_shape,
+    fft::{irfft2_check, rfft2_dims},
     matmul::matmul_dims,
     pool::{check_adaptive, four_d},
+    random::check_dist,
     reduce::split_axes,
     strided::coalesce,
 };

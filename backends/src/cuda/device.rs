@@ -140,6 +140,10 @@ impl DeviceState {
     pub(crate) fn with_blas<R>(&self, f: impl FnOnce(&cudarc::cublas::CudaBlas) -> Result<R>) -> Result<R> {
         let mut blas = self.blas.lock().map_err(|_| Error::Backend("cuBLAS handle poisoned".into()))?;
         if blas.is_none() {
+            // SAFETY: only probes whether the library can be opened.
+            if !std::panic::catch_unwind(|| unsafe { cudarc::cublas::sys::is_culib_present() }).unwrap_or(false) {
+                return Err(Error::DeviceUnavailable("the cuBLAS library (libcublas) cannot be loaded".into()));
+            }
             let h = cudarc::cublas::CudaBlas::new(self.stream.clone())
                 .map_err(|e| Error::Backend(format!("cuBLAS: creating a handle: {e:?}")))?;
             *blas = Some(h);

@@ -19,7 +19,7 @@
 //!
 //! `cargo build --features cuda` and `cargo test --features cuda` work on a machine with no
 //! driver and no toolkit: [`cuda_is_available`] returns false, opening `Device::Cuda(n)` is an
-//! [`Error::DeviceUnavailable`](crate::Error::DeviceUnavailable), and the CUDA tests print that
+//! [`Error::DeviceUnavailable`](crate::Error::DeviceUnavailable)(crate::Error::DeviceUnavailable), and the CUDA tests print that
 //! they were skipped. With only NVRTC present (`libnvrtc.so.13`, e.g. from the PyPI wheel
 //! `nvidia-cuda-nvrtc`, on `LD_LIBRARY_PATH`), `tests/cuda_ptx.rs` compiles every kernel source for
 //! `sm_80` and `sm_90`, so a kernel that does not compile fails CI even without a GPU.
@@ -38,19 +38,20 @@
 //! benchmark (`benches/cuda.rs`, SGEMM 4096 and conv2d forward+backward) beside
 //! `benches/torch_cuda.py` when PyTorch is installed.
 
-// Kernel families are being added one by one; helpers used only by later ones are allowed for now.
-#![allow(dead_code)]
-
 mod compile;
 mod conv;
 mod copy;
 mod device;
 mod elementwise;
+mod fft;
+mod indexing;
 mod int8;
 mod launch;
 mod matmul;
 mod pool;
+mod random;
 mod reduce;
+mod sort;
 mod storage;
 
 pub use compile::{cache_dir, compile, nvrtc_is_available, KernelSource, KERNEL_SOURCES, PRELUDE};
@@ -58,7 +59,7 @@ pub use device::{cuda_device_count, cuda_is_available};
 pub use storage::CudaStorage;
 
 use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
-use crate::{Backend, CpuStorage, DType, Device, Error, Layout, Result};
+use crate::{Backend, CpuStorage, DType, Device, Layout, Result};
 use device::DeviceState;
 use std::sync::Arc;
 
@@ -70,7 +71,7 @@ pub struct CudaBackend {
 
 impl CudaBackend {
     /// The backend of GPU `ordinal`, opening the device on first use; an
-    /// [`Error::DeviceUnavailable`] without a driver or such a GPU.
+    /// [`Error::DeviceUnavailable`](crate::Error::DeviceUnavailable) without a driver or such a GPU.
     pub fn new(ordinal: usize) -> Result<Self> {
         Ok(CudaBackend { dev: device::device(ordinal)? })
     }
@@ -94,10 +95,6 @@ impl CudaBackend {
     fn view(&self, op: &'static str, s: &CudaStorage, l: &Layout) -> Result<()> {
         s.check_view(op, &self.dev, l)
     }
-}
-
-fn not_yet(op: &'static str) -> Error {
-    Error::Backend(format!("{op}: not implemented on CUDA yet"))
 }
 
 impl Backend for CudaBackend {
@@ -301,24 +298,17 @@ impl Backend for CudaBackend {
         pool::adaptive_avg_pool2d_backward(gy, lgy, input_shape)
     }
 
-    fn gather(
-        &self,
-        x: &CudaStorage,
-        lx: &Layout,
-        _axis: usize,
-        idx: &CudaStorage,
-        li: &Layout,
-    ) -> Result<CudaStorage> {
+    fn gather(&self, x: &CudaStorage, lx: &Layout, axis: usize, idx: &CudaStorage, li: &Layout) -> Result<CudaStorage> {
         self.view("gather", x, lx)?;
         self.view("gather", idx, li)?;
-        Err(not_yet("gather"))
+        indexing::gather(x, lx, axis, idx, li)
     }
 
     fn scatter_add(
         &self,
         base: &CudaStorage,
         lb: &Layout,
-        _axis: usize,
+        axis: usize,
         idx: &CudaStorage,
         li: &Layout,
         src: &CudaStorage,
@@ -327,37 +317,37 @@ impl Backend for CudaBackend {
         self.view("scatter_add", base, lb)?;
         self.view("scatter_add", idx, li)?;
         self.view("scatter_add", src, ls)?;
-        Err(not_yet("scatter_add"))
+        indexing::scatter_add(base, lb, axis, idx, li, src, ls)
     }
 
     fn index_select(
         &self,
         x: &CudaStorage,
         lx: &Layout,
-        _axis: usize,
+        axis: usize,
         idx: &CudaStorage,
         li: &Layout,
     ) -> Result<CudaStorage> {
         self.view("index_select", x, lx)?;
         self.view("index_select", idx, li)?;
-        Err(not_yet("index_select"))
+        indexing::index_select(x, lx, axis, idx, li)
     }
 
     fn topk(
         &self,
         x: &CudaStorage,
         l: &Layout,
-        _k: usize,
-        _axis: usize,
-        _largest: bool,
+        k: usize,
+        axis: usize,
+        largest: bool,
     ) -> Result<(CudaStorage, CudaStorage)> {
         self.view("topk", x, l)?;
-        Err(not_yet("topk"))
+        sort::topk(x, l, k, axis, largest)
     }
 
-    fn sort(&self, x: &CudaStorage, l: &Layout, _axis: usize, _descending: bool) -> Result<(CudaStorage, CudaStorage)> {
+    fn sort(&self, x: &CudaStorage, l: &Layout, axis: usize, descending: bool) -> Result<(CudaStorage, CudaStorage)> {
         self.view("sort", x, l)?;
-        Err(not_yet("sort"))
+        sort::sort(x, l, axis, descending)
     }
 
     fn concat(&self, parts: &[(&CudaStorage, &Layout)], axis: usize) -> Result<CudaStorage> {
@@ -372,13 +362,13 @@ impl Backend for CudaBackend {
         copy::pad(x, l, pads, value)
     }
 
-    fn random(&self, _dtype: DType, _n: usize, _dist: Distribution, _seed: u64, _offset: u64) -> Result<CudaStorage> {
-        Err(not_yet("random"))
+    fn random(&self, dtype: DType, n: usize, dist: Distribution, seed: u64, offset: u64) -> Result<CudaStorage> {
+        random::random(&self.dev, dtype, n, dist, seed, offset)
     }
 
     fn rfft2(&self, x: &CudaStorage, l: &Layout) -> Result<(CudaStorage, CudaStorage)> {
         self.view("rfft2", x, l)?;
-        Err(not_yet("rfft2"))
+        fft::rfft2(x, l)
     }
 
     fn irfft2(
@@ -387,11 +377,11 @@ impl Backend for CudaBackend {
         lre: &Layout,
         im: &CudaStorage,
         lim: &Layout,
-        _out_hw: (usize, usize),
+        out_hw: (usize, usize),
     ) -> Result<CudaStorage> {
         self.view("irfft2", re, lre)?;
         self.view("irfft2", im, lim)?;
-        Err(not_yet("irfft2"))
+        fft::irfft2(re, lre, im, lim, out_hw)
     }
 
     fn ternary_conv1x1(&self, x: &CudaStorage, lx: &Layout, w: &CudaStorage, lw: &Layout) -> Result<CudaStorage> {
