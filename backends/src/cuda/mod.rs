@@ -29,14 +29,16 @@
 //! The test executables are built where the toolchain is and copied to the GPU machine:
 //!
 //! ```sh
-//! backends/scripts/gpu_build.sh      # here: builds the CUDA tests and benchmark into .gpu/
-//! backends/scripts/gpu_check.sh      # there: conformance, gradchecks, then the benchmark
+//! bash backends/scripts/gpu_build.sh   # here: release builds of the CUDA tests and benchmark into .gpu/
+//! bash .gpu/gpu_check.sh               # there (copy .gpu/ over): conformance, gradchecks, benchmark
 //! ```
 //!
 //! `gpu_check.sh` runs the CUDA conformance suite (`tests/cuda_conformance.rs`: every check of the
 //! CPU suite against the GPU), the autograd gradchecks on `Device::Cuda(0)`, and the GPU
 //! benchmark (`benches/cuda.rs`, SGEMM 4096 and conv2d forward+backward) beside
-//! `benches/torch_cuda.py` when PyTorch is installed.
+//! `benches/torch_cuda.py` when PyTorch is installed. The executables link nothing CUDA at build
+//! time: the GPU machine needs only its driver and the CUDA 13 libraries (NVRTC, cuBLAS, cuFFT)
+//! on the library path.
 
 mod compile;
 mod conv;
