@@ -45,3 +45,16 @@ impl fmt::Display for Device {
         }
     }
 }
+
+/// Whether a CUDA GPU can be used: the crate was built with the `cuda` feature and the driver,
+/// probed at run time, reports at least one GPU. Never panics (false without a driver).
+pub fn cuda_is_available() -> bool {
+    #[cfg(feature = "cuda")]
+    {
+        crate::cuda::cuda_is_available()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        false
+    }
+}

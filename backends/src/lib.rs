@@ -22,6 +22,8 @@
 mod backend;
 pub mod conformance;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod device;
 mod dispatch;
 mod dtype;
@@ -32,8 +34,11 @@ mod storage;
 
 pub use backend::Backend;
 pub use cpu::CpuBackend;
-pub use device::Device;
+pub use device::{cuda_is_available, Device};
 pub use dtype::{DType, Element, FloatElement};
 pub use error::{Error, Result};
 pub use layout::{broadcast_shapes, contiguous_strides, Layout};
 pub use storage::{CpuStorage, Storage};
+
+#[cfg(feature = "cuda")]
+pub use cuda::{CudaBackend, CudaStorage};

@@ -32,8 +32,6 @@ use crate::schedule_spec::parse_schedule;
 pub struct RunOptions {
     /// Print only the final summary.
     pub quiet: bool,
-    /// Print per-op timings at the end.
-    pub profile: bool,
 }
 
 /// The outcome of a run, printed as a table.

@@ -41,27 +41,27 @@ pub(super) fn dense<'a, T: Copy + Send + Sync>(src: &'a [T], l: &Layout) -> std:
 
 /// Every size a convolution needs, checked.
 #[derive(Clone, Copy, Debug)]
-struct Geom {
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    o: usize,
-    kh: usize,
-    kw: usize,
-    oh: usize,
-    ow: usize,
-    sh: usize,
-    sw: usize,
-    ph: usize,
-    pw: usize,
-    dh: usize,
-    dw: usize,
-    g: usize,
+pub(crate) struct Geom {
+    pub(crate) n: usize,
+    pub(crate) c: usize,
+    pub(crate) h: usize,
+    pub(crate) w: usize,
+    pub(crate) o: usize,
+    pub(crate) kh: usize,
+    pub(crate) kw: usize,
+    pub(crate) oh: usize,
+    pub(crate) ow: usize,
+    pub(crate) sh: usize,
+    pub(crate) sw: usize,
+    pub(crate) ph: usize,
+    pub(crate) pw: usize,
+    pub(crate) dh: usize,
+    pub(crate) dw: usize,
+    pub(crate) g: usize,
 }
 
 impl Geom {
-    fn new(x: &[usize], w: &[usize], p: &Conv2dParams) -> Result<Self> {
+    pub(crate) fn new(x: &[usize], w: &[usize], p: &Conv2dParams) -> Result<Self> {
         if w.len() == 4 && (w[2] == 0 || w[3] == 0) {
             return Err(Error::invalid("conv2d", format!("empty kernel in weight {w:?} (input {x:?})")));
         }
@@ -85,42 +85,42 @@ impl Geom {
             g: p.groups,
         })
     }
-    fn cg(&self) -> usize {
+    pub(crate) fn cg(&self) -> usize {
         self.c / self.g
     }
-    fn og(&self) -> usize {
+    pub(crate) fn og(&self) -> usize {
         self.o / self.g
     }
-    fn kk(&self) -> usize {
+    pub(crate) fn kk(&self) -> usize {
         self.kh * self.kw
     }
     /// Rows of the im2col matrix of one group.
-    fn ckk(&self) -> usize {
+    pub(crate) fn ckk(&self) -> usize {
         self.cg() * self.kk()
     }
-    fn in_plane(&self) -> usize {
+    pub(crate) fn in_plane(&self) -> usize {
         self.h * self.w
     }
-    fn out_plane(&self) -> usize {
+    pub(crate) fn out_plane(&self) -> usize {
         self.oh * self.ow
     }
-    fn x_shape(&self) -> [usize; 4] {
+    pub(crate) fn x_shape(&self) -> [usize; 4] {
         [self.n, self.c, self.h, self.w]
     }
-    fn w_shape(&self) -> [usize; 4] {
+    pub(crate) fn w_shape(&self) -> [usize; 4] {
         [self.o, self.cg(), self.kh, self.kw]
     }
-    fn y_shape(&self) -> [usize; 4] {
+    pub(crate) fn y_shape(&self) -> [usize; 4] {
         [self.n, self.o, self.oh, self.ow]
     }
-    fn is_pointwise(&self) -> bool {
+    pub(crate) fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
     }
-    fn is_depthwise(&self) -> bool {
+    pub(crate) fn is_depthwise(&self) -> bool {
         self.g > 1 && self.g == self.c && self.g == self.o
     }
     /// Output rows per im2col tile so that a tile holds about `budget` elements.
-    fn tile_rows(&self, budget: usize) -> usize {
+    pub(crate) fn tile_rows(&self, budget: usize) -> usize {
         (budget / (self.ckk() * self.ow).max(1)).clamp(1, self.oh)
     }
 }
@@ -529,6 +529,27 @@ fn check_gy(op: &'static str, x_shape: &[usize], w_shape: &[usize], gy: &[usize]
     Ok(g)
 }
 
+/// Checks the operands of `conv2d_backward_data` (gradient `[N, O, oH, oW]`, weight
+/// `[O, C/groups, kH, kW]`, input size `input_hw`) and returns the geometry.
+pub(crate) fn geom_backward_data(
+    sg: &[usize],
+    sw: &[usize],
+    p: &Conv2dParams,
+    input_hw: (usize, usize),
+) -> Result<Geom> {
+    const OP: &str = "conv2d_backward_data";
+    if sg.len() != 4 || sw.len() != 4 {
+        return Err(Error::invalid(
+            OP,
+            format!("expected 4-D gradient and weight, got gradient {sg:?} and weight {sw:?}"),
+        ));
+    }
+    let c = sw[1]
+        .checked_mul(p.groups)
+        .ok_or_else(|| Error::invalid(OP, format!("weight {sw:?} with groups={} is too large", p.groups)))?;
+    check_gy(OP, &[sg[0], c, input_hw.0, input_hw.1], sw, sg, p)
+}
+
 pub(crate) fn conv2d_backward_data(
     gy: &CpuStorage,
     lgy: &Layout,
@@ -541,17 +562,7 @@ pub(crate) fn conv2d_backward_data(
     check_extent(OP, gy, lgy)?;
     check_extent(OP, w, lw)?;
     check_dtypes(OP, gy, w)?;
-    let (sg, sw) = (lgy.shape(), lw.shape());
-    if sg.len() != 4 || sw.len() != 4 {
-        return Err(Error::invalid(
-            OP,
-            format!("expected 4-D gradient and weight, got gradient {sg:?} and weight {sw:?}"),
-        ));
-    }
-    let c = sw[1]
-        .checked_mul(p.groups)
-        .ok_or_else(|| Error::invalid(OP, format!("weight {sw:?} with groups={} is too large", p.groups)))?;
-    let g = check_gy(OP, &[sg[0], c, input_hw.0, input_hw.1], sw, sg, p)?;
+    let g = geom_backward_data(lgy.shape(), lw.shape(), p, input_hw)?;
     match (gy, w) {
         (CpuStorage::F32(gy), CpuStorage::F32(w)) => Ok(CpuStorage::F32(backward_data_float(gy, lgy, w, lw, &g))),
         (CpuStorage::F64(gy), CpuStorage::F64(w)) => Ok(CpuStorage::F64(backward_data_float(gy, lgy, w, lw, &g))),
@@ -717,6 +728,34 @@ fn backward_weight_float<T: GemmElement>(x: &[T], lx: &Layout, gy: &[T], lgy: &L
     }
 }
 
+/// Checks the operands of `conv2d_backward_weight` (input `[N, C, H, W]`, gradient
+/// `[N, O, oH, oW]`, kernel size `kernel_hw`) and returns the geometry.
+pub(crate) fn geom_backward_weight(
+    sx: &[usize],
+    sg: &[usize],
+    p: &Conv2dParams,
+    kernel_hw: (usize, usize),
+) -> Result<Geom> {
+    const OP: &str = "conv2d_backward_weight";
+    if sx.len() != 4 || sg.len() != 4 {
+        return Err(Error::invalid(
+            OP,
+            format!("expected 4-D input and gradient, got input {sx:?} and gradient {sg:?}"),
+        ));
+    }
+    if p.groups == 0 || !sx[1].is_multiple_of(p.groups) || !sg[1].is_multiple_of(p.groups) || sx[0] != sg[0] {
+        return Err(Error::invalid(
+            OP,
+            format!(
+                "input {sx:?} and gradient {sg:?} do not agree for groups={} (need equal batch sizes and channels divisible by groups)",
+                p.groups
+            ),
+        ));
+    }
+    let w_shape = [sg[1], sx[1] / p.groups, kernel_hw.0, kernel_hw.1];
+    check_gy(OP, sx, &w_shape, sg, p)
+}
+
 pub(crate) fn conv2d_backward_weight(
     x: &CpuStorage,
     lx: &Layout,
@@ -729,24 +768,7 @@ pub(crate) fn conv2d_backward_weight(
     check_extent(OP, x, lx)?;
     check_extent(OP, gy, lgy)?;
     check_dtypes(OP, x, gy)?;
-    let (sx, sg) = (lx.shape(), lgy.shape());
-    if sx.len() != 4 || sg.len() != 4 {
-        return Err(Error::invalid(
-            OP,
-            format!("expected 4-D input and gradient, got input {sx:?} and gradient {sg:?}"),
-        ));
-    }
-    if p.groups == 0 || sx[1] % p.groups != 0 || sg[1] % p.groups != 0 || sx[0] != sg[0] {
-        return Err(Error::invalid(
-            OP,
-            format!(
-                "input {sx:?} and gradient {sg:?} do not agree for groups={} (need equal batch sizes and channels divisible by groups)",
-                p.groups
-            ),
-        ));
-    }
-    let w_shape = [sg[1], sx[1] / p.groups, kernel_hw.0, kernel_hw.1];
-    let g = check_gy(OP, sx, &w_shape, sg, p)?;
+    let g = geom_backward_weight(lx.shape(), lgy.shape(), p, kernel_hw)?;
     match (x, gy) {
         (CpuStorage::F32(x), CpuStorage::F32(gy)) => Ok(CpuStorage::F32(backward_weight_float(x, lx, gy, lgy, &g))),
         (CpuStorage::F64(x), CpuStorage::F64(gy)) => Ok(CpuStorage::F64(backward_weight_float(x, lx, gy, lgy, &g))),

@@ -42,9 +42,11 @@ pub(crate) fn cast(s: &CpuStorage, l: &Layout, dtype: DType) -> Result<CpuStorag
     })
 }
 
-pub(crate) fn concat(parts: &[(&CpuStorage, &Layout)], axis: usize) -> Result<CpuStorage> {
+/// Checks the operands of a concatenation (at least one, one dtype, equal sizes outside `axis`)
+/// and returns the output shape.
+pub(crate) fn concat_shape(parts: &[(DType, &Layout)], axis: usize) -> Result<Vec<usize>> {
     let op = "concat";
-    let Some(&(first, l0)) = parts.first() else {
+    let Some(&(dtype0, l0)) = parts.first() else {
         return Err(Error::invalid(op, "needs at least one tensor"));
     };
     if axis >= l0.ndim() {
@@ -52,17 +54,25 @@ pub(crate) fn concat(parts: &[(&CpuStorage, &Layout)], axis: usize) -> Result<Cp
     }
     let mut out_shape = l0.shape().to_vec();
     out_shape[axis] = 0;
-    for &(s, l) in parts {
-        if s.dtype() != first.dtype() {
-            return Err(Error::DTypeMismatch { op, lhs: first.dtype(), rhs: s.dtype() });
+    for &(dtype, l) in parts {
+        if dtype != dtype0 {
+            return Err(Error::DTypeMismatch { op, lhs: dtype0, rhs: dtype });
         }
         let same_rest = l.ndim() == l0.ndim() && (0..l0.ndim()).all(|d| d == axis || l.shape()[d] == l0.shape()[d]);
         if !same_rest {
             return Err(Error::shape(op, l0.shape(), l.shape()));
         }
-        check_extent(op, s, l)?;
         out_shape[axis] += l.shape()[axis];
     }
+    Ok(out_shape)
+}
+
+pub(crate) fn concat(parts: &[(&CpuStorage, &Layout)], axis: usize) -> Result<CpuStorage> {
+    let out_shape = concat_shape(&parts.iter().map(|&(s, l)| (s.dtype(), l)).collect::<Vec<_>>(), axis)?;
+    for &(s, l) in parts {
+        check_extent("concat", s, l)?;
+    }
+    let first = parts[0].0;
     let outer: usize = out_shape[..axis].iter().product();
     let inner: usize = out_shape[axis + 1..].iter().product();
     let out_row = out_shape[axis] * inner;

@@ -193,25 +193,17 @@ fn plane_dims(op: &'static str, l: &Layout) -> Result<(usize, usize)> {
     Ok((l.shape()[l.ndim() - 2], l.shape()[l.ndim() - 1]))
 }
 
-fn rfft2_impl<T: FftFloat>(x: &[T], l: &Layout) -> Result<(Vec<T>, Vec<T>)> {
+/// Checks an `rfft2` input and returns its plane size `(H, W)`.
+pub(crate) fn rfft2_dims(l: &Layout) -> Result<(usize, usize)> {
     let (h, w) = plane_dims("rfft2", l)?;
     if h == 0 || w == 0 {
         return Err(Error::invalid("rfft2", format!("cannot transform an empty plane (shape {:?})", l.shape())));
     }
-    let wh = w / 2 + 1;
-    let batch = l.numel() / (h * w);
-    let x = contiguous_slice(x, l);
-    let (pw, ph, scratch) = plans::<T>(h, w, false);
-    let mut re = vec![T::zero(); batch * h * wh];
-    let mut im = vec![T::zero(); batch * h * wh];
-    re.par_chunks_mut(h * wh).zip(im.par_chunks_mut(h * wh)).enumerate().for_each_init(
-        || Work::<T>::new(h, w, scratch),
-        |wk, (i, (re, im))| rfft2_plane(&x[i * h * w..(i + 1) * h * w], h, w, &*pw, &*ph, wk, re, im),
-    );
-    Ok((re, im))
+    Ok((h, w))
 }
 
-fn irfft2_impl<T: FftFloat>(re: &[T], lre: &Layout, im: &[T], lim: &Layout, (h, w): (usize, usize)) -> Result<Vec<T>> {
+/// Checks an `irfft2` half spectrum (`re` and `im` views) against the output size `(H, W)`.
+pub(crate) fn irfft2_check(lre: &Layout, lim: &Layout, (h, w): (usize, usize)) -> Result<()> {
     const OP: &str = "irfft2";
     if lre.shape() != lim.shape() {
         return Err(Error::shape(OP, lre.shape(), lim.shape()));
@@ -228,6 +220,27 @@ fn irfft2_impl<T: FftFloat>(re: &[T], lre: &Layout, im: &[T], lim: &Layout, (h, 
         want[nd - 1] = wh;
         return Err(Error::shape(OP, lre.shape(), &want));
     }
+    Ok(())
+}
+
+fn rfft2_impl<T: FftFloat>(x: &[T], l: &Layout) -> Result<(Vec<T>, Vec<T>)> {
+    let (h, w) = rfft2_dims(l)?;
+    let wh = w / 2 + 1;
+    let batch = l.numel() / (h * w);
+    let x = contiguous_slice(x, l);
+    let (pw, ph, scratch) = plans::<T>(h, w, false);
+    let mut re = vec![T::zero(); batch * h * wh];
+    let mut im = vec![T::zero(); batch * h * wh];
+    re.par_chunks_mut(h * wh).zip(im.par_chunks_mut(h * wh)).enumerate().for_each_init(
+        || Work::<T>::new(h, w, scratch),
+        |wk, (i, (re, im))| rfft2_plane(&x[i * h * w..(i + 1) * h * w], h, w, &*pw, &*ph, wk, re, im),
+    );
+    Ok((re, im))
+}
+
+fn irfft2_impl<T: FftFloat>(re: &[T], lre: &Layout, im: &[T], lim: &Layout, (h, w): (usize, usize)) -> Result<Vec<T>> {
+    irfft2_check(lre, lim, (h, w))?;
+    let wh = w / 2 + 1;
     let batch = lre.numel() / (h * wh);
     let re = contiguous_slice(re, lre);
     let im = contiguous_slice(im, lim);

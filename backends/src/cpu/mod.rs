@@ -22,6 +22,18 @@ mod softmax;
 mod sort;
 mod strided;
 
+#[cfg(feature = "cuda")]
+pub(crate) use {
+    conv::{geom_backward_data, geom_backward_weight, Geom},
+    copy::concat_shape,
+    fft::{irfft2_check, rfft2_dims},
+    matmul::matmul_dims,
+    pool::{check_adaptive, four_d},
+    random::check_dist,
+    reduce::split_axes,
+    strided::coalesce,
+};
+
 use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
 use crate::{Backend, CpuStorage, DType, Device, Layout, Result};
 

@@ -26,7 +26,7 @@ fn window(i: usize, k: usize, s: usize, p: usize, len: usize) -> (usize, usize, 
     (lo.min(hi), hi, padded)
 }
 
-fn four_d(op: &'static str, shape: &[usize]) -> Result<[usize; 4]> {
+pub(crate) fn four_d(op: &'static str, shape: &[usize]) -> Result<[usize; 4]> {
     match shape {
         &[n, c, h, w] => Ok([n, c, h, w]),
         _ => Err(Error::invalid(op, format!("expected a 4-D NCHW shape, got {shape:?}"))),
@@ -265,7 +265,7 @@ fn adaptive_window(i: usize, len: usize, out: usize) -> (usize, usize) {
     (i * len / out, ((i + 1) * len).div_ceil(out))
 }
 
-fn check_adaptive(op: &'static str, input: &[usize], out_hw: (usize, usize)) -> Result<[usize; 4]> {
+pub(crate) fn check_adaptive(op: &'static str, input: &[usize], out_hw: (usize, usize)) -> Result<[usize; 4]> {
     let s = four_d(op, input)?;
     if out_hw.0 == 0 || out_hw.1 == 0 || s[2] == 0 || s[3] == 0 {
         return Err(Error::invalid(op, format!("cannot pool input {input:?} to output size {out_hw:?}")));

@@ -110,7 +110,7 @@ fn fill<T: Copy + Default + Send + Sync>(n: usize, seed: u64, offset: u64, f: im
     out
 }
 
-fn check_dist(dist: &Distribution) -> Result<()> {
+pub(crate) fn check_dist(dist: &Distribution) -> Result<()> {
     const OP: &str = "random";
     match *dist {
         Distribution::Uniform { low, high } if !(low.is_finite() && high.is_finite() && low <= high) => {

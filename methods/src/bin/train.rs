@@ -87,9 +87,6 @@ struct Cli {
     /// A method hyperparameter, key=value (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// Print per-op timings of the training steps at the end.
-    #[arg(long)]
-    profile: bool,
     /// Print only the final summary.
     #[arg(long)]
     quiet: bool,
@@ -150,7 +147,7 @@ fn run(cli: Cli) -> autograd::Result<()> {
     if let Some(n) = cli.threads {
         rayon_threads(n)?;
     }
-    let opts = RunOptions { quiet: cli.quiet, profile: cli.profile };
+    let opts = RunOptions { quiet: cli.quiet };
     if let Some(ckpt) = &cli.eval_only {
         let cfg = config(&cli)?;
         let m = evaluate_checkpoint(ckpt, cli.model.is_some().then_some(&cfg), &opts)?;

@@ -1,0 +1,210 @@
+//! Elementwise ops on the GPU: unary maps, binary ops with broadcasting, comparisons and select
+//! (kernels in `elementwise.cu`), with the CPU backend's checks and error messages.
+
+use super::compile::KernelSource;
+use super::launch::{grid_for, kname, launch, Args, ErrorFlag, Walk};
+use super::storage::CudaStorage;
+use crate::ops::{BinaryOp, CmpOp, UnaryOp};
+use crate::{DType, Error, Layout, Result};
+
+/// The kernels of this file.
+pub(crate) const SRC: KernelSource = KernelSource { name: "elementwise", src: include_str!("elementwise.cu") };
+
+/// The kernel's op code and scalar parameters of a unary op.
+fn unary_code(op: UnaryOp) -> (i32, f64, f64) {
+    match op {
+        UnaryOp::Neg => (0, 0.0, 0.0),
+        UnaryOp::Abs => (1, 0.0, 0.0),
+        UnaryOp::Exp => (2, 0.0, 0.0),
+        UnaryOp::Log => (3, 0.0, 0.0),
+        UnaryOp::Sqrt => (4, 0.0, 0.0),
+        UnaryOp::Rsqrt => (5, 0.0, 0.0),
+        UnaryOp::Recip => (6, 0.0, 0.0),
+        UnaryOp::Square => (7, 0.0, 0.0),
+        UnaryOp::Sin => (8, 0.0, 0.0),
+        UnaryOp::Cos => (9, 0.0, 0.0),
+        UnaryOp::Tanh => (10, 0.0, 0.0),
+        UnaryOp::Sigmoid => (11, 0.0, 0.0),
+        UnaryOp::Relu => (12, 0.0, 0.0),
+        UnaryOp::Relu6 => (13, 0.0, 0.0),
+        UnaryOp::Erf => (14, 0.0, 0.0),
+        UnaryOp::GeluErf => (15, 0.0, 0.0),
+        UnaryOp::GeluTanh => (16, 0.0, 0.0),
+        UnaryOp::Silu => (17, 0.0, 0.0),
+        UnaryOp::Sign => (18, 0.0, 0.0),
+        UnaryOp::Round => (19, 0.0, 0.0),
+        UnaryOp::Floor => (20, 0.0, 0.0),
+        UnaryOp::Ceil => (21, 0.0, 0.0),
+        UnaryOp::Clamp { min, max } => (22, min, max),
+        UnaryOp::Powf(p) => (23, p, 0.0),
+    }
+}
+
+fn binary_code(op: BinaryOp) -> i32 {
+    match op {
+        BinaryOp::Add => 0,
+        BinaryOp::Sub => 1,
+        BinaryOp::Mul => 2,
+        BinaryOp::Div => 3,
+        BinaryOp::Max => 4,
+        BinaryOp::Min => 5,
+        BinaryOp::Pow => 6,
+    }
+}
+
+fn cmp_code(op: CmpOp) -> i32 {
+    match op {
+        CmpOp::Eq => 0,
+        CmpOp::Ne => 1,
+        CmpOp::Lt => 2,
+        CmpOp::Le => 3,
+        CmpOp::Gt => 4,
+        CmpOp::Ge => 5,
+    }
+}
+
+fn check_same_shape(op: &'static str, la: &Layout, lb: &Layout) -> Result<()> {
+    if la.shape() != lb.shape() {
+        return Err(Error::shape(op, la.shape(), lb.shape()));
+    }
+    Ok(())
+}
+
+/// `op(x)` over a view.
+pub(crate) fn unary(op: UnaryOp, s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
+    let dtype = s.dtype();
+    if !dtype.is_float() && !op.supports_integers() {
+        return Err(Error::UnsupportedDType { op: op.name(), dtype });
+    }
+    let n = l.numel();
+    let out = CudaStorage::alloc(&s.dev, dtype, n)?;
+    if n > 0 {
+        let (code, p0, p1) = unary_code(op);
+        let w = Walk::new(op.name(), [l])?;
+        let args = Args::new().buf(s).buf(&out).int(n).push(w).push(code).push(p0).push(p1);
+        launch(&s.dev, &SRC, &kname("unary", dtype), grid_for(n), args)?;
+    }
+    Ok(out)
+}
+
+/// Rejects `pow` on integers, as the CPU backend does.
+fn check_binary_dtype(op: BinaryOp, dtype: DType) -> Result<()> {
+    if !dtype.is_float() && op == BinaryOp::Pow {
+        return Err(Error::UnsupportedDType { op: op.name(), dtype });
+    }
+    Ok(())
+}
+
+/// An error flag when the op can fail on device (integer division), else a null address.
+fn div_flag(op: BinaryOp, s: &CudaStorage) -> Result<Option<ErrorFlag>> {
+    if op == BinaryOp::Div && !s.dtype().is_float() {
+        return Ok(Some(ErrorFlag::new(&s.dev)?));
+    }
+    Ok(None)
+}
+
+fn check_div(flag: Option<ErrorFlag>) -> Result<()> {
+    if let Some(f) = flag {
+        if f.first_failure()?.is_some() {
+            return Err(Error::invalid("div", "integer division by zero"));
+        }
+    }
+    Ok(())
+}
+
+/// `op(a, b)` over two views of one (broadcast) shape.
+pub(crate) fn binary(op: BinaryOp, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
+    check_same_shape(op.name(), la, lb)?;
+    if a.dtype() != b.dtype() {
+        return Err(Error::DTypeMismatch { op: op.name(), lhs: a.dtype(), rhs: b.dtype() });
+    }
+    check_binary_dtype(op, a.dtype())?;
+    let n = la.numel();
+    let out = CudaStorage::alloc(&a.dev, a.dtype(), n)?;
+    if n > 0 {
+        let flag = div_flag(op, a)?;
+        let w = Walk::new(op.name(), [la, lb])?;
+        let args = Args::new().buf(a).buf(b).buf(&out).int(n).push(w).push(binary_code(op));
+        let args = args.push(flag.as_ref().map_or(0u64, |f| f.ptr()));
+        launch(&a.dev, &SRC, &kname("binary", a.dtype()), grid_for(n), args)?;
+        check_div(flag)?;
+    }
+    Ok(out)
+}
+
+/// `op(a, scalar)` or `op(scalar, a)`; the scalar is converted to the dtype first (`as`).
+pub(crate) fn binary_scalar(
+    op: BinaryOp,
+    a: &CudaStorage,
+    la: &Layout,
+    scalar: f64,
+    scalar_first: bool,
+) -> Result<CudaStorage> {
+    check_binary_dtype(op, a.dtype())?;
+    let n = la.numel();
+    let out = CudaStorage::alloc(&a.dev, a.dtype(), n)?;
+    if n > 0 {
+        let flag = div_flag(op, a)?;
+        let w = Walk::new(op.name(), [la])?;
+        let args = Args::new().buf(a).buf(&out).int(n).push(w).push(binary_code(op)).push(scalar);
+        let args = args.push(scalar_first as i32).push(flag.as_ref().map_or(0u64, |f| f.ptr()));
+        launch(&a.dev, &SRC, &kname("binary_scalar", a.dtype()), grid_for(n), args)?;
+        check_div(flag)?;
+    }
+    Ok(out)
+}
+
+/// A `u8` 0/1 mask of `a op b`.
+pub(crate) fn compare(op: CmpOp, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
+    check_same_shape("compare", la, lb)?;
+    if a.dtype() != b.dtype() {
+        return Err(Error::DTypeMismatch { op: "compare", lhs: a.dtype(), rhs: b.dtype() });
+    }
+    let n = la.numel();
+    let out = CudaStorage::alloc(&a.dev, DType::U8, n)?;
+    if n > 0 {
+        let w = Walk::new("compare", [la, lb])?;
+        let args = Args::new().buf(a).buf(b).buf(&out).int(n).push(w).push(cmp_code(op));
+        launch(&a.dev, &SRC, &kname("compare", a.dtype()), grid_for(n), args)?;
+    }
+    Ok(out)
+}
+
+/// A `u8` 0/1 mask of `a op scalar` (integers compare in f64).
+pub(crate) fn compare_scalar(op: CmpOp, a: &CudaStorage, la: &Layout, scalar: f64) -> Result<CudaStorage> {
+    let n = la.numel();
+    let out = CudaStorage::alloc(&a.dev, DType::U8, n)?;
+    if n > 0 {
+        let w = Walk::new("compare", [la])?;
+        let args = Args::new().buf(a).buf(&out).int(n).push(w).push(cmp_code(op)).push(scalar);
+        launch(&a.dev, &SRC, &kname("compare_scalar", a.dtype()), grid_for(n), args)?;
+    }
+    Ok(out)
+}
+
+/// `cond ? a : b` elementwise.
+pub(crate) fn where_cond(
+    cond: &CudaStorage,
+    lc: &Layout,
+    a: &CudaStorage,
+    la: &Layout,
+    b: &CudaStorage,
+    lb: &Layout,
+) -> Result<CudaStorage> {
+    check_same_shape("where", lc, la)?;
+    check_same_shape("where", la, lb)?;
+    if cond.dtype() != DType::U8 {
+        return Err(Error::DTypeMismatch { op: "where", lhs: cond.dtype(), rhs: DType::U8 });
+    }
+    if a.dtype() != b.dtype() {
+        return Err(Error::DTypeMismatch { op: "where", lhs: a.dtype(), rhs: b.dtype() });
+    }
+    let n = la.numel();
+    let out = CudaStorage::alloc(&a.dev, a.dtype(), n)?;
+    if n > 0 {
+        let w = Walk::new("where", [lc, la, lb])?;
+        let args = Args::new().buf(cond).buf(a).buf(b).buf(&out).int(n).push(w);
+        launch(&a.dev, &SRC, &kname("where", a.dtype()), grid_for(n), args)?;
+    }
+    Ok(out)
+}
