@@ -21,6 +21,9 @@ mod sgemm;
 mod softmax;
 mod sort;
 mod strided;
+#[cfg(test)]
+mod testing;
+mod winograd;
 
 use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
 use crate::{Backend, CpuStorage, DType, Device, Layout, Result};
