@@ -30,7 +30,13 @@ const CHUNK_ELEMS: usize = 1 << 17;
 const MIN_CHUNK_TILES: usize = 128;
 
 /// Whether the Winograd path computes this convolution (forward and backward weight).
+/// Setting the environment variable `LAMINA_NO_WINOGRAD` (read once) turns the path off, so
+/// benchmarks can compare it with the im2col kernels in one build.
 pub(super) fn applies(g: &Geom) -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *OFF.get_or_init(|| std::env::var_os("LAMINA_NO_WINOGRAD").is_some()) {
+        return false;
+    }
     let shape = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.g == 1;
     // Narrow layers are cheaper through im2col: the transforms cost per channel what the GEMM saves.
     shape && g.c >= 8 && g.o >= 8

@@ -41,44 +41,66 @@ fn for_each_block(tw: usize, f: &mut impl Block) {
     }
 }
 
-/// `K` outputs for each of `L` tiles: `f(l, out)` fills the `K` outputs of tile `l`; the
-/// result holds them output-major (`[k][l]`), ready for contiguous stores. The buffer is local
-/// (so the compiler knows no store aliases the inputs) and never zero-filled; `f` must write
-/// all `K` outputs.
 #[inline(always)]
-fn lanes<T: GemmElement, const L: usize, const K: usize>(mut f: impl FnMut(usize, &mut [T; K])) -> [[T; L]; K] {
-    let mut res = std::mem::MaybeUninit::<[[T; L]; K]>::uninit();
-    let p = res.as_mut_ptr() as *mut T;
+fn add<T: GemmElement, const L: usize>(a: [T; L], b: [T; L]) -> [T; L] {
+    let mut r = a;
     for l in 0..L {
-        let mut out = [T::zero(); K];
-        f(l, &mut out);
-        for (k, v) in out.into_iter().enumerate() {
-            // SAFETY: k < K and l < L index inside `res`.
-            unsafe { *p.add(k * L + l) = v };
-        }
+        r[l] = a[l] + b[l];
     }
-    // SAFETY: every element was written above.
-    unsafe { res.assume_init() }
+    r
 }
 
-/// Stores output `k` of a block (`[k][l]`) at `dst[at + k * stride..][..L]`.
 #[inline(always)]
-fn scatter<T: Copy, const L: usize, const K: usize>(out: &[[T; L]; K], dst: &mut [T], at: usize, stride: usize) {
-    for (k, o) in out.iter().enumerate() {
-        dst[at + k * stride..][..L].copy_from_slice(o);
+fn sub<T: GemmElement, const L: usize>(a: [T; L], b: [T; L]) -> [T; L] {
+    let mut r = a;
+    for l in 0..L {
+        r[l] = a[l] - b[l];
     }
+    r
 }
 
-/// Calls `f(img, t0, t1, k0)` for each image's run of tile rows `t0..t1` inside the chunk of
-/// tile rows `r0..r1`; `k0` is the position of tile row `t0` within the chunk.
-fn for_each_segment(gr: &Grid, (r0, r1): (usize, usize), mut f: impl FnMut(usize, usize, usize, usize)) {
-    let mut r = r0;
-    while r < r1 {
-        let img = r / gr.th;
-        let end = r1.min((img + 1) * gr.th);
-        f(img, r % gr.th, r % gr.th + (end - r), r - r0);
-        r = end;
+#[inline(always)]
+fn neg<T: GemmElement, const L: usize>(a: [T; L]) -> [T; L] {
+    let mut r = a;
+    for l in 0..L {
+        r[l] = -a[l];
     }
+    r
+}
+
+/// `[seg[off], seg[off + 2], ..., seg[off + 2 (L - 1)]]`: one column of `L` tiles that start
+/// two columns apart.
+#[inline(always)]
+fn every_other<T: GemmElement, const L: usize>(seg: &[T], off: usize) -> [T; L] {
+    let s = &seg[off..off + 2 * L - 1];
+    let mut r = [T::zero(); L];
+    for l in 0..L {
+        r[l] = s[2 * l];
+    }
+    r
+}
+
+/// Stores `o` at `dst[at..at + L]`.
+#[inline(always)]
+fn put<T: GemmElement, const L: usize>(dst: &mut [T], at: usize, o: &[T; L]) {
+    dst[at..at + L].copy_from_slice(o);
+}
+
+/// Each image's run of tile rows `t0..t1` inside the chunk of tile rows `r0..r1`, as
+/// `(img, t0, t1, k0)` with `k0` the position of tile row `t0` within the chunk.
+#[inline(always)]
+fn segments(gr: &Grid, (r0, r1): (usize, usize)) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    let th = gr.th;
+    let mut r = r0;
+    std::iter::from_fn(move || {
+        (r < r1).then(|| {
+            let img = r / th;
+            let end = r1.min((img + 1) * th);
+            let seg = (img, r % th, r % th + (end - r), r - r0);
+            r = end;
+            seg
+        })
+    })
 }
 
 /// Copies rows `first..` of `plane` (`h x w`) into the rows of `stage` (each `rl` wide, data at
@@ -103,6 +125,14 @@ fn stage_rows<T: GemmElement>(
     }
 }
 
+/// `d B` of one row of `L` input tiles (`row` starts at the first tile's first column).
+#[inline(always)]
+fn row_b<T: GemmElement, const L: usize>(row: &[T]) -> [[T; L]; 4] {
+    let row = &row[..2 * L + 2];
+    let d: [[T; L]; 4] = [every_other(row, 0), every_other(row, 1), every_other(row, 2), every_other(row, 3)];
+    [sub(d[0], d[2]), add(d[1], d[2]), sub(d[2], d[1]), sub(d[1], d[3])]
+}
+
 struct InputBlock<'a, T> {
     /// The tile row's 4 staged input rows, `rl` apart.
     rows: &'a [T],
@@ -116,35 +146,26 @@ struct InputBlock<'a, T> {
 impl<T: GemmElement> Block for InputBlock<'_, T> {
     #[inline(always)]
     fn run<const L: usize>(&mut self, b0: usize) {
+        // r[i][j] = (d B)[i][j] for the L tiles, d[i][j] being row i, column j of a tile.
+        let rows = &self.rows[2 * b0..];
         let rl = self.rl;
-        let seg = &self.rows[2 * b0..3 * rl + 2 * b0 + 2 * L + 2];
-        let out = lanes::<T, L, 16>(|l, out| {
-            // d[i][j]: row i, column j of tile b0 + l.
-            let d: [[T; 4]; 4] = std::array::from_fn(|i| std::array::from_fn(|j| seg[i * rl + 2 * l + j]));
-            // r = d B, then Bᵀ r.
-            let r = d.map(|d| [d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]]);
-            for j in 0..4 {
-                out[j] = r[0][j] - r[2][j];
-                out[4 + j] = r[1][j] + r[2][j];
-                out[8 + j] = r[2][j] - r[1][j];
-                out[12 + j] = r[1][j] - r[3][j];
-            }
-        });
-        scatter(&out, self.v, self.at + b0, self.stride);
+        let r = [row_b::<T, L>(rows), row_b(&rows[rl..]), row_b(&rows[2 * rl..]), row_b(&rows[3 * rl..])];
+        // Bᵀ r.
+        let at = self.at + b0;
+        for j in 0..4 {
+            put(self.v, at + j * self.stride, &sub(r[0][j], r[2][j]));
+            put(self.v, at + (4 + j) * self.stride, &add(r[1][j], r[2][j]));
+            put(self.v, at + (8 + j) * self.stride, &sub(r[2][j], r[1][j]));
+            put(self.v, at + (12 + j) * self.stride, &sub(r[1][j], r[3][j]));
+        }
     }
 }
 
-/// `Bᵀ d B` of the source tiles of the chunk's tile rows, into `v` (`[16][cin][tiles]`).
-pub(super) fn input_transform<T: GemmElement>(
-    x: &[T],
-    gr: &Grid,
-    chunk: (usize, usize),
-    v: &mut [T],
-    stage: &mut Vec<T>,
-) {
+#[inline(always)]
+fn input_transform_impl<T: GemmElement>(x: &[T], gr: &Grid, chunk: (usize, usize), v: &mut [T], stage: &mut Vec<T>) {
     let tc = (chunk.1 - chunk.0) * gr.tw;
     let (rl, plane) = (2 * gr.tw + 2, gr.h * gr.w);
-    for_each_segment(gr, chunk, |img, t0, t1, k0| {
+    for (img, t0, t1, k0) in segments(gr, chunk) {
         let st = scratch(stage, (2 * (t1 - t0) + 2) * rl);
         st.fill(T::zero());
         for c in 0..gr.cin {
@@ -156,7 +177,7 @@ pub(super) fn input_transform<T: GemmElement>(
                 for_each_block(gr.tw, &mut InputBlock { rows, rl, v: &mut *v, at, stride: gr.cin * tc });
             }
         }
-    });
+    }
 }
 
 struct GradBlock<'a, T> {
@@ -171,35 +192,26 @@ struct GradBlock<'a, T> {
 impl<T: GemmElement> Block for GradBlock<'_, T> {
     #[inline(always)]
     fn run<const L: usize>(&mut self, b0: usize) {
-        let rl = self.rl;
-        let seg = &self.rows[2 * b0..rl + 2 * b0 + 2 * L];
-        let out = lanes::<T, L, 16>(|l, out| {
-            let (g00, g01, g10, g11) = (seg[2 * l], seg[2 * l + 1], seg[rl + 2 * l], seg[rl + 2 * l + 1]);
-            // c = A g (4x2), then c Aᵀ (4x4).
-            let c = [[g00, g01], [g00 + g10, g01 + g11], [g00 - g10, g01 - g11], [-g10, -g11]];
-            for (i, [p, q]) in c.into_iter().enumerate() {
-                out[4 * i] = p;
-                out[4 * i + 1] = p + q;
-                out[4 * i + 2] = p - q;
-                out[4 * i + 3] = -q;
-            }
-        });
-        scatter(&out, self.m, self.at + b0, self.stride);
+        let (r0, r1) = (&self.rows[2 * b0..][..2 * L], &self.rows[self.rl + 2 * b0..][..2 * L]);
+        let (g00, g01): ([T; L], [T; L]) = (every_other(r0, 0), every_other(r0, 1));
+        let (g10, g11): ([T; L], [T; L]) = (every_other(r1, 0), every_other(r1, 1));
+        // c = A g (4x2), then c Aᵀ (4x4).
+        let c = [[g00, g01], [add(g00, g10), add(g01, g11)], [sub(g00, g10), sub(g01, g11)], [neg(g10), neg(g11)]];
+        let at = self.at + b0;
+        for (i, [p, q]) in c.into_iter().enumerate() {
+            put(self.m, at + 4 * i * self.stride, &p);
+            put(self.m, at + (4 * i + 1) * self.stride, &add(p, q));
+            put(self.m, at + (4 * i + 2) * self.stride, &sub(p, q));
+            put(self.m, at + (4 * i + 3) * self.stride, &neg(q));
+        }
     }
 }
 
-/// `A dY Aᵀ` of the 2x2 gradient tiles of the chunk's tile rows of the destination planes
-/// `gy`, into `m` (`[16][cout][tiles]`).
-pub(super) fn grad_transform<T: GemmElement>(
-    gy: &[T],
-    gr: &Grid,
-    chunk: (usize, usize),
-    m: &mut [T],
-    stage: &mut Vec<T>,
-) {
+#[inline(always)]
+fn grad_transform_impl<T: GemmElement>(gy: &[T], gr: &Grid, chunk: (usize, usize), m: &mut [T], stage: &mut Vec<T>) {
     let tc = (chunk.1 - chunk.0) * gr.tw;
     let (rl, plane) = (2 * gr.tw, gr.oh * gr.ow);
-    for_each_segment(gr, chunk, |img, t0, t1, k0| {
+    for (img, t0, t1, k0) in segments(gr, chunk) {
         let st = scratch(stage, 2 * (t1 - t0) * rl);
         st.fill(T::zero());
         for o in 0..gr.cout {
@@ -211,7 +223,7 @@ pub(super) fn grad_transform<T: GemmElement>(
                 for_each_block(gr.tw, &mut GradBlock { rows, rl, m: &mut *m, at, stride: gr.cout * tc });
             }
         }
-    });
+    }
 }
 
 struct OutputBlock<'a, T> {
@@ -228,20 +240,38 @@ struct OutputBlock<'a, T> {
 impl<T: GemmElement> Block for OutputBlock<'_, T> {
     #[inline(always)]
     fn run<const L: usize>(&mut self, b0: usize) {
-        let mm: [[T; L]; 16] = std::array::from_fn(|xi| {
+        let ld = |xi: usize| -> [T; L] {
             let at = self.at + xi * self.stride + b0;
             self.m[at..at + L].try_into().expect("block of L tiles")
-        });
+        };
+        let mm = [
+            ld(0),
+            ld(1),
+            ld(2),
+            ld(3),
+            ld(4),
+            ld(5),
+            ld(6),
+            ld(7),
+            ld(8),
+            ld(9),
+            ld(10),
+            ld(11),
+            ld(12),
+            ld(13),
+            ld(14),
+            ld(15),
+        ];
         // s = Aᵀ m (2x4), then s A (2x2); out[2a + b] is output row a, column b of each tile.
-        let out = lanes::<T, L, 4>(|l, out| {
-            let m = |xi: usize| mm[xi][l];
-            let s0: [T; 4] = std::array::from_fn(|j| m(j) + m(4 + j) + m(8 + j));
-            let s1: [T; 4] = std::array::from_fn(|j| m(4 + j) - m(8 + j) - m(12 + j));
-            out[0] = s0[0] + s0[1] + s0[2];
-            out[1] = s0[1] - s0[2] - s0[3];
-            out[2] = s1[0] + s1[1] + s1[2];
-            out[3] = s1[1] - s1[2] - s1[3];
-        });
+        let col0 = |j: usize| add(add(mm[j], mm[4 + j]), mm[8 + j]);
+        let col1 = |j: usize| sub(sub(mm[4 + j], mm[8 + j]), mm[12 + j]);
+        let (s0, s1) = ([col0(0), col0(1), col0(2), col0(3)], [col1(0), col1(1), col1(2), col1(3)]);
+        let out = [
+            add(add(s0[0], s0[1]), s0[2]),
+            sub(sub(s0[1], s0[2]), s0[3]),
+            add(add(s1[0], s1[1]), s1[2]),
+            sub(sub(s1[1], s1[2]), s1[3]),
+        ];
         let full = 2 * (b0 + L) <= self.ow;
         for a in 0..1 + self.two_rows as usize {
             let (e, o) = (&out[2 * a], &out[2 * a + 1]);
@@ -275,9 +305,10 @@ impl<T: GemmElement> Block for OutputBlock<'_, T> {
 /// # Safety
 /// `y` must address the `[N, cout, oh, ow]` destination; no other thread may touch the output
 /// rows of these tile rows during the call.
-pub(super) unsafe fn output_transform<T: GemmElement>(m: &[T], gr: &Grid, chunk: (usize, usize), y: SendPtr<T>) {
+#[inline(always)]
+unsafe fn output_transform_impl<T: GemmElement>(m: &[T], gr: &Grid, chunk: (usize, usize), y: SendPtr<T>) {
     let tc = (chunk.1 - chunk.0) * gr.tw;
-    for_each_segment(gr, chunk, |img, t0, t1, k0| {
+    for (img, t0, t1, k0) in segments(gr, chunk) {
         for o in 0..gr.cout {
             let plane = y.get().add((img * gr.cout + o) * gr.oh * gr.ow);
             for tr in 0..t1 - t0 {
@@ -293,5 +324,67 @@ pub(super) unsafe fn output_transform<T: GemmElement>(m: &[T], gr: &Grid, chunk:
                 for_each_block(gr.tw, &mut block);
             }
         }
-    });
+    }
 }
+
+/// Whether to run the AVX-512 builds of the transforms.
+fn use_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return crate::cpu::sgemm::Isa::detect() == Some(crate::cpu::sgemm::Isa::Avx512);
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Defines `$name`, which runs `$imp` (an `#[inline(always)]` function) compiled with AVX-512
+/// enabled when the CPU has it, so the fixed-size lane loops become 512-bit vector code, and
+/// as built otherwise.
+macro_rules! multiversion {
+    ($(#[$doc:meta])* $vis:vis [$($unsafe:tt)?] fn $name:ident / $avx:ident => $imp:ident ($($arg:ident: $ty:ty),*)) => {
+        $(#[$doc])*
+        $vis $($unsafe)? fn $name<T: GemmElement>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if use_avx512() {
+                // SAFETY: the CPU has AVX-512F (checked); the caller upholds `$imp`'s contract.
+                return unsafe { $avx($($arg),*) };
+            }
+            #[allow(unused_unsafe)]
+            // SAFETY: the caller upholds `$imp`'s contract.
+            unsafe { $imp($($arg),*) }
+        }
+
+        /// # Safety
+        /// The CPU must have AVX-512F, and the caller must uphold the transform's contract.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+        unsafe fn $avx<T: GemmElement>($($arg: $ty),*) {
+            #[allow(unused_unsafe)]
+            unsafe { $imp($($arg),*) }
+        }
+    };
+}
+
+multiversion!(
+    /// `Bᵀ d B` of the source tiles of the chunk's tile rows, into `v` (`[16][cin][tiles]`).
+    pub(super) [] fn input_transform / input_transform_avx512 => input_transform_impl(
+        x: &[T], gr: &Grid, chunk: (usize, usize), v: &mut [T], stage: &mut Vec<T>
+    )
+);
+
+multiversion!(
+    /// `A dY Aᵀ` of the 2x2 gradient tiles of the chunk's tile rows of the destination planes
+    /// `gy`, into `m` (`[16][cout][tiles]`).
+    pub(super) [] fn grad_transform / grad_transform_avx512 => grad_transform_impl(
+        gy: &[T], gr: &Grid, chunk: (usize, usize), m: &mut [T], stage: &mut Vec<T>
+    )
+);
+
+multiversion!(
+    /// `Aᵀ m A` of the products `m` (`[16][cout][tiles]`) of the chunk's tile rows, written
+    /// into the destination planes at `y`.
+    ///
+    /// # Safety
+    /// As for `output_transform_impl`.
+    pub(super) [unsafe] fn output_transform / output_transform_avx512 => output_transform_impl(
+        m: &[T], gr: &Grid, chunk: (usize, usize), y: SendPtr<T>
+    )
+);
