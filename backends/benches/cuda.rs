@@ -13,7 +13,8 @@ mod common;
 #[cfg(feature = "cuda")]
 fn main() {
     use backends::ops::Conv2dParams;
-    use backends::{Backend, CpuBackend, CudaBackend, DType, Distribution, Layout};
+    use backends::ops::Distribution;
+    use backends::{Backend, CpuBackend, CudaBackend, DType, Layout};
 
     if !backends::cuda_is_available() {
         println!("skipped the CUDA benchmark: no CUDA driver or GPU");
