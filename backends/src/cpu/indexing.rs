@@ -29,7 +29,7 @@ fn read_indices(op: &'static str, idx: &CpuStorage, li: &Layout, size: usize) ->
     Ok(v)
 }
 
-fn check_axis(op: &'static str, l: &Layout, axis: usize) -> Result<()> {
+pub(crate) fn check_axis(op: &'static str, l: &Layout, axis: usize) -> Result<()> {
     if axis >= l.ndim() {
         return Err(Error::AxisOutOfRange { op, axis, ndim: l.ndim() });
     }
@@ -37,7 +37,7 @@ fn check_axis(op: &'static str, l: &Layout, axis: usize) -> Result<()> {
 }
 
 /// `x` re-strided to `shape` with stride 0 along `axis` (the caller adds `index * stride`).
-fn base_view(lx: &Layout, shape: &[usize], axis: usize) -> Result<Layout> {
+pub(crate) fn base_view(lx: &Layout, shape: &[usize], axis: usize) -> Result<Layout> {
     let mut strides = lx.strides().to_vec();
     strides[axis] = 0;
     Layout::new(shape.to_vec(), strides, lx.offset())
@@ -94,19 +94,25 @@ pub(crate) fn index_select(
 ) -> Result<CpuStorage> {
     const OP: &str = "index_select";
     check_extent(OP, x, lx)?;
+    let (xv, il) = index_select_views(lx, axis, li)?;
+    let iv = read_indices(OP, idx, li, lx.shape()[axis])?;
+    Ok(with_slice!(x, v, T => T::into_cpu(gather_kernel(v, &xv, lx.strides()[axis], &iv, &il))))
+}
+
+/// The views `index_select` walks, shared by every backend: `x` re-strided to the output shape
+/// with stride 0 along `axis`, and the 1-D index broadcast over every other dimension.
+pub(crate) fn index_select_views(lx: &Layout, axis: usize, li: &Layout) -> Result<(Layout, Layout)> {
+    const OP: &str = "index_select";
     check_axis(OP, lx, axis)?;
     if li.ndim() > 1 {
         return Err(Error::invalid(OP, format!("the index must be 1-D, got shape {:?}", li.shape())));
     }
-    let iv = read_indices(OP, idx, li, lx.shape()[axis])?;
     let mut shape = lx.shape().to_vec();
-    shape[axis] = iv.len();
+    shape[axis] = li.numel();
     let xv = base_view(lx, &shape, axis)?;
-    // The index broadcast over every other dimension.
     let mut istrides = vec![0; shape.len()];
     istrides[axis] = 1;
-    let il = Layout::new(shape, istrides, 0)?;
-    Ok(with_slice!(x, v, T => T::into_cpu(gather_kernel(v, &xv, lx.strides()[axis], &iv, &il))))
+    Ok((xv, Layout::new(shape, istrides, 0)?))
 }
 
 /// Adds `src` into a contiguous copy `out` of `base` (shape `bshape`) at the positions `idx`

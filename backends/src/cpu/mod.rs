@@ -9,7 +9,7 @@ mod copy;
 mod elementwise;
 mod fft;
 mod gemm;
-mod indexing;
+pub(crate) mod indexing;
 mod int8;
 mod matmul;
 mod pool;
@@ -28,7 +28,7 @@ pub(crate) use {
     copy::concat_shape,
     fft::{irfft2_check, rfft2_dims},
     matmul::matmul_dims,
-    pool::{check_adaptive, four_d},
+    pool::{check_adaptive, four_d, max_pool_backward_shapes},
     random::check_dist,
     reduce::split_axes,
     strided::coalesce,

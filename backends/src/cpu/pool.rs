@@ -26,6 +26,28 @@ fn window(i: usize, k: usize, s: usize, p: usize, len: usize) -> (usize, usize, 
     (lo.min(hi), hi, padded)
 }
 
+/// Checks the shapes of a max-pool backward pass (gradient and indices alike, N and C equal to
+/// the input's) and returns `(input, gradient)` as `[N, C, H, W]`; shared by every backend.
+pub(crate) fn max_pool_backward_shapes(
+    lgy: &Layout,
+    li: &Layout,
+    input_shape: &[usize],
+) -> Result<([usize; 4], [usize; 4])> {
+    const OP: &str = "max_pool2d_backward";
+    let input = four_d(OP, input_shape)?;
+    let sg = four_d(OP, lgy.shape())?;
+    if li.shape() != lgy.shape() {
+        return Err(Error::shape(OP, lgy.shape(), li.shape()));
+    }
+    if sg[0] != input[0] || sg[1] != input[1] {
+        return Err(Error::invalid(
+            OP,
+            format!("gradient {:?} does not match input shape {input_shape:?} in N and C", lgy.shape()),
+        ));
+    }
+    Ok((input, sg))
+}
+
 pub(crate) fn four_d(op: &'static str, shape: &[usize]) -> Result<[usize; 4]> {
     match shape {
         &[n, c, h, w] => Ok([n, c, h, w]),
@@ -130,17 +152,7 @@ pub(crate) fn max_pool2d_backward(
     const OP: &str = "max_pool2d_backward";
     check_extent(OP, gy, lgy)?;
     check_extent(OP, idx, li)?;
-    let input = four_d(OP, input_shape)?;
-    let sg = four_d(OP, lgy.shape())?;
-    if li.shape() != lgy.shape() {
-        return Err(Error::shape(OP, lgy.shape(), li.shape()));
-    }
-    if sg[0] != input[0] || sg[1] != input[1] {
-        return Err(Error::invalid(
-            OP,
-            format!("gradient {:?} does not match input shape {input_shape:?} in N and C", lgy.shape()),
-        ));
-    }
+    let (input, _) = max_pool_backward_shapes(lgy, li, input_shape)?;
     let CpuStorage::I64(ix) = idx else {
         return Err(Error::UnsupportedDType { op: OP, dtype: idx.dtype() });
     };

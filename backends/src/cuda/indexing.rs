@@ -7,6 +7,7 @@ use super::compile::KernelSource;
 use super::copy::contiguous;
 use super::launch::{grid_for, kname, launch, Args, ErrorFlag, Walk};
 use super::storage::CudaStorage;
+use crate::cpu::indexing::{base_view, check_axis};
 use crate::{DType, Error, Layout, Result};
 
 /// The kernels of this file.
@@ -31,20 +32,6 @@ fn read_indices(op: &'static str, idx: &CudaStorage, li: &Layout, size: usize) -
         return Err(Error::IndexOutOfRange { op, index, size });
     }
     Ok(out)
-}
-
-fn check_axis(op: &'static str, l: &Layout, axis: usize) -> Result<()> {
-    if axis >= l.ndim() {
-        return Err(Error::AxisOutOfRange { op, axis, ndim: l.ndim() });
-    }
-    Ok(())
-}
-
-/// `l` re-strided to `shape` with stride 0 along `axis` (the kernel adds `index * stride`).
-fn base_view(l: &Layout, shape: &[usize], axis: usize) -> Result<Layout> {
-    let mut strides = l.strides().to_vec();
-    strides[axis] = 0;
-    Layout::new(shape.to_vec(), strides, l.offset())
 }
 
 /// `out[p] = x[base(p) + idx[ip] * stride(axis)]` over the output shape of `xv`.
@@ -87,17 +74,8 @@ pub(crate) fn index_select(
     li: &Layout,
 ) -> Result<CudaStorage> {
     const OP: &str = "index_select";
-    check_axis(OP, lx, axis)?;
-    if li.ndim() > 1 {
-        return Err(Error::invalid(OP, format!("the index must be 1-D, got shape {:?}", li.shape())));
-    }
+    let (xv, il) = crate::cpu::indexing::index_select_views(lx, axis, li)?;
     let iv = read_indices(OP, idx, li, lx.shape()[axis])?;
-    let mut shape = lx.shape().to_vec();
-    shape[axis] = li.numel();
-    let xv = base_view(lx, &shape, axis)?;
-    let mut istrides = vec![0; shape.len()];
-    istrides[axis] = 1;
-    let il = Layout::new(shape, istrides, 0)?;
     gather_kernel(x, &xv, lx.strides()[axis], &iv, &il)
 }
 

@@ -7,7 +7,7 @@ use super::compile::KernelSource;
 use super::copy::contiguous;
 use super::launch::{grid_for, kname, launch, Args, ErrorFlag};
 use super::storage::CudaStorage;
-use crate::cpu::{check_adaptive, four_d};
+use crate::cpu::{check_adaptive, four_d, max_pool_backward_shapes};
 use crate::ops::Pool2dParams;
 use crate::{DType, Error, Layout, Result};
 
@@ -76,17 +76,7 @@ pub(crate) fn max_pool2d_backward(
     input_shape: &[usize],
 ) -> Result<CudaStorage> {
     const OP: &str = "max_pool2d_backward";
-    let input = four_d(OP, input_shape)?;
-    let sg = four_d(OP, lgy.shape())?;
-    if li.shape() != lgy.shape() {
-        return Err(Error::shape(OP, lgy.shape(), li.shape()));
-    }
-    if sg[0] != input[0] || sg[1] != input[1] {
-        return Err(Error::invalid(
-            OP,
-            format!("gradient {:?} does not match input shape {input_shape:?} in N and C", lgy.shape()),
-        ));
-    }
+    let (input, sg) = max_pool_backward_shapes(lgy, li, input_shape)?;
     if indices.dtype() != DType::I64 {
         return Err(Error::UnsupportedDType { op: OP, dtype: indices.dtype() });
     }
