@@ -1,13 +1,15 @@
-//! SGEMM throughput through the backend vs. calling `matrixmultiply` directly.
+//! SGEMM throughput through the backend (`matmul`, Lamina's own kernels where the CPU has
+//! AVX-512 or AVX2) vs. calling `matrixmultiply` directly, square n = 256..2048.
 //!
 //! `cargo bench -p backends --bench gemm` (set `RAYON_NUM_THREADS=1` or `2`). The direct call is
 //! single-threaded (the crate is built without its own threading), so the 1-thread rows compare
 //! like with like; with more threads the backend splits the product into panels over rayon.
+//! Also prints one `sgemm <n> <median ms> <min ms>` line per size for `run_vs_torch.py`.
 
 use backends::{Backend, CpuBackend, CpuStorage, Layout};
 
 mod common;
-use common::time;
+use common::{time, time_ms};
 
 /// Theoretical FP32 FMA peak in GFLOP/s of the threads in use, from the ISA and /proc/cpuinfo.
 fn peak_gflops(threads: usize) -> Option<f64> {
@@ -49,9 +51,10 @@ fn main() {
         let l = Layout::contiguous(&[n, n]);
         let reps = if n >= 2048 { 5 } else { 15 };
         let flops = 2.0 * (n * n * n) as f64;
-        let t_backend = time(reps, || {
+        let (med, min) = time_ms(reps, || {
             std::hint::black_box(cpu.matmul(&sa, &l, &sb, &l).unwrap());
         });
+        let t_backend = med / 1e3;
         let mut c = vec![0f32; n * n];
         let t_direct = time(reps, || unsafe {
             matrixmultiply::sgemm(
@@ -78,5 +81,6 @@ fn main() {
             flops / t_direct / 1e9,
             t_backend / t_direct
         );
+        println!("sgemm {n} {med:.3} {min:.3}");
     }
 }

@@ -3,12 +3,20 @@
 //! (the CIFAR ResNet reference, torchvision's MobileNetV2 blocks, timm's ViT). Each file holds
 //! the state dict, which Lamina loads strictly by name, an input, an output cotangent, and per
 //! mode the output, the input gradient and selected parameter gradients (plus BatchNorm running
-//! statistics after a training step). Everything must match to 1e-4 relative in f32.
+//! statistics after a training step). Everything must match to 1e-4 relative in f32, and the
+//! deep BatchNorm network (ResNet-20) is also run in f64, where everything must match to 1e-6.
+//!
+//! ResNet-20's train-mode gradients are ill-conditioned in f32. With batch statistics over two
+//! images, every BatchNorm backward subtracts nearly equal means, and across nineteen of them
+//! float32 rounding grows to ~1e-3 relative at the bottom of the network: PyTorch's own float32
+//! input gradient is 1.15e-3 from its float64 reference, its `conv1.weight` gradient 3.8e-4
+//! (`tests/fixtures/torch_f32_error.py` measures them). In f32 those gradients get
+//! [`F32_TRAIN_GRAD_BOUND`]; the f64 run holds them to 1e-6.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use autograd::Tensor;
+use autograd::{DType, Device, Tensor};
 use layers::models::mobilenet::InvertedResidual;
 use layers::models::resnet_cifar::{CifarResNet, Shortcut};
 use layers::models::vit::{VisionTransformer, VitConfig};
@@ -36,29 +44,54 @@ fn rel_err(actual: &Tensor, expected: &Tensor) -> f64 {
     a.iter().zip(&e).fold(0.0f64, |m, (a, e)| m.max((a - e).abs())) / scale
 }
 
-fn assert_close(what: &str, actual: &Tensor, expected: &Tensor) {
+fn assert_close(what: &str, actual: &Tensor, expected: &Tensor, tol: f64) {
     let err = rel_err(actual, expected);
     println!("{what}: relative error {err:.1e}");
-    assert!(err < 1e-4, "{what}: relative error {err:e}");
+    assert!(err < tol, "{what}: relative error {err:e} (bound {tol:e})");
 }
+
+/// Four times PyTorch's own largest float32 error (1.15e-3) on ResNet-20's train-mode gradients.
+const F32_TRAIN_GRAD_BOUND: f64 = 4.0 * 1.15e-3;
+
+/// The dtype a comparison runs in and its bounds.
+#[derive(Clone, Copy)]
+struct Precision {
+    dtype: DType,
+    tol: f64,
+    train_grad_tol: f64,
+}
+
+/// f32 with the 1e-4 bound everywhere.
+const F32: Precision = Precision { dtype: DType::F32, tol: 1e-4, train_grad_tol: 1e-4 };
+/// f64: the fixtures are f64 results rounded to f32, so 1e-6 leaves room for that rounding only.
+const F64: Precision = Precision { dtype: DType::F64, tol: 1e-6, train_grad_tol: 1e-6 };
 
 /// Runs `model` in `mode` on the fixture's input and compares the output, the input gradient,
 /// every stored parameter gradient and (train mode) the running statistics.
-fn check_mode(model: &dyn Module, fx: &HashMap<String, Tensor>, mode: &str) {
+fn check_mode(model: &dyn Module, fx: &HashMap<String, Tensor>, mode: &str, prec: Precision) {
+    let tol = prec.tol;
+    let fx: HashMap<String, Tensor> = fx.iter().map(|(k, v)| (k.clone(), v.to_dtype(prec.dtype).unwrap())).collect();
     model.zero_grad();
     let x = fx["fixture.input"].detach().requires_grad_();
     let m = if mode == "train" { Mode::Train } else { Mode::Eval };
     let out = model.forward(&x, m).unwrap();
-    assert_close(&format!("{mode} output"), &out, &fx[&format!("fixture.{mode}.output")]);
+    assert_eq!(out.dtype(), prec.dtype);
+    assert_close(&format!("{mode} output"), &out, &fx[&format!("fixture.{mode}.output")], tol);
     let grads = out.mul(&fx["fixture.grad_output"]).unwrap().sum_all().unwrap().backward().unwrap();
-    assert_close(&format!("{mode} input gradient"), grads.get(&x).unwrap(), &fx[&format!("fixture.{mode}.grad_input")]);
+    let grad_tol = if mode == "train" { prec.train_grad_tol } else { tol };
+    assert_close(
+        &format!("{mode} input gradient"),
+        grads.get(&x).unwrap(),
+        &fx[&format!("fixture.{mode}.grad_input")],
+        grad_tol,
+    );
     let params: HashMap<String, layers::Param> = model.named_parameters().into_iter().collect();
     let prefix = format!("fixture.{mode}.grad.");
     let mut checked = 0;
     for (name, expected) in fx.iter().filter(|(n, _)| n.starts_with(&prefix)) {
         let pname = &name[prefix.len()..];
         let grad = params[pname].grad().unwrap_or_else(|| panic!("no gradient for {pname}"));
-        assert_close(&format!("{mode} gradient of {pname}"), &grad, expected);
+        assert_close(&format!("{mode} gradient of {pname}"), &grad, expected, grad_tol);
         checked += 1;
     }
     assert!(checked > 0, "the fixture stores parameter gradients");
@@ -68,23 +101,35 @@ fn check_mode(model: &dyn Module, fx: &HashMap<String, Tensor>, mode: &str) {
             fx.iter().filter(|(n, _)| n.starts_with("fixture.train.") && n.contains("running_")).collect();
         for (name, expected) in &stats {
             let bname = &name["fixture.train.".len()..];
-            assert_close(&format!("updated {bname}"), &buffers[bname].get(), expected);
+            assert_close(&format!("updated {bname}"), &buffers[bname].get(), expected, tol);
         }
         assert!(!stats.is_empty());
     }
 }
 
 fn check(model: &dyn Module, name: &str, modes: &[&str]) {
+    check_in(model, name, modes, F32);
+}
+
+/// Loads the fixture into `model` (f32), converts the model to `prec`'s dtype and checks `modes`.
+fn check_in(model: &dyn Module, name: &str, modes: &[&str], prec: Precision) {
     let fx = load_fixture(name, model);
+    model.convert(prec.dtype, Device::Cpu).unwrap();
     for mode in modes {
-        check_mode(model, &fx, mode);
+        check_mode(model, &fx, mode, prec);
     }
 }
 
 #[test]
 fn resnet20_matches_pytorch() {
     let net = CifarResNet::new(20, Shortcut::A, 10, 3, 0).unwrap();
-    check(&net, "resnet20", &["eval", "train"]);
+    check_in(&net, "resnet20", &["eval", "train"], Precision { train_grad_tol: F32_TRAIN_GRAD_BOUND, ..F32 });
+}
+
+#[test]
+fn resnet20_matches_pytorch_in_f64() {
+    let net = CifarResNet::new(20, Shortcut::A, 10, 3, 0).unwrap();
+    check_in(&net, "resnet20", &["eval", "train"], F64);
 }
 
 #[test]

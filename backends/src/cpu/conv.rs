@@ -20,6 +20,7 @@
 use super::copy::check_extent;
 use super::gemm::{gemm, gemm_par, GemmElement, MatRef};
 use super::strided::contiguous_slice;
+use super::winograd;
 use crate::ops::Conv2dParams;
 use crate::{CpuStorage, Error, Layout, Result};
 use rayon::prelude::*;
@@ -213,11 +214,39 @@ fn col2im<T: GemmElement>(col: &[T], g: &Geom, c0: usize, c1: usize, r0: usize, 
 
 /// The first `len` elements of a reusable scratch buffer (grown, never shrunk, so tiles of
 /// different sizes do not refill it).
-fn scratch<T: Copy + Default>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
+pub(super) fn scratch<T: Copy + Default>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
     if buf.len() < len {
         buf.resize(len, T::default());
     }
     &mut buf[..len]
+}
+
+/// Splits `0..count` into one contiguous run per thread, calls `f(run, acc)` for each run with
+/// its own zeroed accumulator of `len` elements, and returns the accumulators summed in run
+/// order: a fixed summation order for a given thread count (no races, no atomics).
+pub(super) fn accumulate_in_runs<T: GemmElement>(
+    count: usize,
+    len: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [T]) + Sync,
+) -> Vec<T> {
+    let parts = rayon::current_num_threads().clamp(1, count.max(1));
+    let per = count.div_ceil(parts).max(1);
+    let accs: Vec<Vec<T>> = (0..count.div_ceil(per).max(1))
+        .into_par_iter()
+        .map(|part| {
+            let mut acc = vec![T::zero(); len];
+            f(part * per..((part + 1) * per).min(count), &mut acc);
+            acc
+        })
+        .collect();
+    let mut accs = accs.into_iter();
+    let mut sum = accs.next().expect("at least one run");
+    for a in accs {
+        for (d, v) in sum.iter_mut().zip(&a) {
+            *d += *v;
+        }
+    }
+    sum
 }
 
 /// Whether to spread images over threads (each image single-threaded) rather than parallelize
@@ -333,6 +362,17 @@ fn conv2d_float<T: GemmElement>(x: &[T], lx: &Layout, w: &[T], lw: &Layout, g: &
     if g.ckk() == 0 {
         return y;
     }
+    if winograd::applies(g) {
+        winograd::forward(x, w, g, &mut y);
+    } else {
+        forward_direct(x, w, g, &mut y);
+    }
+    y
+}
+
+/// The forward convolution without the Winograd path (depthwise, 1x1 and im2col + GEMM) of
+/// dense `x` and `w` into the zeroed `y`.
+pub(super) fn forward_direct<T: GemmElement>(x: &[T], w: &[T], g: &Geom, y: &mut [T]) {
     let (hwi, hwo) = (g.in_plane(), g.out_plane());
     if g.is_depthwise() {
         let kk = g.kk();
@@ -340,7 +380,7 @@ fn conv2d_float<T: GemmElement>(x: &[T], lx: &Layout, w: &[T], lw: &Layout, g: &
             let c = p % g.c;
             depthwise_plane(&x[p * hwi..(p + 1) * hwi], &w[c * kk..(c + 1) * kk], g, yp);
         });
-        return y;
+        return;
     }
     let (img_in, img_out) = (g.c * hwi, g.o * hwo);
     if parallel_over_images(g.n) {
@@ -353,7 +393,6 @@ fn conv2d_float<T: GemmElement>(x: &[T], lx: &Layout, w: &[T], lw: &Layout, g: &
             forward_image_shared(&x[i * img_in..(i + 1) * img_in], w, g, yi, &mut col);
         }
     }
-    y
 }
 
 fn conv2d_i8(x: &[i8], lx: &Layout, w: &[i8], lw: &Layout, g: &Geom) -> Vec<i32> {
@@ -490,6 +529,16 @@ fn backward_data_float<T: GemmElement>(gy: &[T], lgy: &Layout, w: &[T], lw: &Lay
     let gy = dense(gy, lgy);
     let w = dense(w, lw);
     let (gy, w) = (&gy[..], &w[..]);
+    if winograd::applies_backward_data(g) {
+        winograd::backward_data(gy, w, g, &mut dx);
+    } else {
+        backward_data_direct(gy, w, g, &mut dx);
+    }
+    dx
+}
+
+/// The input gradient without the Winograd path, of dense `gy` and `w` into the zeroed `dx`.
+pub(super) fn backward_data_direct<T: GemmElement>(gy: &[T], w: &[T], g: &Geom, dx: &mut [T]) {
     let (hwi, hwo) = (g.in_plane(), g.out_plane());
     if g.is_depthwise() {
         let kk = g.kk();
@@ -497,7 +546,7 @@ fn backward_data_float<T: GemmElement>(gy: &[T], lgy: &Layout, w: &[T], lw: &Lay
             let c = p % g.c;
             depthwise_plane_backward(&gy[p * hwo..(p + 1) * hwo], &w[c * kk..(c + 1) * kk], g, dxp);
         });
-        return dx;
+        return;
     }
     let (img_in, img_out) = (g.c * hwi, g.o * hwo);
     if parallel_over_images(g.n) {
@@ -510,7 +559,6 @@ fn backward_data_float<T: GemmElement>(gy: &[T], lgy: &Layout, w: &[T], lw: &Lay
             backward_data_image_shared(&gy[i * img_out..(i + 1) * img_out], w, g, dxi, &mut col);
         }
     }
-    dx
 }
 
 /// Checks a `gy` shape against what the forward pass with input `x_shape` and weight `w_shape`
@@ -685,6 +733,15 @@ fn backward_weight_float<T: GemmElement>(x: &[T], lx: &Layout, gy: &[T], lgy: &L
     let x = dense(x, lx);
     let gy = dense(gy, lgy);
     let (x, gy) = (&x[..], &gy[..]);
+    if winograd::applies(g) {
+        return winograd::backward_weight(x, gy, g);
+    }
+    backward_weight_direct(x, gy, g)
+}
+
+/// The weight gradient without the Winograd path, of dense `x` and `gy`.
+pub(super) fn backward_weight_direct<T: GemmElement>(x: &[T], gy: &[T], g: &Geom) -> Vec<T> {
+    let wlen: usize = g.w_shape().iter().product();
     let (hwi, hwo) = (g.in_plane(), g.out_plane());
     if g.is_depthwise() {
         let mut dw = vec![T::zero(); wlen];
@@ -694,29 +751,13 @@ fn backward_weight_float<T: GemmElement>(x: &[T], lx: &Layout, gy: &[T], lgy: &L
     }
     let (img_in, img_out) = (g.c * hwi, g.o * hwo);
     if parallel_over_images(g.n) {
-        // Contiguous runs of images, one accumulator each, summed in order at the end.
-        let parts = rayon::current_num_threads().min(g.n);
-        let per = g.n.div_ceil(parts);
-        let accs: Vec<Vec<T>> = (0..g.n.div_ceil(per))
-            .into_par_iter()
-            .map(|part| {
-                let mut acc = vec![T::zero(); wlen];
-                let mut col = Vec::new();
-                for i in part * per..((part + 1) * per).min(g.n) {
-                    let (xi, gi) = (&x[i * img_in..(i + 1) * img_in], &gy[i * img_out..(i + 1) * img_out]);
-                    backward_weight_image(xi, gi, g, &mut acc, &mut col);
-                }
-                acc
-            })
-            .collect();
-        let mut accs = accs.into_iter();
-        let mut dw = accs.next().expect("at least one image");
-        for a in accs {
-            for (d, v) in dw.iter_mut().zip(&a) {
-                *d += *v;
+        accumulate_in_runs(g.n, wlen, |images, acc| {
+            let mut col = Vec::new();
+            for i in images {
+                let (xi, gi) = (&x[i * img_in..(i + 1) * img_in], &gy[i * img_out..(i + 1) * img_out]);
+                backward_weight_image(xi, gi, g, acc, &mut col);
             }
-        }
-        dw
+        })
     } else {
         let mut dw = vec![T::zero(); wlen];
         let mut col = Vec::new();

@@ -21,6 +21,9 @@ mod sgemm;
 mod softmax;
 mod sort;
 mod strided;
+#[cfg(test)]
+mod testing;
+mod winograd;
 
 #[cfg(feature = "cuda")]
 pub(crate) use {

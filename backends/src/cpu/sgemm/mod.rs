@@ -209,26 +209,14 @@ unsafe fn edge_tile<K: MicroKernel>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Deterministic values in [-1, 1).
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
+    use crate::cpu::testing::values;
 
     /// Runs one product with `isa` and checks it against a naive f64 loop. `ta`/`tb` store the
     /// operands transposed (column-major), so the packing reads them with non-unit strides.
     #[allow(clippy::too_many_arguments)]
     fn check(isa: Isa, m: usize, k: usize, n: usize, ta: bool, tb: bool, alpha: f32, beta: f32) {
-        let a = values(m * k, (m * 31 + k) as u64);
-        let b = values(k * n, (k * 17 + n) as u64);
+        let a: Vec<f32> = values(m * k, (m * 31 + k) as u64);
+        let b: Vec<f32> = values(k * n, (k * 17 + n) as u64);
         let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
         let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
         let ldc = n + 3;
