@@ -23,6 +23,7 @@ macro_rules! dispatch {
     ($self:ident, |$b:ident, $s:ident| $body:expr) => {
         match $self {
             Storage::Cpu($s) => {
+                crate::cpu::memory::retain_freed_memory();
                 let $b = CpuBackend;
                 $body.map(Storage::Cpu)
             }
@@ -39,6 +40,7 @@ macro_rules! dispatch_pair {
     ($self:ident, |$b:ident, $s:ident| $body:expr) => {
         match $self {
             Storage::Cpu($s) => {
+                crate::cpu::memory::retain_freed_memory();
                 let $b = CpuBackend;
                 $body.map(|(x, y)| (Storage::Cpu(x), Storage::Cpu(y)))
             }

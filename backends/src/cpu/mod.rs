@@ -12,6 +12,7 @@ mod gemm;
 pub(crate) mod indexing;
 mod int8;
 mod matmul;
+pub mod memory;
 mod pool;
 mod random;
 mod reduce;
