@@ -36,6 +36,7 @@
 //! | `max_pool2d avg_pool2d adaptive_avg_pool2d` and their backward ops, second order | `grad_pool` |
 //! | `index_select gather scatter_add topk sort` | `grad_indexing` |
 //! | `rfft2 irfft2`, round trip, second order | `grad_fft` |
+//! | `batch_norm_train channel_affine` (fused batch norm), naive forward, second order, f32 agreement | `grad_batch_norm` |
 //! | `dropout dropout2d` (fixed seed = fixed mask) | `grad_dropout` |
 //! | tape memory over 200 conv-net training steps | `memory` |
 //! | custom ops ([`Tensor::from_op`]), accumulation, `retain_grad`, `no_grad`, backward errors | doc tests, `grad_reduce_shape`, `scalars` |

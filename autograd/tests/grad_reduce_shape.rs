@@ -1,24 +1,13 @@
 //! Gradchecks for reductions, shape ops, matmul and softmax (f64, proptest over shapes and
 //! views), second-order gradients, and backward's error cases.
 
+mod common;
+
 use autograd::strategies::{f64_tensor, make_view, shape, ViewKind};
-use autograd::{gradcheck, BackwardOptions, DType, GradcheckOptions, Result, Tensor};
+use autograd::{BackwardOptions, DType, Result, Tensor};
 use proptest::prelude::*;
 
-fn check(
-    name: &str,
-    f: impl Fn(&[Tensor]) -> Result<Tensor>,
-    inputs: &[Tensor],
-) -> std::result::Result<(), TestCaseError> {
-    let r = gradcheck(f, inputs, &GradcheckOptions::default());
-    prop_assert!(
-        r.is_ok(),
-        "{name} on {:?}: {}",
-        inputs.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>(),
-        r.unwrap_err()
-    );
-    Ok(())
-}
+use common::prop_gradcheck as check;
 
 /// Distinct values (no ties) for max/min.
 fn distinct(shape: &[usize], kind: ViewKind, seed: u64) -> Tensor {

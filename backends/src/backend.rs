@@ -103,6 +103,42 @@ pub trait Backend: Send + Sync {
     /// Softmax (or log-softmax) along `axis`, numerically stable; same shape as the input.
     fn softmax(&self, s: &Self::Storage, l: &Layout, axis: usize, log: bool) -> Result<Self::Storage>;
 
+    // ----- per-channel (batch norm) -----
+    //
+    // `x` is viewed as `[N, C, S]` (dim 1 is the channel, later dims flattened); per-channel
+    // vectors are contiguous `[C]` buffers of `x`'s dtype (floats only). Backends without a
+    // fused kernel inherit the composites of [`crate::channel`].
+
+    /// Mean and biased variance of each channel over its `N·S` elements: two `[C]` buffers.
+    fn channel_stats(&self, x: &Self::Storage, l: &Layout) -> Result<(Self::Storage, Self::Storage)> {
+        crate::channel::stats_composite(self, x, l)
+    }
+    /// `Σ g` and `Σ g·(x − mean[c])` per channel (`g` and `x` have the same shape): the
+    /// reductions of the batch-norm backward pass. Two `[C]` buffers.
+    fn channel_sums(
+        &self,
+        g: &Self::Storage,
+        lg: &Layout,
+        x: &Self::Storage,
+        lx: &Layout,
+        mean: &Self::Storage,
+    ) -> Result<(Self::Storage, Self::Storage)> {
+        crate::channel::sums_composite(self, g, lg, x, lx, mean)
+    }
+    /// `x·scale[c] + shift[c]`, plus `y·y_scale[c]` when `extra = (y, y's layout, y_scale)` is
+    /// given (`y` has `x`'s shape); the result has `x`'s shape. Batch norm's forward is the
+    /// first form, its input gradient the second.
+    fn channel_fma(
+        &self,
+        x: &Self::Storage,
+        lx: &Layout,
+        scale: &Self::Storage,
+        shift: &Self::Storage,
+        extra: Option<(&Self::Storage, &Layout, &Self::Storage)>,
+    ) -> Result<Self::Storage> {
+        crate::channel::fma_composite(self, x, lx, scale, shift, extra)
+    }
+
     // ----- linear algebra -----
 
     /// Batched matrix product: `a` is `[..., M, K]`, `b` is `[..., K, N]` with identical batch

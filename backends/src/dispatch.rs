@@ -219,6 +219,39 @@ impl Storage {
         dispatch!(self, |b, s| b.softmax(s, l, axis, log))
     }
 
+    /// See [`Backend::channel_stats`]; `self` is the input.
+    pub fn channel_stats(&self, l: &Layout) -> Result<(Storage, Storage)> {
+        dispatch_pair!(self, |b, s| b.channel_stats(s, l))
+    }
+
+    /// See [`Backend::channel_sums`]; `self` is the gradient `g`.
+    pub fn channel_sums(&self, lg: &Layout, x: &Storage, lx: &Layout, mean: &Storage) -> Result<(Storage, Storage)> {
+        dispatch_pair!(self, |b, s| b.channel_sums(
+            s,
+            lg,
+            pick("channel_sums", self, x)?,
+            lx,
+            pick("channel_sums", self, mean)?
+        ))
+    }
+
+    /// See [`Backend::channel_fma`]; `self` is the input `x`.
+    pub fn channel_fma(
+        &self,
+        lx: &Layout,
+        scale: &Storage,
+        shift: &Storage,
+        extra: Option<(&Storage, &Layout, &Storage)>,
+    ) -> Result<Storage> {
+        dispatch!(self, |b, s| {
+            let extra = match extra {
+                Some((y, ly, ys)) => Some((pick("channel_fma", self, y)?, ly, pick("channel_fma", self, ys)?)),
+                None => None,
+            };
+            b.channel_fma(s, lx, pick("channel_fma", self, scale)?, pick("channel_fma", self, shift)?, extra)
+        })
+    }
+
     /// See [`Backend::matmul`].
     pub fn matmul(&self, la: &Layout, rhs: &Storage, lb: &Layout) -> Result<Storage> {
         dispatch!(self, |b, s| b.matmul(s, la, pick("matmul", self, rhs)?, lb))

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+pub mod channel;
 pub mod conformance;
 pub mod cpu;
 #[cfg(feature = "cuda")]

@@ -121,11 +121,10 @@ impl Module for BatchNorm {
                 ),
             ));
         }
-        let axes: Vec<usize> = std::iter::once(0).chain(2..r).collect();
-        let mut bshape = vec![1usize; r];
-        bshape[1] = self.channels;
+        let weight = self.weight.as_ref().map(|w| w.tensor());
+        let bias = self.bias.as_ref().map(|b| b.tensor());
         let use_batch = mode.is_train() || self.running_mean.is_none();
-        let (mean, var) = if use_batch {
+        if use_batch {
             let count = x.numel() / self.channels;
             if mode.is_train() && count < 2 {
                 return Err(Error::invalid(
@@ -133,30 +132,24 @@ impl Module for BatchNorm {
                     format!("needs more than one value per channel in training, got {:?}", x.shape()),
                 ));
             }
-            let mean = x.mean(&axes, true)?;
-            let var = x.var(&axes, 0, true)?;
+            let (y, mean, var) = x.batch_norm_train(weight.as_ref(), bias.as_ref(), self.eps)?;
             if mode.is_train() {
-                self.update_running(
-                    &mean.detach().reshape_to(&[self.channels])?,
-                    &var.detach().reshape_to(&[self.channels])?,
-                    count,
-                )?;
+                self.update_running(&mean, &var, count)?;
             }
-            (mean, var)
-        } else {
-            let rm = self.running_mean.as_ref().expect("tracked").get();
-            let rv = self.running_var.as_ref().expect("tracked").get();
-            (rm.to_dtype(x.dtype())?.reshape_to(&bshape)?, rv.to_dtype(x.dtype())?.reshape_to(&bshape)?)
-        };
-        let inv = var.add_scalar(self.eps)?.rsqrt()?;
-        let mut y = x.sub(&mean)?.mul(&inv)?;
-        if let Some(w) = &self.weight {
-            y = y.mul(&w.tensor().reshape_to(&bshape)?)?;
+            return Ok(y);
         }
-        if let Some(b) = &self.bias {
-            y = y.add(&b.tensor().reshape_to(&bshape)?)?;
+        // Fixed statistics fold into one per-channel scale and shift.
+        let rm = self.running_mean.as_ref().expect("tracked").get().to_dtype(x.dtype())?;
+        let rv = self.running_var.as_ref().expect("tracked").get().to_dtype(x.dtype())?;
+        let mut scale = rv.add_scalar(self.eps)?.rsqrt()?;
+        if let Some(w) = &weight {
+            scale = scale.mul(w)?;
         }
-        Ok(y)
+        let mut shift = rm.mul(&scale)?.neg()?;
+        if let Some(b) = &bias {
+            shift = shift.add(b)?;
+        }
+        x.channel_affine(&scale, &shift)
     }
 
     fn params(&self) -> Vec<(String, Param)> {

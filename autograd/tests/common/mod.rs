@@ -39,3 +39,19 @@ pub fn assert_f32_close(a: &[f64], b: &[f64], what: &str) {
         assert!((p - q).abs() <= 1e-4 * scale, "{what}: element {i}: f64 {p} vs f32 {q}");
     }
 }
+
+/// `gradcheck` of `f` at `inputs` as a proptest assertion naming `name` and the input shapes.
+pub fn prop_gradcheck(
+    name: &str,
+    f: impl Fn(&[Tensor]) -> Result<Tensor>,
+    inputs: &[Tensor],
+) -> std::result::Result<(), proptest::test_runner::TestCaseError> {
+    let r = autograd::gradcheck(f, inputs, &autograd::GradcheckOptions::default());
+    proptest::prop_assert!(
+        r.is_ok(),
+        "{name} on {:?}: {}",
+        inputs.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>(),
+        r.unwrap_err()
+    );
+    Ok(())
+}

@@ -8,6 +8,7 @@
 
 #![allow(missing_docs)]
 
+pub mod channel;
 pub mod conv;
 pub mod elementwise;
 pub mod fft;
@@ -21,6 +22,7 @@ pub mod sort;
 pub use conv::{check_conv2d, check_conv2d_errors, check_conv2d_i8, check_conv2d_large, check_conv2d_thread_counts};
 pub use pool::{check_adaptive_avg_pool2d, check_avg_pool2d, check_max_pool2d, check_pool2d_errors};
 
+pub use channel::check_channel_ops;
 pub use elementwise::*;
 pub use fft::*;
 pub use indexing::*;
@@ -47,6 +49,7 @@ macro_rules! conformance_checks {
             check_reduce,
             check_arg_reduce,
             check_softmax,
+            check_channel_ops,
             check_matmul,
             check_conv2d,
             check_conv2d_thread_counts,

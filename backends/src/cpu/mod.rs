@@ -4,6 +4,7 @@
 //! contract. Threads follow rayon's global pool (`RAYON_NUM_THREADS`), with one level of
 //! parallelism: a kernel parallelizes either its outer loop or its GEMM, never both.
 
+mod channel;
 mod conv;
 mod copy;
 mod elementwise;
@@ -142,6 +143,32 @@ impl Backend for CpuBackend {
 
     fn softmax(&self, s: &CpuStorage, l: &Layout, axis: usize, log: bool) -> Result<CpuStorage> {
         softmax::softmax(s, l, axis, log)
+    }
+
+    fn channel_stats(&self, x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, CpuStorage)> {
+        channel::channel_stats(x, l)
+    }
+
+    fn channel_sums(
+        &self,
+        g: &CpuStorage,
+        lg: &Layout,
+        x: &CpuStorage,
+        lx: &Layout,
+        mean: &CpuStorage,
+    ) -> Result<(CpuStorage, CpuStorage)> {
+        channel::channel_sums(g, lg, x, lx, mean)
+    }
+
+    fn channel_fma(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        scale: &CpuStorage,
+        shift: &CpuStorage,
+        extra: Option<(&CpuStorage, &Layout, &CpuStorage)>,
+    ) -> Result<CpuStorage> {
+        channel::channel_fma(x, lx, scale, shift, extra)
     }
 
     fn matmul(&self, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {

@@ -1,0 +1,210 @@
+//! Batch normalization as fused ops: [`Tensor::batch_norm_train`] (batch statistics) and
+//! [`Tensor::channel_affine`] (a per-channel scale and shift, which is batch norm in eval mode).
+//!
+//! Forward and first-order backward run the backend's fused per-channel kernels
+//! ([`backends::Backend::channel_stats`], `channel_sums`, `channel_fma`): two reads of the input
+//! and one write per pass, no temporaries the size of the input. A backward pass recorded for
+//! higher-order gradients (`create_graph`) instead builds its gradients from differentiable
+//! tensor ops, so Hessian-vector products through batch norm stay exact.
+
+use backends::{Layout, Storage};
+
+use crate::graph::record_fn;
+use crate::{is_grad_enabled, no_grad, Error, Result, Tensor};
+
+/// The reduced axes (all but the channel axis 1) and the broadcast shape `[1, C, 1, ...]`.
+fn axes_and_bshape(x: &Tensor) -> (Vec<usize>, Vec<usize>) {
+    let axes: Vec<usize> = std::iter::once(0).chain(2..x.ndim()).collect();
+    let mut bshape = vec![1; x.ndim()];
+    bshape[1] = x.shape()[1];
+    (axes, bshape)
+}
+
+/// Checks that `x` is `[N, C, ...]` and that each per-channel vector is `[C]` of `x`'s dtype and
+/// device; returns `C`.
+fn check(op: &'static str, x: &Tensor, vectors: &[(&str, Option<&Tensor>)]) -> Result<usize> {
+    if x.ndim() < 2 {
+        return Err(Error::invalid(op, format!("expected an input [N, C, ...] of rank >= 2, got {:?}", x.shape())));
+    }
+    let c = x.shape()[1];
+    for (what, v) in vectors {
+        let Some(v) = v else { continue };
+        if v.shape() != [c] {
+            return Err(Error::invalid(
+                op,
+                format!("{what} must have shape [{c}] for an input {:?}, got {:?}", x.shape(), v.shape()),
+            ));
+        }
+        if v.dtype() != x.dtype() {
+            return Err(Error::DTypeMismatch { op, lhs: x.dtype(), rhs: v.dtype() });
+        }
+        if v.device() != x.device() {
+            return Err(Error::DeviceMismatch { op, lhs: x.device(), rhs: v.device() });
+        }
+    }
+    Ok(c)
+}
+
+/// A buffer holding exactly the elements of a `[C]` tensor, in order (a small copy).
+fn exact(v: &Tensor) -> Result<Storage> {
+    v.storage().contiguous(v.layout())
+}
+
+/// A tensor of `x`'s shape from a kernel result.
+fn like(s: Storage, x: &Tensor) -> Tensor {
+    Tensor::from_storage(s, Layout::contiguous(x.shape()))
+}
+
+/// A `[C]` tensor from a kernel result.
+fn vector(s: Storage, c: usize) -> Tensor {
+    Tensor::from_storage(s, Layout::contiguous(&[c]))
+}
+
+impl Tensor {
+    /// Batch normalization with batch statistics (training mode) over an `[N, C, ...]` input:
+    /// `y = (x − mean_c) / sqrt(var_c + eps) · weight_c + bias_c`, where `mean_c` and the biased
+    /// `var_c` are taken over every axis but 1. Returns `(y, mean, var)`; the statistics are
+    /// detached `[C]` tensors (for running averages). `weight` and `bias` are optional `[C]`
+    /// tensors. Differentiable in `x`, `weight` and `bias`, to any order.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f64, 3.0, 10.0, 20.0], &[2, 2]).unwrap();
+    /// let (y, mean, var) = x.batch_norm_train(None, None, 0.0).unwrap();
+    /// assert_eq!(mean.to_vec::<f64>().unwrap(), vec![5.5, 11.5]);
+    /// assert_eq!(var.to_vec::<f64>().unwrap(), vec![20.25, 72.25]);
+    /// assert_eq!(y.to_vec::<f64>().unwrap(), vec![-1.0, -1.0, 1.0, 1.0]);
+    /// ```
+    pub fn batch_norm_train(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let op = "batch_norm";
+        let c = check(op, self, &[("weight", weight), ("bias", bias)])?;
+        if self.numel() == 0 {
+            return Err(Error::invalid(op, format!("needs a non-empty input, got {:?}", self.shape())));
+        }
+        let (ms, vs) = self.storage().channel_stats(self.layout())?;
+        let (mean, var) = (vector(ms, c), vector(vs, c));
+        let (y, inv) = no_grad(|| -> Result<(Tensor, Tensor)> {
+            let inv = var.add_scalar(eps)?.rsqrt()?;
+            let scale = match weight {
+                Some(w) => inv.mul(&w.detach())?,
+                None => inv.clone(),
+            };
+            let mut shift = mean.mul(&scale)?.neg()?;
+            if let Some(b) = bias {
+                shift = shift.add(&b.detach())?;
+            }
+            let y = self.storage().channel_fma(self.layout(), &exact(&scale)?, &exact(&shift)?, None)?;
+            Ok((like(y, self), inv))
+        })?;
+        let mut inputs = vec![self];
+        inputs.extend(weight);
+        inputs.extend(bias);
+        let (x, w) = (self.clone(), weight.cloned());
+        let (has_w, has_b) = (weight.is_some(), bias.is_some());
+        let (saved_mean, saved_inv) = (mean.clone(), inv);
+        let y = record_fn(y, op, &inputs, move || {
+            move |g: &Tensor| {
+                let (gx, gw, gb) = if is_grad_enabled() {
+                    bn_backward_composite(&x, w.as_ref(), g, eps)?
+                } else {
+                    bn_backward_fused(&x, w.as_ref(), g, &saved_mean, &saved_inv)?
+                };
+                let mut out = vec![Some(gx)];
+                if has_w {
+                    out.push(Some(gw));
+                }
+                if has_b {
+                    out.push(Some(gb));
+                }
+                Ok(out)
+            }
+        });
+        Ok((y, mean, var))
+    }
+
+    /// `x · scale_c + shift_c` over an `[N, C, ...]` input with `[C]` vectors `scale` and `shift`
+    /// (batch normalization with fixed statistics, folded). Differentiable in all three, to any
+    /// order.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0], &[2, 2]).unwrap();
+    /// let s = Tensor::from_vec(vec![10.0f64, -1.0], &[2]).unwrap();
+    /// let b = Tensor::from_vec(vec![0.5f64, 0.0], &[2]).unwrap();
+    /// assert_eq!(x.channel_affine(&s, &b).unwrap().to_vec::<f64>().unwrap(), vec![10.5, -2.0, 30.5, -4.0]);
+    /// ```
+    pub fn channel_affine(&self, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
+        let op = "channel_affine";
+        let c = check(op, self, &[("scale", Some(scale)), ("shift", Some(shift))])?;
+        let y = self.storage().channel_fma(self.layout(), &exact(scale)?, &exact(shift)?, None)?;
+        let y = like(y, self);
+        let (x, sc) = (self.clone(), scale.clone());
+        Ok(record_fn(y, op, &[self, scale, shift], move || {
+            move |g: &Tensor| {
+                let zeros = Tensor::zeros_like(&sc)?;
+                if is_grad_enabled() {
+                    let (axes, _) = axes_and_bshape(&x);
+                    let gx = g.channel_affine(&sc, &zeros)?;
+                    let gs = g.mul(&x)?.sum(&axes, false)?;
+                    let gb = g.sum(&axes, false)?;
+                    return Ok(vec![Some(gx), Some(gs), Some(gb)]);
+                }
+                let (sg, sgx) = g.storage().channel_sums(g.layout(), &x.storage(), x.layout(), &exact(&zeros)?)?;
+                let gx = like(g.storage().channel_fma(g.layout(), &exact(&sc)?, &exact(&zeros)?, None)?, g);
+                Ok(vec![Some(gx), Some(vector(sgx, c)), Some(vector(sg, c))])
+            }
+        }))
+    }
+}
+
+/// First-order batch-norm gradients from the fused kernels (no graph): with `M = N·S`,
+/// `Σg` and `Σg(x−μ)` per channel, `gx = w·inv·(g − Σg/M − x̂·Σg x̂/M)` as one
+/// `channel_fma`, `gw = inv·Σg(x−μ)`, `gb = Σg`.
+fn bn_backward_fused(
+    x: &Tensor,
+    w: Option<&Tensor>,
+    g: &Tensor,
+    mean: &Tensor,
+    inv: &Tensor,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let c = x.shape()[1];
+    let m = (x.numel() / c) as f64;
+    let (sg, sgx) = g.storage().channel_sums(g.layout(), &x.storage(), x.layout(), &exact(mean)?)?;
+    let (sg, sgx) = (vector(sg, c), vector(sgx, c));
+    let wi = match w {
+        Some(w) => inv.mul(&w.detach())?,
+        None => inv.clone(),
+    };
+    // gx = g·wi + x·b + d with b = −wi·inv²·Σg(x−μ)/M and d = −wi·Σg/M − μ·b.
+    let b = wi.mul(&inv.square()?)?.mul(&sgx)?.mul_scalar(-1.0 / m)?;
+    let d = wi.mul(&sg)?.mul_scalar(-1.0 / m)?.sub(&mean.mul(&b)?)?;
+    let gx = x.storage().channel_fma(
+        x.layout(),
+        &exact(&b)?,
+        &exact(&d)?,
+        Some((&g.storage(), g.layout(), &exact(&wi)?)),
+    )?;
+    Ok((like(gx, x), sgx.mul(inv)?, sg))
+}
+
+/// Batch-norm gradients from differentiable tensor ops (recorded when `create_graph` is on):
+/// the statistics are recomputed from `x`, so the result carries its dependence on `x` too.
+fn bn_backward_composite(x: &Tensor, w: Option<&Tensor>, g: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
+    let (axes, bshape) = axes_and_bshape(x);
+    let mean = x.mean(&axes, true)?;
+    let inv = x.var(&axes, 0, true)?.add_scalar(eps)?.rsqrt()?;
+    let xhat = x.sub(&mean)?.mul(&inv)?;
+    let gb = g.sum(&axes, false)?;
+    let gw = g.mul(&xhat)?.sum(&axes, false)?;
+    let gxhat = match w {
+        Some(w) => g.mul(&w.reshape_to(&bshape)?)?,
+        None => g.clone(),
+    };
+    let centered = gxhat.sub(&gxhat.mean(&axes, true)?)?.sub(&xhat.mul(&gxhat.mul(&xhat)?.mean(&axes, true)?)?)?;
+    Ok((centered.mul(&inv)?, gw, gb))
+}

@@ -1,0 +1,178 @@
+//! Fused batch norm (`batch_norm_train`, `channel_affine`): forward against a naive reference,
+//! f64 gradchecks under proptest over shapes and views, second-order gradchecks through the
+//! recorded backward, f32 agreement, and errors.
+
+mod common;
+
+use autograd::strategies::{f64_tensor, make_view, view_kind};
+use autograd::{DType, Tensor};
+use common::{grad_norm, prop_gradcheck as grad_ok};
+use proptest::prelude::*;
+
+/// `[N, C, ...]` shapes of rank 2-4 with at least two elements per channel.
+fn bn_shape() -> impl Strategy<Value = Vec<usize>> {
+    (1usize..4, 1usize..4, proptest::collection::vec(1usize..4, 0..=2)).prop_map(|(n, c, rest)| {
+        let mut s = vec![n + 1, c];
+        s.extend(rest);
+        s
+    })
+}
+
+/// A tensor of shape `[c]` with values in `[lo, hi)`.
+fn vector(c: usize, lo: f64, hi: f64) -> impl Strategy<Value = Tensor> {
+    f64_tensor(vec![c], lo, hi)
+}
+
+/// Per-element naive batch norm with the statistics of each channel, in row-major order.
+fn naive_bn(x: &Tensor, w: &[f64], b: &[f64], eps: f64) -> Vec<f64> {
+    let v = x.to_f64_vec().unwrap();
+    let c = x.shape()[1];
+    let s: usize = x.shape()[2..].iter().product();
+    let chan = |i: usize| (i / s) % c;
+    let mut out = vec![0.0; v.len()];
+    for k in 0..c {
+        let xs: Vec<f64> = (0..v.len()).filter(|&i| chan(i) == k).map(|i| v[i]).collect();
+        let m = xs.iter().sum::<f64>() / xs.len() as f64;
+        let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / xs.len() as f64;
+        for i in (0..v.len()).filter(|&i| chan(i) == k) {
+            out[i] = (v[i] - m) / (var + eps).sqrt() * w[k] + b[k];
+        }
+    }
+    out
+}
+
+/// A fixed random weighting of the output, so the checked scalar has a non-trivial gradient
+/// (Σ y alone is constant under batch norm).
+fn weighting(shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|i| ((i * 7919 % 23) as f64 - 11.0) / 7.0).collect();
+    Tensor::from_vec(v, shape).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn forward_matches_a_naive_reference(
+        x in bn_shape().prop_flat_map(|s| f64_tensor(s, -3.0, 3.0)),
+        seed in 0u64..1000,
+    ) {
+        let c = x.shape()[1];
+        let w: Vec<f64> = (0..c).map(|k| 0.5 + ((seed + k as u64) % 5) as f64 * 0.3).collect();
+        let b: Vec<f64> = (0..c).map(|k| ((seed * 3 + k as u64) % 7) as f64 - 3.0).collect();
+        let (wt, bt) = (Tensor::from_vec(w.clone(), &[c]).unwrap(), Tensor::from_vec(b.clone(), &[c]).unwrap());
+        let (y, mean, var) = x.batch_norm_train(Some(&wt), Some(&bt), 1e-5).unwrap();
+        let want = naive_bn(&x, &w, &b, 1e-5);
+        for (g, e) in y.to_f64_vec().unwrap().iter().zip(&want) {
+            prop_assert!((g - e).abs() < 1e-10 * (1.0 + e.abs()), "{g} vs {e}");
+        }
+        prop_assert_eq!(mean.shape(), &[c]);
+        prop_assert_eq!(var.shape(), &[c]);
+        // Eval form: the folded affine of the same statistics gives the same output.
+        let inv = var.add_scalar(1e-5).unwrap().rsqrt().unwrap();
+        let scale = inv.mul(&wt).unwrap();
+        let shift = bt.sub(&mean.mul(&scale).unwrap()).unwrap();
+        let y2 = x.channel_affine(&scale, &shift).unwrap();
+        for (g, e) in y2.to_f64_vec().unwrap().iter().zip(&want) {
+            prop_assert!((g - e).abs() < 1e-10 * (1.0 + e.abs()));
+        }
+    }
+
+    #[test]
+    fn batch_norm_gradcheck(
+        (x, w, b) in bn_shape().prop_flat_map(|s| {
+            let c = s[1];
+            (f64_tensor(s, -2.0, 2.0), vector(c, 0.5, 2.0), vector(c, -1.0, 1.0))
+        }),
+        affine in any::<bool>(),
+    ) {
+        let r = weighting(x.shape());
+        if affine {
+            grad_ok("batch_norm", |t| t[0].batch_norm_train(Some(&t[1]), Some(&t[2]), 1e-3)?.0.mul(&r)?.sum_all(), &[x, w, b])?;
+        } else {
+            grad_ok("batch_norm (no affine)", |t| t[0].batch_norm_train(None, None, 1e-3)?.0.mul(&r)?.sum_all(), &[x])?;
+        }
+    }
+
+    #[test]
+    fn channel_affine_gradcheck(
+        (x, s, b) in bn_shape().prop_flat_map(|s| {
+            let c = s[1];
+            (f64_tensor(s, -2.0, 2.0), vector(c, -2.0, 2.0), vector(c, -1.0, 1.0))
+        }),
+    ) {
+        let r = weighting(x.shape());
+        grad_ok("channel_affine", |t| t[0].channel_affine(&t[1], &t[2])?.square()?.mul(&r)?.sum_all(), &[x, s, b])?;
+    }
+
+    /// Second order: the squared gradient norm, recorded with `create_graph`, is itself
+    /// gradchecked (Hessian-vector products through batch norm).
+    #[test]
+    fn batch_norm_second_order_gradcheck(
+        (x, w, b) in bn_shape().prop_flat_map(|s| {
+            let c = s[1];
+            (f64_tensor(s, -2.0, 2.0), vector(c, 0.5, 2.0), vector(c, -1.0, 1.0))
+        }),
+    ) {
+        let r = weighting(x.shape());
+        grad_ok("batch_norm double backward", |t| grad_norm(t, |u| {
+            u[0].batch_norm_train(Some(&u[1]), Some(&u[2]), 1e-3)?.0.tanh()?.mul(&r)?.sum_all()
+        }), &[x, w, b])?;
+    }
+
+    #[test]
+    fn channel_affine_second_order_gradcheck(
+        (x, s, b) in bn_shape().prop_flat_map(|s| {
+            let c = s[1];
+            (f64_tensor(s, -2.0, 2.0), vector(c, -2.0, 2.0), vector(c, -1.0, 1.0))
+        }),
+    ) {
+        let r = weighting(x.shape());
+        grad_ok("channel_affine double backward", |t| grad_norm(t, |u| {
+            u[0].channel_affine(&u[1], &u[2])?.tanh()?.mul(&r)?.sum_all()
+        }), &[x, s, b])?;
+    }
+
+    #[test]
+    fn f32_agrees_with_f64(
+        x in bn_shape().prop_flat_map(|s| f64_tensor(s, -3.0, 3.0)),
+        kind in view_kind(),
+    ) {
+        let c = x.shape()[1];
+        let vals = x.to_f64_vec().unwrap();
+        let x = make_view(x.shape(), kind, &vals);
+        let w = Tensor::full(&[c], 1.5);
+        let b = Tensor::full(&[c], -0.25);
+        let run = |dt: DType| -> Vec<f64> {
+            let x = x.to_dtype(dt).unwrap().requires_grad_();
+            let (w, b) = (w.to_dtype(dt).unwrap().requires_grad_(), b.to_dtype(dt).unwrap().requires_grad_());
+            let r = weighting(x.shape()).to_dtype(dt).unwrap();
+            let y = x.batch_norm_train(Some(&w), Some(&b), 1e-3).unwrap().0;
+            let g = y.mul(&r).unwrap().sum_all().unwrap().backward().unwrap();
+            let mut out = y.to_f64_vec().unwrap();
+            for t in [&x, &w, &b] {
+                out.extend(g.get(t).unwrap().to_f64_vec().unwrap());
+            }
+            out
+        };
+        let (a, e) = (run(DType::F32), run(DType::F64));
+        let scale = e.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (a, e) in a.iter().zip(&e) {
+            prop_assert!((a - e).abs() < 1e-4 * scale, "{a} vs {e}");
+        }
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors_naming_the_op() {
+    let x = Tensor::zeros(&[4, 3, 2]);
+    let err = x.batch_norm_train(Some(&Tensor::ones(&[2])), None, 1e-5).unwrap_err().to_string();
+    assert!(err.contains("batch_norm") && err.contains("[3]") && err.contains("[2]"), "{err}");
+    let err = Tensor::zeros(&[4]).batch_norm_train(None, None, 1e-5).unwrap_err().to_string();
+    assert!(err.contains("batch_norm") && err.contains("rank"), "{err}");
+    let err = x.channel_affine(&Tensor::ones(&[3]), &Tensor::ones(&[4])).unwrap_err().to_string();
+    assert!(err.contains("channel_affine") && err.contains("shift"), "{err}");
+    let w32 = Tensor::ones(&[3]).to_dtype(DType::F32).unwrap();
+    let x64 = x.to_dtype(DType::F64).unwrap();
+    assert!(x64.batch_norm_train(Some(&w32), None, 1e-5).is_err());
+}

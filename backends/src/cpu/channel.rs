@@ -1,0 +1,347 @@
+//! Fused per-channel kernels (batch normalization): statistics, backward sums and the
+//! channel-wise multiply-add, each one pass (two for the variance) over `[N, C, S]` with no
+//! temporaries. Sums run in `LANES` independent accumulators of the element type over each
+//! contiguous `S` run (so they vectorize) and in f64 across runs.
+
+use rayon::prelude::*;
+
+use super::copy::check_extent;
+use super::strided::{contiguous_slice, par_fill, PAR_THRESHOLD};
+use crate::channel::{check_pair, ChannelGeom};
+use crate::{CpuStorage, Element, Error, FloatElement, Layout, Result};
+
+const LANES: usize = 8;
+
+/// `Σ f(i)` over `0..len` in `LANES` accumulators, as f64.
+#[inline(always)]
+fn lane_sum<T: FloatElement>(len: usize, f: impl Fn(usize) -> T) -> f64 {
+    let mut acc = [T::zero(); LANES];
+    let body = len / LANES * LANES;
+    let mut i = 0;
+    while i < body {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a += f(i + k);
+        }
+        i += LANES;
+    }
+    let mut total: f64 = acc.iter().map(|&a| Element::to_f64(a)).sum();
+    for j in body..len {
+        total += Element::to_f64(f(j));
+    }
+    total
+}
+
+/// Runs `per_channel(c)` for every channel, in parallel when the tensor is large.
+fn map_channels<R: Send>(g: &ChannelGeom, per_channel: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    if g.n * g.c * g.s >= PAR_THRESHOLD && rayon::current_num_threads() > 1 {
+        (0..g.c).into_par_iter().map(per_channel).collect()
+    } else {
+        (0..g.c).map(per_channel).collect()
+    }
+}
+
+/// The `[C]` vector `v` as a slice of `T`, or an error naming `op` and `what`.
+fn vector<'a, T: FloatElement>(op: &'static str, what: &str, v: &'a CpuStorage, c: usize) -> Result<&'a [T]> {
+    let s = v.as_slice::<T>().ok_or_else(|| {
+        Error::invalid(op, format!("{what} must have the input's dtype {}, got {}", T::DTYPE, v.dtype()))
+    })?;
+    if s.len() != c {
+        return Err(Error::invalid(op, format!("{what} must have {c} elements (one per channel), got {}", s.len())));
+    }
+    Ok(s)
+}
+
+fn stats_typed<T: FloatElement>(x: &[T], l: &Layout) -> Result<(CpuStorage, CpuStorage)> {
+    let g = ChannelGeom::of("channel_stats", l)?;
+    let x = contiguous_slice(x, l);
+    let count = g.per_channel().max(1) as f64;
+    let stats = map_channels(&g, |c| {
+        let run = |n: usize| &x[(n * g.c + c) * g.s..(n * g.c + c + 1) * g.s];
+        let mean = (0..g.n).map(|n| lane_sum(g.s, |i| run(n)[i])).sum::<f64>() / count;
+        let m = T::from_f64(mean);
+        let ss: f64 = (0..g.n)
+            .map(|n| {
+                let r = run(n);
+                lane_sum(g.s, |i| (r[i] - m) * (r[i] - m))
+            })
+            .sum();
+        // The second pass is centered on the rounded mean: correct for the residual shift.
+        let shift = mean - Element::to_f64(m);
+        (T::from_f64(mean), T::from_f64((ss / count - shift * shift).max(0.0)))
+    });
+    let (mean, var): (Vec<T>, Vec<T>) = stats.into_iter().unzip();
+    Ok((T::into_cpu(mean), T::into_cpu(var)))
+}
+
+fn sums_typed<T: FloatElement>(
+    gr: &[T],
+    lg: &Layout,
+    x: &[T],
+    lx: &Layout,
+    mean: &CpuStorage,
+) -> Result<(CpuStorage, CpuStorage)> {
+    let g = check_pair("channel_sums", lg, lx)?;
+    let mean = vector::<T>("channel_sums", "mean", mean, g.c)?;
+    let (gr, x) = (contiguous_slice(gr, lg), contiguous_slice(x, lx));
+    let sums = map_channels(&g, |c| {
+        let m = mean[c];
+        let (mut sg, mut sgx) = (0.0, 0.0);
+        for n in 0..g.n {
+            let o = (n * g.c + c) * g.s;
+            let (gr, x) = (&gr[o..o + g.s], &x[o..o + g.s]);
+            sg += lane_sum(g.s, |i| gr[i]);
+            sgx += lane_sum(g.s, |i| gr[i] * (x[i] - m));
+        }
+        (T::from_f64(sg), T::from_f64(sgx))
+    });
+    let (sg, sgx): (Vec<T>, Vec<T>) = sums.into_iter().unzip();
+    Ok((T::into_cpu(sg), T::into_cpu(sgx)))
+}
+
+fn fma_typed<T: FloatElement>(
+    x: &[T],
+    lx: &Layout,
+    scale: &CpuStorage,
+    shift: &CpuStorage,
+    extra: Option<(&CpuStorage, &Layout, &CpuStorage)>,
+) -> Result<CpuStorage> {
+    const OP: &str = "channel_fma";
+    let g = ChannelGeom::of(OP, lx)?;
+    let scale = vector::<T>(OP, "scale", scale, g.c)?;
+    let shift = vector::<T>(OP, "shift", shift, g.c)?;
+    let x = contiguous_slice(x, lx);
+    let extra = match extra {
+        None => None,
+        Some((y, ly, ys)) => {
+            check_pair(OP, ly, lx)?;
+            check_extent(OP, y, ly)?;
+            let yv = y.as_slice::<T>().ok_or_else(|| {
+                Error::invalid(OP, format!("y must have the input's dtype {}, got {}", T::DTYPE, y.dtype()))
+            })?;
+            Some((contiguous_slice(yv, ly), vector::<T>(OP, "y_scale", ys, g.c)?))
+        }
+    };
+    let mut out = vec![T::zero(); x.len()];
+    let s = g.s.max(1);
+    par_fill(&mut out, |chunk, start| {
+        let end = start + chunk.len();
+        let mut pos = start;
+        // Walk the chunk one (image, channel) run at a time.
+        while pos < end {
+            let row = pos / s;
+            let c = row % g.c;
+            let run_end = ((row + 1) * s).min(end);
+            let (a, d) = (scale[c], shift[c]);
+            let dst = &mut chunk[pos - start..run_end - start];
+            let src = &x[pos..run_end];
+            match &extra {
+                None => dst.iter_mut().zip(src).for_each(|(o, &v)| *o = v * a + d),
+                Some((y, ys)) => {
+                    let (b, y) = (ys[c], &y[pos..run_end]);
+                    dst.iter_mut().zip(src.iter().zip(y)).for_each(|(o, (&v, &w))| *o = v * a + w * b + d)
+                }
+            }
+            pos = run_end;
+        }
+    });
+    Ok(T::into_cpu(out))
+}
+
+macro_rules! float_only {
+    ($op:expr, $s:expr, $v:ident, $T:ident => $body:expr) => {
+        match $s {
+            CpuStorage::F32($v) => {
+                type $T = f32;
+                $body
+            }
+            CpuStorage::F64($v) => {
+                type $T = f64;
+                $body
+            }
+            other => Err(Error::UnsupportedDType { op: $op, dtype: other.dtype() }),
+        }
+    };
+}
+
+/// See [`crate::Backend::channel_stats`].
+pub(crate) fn channel_stats(x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, CpuStorage)> {
+    check_extent("channel_stats", x, l)?;
+    float_only!("channel_stats", x, v, T => stats_typed::<T>(v, l))
+}
+
+/// See [`crate::Backend::channel_sums`].
+pub(crate) fn channel_sums(
+    g: &CpuStorage,
+    lg: &Layout,
+    x: &CpuStorage,
+    lx: &Layout,
+    mean: &CpuStorage,
+) -> Result<(CpuStorage, CpuStorage)> {
+    check_extent("channel_sums", g, lg)?;
+    check_extent("channel_sums", x, lx)?;
+    float_only!("channel_sums", g, gv, T => {
+        let xv = x.as_slice::<T>().ok_or(Error::DTypeMismatch { op: "channel_sums", lhs: g.dtype(), rhs: x.dtype() })?;
+        sums_typed::<T>(gv, lg, xv, lx, mean)
+    })
+}
+
+/// See [`crate::Backend::channel_fma`].
+pub(crate) fn channel_fma(
+    x: &CpuStorage,
+    lx: &Layout,
+    scale: &CpuStorage,
+    shift: &CpuStorage,
+    extra: Option<(&CpuStorage, &Layout, &CpuStorage)>,
+) -> Result<CpuStorage> {
+    check_extent("channel_fma", x, lx)?;
+    float_only!("channel_fma", x, v, T => fma_typed::<T>(v, lx, scale, shift, extra))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::{fma_composite, stats_composite, sums_composite};
+    use crate::CpuBackend;
+
+    /// A `[N, C, H, W]` f64 tensor with a per-channel offset (so the centering matters) and its
+    /// layout; when `strided`, a `[N, C, W, H]` buffer viewed transposed (non-contiguous).
+    fn input(n: usize, c: usize, h: usize, w: usize, seed: u64, strided: bool) -> (CpuStorage, Layout) {
+        let len = n * c * h * w;
+        let v: Vec<f64> = (0..len)
+            .map(|i| {
+                let r = ((i as u64 + 1).wrapping_mul(6364136223846793005).wrapping_add(seed) >> 33) as f64;
+                (r / (1u64 << 31) as f64) - 0.5 + 10.0 * ((i / (h * w)) % c) as f64
+            })
+            .collect();
+        let l = if strided {
+            Layout::contiguous(&[n, c, w, h]).transpose(2, 3).unwrap()
+        } else {
+            Layout::contiguous(&[n, c, h, w])
+        };
+        (CpuStorage::F64(v), l)
+    }
+
+    fn f64s(s: &CpuStorage) -> Vec<f64> {
+        s.to_f64_vec()
+    }
+
+    fn close(a: &[f64], b: &[f64], tol: f64) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{x} vs {y}");
+        }
+    }
+
+    /// Naive per-channel loops over the logical `[N, C, H, W]` elements.
+    fn naive(s: &CpuStorage, l: &Layout) -> Vec<Vec<f64>> {
+        let v = f64s(s);
+        let sh = l.shape();
+        let st = l.strides();
+        let mut per = vec![Vec::new(); sh[1]];
+        for n in 0..sh[0] {
+            for c in 0..sh[1] {
+                for h in 0..sh[2] {
+                    for w in 0..sh[3] {
+                        per[c].push(v[l.offset() + n * st[0] + c * st[1] + h * st[2] + w * st[3]]);
+                    }
+                }
+            }
+        }
+        per
+    }
+
+    #[test]
+    fn stats_match_a_naive_loop_and_the_composite() {
+        for &(n, c, h, w, strided) in
+            &[(2, 3, 5, 7, false), (3, 4, 6, 6, true), (5, 2, 1, 1, false), (64, 16, 8, 8, false)]
+        {
+            let (x, l) = input(n, c, h, w, 7, strided);
+            let (mean, var) = channel_stats(&x, &l).unwrap();
+            let per = naive(&x, &l);
+            let m: Vec<f64> = per.iter().map(|v| v.iter().sum::<f64>() / v.len() as f64).collect();
+            let vv: Vec<f64> = per
+                .iter()
+                .zip(&m)
+                .map(|(v, m)| v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64)
+                .collect();
+            close(&f64s(&mean), &m, 1e-12);
+            close(&f64s(&var), &vv, 1e-10);
+            let (cm, cv) = stats_composite(&CpuBackend, &x, &l).unwrap();
+            close(&f64s(&mean), &f64s(&cm), 1e-12);
+            close(&f64s(&var), &f64s(&cv), 1e-10);
+        }
+    }
+
+    #[test]
+    fn f32_stats_keep_precision_on_offset_channels() {
+        let (x, l) = input(8, 4, 16, 16, 3, false);
+        let x32 = CpuStorage::F32(f64s(&x).iter().map(|&v| v as f32).collect());
+        let (m64, v64) = channel_stats(&CpuStorage::F64(f64s(&x32)), &l).unwrap();
+        let (m32, v32) = channel_stats(&x32, &l).unwrap();
+        close(&f64s(&m32), &f64s(&m64), 1e-6);
+        close(&f64s(&v32), &f64s(&v64), 1e-5);
+    }
+
+    #[test]
+    fn sums_match_a_naive_loop_and_the_composite() {
+        for &(n, c, h, w, strided) in &[(2, 3, 5, 7, true), (4, 5, 3, 2, false), (32, 16, 8, 8, false)] {
+            let (x, lx) = input(n, c, h, w, 1, strided);
+            let (g, lg) = input(n, c, h, w, 2, !strided);
+            let mean = CpuStorage::F64((0..c).map(|i| 10.0 * i as f64 + 0.1).collect());
+            let (sg, sgx) = channel_sums(&g, &lg, &x, &lx, &mean).unwrap();
+            let (pg, px) = (naive(&g, &lg), naive(&x, &lx));
+            let m = f64s(&mean);
+            let want_g: Vec<f64> = pg.iter().map(|v| v.iter().sum()).collect();
+            let want_gx: Vec<f64> =
+                (0..c).map(|k| pg[k].iter().zip(&px[k]).map(|(g, x)| g * (x - m[k])).sum()).collect();
+            close(&f64s(&sg), &want_g, 1e-11);
+            close(&f64s(&sgx), &want_gx, 1e-11);
+            let (cg, cgx) = sums_composite(&CpuBackend, &g, &lg, &x, &lx, &mean).unwrap();
+            close(&f64s(&sg), &f64s(&cg), 1e-11);
+            close(&f64s(&sgx), &f64s(&cgx), 1e-11);
+        }
+    }
+
+    #[test]
+    fn fma_matches_the_composite_with_and_without_a_second_term() {
+        for &(n, c, h, w, strided) in &[(2, 3, 5, 7, true), (3, 2, 1, 1, false), (64, 16, 8, 8, false)] {
+            let (x, lx) = input(n, c, h, w, 4, strided);
+            let (y, ly) = input(n, c, h, w, 5, !strided);
+            let vecs = |k: f64| CpuStorage::F64((0..c).map(|i| k * (i as f64 - 1.3)).collect());
+            let (a, d, b) = (vecs(0.7), vecs(-2.0), vecs(1.9));
+            for extra in [None, Some((&y, &ly, &b))] {
+                let got = channel_fma(&x, &lx, &a, &d, extra).unwrap();
+                let want = fma_composite(&CpuBackend, &x, &lx, &a, &d, extra).unwrap();
+                close(&f64s(&got), &f64s(&want), 1e-14);
+            }
+            // And against a naive loop in logical order (the composite shares no code with it).
+            let got = f64s(&channel_fma(&x, &lx, &a, &d, None).unwrap());
+            let px = naive(&x, &lx);
+            let (av, dv) = (f64s(&a), f64s(&d));
+            let per = h * w;
+            for (i, v) in got.iter().enumerate() {
+                let (img, ch, k) = (i / (c * per), (i / per) % c, i % per);
+                assert!((v - (px[ch][img * per + k] * av[ch] + dv[ch])).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_operands_are_errors_naming_the_op() {
+        let (x, l) = input(2, 3, 2, 2, 1, false);
+        let short = CpuStorage::F64(vec![1.0; 2]);
+        let ok = CpuStorage::F64(vec![1.0; 3]);
+        let err = channel_fma(&x, &l, &short, &ok, None).unwrap_err().to_string();
+        assert!(err.contains("channel_fma") && err.contains("3 elements"), "{err}");
+        let err = channel_stats(&CpuStorage::F64(vec![1.0; 4]), &Layout::contiguous(&[4])).unwrap_err().to_string();
+        assert!(err.contains("channel_stats") && err.contains("rank"), "{err}");
+        let err = channel_stats(&CpuStorage::I64(vec![1; 4]), &Layout::contiguous(&[2, 2])).unwrap_err().to_string();
+        assert!(err.contains("channel_stats") && err.contains("dtype"), "{err}");
+        let (g, lg) = input(2, 3, 2, 3, 1, false);
+        let err = channel_sums(&g, &lg, &x, &l, &ok).unwrap_err().to_string();
+        assert!(err.contains("channel_sums"), "{err}");
+        let x32 = CpuStorage::F32(vec![1.0; 24]);
+        let err = channel_fma(&x32, &l, &ok, &ok, None).unwrap_err().to_string();
+        assert!(err.contains("dtype"), "{err}");
+    }
+}
