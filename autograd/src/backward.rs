@@ -1,10 +1,13 @@
 //! Reverse-mode differentiation over the tape.
 
-use crate::graph::{GradModeGuard, Node, NodeKind};
-use crate::{Error, Result, Tensor};
+use crate::graph::{BackwardOp, GradModeGuard, Node, NodeKind};
+use crate::{profile, Error, Result, Tensor};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+/// The profiler's name of the gradient sums where several paths meet (see [`crate::profile`]).
+const ACCUMULATE: &str = "grad_accumulate";
 
 /// Options of a backward pass.
 #[derive(Clone, Debug, Default)]
@@ -105,7 +108,7 @@ impl Tensor {
             if node.retains_grad.load(Ordering::Relaxed) && (opts.accumulate || !node.is_leaf()) {
                 let mut slot = node.grad.lock().unwrap_or_else(|e| e.into_inner());
                 *slot = Some(match slot.take() {
-                    Some(old) if node.is_leaf() => old.add(&grad)?,
+                    Some(old) if node.is_leaf() => profile::backward(ACCUMULATE, grad.device(), || old.add(&grad))?,
                     _ => grad.clone(),
                 });
             }
@@ -115,12 +118,13 @@ impl Tensor {
                 }
                 NodeKind::Op { inputs, rule, name } => {
                     let rule_guard = if retain { None } else { rule.lock().unwrap_or_else(|e| e.into_inner()).take() };
+                    let run = |r: &dyn BackwardOp| profile::backward(name, grad.device(), || r.backward(&grad));
                     let grads = match &rule_guard {
-                        Some(r) => r.backward(&grad)?,
+                        Some(r) => run(r.as_ref())?,
                         None => {
                             let lock = rule.lock().unwrap_or_else(|e| e.into_inner());
                             match lock.as_ref() {
-                                Some(r) => r.backward(&grad)?,
+                                Some(r) => run(r.as_ref())?,
                                 None => {
                                     return Err(Error::invalid(
                                         "backward",
@@ -141,7 +145,7 @@ impl Tensor {
                     for (input, g) in inputs.iter().zip(grads) {
                         let (Some(input), Some(g)) = (input, g) else { continue };
                         let g = match pending.remove(&input.seq) {
-                            Some(acc) => acc.add(&g)?,
+                            Some(acc) => profile::backward(ACCUMULATE, g.device(), || acc.add(&g))?,
                             None => g,
                         };
                         pending.insert(input.seq, g);

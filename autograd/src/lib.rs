@@ -58,6 +58,7 @@ pub use graph::{enable_grad, is_grad_enabled, no_grad, BackwardOp, GradModeGuard
 pub use tensor::{live_buffers, Tensor, TensorId};
 
 mod gradcheck;
+pub mod profile;
 pub mod signal;
 pub mod strategies;
 pub use gradcheck::{gradcheck, GradcheckError, GradcheckFailure, GradcheckOptions};

@@ -122,7 +122,10 @@ impl Tensor {
         if data.len() != n {
             return Err(Error::invalid("from_host", format!("{} values cannot fill shape {shape:?}", data.len())));
         }
-        Ok(Self::from_storage(Storage::from_host(data, device)?, Layout::contiguous(shape)))
+        Ok(Self::from_storage(
+            crate::profile::forward("from_host", device, || Storage::from_host(data, device))?,
+            Layout::contiguous(shape),
+        ))
     }
 
     // ----- accessors -----
@@ -194,18 +197,18 @@ impl Tensor {
         if T::DTYPE != self.dtype() {
             return Err(Error::DTypeMismatch { op: "to_vec", lhs: self.dtype(), rhs: T::DTYPE });
         }
-        let host = self.storage().to_host(self.layout())?;
+        let host = crate::profile::forward("to_host", self.device(), || self.storage().to_host(self.layout()))?;
         Ok(T::cpu_slice(&host).expect("dtype checked").to_vec())
     }
 
     /// The elements converted to f64, whatever the dtype.
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
-        Ok(self.storage().to_host(self.layout())?.to_f64_vec())
+        Ok(crate::profile::forward("to_host", self.device(), || self.storage().to_host(self.layout()))?.to_f64_vec())
     }
 
     /// The contiguous host copy of the elements.
     pub fn to_host(&self) -> Result<CpuStorage> {
-        self.storage().to_host(self.layout())
+        crate::profile::forward("to_host", self.device(), || self.storage().to_host(self.layout()))
     }
 
     /// The single value of a one-element tensor, as f64.

@@ -169,6 +169,19 @@ pub enum ReduceOp {
     },
 }
 
+impl ReduceOp {
+    /// The reduction's name in error messages (`sum`, `mean`, `max`, `min`, `var`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "sum",
+            ReduceOp::Mean => "mean",
+            ReduceOp::Max => "max",
+            ReduceOp::Min => "min",
+            ReduceOp::Var { .. } => "var",
+        }
+    }
+}
+
 /// A reduction to the index of an extreme value along one axis (ties go to the lowest index).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ArgReduceOp {
@@ -176,6 +189,16 @@ pub enum ArgReduceOp {
     ArgMax,
     /// Index of the minimum.
     ArgMin,
+}
+
+impl ArgReduceOp {
+    /// `argmax` or `argmin`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ArgReduceOp::ArgMax => "argmax",
+            ArgReduceOp::ArgMin => "argmin",
+        }
+    }
 }
 
 /// Parameters of a 2-D convolution (NCHW input, `[C_out, C_in / groups, kH, kW]` weight).

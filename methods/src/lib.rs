@@ -1,5 +1,5 @@
 //! Lamina's `methods`: the paper methods, the method [`registry`], the [`trainer`] behind the
-//! `train` binary, and its outputs ([`metrics`], [`plot`]).
+//! `train` binary, and its outputs ([`metrics`], [`plot`], [`profiling`]).
 //!
 //! ```
 //! let names: Vec<&str> = methods::registry::all().iter().map(|m| m.name).collect();
@@ -13,6 +13,7 @@ pub mod data;
 pub mod hparams;
 pub mod metrics;
 pub mod plot;
+pub mod profiling;
 pub mod registry;
 pub mod schedule_spec;
 pub mod swd;

@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use autograd::{no_grad, DType, Error, Result, Tensor};
+use autograd::{no_grad, profile, DType, Error, Result, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use layers::checkpoint::{load_checkpoint, save_checkpoint, TrainingState};
 use layers::loss::{cross_entropy, CrossEntropyOptions};
@@ -26,6 +26,7 @@ use crate::data::{batch_tensors, open_data, Data, DataConfig};
 use crate::metrics::{write_metrics, EpochMetrics, SplitMetrics};
 use crate::registry::{self, Method, Progress, RunInfo};
 use crate::schedule_spec::parse_schedule;
+use datasets::Batch;
 
 /// Presentation options of a run (they do not change its results).
 #[derive(Clone, Copy, Debug, Default)]
@@ -115,11 +116,11 @@ pub fn default_out_dir(method: &str) -> PathBuf {
     ))
 }
 
-fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+pub(crate) fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (epoch as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)
 }
 
-fn build_optimizer(cfg: &TrainConfig, model: &dyn Module) -> Result<Box<dyn Optimizer>> {
+pub(crate) fn build_optimizer(cfg: &TrainConfig, model: &dyn Module) -> Result<Box<dyn Optimizer>> {
     let params: Vec<_> = model.named_parameters().into_iter().filter(|(_, p)| p.is_trainable()).collect();
     let groups = split_weight_decay(params, cfg.weight_decay);
     Ok(match cfg.optimizer.as_str() {
@@ -151,16 +152,18 @@ pub fn evaluate(model: &dyn Module, loader: &datasets::Loader, device: autograd:
     Ok(SplitMetrics { loss: loss / n.max(1) as f64, acc: correct as f64 / n.max(1) as f64 })
 }
 
-struct Run {
-    cfg: TrainConfig,
-    data: Data,
-    info: RunInfo,
-    model: Box<dyn Module>,
-    method: Box<dyn Method>,
-    device: autograd::Device,
+/// A run's configuration, data, model and method, ready to train.
+pub(crate) struct Run {
+    pub(crate) cfg: TrainConfig,
+    pub(crate) data: Data,
+    pub(crate) info: RunInfo,
+    pub(crate) model: Box<dyn Module>,
+    pub(crate) method: Box<dyn Method>,
+    pub(crate) device: autograd::Device,
 }
 
-fn setup(cfg: &TrainConfig, workers: usize) -> Result<Run> {
+/// Opens the data and builds the model and the method of `cfg` (with `workers` loader threads).
+pub(crate) fn setup(cfg: &TrainConfig, workers: usize) -> Result<Run> {
     let spec = registry::find(&cfg.method)?;
     let mut hp = spec.default_hparams();
     for (k, v) in &cfg.hparams {
@@ -361,27 +364,8 @@ fn train_epoch(
     let ce = CrossEntropyOptions::default().label_smoothing(run.cfg.label_smoothing);
     for (i, batch) in run.data.train.epoch(epoch as u64).enumerate() {
         let batch = batch.map_err(|e| Error::invalid("dataset", e.to_string()))?;
-        let (x, y) = batch_tensors(&batch, run.device)?;
-        let at = Progress { epoch, step: epoch * spe + i };
-        let logits = run.model.forward(&x, Mode::Train)?;
-        let mut loss = cross_entropy(&logits, &y, ce)?;
-        let task_loss = loss.item()?;
-        if let Some(extra) = run.method.extra_loss(run.model.as_ref(), at)? {
-            loss = loss.add(&extra)?;
-        }
-        if !task_loss.is_finite() {
-            return Err(Error::invalid(
-                "train",
-                format!("the loss became {task_loss} at epoch {} step {i}", epoch + 1),
-            ));
-        }
-        loss.backward()?;
-        drop(loss);
-        opt.step()?;
-        opt.zero_grad();
-        sched.step_batch(opt)?;
-        run.method.after_step(&mut run.model, Progress { step: at.step + 1, ..at })?;
-        correct += top1_correct(&logits.detach(), &y)?;
+        let (task_loss, right) = train_step(run, opt, sched, &batch, Progress { epoch, step: epoch * spe + i }, ce)?;
+        correct += right;
         loss_sum += task_loss * batch.n as f64;
         n += batch.n;
         run.data.train.recycle(batch);
@@ -398,6 +382,39 @@ fn train_epoch(
     sched.step_epoch(opt)?;
     pb.finish_and_clear();
     Ok(SplitMetrics { loss: loss_sum / n.max(1) as f64, acc: correct as f64 / n.max(1) as f64 })
+}
+
+/// One training step on `batch` at `at`: forward, loss (with the method's extra term), backward,
+/// optimizer and schedule steps, the method's `after_step` hook. Returns the task loss and the
+/// number of top-1 correct predictions.
+pub(crate) fn train_step(
+    run: &mut Run,
+    opt: &mut dyn Optimizer,
+    sched: &mut Scheduler,
+    batch: &Batch,
+    at: Progress,
+    ce: CrossEntropyOptions,
+) -> Result<(f64, usize)> {
+    let (x, y) = batch_tensors(batch, run.device)?;
+    let logits = run.model.forward(&x, Mode::Train)?;
+    let mut loss = cross_entropy(&logits, &y, ce)?;
+    let task_loss = loss.item()?;
+    if let Some(extra) = run.method.extra_loss(run.model.as_ref(), at)? {
+        loss = loss.add(&extra)?;
+    }
+    if !task_loss.is_finite() {
+        let i = at.step - at.epoch * run.info.steps_per_epoch;
+        return Err(Error::invalid("train", format!("the loss became {task_loss} at epoch {} step {i}", at.epoch + 1)));
+    }
+    loss.backward()?;
+    drop(loss);
+    profile::scope("optimizer_step", run.device, || {
+        opt.step()?;
+        opt.zero_grad();
+        sched.step_batch(opt)
+    })?;
+    run.method.after_step(&mut run.model, Progress { step: at.step + 1, ..at })?;
+    Ok((task_loss, top1_correct(&logits.detach(), &y)?))
 }
 
 /// Evaluates a checkpoint (`best.safetensors`, `last.safetensors` or a plain state dict) on the

@@ -1,5 +1,6 @@
 //! The `train` binary end to end: a short run and its output files, a run killed mid-epoch and
-//! resumed to the same weights as an uninterrupted one, and error messages for bad arguments.
+//! resumed to the same weights as an uninterrupted one, error messages for bad arguments, and
+//! `--profile`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -136,4 +137,47 @@ fn bad_arguments_are_explained() {
 
     let o = run(&["--list-methods"]);
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("baseline"));
+}
+
+#[test]
+fn profile_prints_a_per_op_table_and_writes_profile_json() {
+    let dir = out_dir("profile");
+    // 120 images in batches of 50: the 2 warm-up and 2 profiled steps run into a second epoch.
+    let args = with(&["--model", "lenet5", "--train-limit", "120", "--profile", "2", "--out", dir.to_str().unwrap()]);
+    let o = run(&strs(&args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("lenet5") && stdout.contains("2 steps after 2 warm-up"), "{stdout}");
+    let row = |op: &str, pass: &str| stdout.lines().any(|l| l.split_whitespace().take(2).eq([op, pass]));
+    for (op, pass) in [("conv2d", "fwd"), ("conv2d", "bwd"), ("matmul", "fwd"), ("optimizer_step", "all")] {
+        assert!(row(op, pass), "no {op} {pass} row in\n{stdout}");
+    }
+    assert!(stdout.lines().any(|l| l.starts_with("other ")), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("(total step)") && l.trim_end().ends_with("100.0%")), "{stdout}");
+
+    let p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("profile.json")).unwrap()).unwrap();
+    assert_eq!(
+        (p["model"].as_str(), p["steps"].as_u64(), p["warmup_steps"].as_u64()),
+        (Some("lenet5"), Some(2), Some(2))
+    );
+    assert_eq!(p["batch_size"], 50);
+    let ops = p["ops"].as_array().unwrap();
+    let find = |op: &str, pass: &str| ops.iter().find(|o| o["op"] == op && o["pass"] == pass);
+    // LeNet-5 has two convolutions and three linear layers; one optimizer step per step.
+    assert_eq!(find("conv2d", "fwd").unwrap()["calls_per_step"], 2.0);
+    assert_eq!(find("conv2d", "bwd").unwrap()["calls_per_step"], 2.0);
+    assert_eq!(find("matmul", "fwd").unwrap()["calls_per_step"], 3.0);
+    assert_eq!(find("optimizer_step", "all").unwrap()["calls_per_step"], 1.0);
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap();
+    assert!(ops.iter().all(|o| (0.0..=1.0).contains(&f(o, "share")) && f(o, "ms_per_step") >= 0.0));
+    assert!(ops.windows(2).all(|w| f(&w[0], "ms_per_step") >= f(&w[1], "ms_per_step")), "sorted by time");
+    let shares: f64 = ops.iter().map(|o| f(o, "share")).sum::<f64>() + f(&p, "other_share");
+    assert!((shares - 1.0).abs() < 1e-6, "the shares add up to the step: {shares}");
+    let ms: f64 = ops.iter().map(|o| f(o, "ms_per_step")).sum::<f64>() + f(&p, "other_ms_per_step");
+    assert!((ms - f(&p, "step_ms")).abs() < 1e-6 * f(&p, "step_ms"), "{ms} vs {}", p["step_ms"]);
+    std::fs::remove_dir_all(dir).unwrap();
+
+    let o = run(&strs(&with(&["--model", "mlp", "--profile", "0"])));
+    assert!(!o.status.success() && stderr(&o).contains("--profile"), "{}", stderr(&o));
 }

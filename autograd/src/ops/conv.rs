@@ -50,7 +50,9 @@ impl Tensor {
         let op = "conv2d";
         same_dtype_device(op, self, weight)?;
         let out_shape = params.output_shape(self.shape(), weight.shape())?;
-        let s = self.storage().conv2d(self.layout(), &weight.storage(), weight.layout(), &params)?;
+        let s = crate::profile::forward(op, self.device(), || {
+            self.storage().conv2d(self.layout(), &weight.storage(), weight.layout(), &params)
+        })?;
         let y = Tensor::from_storage(s, Layout::contiguous(&out_shape));
         // Each input's gradient needs only the other input: save just what will be used.
         let saved_w = self.requires_grad().then(|| weight.clone());
@@ -114,13 +116,9 @@ impl Tensor {
                 ),
             ));
         }
-        let s = self.storage().conv2d_backward_data(
-            self.layout(),
-            &weight.storage(),
-            weight.layout(),
-            &params,
-            input_hw,
-        )?;
+        let s = crate::profile::forward(op, self.device(), || {
+            self.storage().conv2d_backward_data(self.layout(), &weight.storage(), weight.layout(), &params, input_hw)
+        })?;
         let y = Tensor::from_storage(s, Layout::contiguous(&in_shape));
         let saved_w = self.requires_grad().then(|| weight.clone());
         let saved_gy = weight.requires_grad().then(|| self.clone());
@@ -170,13 +168,15 @@ impl Tensor {
                 ),
             ));
         }
-        let s = self.storage().conv2d_backward_weight(
-            self.layout(),
-            &grad_output.storage(),
-            grad_output.layout(),
-            &params,
-            kernel_hw,
-        )?;
+        let s = crate::profile::forward(op, self.device(), || {
+            self.storage().conv2d_backward_weight(
+                self.layout(),
+                &grad_output.storage(),
+                grad_output.layout(),
+                &params,
+                kernel_hw,
+            )
+        })?;
         let y = Tensor::from_storage(s, Layout::contiguous(&w_shape));
         let saved_gy = self.requires_grad().then(|| grad_output.clone());
         let saved_x = grad_output.requires_grad().then(|| self.clone());

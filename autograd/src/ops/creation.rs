@@ -8,7 +8,10 @@ impl Tensor {
     /// A tensor of `shape` filled with `value`, of `dtype`, on `device`.
     pub fn full_on(shape: &[usize], value: f64, dtype: DType, device: Device) -> Result<Tensor> {
         let n = shape.iter().product();
-        Ok(Tensor::from_storage(Storage::full(device, dtype, n, value)?, Layout::contiguous(shape)))
+        Ok(Tensor::from_storage(
+            crate::profile::forward("full", device, || Storage::full(device, dtype, n, value))?,
+            Layout::contiguous(shape),
+        ))
     }
 
     /// An f32 CPU tensor of `shape` filled with `value`.
@@ -57,7 +60,10 @@ impl Tensor {
     /// thread count.
     pub fn random(shape: &[usize], dist: Distribution, seed: u64, dtype: DType, device: Device) -> Result<Tensor> {
         let n = shape.iter().product();
-        Ok(Tensor::from_storage(Storage::random(device, dtype, n, dist, seed, 0)?, Layout::contiguous(shape)))
+        Ok(Tensor::from_storage(
+            crate::profile::forward("random", device, || Storage::random(device, dtype, n, dist, seed, 0))?,
+            Layout::contiguous(shape),
+        ))
     }
 
     /// Uniform `[0, 1)` f32 samples on the CPU from `seed`.

@@ -16,7 +16,7 @@ impl Tensor {
 
     /// Applies a unary primitive without recording.
     pub(crate) fn unary_raw(&self, op: UnaryOp) -> Result<Tensor> {
-        let s = self.storage().unary(op, self.layout())?;
+        let s = crate::profile::forward(op.name(), self.device(), || self.storage().unary(op, self.layout()))?;
         Ok(Tensor::from_storage(s, backends::Layout::contiguous(self.shape())))
     }
 
@@ -167,7 +167,9 @@ impl Tensor {
 
     pub(crate) fn binary_raw(&self, other: &Tensor, op: BinaryOp) -> Result<Tensor> {
         let (la, lb, shape) = self.broadcast_layouts(other, op.name())?;
-        let s = self.storage().binary(op, &la, &other.storage(), &lb)?;
+        let s = crate::profile::forward(op.name(), self.device(), || {
+            self.storage().binary(op, &la, &other.storage(), &lb)
+        })?;
         Ok(Tensor::from_storage(s, backends::Layout::contiguous(&shape)))
     }
 
@@ -232,14 +234,16 @@ impl Tensor {
 
     // ----- scalar arithmetic -----
 
-    fn scalar_raw(&self, op: BinaryOp, s: f64, scalar_first: bool) -> Result<Tensor> {
-        let st = self.storage().binary_scalar(op, self.layout(), s, scalar_first)?;
+    fn scalar_raw(&self, name: &'static str, op: BinaryOp, s: f64, scalar_first: bool) -> Result<Tensor> {
+        let st = crate::profile::forward(name, self.device(), || {
+            self.storage().binary_scalar(op, self.layout(), s, scalar_first)
+        })?;
         Ok(Tensor::from_storage(st, backends::Layout::contiguous(self.shape())))
     }
 
     /// `self + s`.
     pub fn add_scalar(&self, s: f64) -> Result<Tensor> {
-        let y = self.scalar_raw(BinaryOp::Add, s, false)?;
+        let y = self.scalar_raw("add_scalar", BinaryOp::Add, s, false)?;
         Ok(record_fn(y, "add_scalar", &[self], || |g: &Tensor| Ok(vec![Some(g.clone())])))
     }
     /// `self - s`.
@@ -248,23 +252,23 @@ impl Tensor {
     }
     /// `s - self`.
     pub fn rsub_scalar(&self, s: f64) -> Result<Tensor> {
-        let y = self.scalar_raw(BinaryOp::Sub, s, true)?;
+        let y = self.scalar_raw("rsub_scalar", BinaryOp::Sub, s, true)?;
         Ok(record_fn(y, "rsub_scalar", &[self], || |g: &Tensor| Ok(vec![Some(g.neg()?)])))
     }
     /// `self * s`.
     pub fn mul_scalar(&self, s: f64) -> Result<Tensor> {
-        let y = self.scalar_raw(BinaryOp::Mul, s, false)?;
+        let y = self.scalar_raw("mul_scalar", BinaryOp::Mul, s, false)?;
         Ok(record_fn(y, "mul_scalar", &[self], move || move |g: &Tensor| Ok(vec![Some(g.mul_scalar(s)?)])))
     }
     /// `self / s`.
     pub fn div_scalar(&self, s: f64) -> Result<Tensor> {
-        let y = self.scalar_raw(BinaryOp::Div, s, false)?;
+        let y = self.scalar_raw("div_scalar", BinaryOp::Div, s, false)?;
         Ok(record_fn(y, "div_scalar", &[self], move || move |g: &Tensor| Ok(vec![Some(g.div_scalar(s)?)])))
     }
     /// `s / self`.
     pub fn rdiv_scalar(&self, s: f64) -> Result<Tensor> {
         self.check_float("rdiv_scalar")?;
-        let y = self.scalar_raw(BinaryOp::Div, s, true)?;
+        let y = self.scalar_raw("rdiv_scalar", BinaryOp::Div, s, true)?;
         let x = self.clone();
         Ok(record_fn(y, "rdiv_scalar", &[self], move || {
             move |g: &Tensor| Ok(vec![Some(g.mul(&x.square()?.recip()?)?.mul_scalar(-s)?)])
@@ -273,7 +277,7 @@ impl Tensor {
     /// `s ^ self`.
     pub fn scalar_pow(&self, s: f64) -> Result<Tensor> {
         self.check_float("scalar_pow")?;
-        let y = self.scalar_raw(BinaryOp::Pow, s, true)?;
+        let y = self.scalar_raw("scalar_pow", BinaryOp::Pow, s, true)?;
         let x = self.clone();
         Ok(record_fn(y, "scalar_pow", &[self], move || {
             move |g: &Tensor| Ok(vec![Some(g.mul(&x.scalar_pow(s)?)?.mul_scalar(s.ln())?)])
@@ -290,13 +294,17 @@ impl Tensor {
     /// Elementwise comparison with broadcasting: a `u8` mask of 0/1.
     pub fn compare(&self, other: &Tensor, op: CmpOp) -> Result<Tensor> {
         let (la, lb, shape) = self.broadcast_layouts(other, "compare")?;
-        let s = self.storage().compare(op, &la, &other.storage(), &lb)?;
+        let s = crate::profile::forward("compare", self.device(), || {
+            self.storage().compare(op, &la, &other.storage(), &lb)
+        })?;
         Ok(Tensor::from_storage(s, backends::Layout::contiguous(&shape)))
     }
 
     /// Elementwise comparison with a scalar: a `u8` mask.
     pub fn compare_scalar(&self, s: f64, op: CmpOp) -> Result<Tensor> {
-        let st = self.storage().compare_scalar(op, self.layout(), s)?;
+        let st = crate::profile::forward("compare_scalar", self.device(), || {
+            self.storage().compare_scalar(op, self.layout(), s)
+        })?;
         Ok(Tensor::from_storage(st, backends::Layout::contiguous(self.shape())))
     }
 
@@ -332,7 +340,9 @@ impl Tensor {
         let lc = cond.layout().broadcast_to(&shape)?;
         let la = a.layout().broadcast_to(&shape)?;
         let lb = b.layout().broadcast_to(&shape)?;
-        let s = cond.storage().where_cond(&lc, &a.storage(), &la, &b.storage(), &lb)?;
+        let s = crate::profile::forward("where", cond.device(), || {
+            cond.storage().where_cond(&lc, &a.storage(), &la, &b.storage(), &lb)
+        })?;
         let y = Tensor::from_storage(s, backends::Layout::contiguous(&shape));
         let (c, sa, sb) = (cond.clone(), a.shape().to_vec(), b.shape().to_vec());
         Ok(record_fn(y, "where", &[a, b], move || {

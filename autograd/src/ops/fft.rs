@@ -54,7 +54,7 @@ impl Tensor {
         }
         let nd = self.ndim();
         let (h, w) = (self.shape()[nd - 2], self.shape()[nd - 1]);
-        let (re, im) = self.storage().rfft2(self.layout())?;
+        let (re, im) = crate::profile::forward(op, self.device(), || self.storage().rfft2(self.layout()))?;
         let mut half = self.shape().to_vec();
         half[nd - 1] = w / 2 + 1;
         let re = Tensor::from_storage(re, Layout::contiguous(&half));
@@ -94,7 +94,9 @@ impl Tensor {
         }
         let (re, im) =
             crate::no_grad(|| -> Result<(Tensor, Tensor)> { Ok((self.select(nd - 1, 0)?, self.select(nd - 1, 1)?)) })?;
-        let s = re.storage().irfft2(re.layout(), &im.storage(), im.layout(), out_hw)?;
+        let s = crate::profile::forward(op, re.device(), || {
+            re.storage().irfft2(re.layout(), &im.storage(), im.layout(), out_hw)
+        })?;
         let mut shape = self.shape()[..nd - 1].to_vec();
         shape[nd - 2] = w;
         let y = Tensor::from_storage(s, Layout::contiguous(&shape));

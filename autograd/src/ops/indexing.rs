@@ -42,7 +42,9 @@ impl Tensor {
             return Err(Error::invalid(op, format!("the index must be 1-D, got shape {:?}", idx.shape())));
         }
         let idx = idx.reshape_to(&[idx.numel()])?;
-        let s = self.storage().index_select(self.layout(), axis, &idx.storage(), idx.layout())?;
+        let s = crate::profile::forward(op, self.device(), || {
+            self.storage().index_select(self.layout(), axis, &idx.storage(), idx.layout())
+        })?;
         let mut shape = self.shape().to_vec();
         shape[axis] = idx.numel();
         let y = Tensor::from_storage(s, Layout::contiguous(&shape));
@@ -65,7 +67,9 @@ impl Tensor {
         let op = "gather";
         check_axis(op, self, axis)?;
         check_index(op, idx)?;
-        let s = self.storage().gather(self.layout(), axis, &idx.storage(), idx.layout())?;
+        let s = crate::profile::forward(op, self.device(), || {
+            self.storage().gather(self.layout(), axis, &idx.storage(), idx.layout())
+        })?;
         let y = Tensor::from_storage(s, Layout::contiguous(idx.shape()));
         let in_shape = self.shape().to_vec();
         let idx = idx.clone();
@@ -87,14 +91,9 @@ impl Tensor {
         if self.dtype() != src.dtype() {
             return Err(Error::DTypeMismatch { op, lhs: self.dtype(), rhs: src.dtype() });
         }
-        let s = self.storage().scatter_add(
-            self.layout(),
-            axis,
-            &idx.storage(),
-            idx.layout(),
-            &src.storage(),
-            src.layout(),
-        )?;
+        let s = crate::profile::forward(op, self.device(), || {
+            self.storage().scatter_add(self.layout(), axis, &idx.storage(), idx.layout(), &src.storage(), src.layout())
+        })?;
         let y = Tensor::from_storage(s, Layout::contiguous(self.shape()));
         let (idx, src_shape) = (idx.clone(), src.shape().to_vec());
         let need_src = src.requires_grad();
@@ -126,7 +125,8 @@ impl Tensor {
                 format!("k = {k} exceeds the size {} of axis {axis} of {:?}", self.shape()[axis], self.shape()),
             ));
         }
-        let (v, i) = self.storage().topk(self.layout(), k, axis, largest)?;
+        let (v, i) =
+            crate::profile::forward(op, self.device(), || self.storage().topk(self.layout(), k, axis, largest))?;
         let mut shape = self.shape().to_vec();
         shape[axis] = k;
         self.values_at_indices(op, v, i, &shape, axis)
@@ -137,7 +137,8 @@ impl Tensor {
     pub fn sort(&self, axis: usize, descending: bool) -> Result<(Tensor, Tensor)> {
         let op = "sort";
         check_axis(op, self, axis)?;
-        let (v, i) = self.storage().sort(self.layout(), axis, descending)?;
+        let (v, i) =
+            crate::profile::forward(op, self.device(), || self.storage().sort(self.layout(), axis, descending))?;
         let shape = self.shape().to_vec();
         self.values_at_indices(op, v, i, &shape, axis)
     }

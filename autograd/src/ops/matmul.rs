@@ -50,7 +50,7 @@ impl Tensor {
         tb.extend_from_slice(&sb[nb - 2..]);
         let la = self.layout().broadcast_to(&ta)?;
         let lb = other.layout().broadcast_to(&tb)?;
-        let s = self.storage().matmul(&la, &other.storage(), &lb)?;
+        let s = crate::profile::forward("matmul", self.device(), || self.storage().matmul(&la, &other.storage(), &lb))?;
         let mut out_shape = batch;
         out_shape.extend([sa[na - 2], sb[nb - 1]]);
         let y = Tensor::from_storage(s, Layout::contiguous(&out_shape));

@@ -36,7 +36,7 @@ impl Tensor {
     pub fn max_pool2d_with_indices(&self, params: Pool2dParams) -> Result<(Tensor, Tensor)> {
         let op = "max_pool2d";
         let out_shape = params.output_shape(op, self.shape())?;
-        let (v, i) = self.storage().max_pool2d(self.layout(), &params)?;
+        let (v, i) = crate::profile::forward(op, self.device(), || self.storage().max_pool2d(self.layout(), &params))?;
         let idx = Tensor::from_storage(i, Layout::contiguous(&out_shape));
         let y = Tensor::from_storage(v, Layout::contiguous(&out_shape));
         let saved = idx.clone();
@@ -58,7 +58,9 @@ impl Tensor {
         if input_shape.len() != 4 || self.ndim() != 4 || input_shape[..2] != self.shape()[..2] {
             return Err(Error::invalid(op, format!("gradient {:?} does not pool input {input_shape:?}", self.shape())));
         }
-        let s = self.storage().max_pool2d_backward(self.layout(), &indices.storage(), indices.layout(), input_shape)?;
+        let s = crate::profile::forward(op, self.device(), || {
+            self.storage().max_pool2d_backward(self.layout(), &indices.storage(), indices.layout(), input_shape)
+        })?;
         let y = Tensor::from_storage(s, Layout::contiguous(input_shape));
         let idx = indices.clone();
         let (n, c, h, w) = (input_shape[0], input_shape[1], input_shape[2], input_shape[3]);
@@ -77,7 +79,7 @@ impl Tensor {
     pub fn avg_pool2d(&self, params: Pool2dParams) -> Result<Tensor> {
         let op = "avg_pool2d";
         let out_shape = params.output_shape(op, self.shape())?;
-        let s = self.storage().avg_pool2d(self.layout(), &params)?;
+        let s = crate::profile::forward(op, self.device(), || self.storage().avg_pool2d(self.layout(), &params))?;
         let y = Tensor::from_storage(s, Layout::contiguous(&out_shape));
         let in_shape = self.shape().to_vec();
         Ok(record_fn(y, op, &[self], move || {
@@ -90,7 +92,9 @@ impl Tensor {
     pub fn avg_pool2d_backward(&self, params: Pool2dParams, input_shape: &[usize]) -> Result<Tensor> {
         let op = "avg_pool2d_backward";
         check_grad_shape(op, self, &params.output_shape(op, input_shape)?)?;
-        let s = self.storage().avg_pool2d_backward(self.layout(), &params, input_shape)?;
+        let s = crate::profile::forward(op, self.device(), || {
+            self.storage().avg_pool2d_backward(self.layout(), &params, input_shape)
+        })?;
         let y = Tensor::from_storage(s, Layout::contiguous(input_shape));
         Ok(record_fn(y, op, &[self], move || move |gg: &Tensor| Ok(vec![Some(gg.avg_pool2d(params)?)])))
     }
@@ -105,7 +109,8 @@ impl Tensor {
         if out_hw.0 == 0 || out_hw.1 == 0 {
             return Err(Error::invalid(op, format!("output size {out_hw:?} must be positive")));
         }
-        let s = self.storage().adaptive_avg_pool2d(self.layout(), out_hw)?;
+        let s =
+            crate::profile::forward(op, self.device(), || self.storage().adaptive_avg_pool2d(self.layout(), out_hw))?;
         let sh = self.shape();
         let y = Tensor::from_storage(s, Layout::contiguous(&[sh[0], sh[1], out_hw.0, out_hw.1]));
         let in_shape = sh.to_vec();
@@ -123,7 +128,9 @@ impl Tensor {
             return Err(Error::invalid(op, format!("gradient {:?} does not pool input {input_shape:?}", self.shape())));
         }
         let out_hw = (self.shape()[2], self.shape()[3]);
-        let s = self.storage().adaptive_avg_pool2d_backward(self.layout(), input_shape)?;
+        let s = crate::profile::forward(op, self.device(), || {
+            self.storage().adaptive_avg_pool2d_backward(self.layout(), input_shape)
+        })?;
         let y = Tensor::from_storage(s, Layout::contiguous(input_shape));
         Ok(record_fn(y, op, &[self], move || move |gg: &Tensor| Ok(vec![Some(gg.adaptive_avg_pool2d(out_hw)?)])))
     }

@@ -23,7 +23,9 @@ fn kept_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
 
 impl Tensor {
     fn reduce_raw(&self, op: ReduceOp, axes: &[usize], keepdim: bool) -> Result<Tensor> {
-        let s = self.storage().reduce(op, self.layout(), axes, keepdim)?;
+        let s = crate::profile::forward(op.name(), self.device(), || {
+            self.storage().reduce(op, self.layout(), axes, keepdim)
+        })?;
         let shape: Vec<usize> = if keepdim {
             kept_shape(self.shape(), axes)
         } else {
@@ -123,7 +125,9 @@ impl Tensor {
     }
 
     fn arg_reduce(&self, op: ArgReduceOp, axis: usize, keepdim: bool) -> Result<Tensor> {
-        let s = self.storage().arg_reduce(op, self.layout(), axis, keepdim)?;
+        let s = crate::profile::forward(op.name(), self.device(), || {
+            self.storage().arg_reduce(op, self.layout(), axis, keepdim)
+        })?;
         let axes = [axis];
         let shape: Vec<usize> = if keepdim {
             kept_shape(self.shape(), &axes)

@@ -174,7 +174,7 @@ impl Tensor {
         if self.is_contiguous() && self.layout().offset() == 0 && self.storage().len() == self.numel() {
             return Ok(self.detach());
         }
-        let s = self.storage().contiguous(self.layout())?;
+        let s = crate::profile::forward("contiguous", self.device(), || self.storage().contiguous(self.layout()))?;
         Ok(Tensor::from_storage(s, Layout::contiguous(self.shape())))
     }
 
@@ -199,7 +199,7 @@ impl Tensor {
         }
         let guards: Vec<_> = tensors.iter().map(|t| t.storage()).collect();
         let parts: Vec<(&Storage, &Layout)> = guards.iter().zip(tensors).map(|(g, t)| (&**g, t.layout())).collect();
-        let s = Storage::concat(&parts, axis)?;
+        let s = crate::profile::forward("cat", first.device(), || Storage::concat(&parts, axis))?;
         drop(parts);
         drop(guards);
         let mut shape = first.shape().to_vec();
@@ -230,7 +230,7 @@ impl Tensor {
 
     /// Pads every dimension with `(before, after)` copies of `value` (constant padding).
     pub fn pad(&self, pads: &[(usize, usize)], value: f64) -> Result<Tensor> {
-        let s = self.storage().pad(self.layout(), pads, value)?;
+        let s = crate::profile::forward("pad", self.device(), || self.storage().pad(self.layout(), pads, value))?;
         let shape: Vec<usize> = self.shape().iter().zip(pads).map(|(&d, &(a, b))| d + a + b).collect();
         let y = Tensor::from_storage(s, Layout::contiguous(&shape));
         let pads = pads.to_vec();
@@ -271,7 +271,7 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
-        let s = self.storage().cast(self.layout(), dtype)?;
+        let s = crate::profile::forward("to_dtype", self.device(), || self.storage().cast(self.layout(), dtype))?;
         let y = Tensor::from_storage(s, Layout::contiguous(self.shape()));
         let from = self.dtype();
         if !dtype.is_float() || !from.is_float() {
@@ -285,7 +285,7 @@ impl Tensor {
         if device == self.device() {
             return Ok(self.clone());
         }
-        let s = self.storage().to_device(self.layout(), device)?;
+        let s = crate::profile::forward("to_device", device, || self.storage().to_device(self.layout(), device))?;
         let y = Tensor::from_storage(s, Layout::contiguous(self.shape()));
         let from = self.device();
         Ok(record_fn(y, "to_device", &[self], move || move |g: &Tensor| Ok(vec![Some(g.to_device(from)?)])))

@@ -13,7 +13,9 @@ impl Tensor {
                 ndim: self.ndim(),
             });
         }
-        let s = self.storage().softmax(self.layout(), axis, log)?;
+        let s = crate::profile::forward(if log { "log_softmax" } else { "softmax" }, self.device(), || {
+            self.storage().softmax(self.layout(), axis, log)
+        })?;
         let y = Tensor::from_storage(s, Layout::contiguous(self.shape()));
         let (x, yy) = (self.clone(), y.clone());
         Ok(record_fn(y, if log { "log_softmax" } else { "softmax" }, &[self], move || {

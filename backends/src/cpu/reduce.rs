@@ -96,13 +96,7 @@ fn reduce_typed<T: Arith>(
     axes: &[usize],
     keepdim: bool,
 ) -> Result<(Vec<T>, Vec<usize>)> {
-    let name = match op {
-        ReduceOp::Sum => "sum",
-        ReduceOp::Mean => "mean",
-        ReduceOp::Max => "max",
-        ReduceOp::Min => "min",
-        ReduceOp::Var { .. } => "var",
-    };
+    let name = op.name();
     let (pl, n_out, block, out_shape) = split_axes(name, l, axes, keepdim)?;
     if matches!(op, ReduceOp::Mean | ReduceOp::Var { .. }) && !T::DTYPE.is_float() {
         return Err(Error::UnsupportedDType { op: name, dtype: T::DTYPE });
@@ -164,10 +158,7 @@ pub(crate) fn arg_reduce(
     axis: usize,
     keepdim: bool,
 ) -> Result<CpuStorage> {
-    let name = match op {
-        ArgReduceOp::ArgMax => "argmax",
-        ArgReduceOp::ArgMin => "argmin",
-    };
+    let name = op.name();
     super::copy::check_extent(name, s, l)?;
     let (pl, n_out, block, _) = split_axes(name, l, &[axis], keepdim)?;
     if block == 0 {

@@ -21,19 +21,9 @@ fn grid(n_out: usize) -> Grid {
     ((n_out.clamp(1, 65_535) as u32, 1, 1), (RTHREADS, 1, 1), 0)
 }
 
-fn reduce_name(op: ReduceOp) -> &'static str {
-    match op {
-        ReduceOp::Sum => "sum",
-        ReduceOp::Mean => "mean",
-        ReduceOp::Max => "max",
-        ReduceOp::Min => "min",
-        ReduceOp::Var { .. } => "var",
-    }
-}
-
 /// Reduces a view over `axes`.
 pub(crate) fn reduce(op: ReduceOp, s: &CudaStorage, l: &Layout, axes: &[usize], keepdim: bool) -> Result<CudaStorage> {
-    let name = reduce_name(op);
+    let name = op.name();
     let dtype = s.dtype();
     let (pl, n_out, block, _) = split_axes(name, l, axes, keepdim)?;
     if matches!(op, ReduceOp::Mean | ReduceOp::Var { .. }) && !dtype.is_float() {
@@ -73,10 +63,7 @@ pub(crate) fn arg_reduce(
     axis: usize,
     keepdim: bool,
 ) -> Result<CudaStorage> {
-    let name = match op {
-        ArgReduceOp::ArgMax => "argmax",
-        ArgReduceOp::ArgMin => "argmin",
-    };
+    let name = op.name();
     let (pl, n_out, block, _) = split_axes(name, l, &[axis], keepdim)?;
     if block == 0 {
         return Err(Error::invalid(name, format!("cannot reduce an empty dimension of {:?}", l.shape())));

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --bin train -- --method swd
 //! cargo run --release --bin train -- --list-methods
+//! cargo run --release --bin train -- --profile --model resnet20 --batch-size 128
 //! cargo run --release --bin train -- --method baseline --dataset mnist --data-dir ../shared/data/mnist --model lenet5 --epochs 3
 //! ```
 
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use methods::config::TrainConfig;
+use methods::profiling::{profile_training, ProfileOptions};
 use methods::registry;
 use methods::trainer::{evaluate_checkpoint, train, RunOptions};
 
@@ -90,6 +92,17 @@ struct Cli {
     /// Print only the final summary.
     #[arg(long)]
     quiet: bool,
+    /// Profile instead of training: run --profile-warmup steps, then STEPS steps (default 10) under
+    /// the op profiler, and print per step the time of every op, forward (fwd) and backward (bwd:
+    /// the op's whole backward rule), of the optimizer step (all), and the unattributed rest
+    /// ("other": data loading, tape bookkeeping, views), sorted by time; also written to
+    /// profile.json in the output folder.
+    #[arg(long, value_name = "STEPS", num_args = 0..=1, default_missing_value = "10",
+          conflicts_with_all = ["resume", "eval_only"])]
+    profile: Option<usize>,
+    /// Training steps run before --profile starts measuring.
+    #[arg(long, value_name = "STEPS", default_value_t = 2)]
+    profile_warmup: usize,
 }
 
 fn list_methods() {
@@ -152,6 +165,15 @@ fn run(cli: Cli) -> autograd::Result<()> {
         let cfg = config(&cli)?;
         let m = evaluate_checkpoint(ckpt, cli.model.is_some().then_some(&cfg), &opts)?;
         println!("test accuracy {:.2}%  loss {:.4}  ({})", 100.0 * m.acc, m.loss, ckpt.display());
+        return Ok(());
+    }
+    if let Some(steps) = cli.profile {
+        let cfg = config(&cli)?;
+        let out =
+            cli.out.clone().unwrap_or_else(|| methods::trainer::default_out_dir(&format!("{}-profile", cfg.method)));
+        let opts = ProfileOptions { warmup: cli.profile_warmup, steps };
+        print!("{}", profile_training(&cfg, &out, opts)?);
+        println!("written to {}", out.join("profile.json").display());
         return Ok(());
     }
     let summary = match &cli.resume {
