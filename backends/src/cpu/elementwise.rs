@@ -3,7 +3,7 @@
 use super::scalar::{compare, Arith};
 use super::strided::{par_fill, Rows};
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
-use crate::{CpuStorage, DType, Element, Error, Layout, Result};
+use crate::{CpuStorage, DType, Element, Error, FloatElement, Layout, Result};
 use rayon::prelude::*;
 
 /// Maps `f` over a view into a new contiguous vector.
@@ -153,10 +153,58 @@ macro_rules! with_slice {
 }
 pub(crate) use with_slice;
 
+/// The hot float unary ops of training, each with its own small closure so that `map1`'s loop
+/// inlines it and vectorizes (the general path's closure matches on the op per element and is
+/// too large to inline). Same results as [`Arith::unary`]; `None` for the other ops.
+fn hot_float_unary<T: FloatElement>(op: UnaryOp, v: &[T], l: &Layout) -> Option<Vec<T>> {
+    let (zero, one) = (T::zero(), T::one());
+    Some(match op {
+        UnaryOp::Neg => map1(v, l, |x: T| -x),
+        UnaryOp::Abs => map1(v, l, |x: T| x.abs()),
+        UnaryOp::Relu => map1(v, l, move |x: T| if x < zero { zero } else { x }),
+        UnaryOp::Relu6 => {
+            let six = T::from_f32(6.0);
+            map1(v, l, move |x: T| {
+                if x < zero {
+                    zero
+                } else if x > six {
+                    six
+                } else {
+                    x
+                }
+            })
+        }
+        UnaryOp::Square => map1(v, l, |x: T| x * x),
+        UnaryOp::Sqrt => map1(v, l, |x: T| x.sqrt()),
+        UnaryOp::Rsqrt => map1(v, l, move |x: T| one / x.sqrt()),
+        UnaryOp::Recip => map1(v, l, move |x: T| one / x),
+        _ => return None,
+    })
+}
+
+/// [`hot_float_unary`] for `+ − × ÷` of two float views.
+fn hot_float_binary<T: FloatElement>(op: BinaryOp, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Option<Vec<T>> {
+    Some(match op {
+        BinaryOp::Add => map2(a, la, b, lb, |x: T, y: T| x + y),
+        BinaryOp::Sub => map2(a, la, b, lb, |x: T, y: T| x - y),
+        BinaryOp::Mul => map2(a, la, b, lb, |x: T, y: T| x * y),
+        BinaryOp::Div => map2(a, la, b, lb, |x: T, y: T| x / y),
+        _ => return None,
+    })
+}
+
 pub(crate) fn unary(op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
     let dtype = s.dtype();
     if !dtype.is_float() && !op.supports_integers() {
         return Err(Error::UnsupportedDType { op: op.name(), dtype });
+    }
+    let hot = match s {
+        CpuStorage::F32(v) => hot_float_unary(op, v, l).map(CpuStorage::F32),
+        CpuStorage::F64(v) => hot_float_unary(op, v, l).map(CpuStorage::F64),
+        _ => None,
+    };
+    if let Some(out) = hot {
+        return Ok(out);
     }
     with_slice!(s, v, T => {
         Ok(T::into_cpu(map1(v, l, |x| <T as Arith>::unary(op, x).unwrap_or_default())))
@@ -183,10 +231,28 @@ pub(crate) fn binary(op: BinaryOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, 
     if a.dtype() != b.dtype() {
         return Err(Error::DTypeMismatch { op: op.name(), lhs: a.dtype(), rhs: b.dtype() });
     }
+    let hot = match (a, b) {
+        (CpuStorage::F32(x), CpuStorage::F32(y)) => hot_float_binary(op, x, la, y, lb).map(CpuStorage::F32),
+        (CpuStorage::F64(x), CpuStorage::F64(y)) => hot_float_binary(op, x, la, y, lb).map(CpuStorage::F64),
+        _ => None,
+    };
+    if let Some(out) = hot {
+        return Ok(out);
+    }
     with_slice!(a, av, T => {
         let bv = T::cpu_slice(b).expect("dtype checked");
         binary_impl::<T>(op, av, la, bv, lb)
     })
+}
+
+/// [`hot_float_binary`] with one operand a scalar broadcast by `sl`.
+fn scalar_hot<T: FloatElement>(op: BinaryOp, a: &[T], la: &Layout, sl: &Layout, s: T, first: bool) -> Option<Vec<T>> {
+    let sv = [s];
+    if first {
+        hot_float_binary(op, &sv, sl, a, la)
+    } else {
+        hot_float_binary(op, a, la, &sv, sl)
+    }
 }
 
 pub(crate) fn binary_scalar(
@@ -198,6 +264,14 @@ pub(crate) fn binary_scalar(
 ) -> Result<CpuStorage> {
     // The scalar as a view of one element broadcast to every position (stride 0).
     let sl = Layout::new(la.shape().to_vec(), vec![0; la.ndim()], 0)?;
+    let hot = match a {
+        CpuStorage::F32(x) => scalar_hot(op, x, la, &sl, scalar as f32, scalar_first).map(CpuStorage::F32),
+        CpuStorage::F64(x) => scalar_hot(op, x, la, &sl, scalar, scalar_first).map(CpuStorage::F64),
+        _ => None,
+    };
+    if let Some(out) = hot {
+        return Ok(out);
+    }
     with_slice!(a, av, T => {
         let sv = [T::from_f64(scalar)];
         if scalar_first {
