@@ -86,20 +86,23 @@ impl Tensor {
         if self.numel() == 0 {
             return Err(Error::invalid(op, format!("needs a non-empty input, got {:?}", self.shape())));
         }
-        let (ms, vs) = self.storage().channel_stats(self.layout())?;
-        let (mean, var) = (vector(ms, c), vector(vs, c));
-        let (y, inv) = no_grad(|| -> Result<(Tensor, Tensor)> {
-            let inv = var.add_scalar(eps)?.rsqrt()?;
-            let scale = match weight {
-                Some(w) => inv.mul(&w.detach())?,
-                None => inv.clone(),
-            };
-            let mut shift = mean.mul(&scale)?.neg()?;
-            if let Some(b) = bias {
-                shift = shift.add(&b.detach())?;
-            }
-            let y = self.storage().channel_fma(self.layout(), &exact(&scale)?, &exact(&shift)?, None)?;
-            Ok((like(y, self), inv))
+        // One profiled region: the two kernels and the small per-channel vector ops between them.
+        let (y, mean, var, inv) = crate::profile::forward(op, self.device(), || -> Result<_> {
+            let (ms, vs) = self.storage().channel_stats(self.layout())?;
+            let (mean, var) = (vector(ms, c), vector(vs, c));
+            no_grad(|| {
+                let inv = var.add_scalar(eps)?.rsqrt()?;
+                let scale = match weight {
+                    Some(w) => inv.mul(&w.detach())?,
+                    None => inv.clone(),
+                };
+                let mut shift = mean.mul(&scale)?.neg()?;
+                if let Some(b) = bias {
+                    shift = shift.add(&b.detach())?;
+                }
+                let y = self.storage().channel_fma(self.layout(), &exact(&scale)?, &exact(&shift)?, None)?;
+                Ok((like(y, self), mean, var, inv))
+            })
         })?;
         let mut inputs = vec![self];
         inputs.extend(weight);
@@ -141,7 +144,9 @@ impl Tensor {
     pub fn channel_affine(&self, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
         let op = "channel_affine";
         let c = check(op, self, &[("scale", Some(scale)), ("shift", Some(shift))])?;
-        let y = self.storage().channel_fma(self.layout(), &exact(scale)?, &exact(shift)?, None)?;
+        let (sc, sh) = (exact(scale)?, exact(shift)?);
+        let y =
+            crate::profile::forward(op, self.device(), || self.storage().channel_fma(self.layout(), &sc, &sh, None))?;
         let y = like(y, self);
         let (x, sc) = (self.clone(), scale.clone());
         Ok(record_fn(y, op, &[self, scale, shift], move || {
