@@ -43,7 +43,10 @@ fn tune() -> bool {
     const M_TRIM_THRESHOLD: c_int = -1;
     const M_MMAP_THRESHOLD: c_int = -3;
     // SAFETY: mallopt only changes allocator parameters; it returns 1 on success, 0 on error.
-    unsafe { mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD as c_int) == 1 && mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD as c_int) == 1 }
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD as c_int) == 1
+            && mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD as c_int) == 1
+    }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
