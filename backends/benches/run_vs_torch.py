@@ -88,7 +88,8 @@ def conv_names():
 
 
 def row_groups(args, exes):
-    """(table, names kept, Lamina command, PyTorch command) per row group, in run order."""
+    """(table, names kept, Lamina command, PyTorch command without `--threads`) per row group, in
+    run order."""
     groups = []
     if not args.no_gemm:
         groups.append(("kernels", None, [exes["gemm"]], TORCH_KERNELS + ["--no-conv"]))
@@ -132,7 +133,7 @@ def main():
     args = ap.parse_args()
 
     exes = bench_binaries()
-    version = run(TORCH_KERNELS + ["--no-gemm", "--no-conv"], 1).split()[1]
+    version = run(TORCH_KERNELS + ["--no-gemm", "--no-conv", "--threads", "1"], 1).split()[1]
     groups = row_groups(args, exes)
     lines = [f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); PyTorch {version}; load average before: "
              f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; times in ms (median of runs; "
@@ -141,7 +142,7 @@ def main():
         rows = {"kernels": [], "steps": []}
         for table, keep, lamina_cmd, torch_cmd in groups:
             ours, our_params = parse(run(lamina_cmd, threads))
-            theirs, their_params = parse(run(torch_cmd, threads))
+            theirs, their_params = parse(run(torch_cmd + ["--threads", str(threads)], threads))
             for name, n in our_params.items():
                 if their_params.get(name) != n:
                     sys.exit(f"{name}: Lamina has {n} parameters, PyTorch {their_params.get(name)}")
