@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""Runs Lamina's kernel benchmarks (benches/gemm.rs, benches/conv.rs) and the PyTorch reference
-(benches/torch_kernels.py) in one go, with the same thread counts, and prints the ratio tables
-(Lamina / PyTorch time: lower is better) as Markdown.
+"""Runs Lamina's benchmarks and their PyTorch references in one go, with the same thread counts,
+and prints the ratio tables (Lamina / PyTorch time: lower is better) as Markdown:
 
-    python3 backends/benches/run_vs_torch.py [--threads 1 2] [--filter NAME] [--no-gemm] [--out FILE]
+* kernel level: backends/benches/gemm.rs and conv.rs vs backends/benches/torch_kernels.py;
+* training steps: layers/benches/train_step.rs vs layers/benches/torch_train_step.py (whole
+  models: forward, cross-entropy, backward, SGD step; and one ViT-Tiny block forward + backward).
 
-Lamina and PyTorch alternate shape group by shape group within each thread count, so a burst of
-load from other processes hits both sides; run it twice and distrust ratios that move a lot.
+    python3 backends/benches/run_vs_torch.py [--threads 2 1] [--filter NAME] [--no-gemm]
+        [--no-conv] [--no-steps] [--out FILE]
+
+Lamina and PyTorch alternate row by row (one process each per conv shape and per model; the
+SGEMM sizes form one row group) within each thread count, so a burst of load from other
+processes hits both sides of a row; run it twice and distrust ratios that move a lot. The
+training-step rows also check that both sides' models have the same number of parameters.
 """
 import argparse
 import json
@@ -18,6 +24,11 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+TORCH_KERNELS = [sys.executable, os.path.join(HERE, "torch_kernels.py")]
+TORCH_STEPS = [sys.executable, os.path.join(ROOT, "layers", "benches", "torch_train_step.py")]
+# Rows of layers/benches/train_step.rs: (name, batch).
+STEP_ROWS = [("resnet20", 128), ("resnet18-cifar", 64), ("mobilenetv2-cifar", 64), ("vit-tiny-4", 64),
+             ("vit-tiny-block", 128)]
 
 
 def cpu_model():
@@ -32,10 +43,10 @@ def cpu_model():
 
 
 def bench_binaries():
-    """Builds the two benchmarks once and returns {name: executable}."""
+    """Builds the three benchmarks once and returns {name: executable}."""
     out = subprocess.run(
-        ["cargo", "bench", "-p", "backends", "--bench", "gemm", "--bench", "conv", "--no-run",
-         "--message-format=json"],
+        ["cargo", "bench", "-p", "backends", "-p", "layers", "--bench", "gemm", "--bench", "conv",
+         "--bench", "train_step", "--no-run", "--message-format=json"],
         cwd=ROOT, check=True, capture_output=True, text=True).stdout
     exes = {}
     for line in out.splitlines():
@@ -45,18 +56,22 @@ def bench_binaries():
     return exes
 
 
-LINE = re.compile(r"^(sgemm|conv) (\S+)(?: (fwd|fwdbwd))? ([\d.]+) ([\d.]+)$")
+LINE = re.compile(r"^(sgemm|conv|step) (\S+)(?: (fwd|fwdbwd|train))? ([\d.]+) ([\d.]+)$")
+PARAMS = re.compile(r"^params (\S+) (\d+)$")
 
 
 def parse(text):
-    """{(kind, name, pass): (median, min)} from benchmark output."""
-    res = {}
+    """({(kind, name, pass): (median, min)}, {name: parameter count}) from benchmark output."""
+    res, params = {}, {}
     for line in text.splitlines():
         m = LINE.match(line.strip())
         if m:
             kind, name, ps, med, mn = m.groups()
             res[(kind, name, ps or "")] = (float(med), float(mn))
-    return res
+        m = PARAMS.match(line.strip())
+        if m:
+            params[m.group(1)] = int(m.group(2))
+    return res, params
 
 
 def run(cmd, threads):
@@ -67,42 +82,82 @@ def run(cmd, threads):
     return r.stdout
 
 
+def conv_names():
+    with open(os.path.join(HERE, "kernel_shapes.txt")) as fh:
+        return [line.split()[0] for line in fh if line.strip() and not line.startswith("#")]
+
+
+def row_groups(args, exes):
+    """(table, names kept, Lamina command, PyTorch command without `--threads`) per row group, in
+    run order."""
+    groups = []
+    if not args.no_gemm:
+        groups.append(("kernels", None, [exes["gemm"]], TORCH_KERNELS + ["--no-conv"]))
+    if not args.no_conv:
+        for name in conv_names():
+            if args.filter in name:
+                groups.append(("kernels", name, [exes["conv"], name],
+                               TORCH_KERNELS + ["--no-gemm", "--filter", name]))
+    if not args.no_steps:
+        for name, _ in STEP_ROWS:
+            if args.filter in name:
+                groups.append(("steps", name, [exes["train_step"], name], TORCH_STEPS + ["--filter", name]))
+    return groups
+
+
+def kernel_table(rows):
+    out = ["| benchmark | pass | Lamina ms | PyTorch ms | ratio |", "|---|---|---:|---:|---:|"]
+    for (kind, name, ps), ours, theirs, _ in rows:
+        label = f"sgemm {name}" if kind == "sgemm" else name
+        out.append(f"| {label} | {ps or 'mm'} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} |")
+    return out
+
+
+def step_table(rows):
+    batch = dict(STEP_ROWS)
+    out = ["| model | batch | step | parameters | Lamina ms | PyTorch ms | ratio |", "|---|---:|---|---:|---:|---:|---:|"]
+    for (_, name, ps), ours, theirs, params in rows:
+        what = "fwd+loss+bwd+SGD" if ps == "train" else "fwd+bwd"
+        out.append(f"| {name} | {batch[name]} | {what} | {params:,} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} |")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--filter", default="", help="only conv shapes whose name contains this")
+    ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
+    ap.add_argument("--filter", default="", help="only conv shapes and models whose name contains this")
     ap.add_argument("--no-gemm", action="store_true")
     ap.add_argument("--no-conv", action="store_true")
+    ap.add_argument("--no-steps", action="store_true")
     ap.add_argument("--out", help="also write the Markdown here")
     args = ap.parse_args()
 
     exes = bench_binaries()
-    torch_py = [sys.executable, os.path.join(HERE, "torch_kernels.py")]
-    version = run(torch_py + ["--no-gemm", "--no-conv"], 1).split()[1]
-    groups = []
-    if not args.no_gemm:
-        groups.append(("gemm", [exes["gemm"]], ["--no-conv"]))
-    if not args.no_conv:
-        groups.append(("conv", [exes["conv"], args.filter] if args.filter else [exes["conv"]],
-                       ["--no-gemm", "--filter", args.filter]))
-
-    lines = [f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); PyTorch {version}; "
-             f"times in ms (median of runs; ratio = Lamina / PyTorch, lower is better)", ""]
+    version = run(TORCH_KERNELS + ["--no-gemm", "--no-conv", "--threads", "1"], 1).split()[1]
+    groups = row_groups(args, exes)
+    lines = [f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); PyTorch {version}; load average before: "
+             f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; times in ms (median of runs; "
+             f"ratio = Lamina / PyTorch, lower is better)", ""]
     for threads in args.threads:
-        rows = []
-        for _, lamina_cmd, torch_args in groups:
-            ours = parse(run(lamina_cmd, threads))
-            theirs = parse(run(torch_py + ["--threads", str(threads)] + torch_args, threads))
+        rows = {"kernels": [], "steps": []}
+        for table, keep, lamina_cmd, torch_cmd in groups:
+            ours, our_params = parse(run(lamina_cmd, threads))
+            theirs, their_params = parse(run(torch_cmd + ["--threads", str(threads)], threads))
+            for name, n in our_params.items():
+                if their_params.get(name) != n:
+                    sys.exit(f"{name}: Lamina has {n} parameters, PyTorch {their_params.get(name)}")
             for key, (med, _) in ours.items():
-                if key in theirs:
-                    rows.append((key, med, theirs[key][0]))
-        lines += [f"### {threads} thread{'s' if threads > 1 else ''}", "",
-                  "| benchmark | pass | Lamina ms | PyTorch ms | ratio |", "|---|---|---:|---:|---:|"]
-        for (kind, name, ps), ours_ms, theirs_ms in rows:
-            label = f"sgemm {name}" if kind == "sgemm" else name
-            lines.append(f"| {label} | {ps or 'mm'} | {ours_ms:.2f} | {theirs_ms:.2f} | {ours_ms / theirs_ms:.2f} |")
-        lines.append("")
-        print("\n".join(lines[-len(rows) - 5:]), flush=True)
+                if key in theirs and (keep is None or key[1] == keep):
+                    rows[table].append((key, med, theirs[key][0], our_params.get(key[1])))
+        plural = "s" if threads > 1 else ""
+        new = []
+        if rows["kernels"]:
+            new += [f"### Kernels, {threads} thread{plural}", ""] + kernel_table(rows["kernels"]) + [""]
+        if rows["steps"]:
+            new += [f"### Training steps, {threads} thread{plural}", ""] + step_table(rows["steps"]) + [""]
+        lines += new
+        print("\n".join(new), flush=True)
+    lines.append(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if args.out:
         with open(args.out, "w") as fh:
             fh.write("\n".join(lines) + "\n")
