@@ -11,7 +11,7 @@ use super::elementwise::{map1, with_slice};
 use super::scalar::Arith;
 use super::strided::{par_fill, Rows};
 use crate::ops::BinaryOp;
-use crate::{CpuStorage, Element, Error, Layout, Result};
+use crate::{CpuStorage, DType, Element, Error, Layout, Result};
 use rayon::prelude::*;
 
 /// The indices of a view as a contiguous `i64` buffer, each checked to lie in `0..size`.
@@ -165,6 +165,31 @@ fn scatter_add_kernel<T: Arith>(
     }
 }
 
+/// Checks the operands of a `scatter_add` (axis, dtypes, and `idx` fitting in `base` off the axis
+/// and in `src` everywhere); shared by every backend.
+pub(crate) fn check_scatter_add(
+    lb: &Layout,
+    axis: usize,
+    li: &Layout,
+    ls: &Layout,
+    base: DType,
+    src: DType,
+) -> Result<()> {
+    const OP: &str = "scatter_add";
+    check_axis(OP, lb, axis)?;
+    if base != src {
+        return Err(Error::DTypeMismatch { op: OP, lhs: base, rhs: src });
+    }
+    let nd = lb.ndim();
+    if li.ndim() != nd || (0..nd).any(|d| d != axis && li.shape()[d] > lb.shape()[d]) {
+        return Err(Error::shape(OP, lb.shape(), li.shape()));
+    }
+    if ls.ndim() != nd || (0..nd).any(|d| li.shape()[d] > ls.shape()[d]) {
+        return Err(Error::shape(OP, li.shape(), ls.shape()));
+    }
+    Ok(())
+}
+
 /// `torch.scatter_add(base, axis, idx, src)`: `idx` has as many dimensions as `base`, sizes at
 /// most `src`'s everywhere and at most `base`'s outside `axis`; the result has `base`'s shape.
 #[allow(clippy::too_many_arguments)]
@@ -180,17 +205,7 @@ pub(crate) fn scatter_add(
     const OP: &str = "scatter_add";
     check_extent(OP, base, lb)?;
     check_extent(OP, src, ls)?;
-    check_axis(OP, lb, axis)?;
-    if base.dtype() != src.dtype() {
-        return Err(Error::DTypeMismatch { op: OP, lhs: base.dtype(), rhs: src.dtype() });
-    }
-    let nd = lb.ndim();
-    if li.ndim() != nd || (0..nd).any(|d| d != axis && li.shape()[d] > lb.shape()[d]) {
-        return Err(Error::shape(OP, lb.shape(), li.shape()));
-    }
-    if ls.ndim() != nd || (0..nd).any(|d| li.shape()[d] > ls.shape()[d]) {
-        return Err(Error::shape(OP, li.shape(), ls.shape()));
-    }
+    check_scatter_add(lb, axis, li, ls, base.dtype(), src.dtype())?;
     let iv = read_indices(OP, idx, li, lb.shape()[axis])?;
     with_slice!(base, bv, T => {
         let sv = T::cpu_slice(src).expect("dtype checked");

@@ -33,9 +33,10 @@ pub(crate) use {
     copy::concat_shape,
     fft::{irfft2_check, rfft2_dims},
     matmul::matmul_dims,
-    pool::{check_adaptive, four_d, max_pool_backward_shapes},
+    pool::{avg_pool_backward_shape, check_adaptive, four_d, max_pool_backward_shapes},
     random::check_dist,
     reduce::split_axes,
+    sort::{sort_plan, SortPlan},
     strided::coalesce,
 };
 

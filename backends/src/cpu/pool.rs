@@ -48,6 +48,21 @@ pub(crate) fn max_pool_backward_shapes(
     Ok((input, sg))
 }
 
+/// Checks that an average-pool gradient has the shape the forward pass gives `input_shape` and
+/// returns the input as `[N, C, H, W]`; shared by every backend.
+pub(crate) fn avg_pool_backward_shape(lgy: &Layout, p: &Pool2dParams, input_shape: &[usize]) -> Result<[usize; 4]> {
+    const OP: &str = "avg_pool2d_backward";
+    let input = four_d(OP, input_shape)?;
+    let want = p.output_shape(OP, input_shape)?;
+    if lgy.shape() != want.as_slice() {
+        return Err(Error::invalid(
+            OP,
+            format!("gradient {:?} does not match the output {want:?} of input {input_shape:?} ({p:?})", lgy.shape()),
+        ));
+    }
+    Ok(input)
+}
+
 pub(crate) fn four_d(op: &'static str, shape: &[usize]) -> Result<[usize; 4]> {
     match shape {
         &[n, c, h, w] => Ok([n, c, h, w]),
@@ -254,14 +269,7 @@ pub(crate) fn avg_pool2d_backward(
 ) -> Result<CpuStorage> {
     const OP: &str = "avg_pool2d_backward";
     check_extent(OP, gy, lgy)?;
-    let input = four_d(OP, input_shape)?;
-    let want = p.output_shape(OP, input_shape)?;
-    if lgy.shape() != want.as_slice() {
-        return Err(Error::invalid(
-            OP,
-            format!("gradient {:?} does not match the output {want:?} of input {input_shape:?} ({p:?})", lgy.shape()),
-        ));
-    }
+    let input = avg_pool_backward_shape(lgy, p, input_shape)?;
     match gy {
         CpuStorage::F32(g) => Ok(CpuStorage::F32(avg_pool_backward_float(g, lgy, p, input))),
         CpuStorage::F64(g) => Ok(CpuStorage::F64(avg_pool_backward_float(g, lgy, p, input))),

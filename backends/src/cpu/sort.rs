@@ -28,8 +28,22 @@ fn cmp_nan_last<T: PartialOrd>(a: &T, b: &T) -> Ordering {
     }
 }
 
-/// The view with `axis` moved last, its number of rows and the row length; errors on a bad axis.
-fn rows_along(op: &'static str, l: &Layout, axis: usize) -> Result<(Layout, Vec<usize>, usize, usize)> {
+/// A sort or top-k along `axis`, planned once for every backend.
+pub(crate) struct SortPlan {
+    /// The input viewed with `axis` moved last.
+    pub(crate) pl: Layout,
+    /// The permutation that moved it (`axis` last).
+    pub(crate) perm: Vec<usize>,
+    /// Number of rows (the product of the other dims).
+    pub(crate) rows: usize,
+    /// Row length (the size of `axis`).
+    pub(crate) len: usize,
+    /// Values kept per row: `k` when given (checked against `len`), else the whole row.
+    pub(crate) k: usize,
+}
+
+/// Checks `axis` and `k` and plans the rows of a sort or top-k; errors name `op`.
+pub(crate) fn sort_plan(op: &'static str, l: &Layout, axis: usize, k: Option<usize>) -> Result<SortPlan> {
     if axis >= l.ndim() {
         return Err(Error::AxisOutOfRange { op, axis, ndim: l.ndim() });
     }
@@ -37,7 +51,17 @@ fn rows_along(op: &'static str, l: &Layout, axis: usize) -> Result<(Layout, Vec<
     let pl = l.permute(&perm)?;
     let len = l.shape()[axis];
     let rows = pl.shape()[..pl.ndim() - 1].iter().product();
-    Ok((pl, perm, rows, len))
+    let k = match k {
+        Some(k) if k > len => {
+            return Err(Error::invalid(
+                op,
+                format!("k = {k} is larger than dimension {axis} of size {len} (shape {:?})", l.shape()),
+            ))
+        }
+        Some(k) => k,
+        None => len,
+    };
+    Ok(SortPlan { pl, perm, rows, len, k })
 }
 
 /// Copies a buffer laid out as the permuted shape (axis last, `k` long) back to the original
@@ -114,17 +138,7 @@ fn sort_impl(
     descending: bool,
 ) -> Result<(CpuStorage, CpuStorage)> {
     super::copy::check_extent(op, x, l)?;
-    let (pl, perm, rows, len) = rows_along(op, l, axis)?;
-    let k = match k {
-        Some(k) if k > len => {
-            return Err(Error::invalid(
-                op,
-                format!("k = {k} is larger than dimension {axis} of size {len} (shape {:?})", l.shape()),
-            ))
-        }
-        Some(k) => k,
-        None => len,
-    };
+    let SortPlan { pl, perm, rows, len, k } = sort_plan(op, l, axis, k)?;
     let mut pshape = pl.shape().to_vec();
     *pshape.last_mut().unwrap() = k;
     with_slice!(x, v, T => {

@@ -7,7 +7,7 @@ use super::compile::KernelSource;
 use super::copy::contiguous;
 use super::launch::{grid_for, kname, launch, Args, ErrorFlag, Walk};
 use super::storage::CudaStorage;
-use crate::cpu::indexing::{base_view, check_axis};
+use crate::cpu::indexing::{base_view, check_axis, check_scatter_add};
 use crate::{DType, Error, Layout, Result};
 
 /// The kernels of this file.
@@ -91,17 +91,7 @@ pub(crate) fn scatter_add(
     ls: &Layout,
 ) -> Result<CudaStorage> {
     const OP: &str = "scatter_add";
-    check_axis(OP, lb, axis)?;
-    if base.dtype() != src.dtype() {
-        return Err(Error::DTypeMismatch { op: OP, lhs: base.dtype(), rhs: src.dtype() });
-    }
-    let nd = lb.ndim();
-    if li.ndim() != nd || (0..nd).any(|d| d != axis && li.shape()[d] > lb.shape()[d]) {
-        return Err(Error::shape(OP, lb.shape(), li.shape()));
-    }
-    if ls.ndim() != nd || (0..nd).any(|d| li.shape()[d] > ls.shape()[d]) {
-        return Err(Error::shape(OP, li.shape(), ls.shape()));
-    }
+    check_scatter_add(lb, axis, li, ls, base.dtype(), src.dtype())?;
     let iv = read_indices(OP, idx, li, lb.shape()[axis])?;
     let out = contiguous(base, lb)?;
     let n = li.numel();

@@ -7,7 +7,7 @@ use super::compile::KernelSource;
 use super::copy::contiguous;
 use super::launch::{grid_for, kname, launch, Args, ErrorFlag};
 use super::storage::CudaStorage;
-use crate::cpu::{check_adaptive, four_d, max_pool_backward_shapes};
+use crate::cpu::{avg_pool_backward_shape, check_adaptive, four_d, max_pool_backward_shapes};
 use crate::ops::Pool2dParams;
 use crate::{DType, Error, Layout, Result};
 
@@ -117,17 +117,10 @@ pub(crate) fn avg_pool2d_backward(
     input_shape: &[usize],
 ) -> Result<CudaStorage> {
     const OP: &str = "avg_pool2d_backward";
-    let input = four_d(OP, input_shape)?;
-    let want = p.output_shape(OP, input_shape)?;
-    if lgy.shape() != want.as_slice() {
-        return Err(Error::invalid(
-            OP,
-            format!("gradient {:?} does not match the output {want:?} of input {input_shape:?} ({p:?})", lgy.shape()),
-        ));
-    }
+    let input = avg_pool_backward_shape(lgy, p, input_shape)?;
     float_only(OP, gy)?;
     let n_in = input.iter().product();
-    run("avg_pool_backward", gy, lgy, PoolGeom::new(input, (want[2], want[3]), Some(p)), n_in, n_in)
+    run("avg_pool_backward", gy, lgy, PoolGeom::new(input, (lgy.shape()[2], lgy.shape()[3]), Some(p)), n_in, n_in)
 }
 
 /// Adaptive average pooling to `out_hw`.

@@ -5,7 +5,8 @@
 use super::compile::KernelSource;
 use super::launch::{grid_for, kname, launch, Args, Walk};
 use super::storage::CudaStorage;
-use crate::{DType, Error, Layout, Result};
+use crate::cpu::{sort_plan, SortPlan};
+use crate::{DType, Layout, Result};
 
 /// The kernels of this file.
 pub(crate) const SRC: KernelSource = KernelSource { name: "sort", src: include_str!("sort.cu") };
@@ -18,23 +19,7 @@ fn sort_impl(
     axis: usize,
     descending: bool,
 ) -> Result<(CudaStorage, CudaStorage)> {
-    if axis >= l.ndim() {
-        return Err(Error::AxisOutOfRange { op, axis, ndim: l.ndim() });
-    }
-    let perm: Vec<usize> = (0..l.ndim()).filter(|&d| d != axis).chain([axis]).collect();
-    let pl = l.permute(&perm)?;
-    let len = l.shape()[axis];
-    let rows: usize = pl.shape()[..pl.ndim() - 1].iter().product();
-    let k = match k {
-        Some(k) if k > len => {
-            return Err(Error::invalid(
-                op,
-                format!("k = {k} is larger than dimension {axis} of size {len} (shape {:?})", l.shape()),
-            ))
-        }
-        Some(k) => k,
-        None => len,
-    };
+    let SortPlan { pl, perm, rows, len, k } = sort_plan(op, l, axis, k)?;
     let mut out_shape = l.shape().to_vec();
     out_shape[axis] = k;
     let n_out: usize = out_shape.iter().product();
