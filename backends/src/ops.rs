@@ -61,6 +61,11 @@ pub enum UnaryOp {
 }
 
 impl UnaryOp {
+    /// The fused backward op `g · f'(x)` of an activation, when there is one.
+    pub fn backward_op(&self) -> Option<BinaryOp> {
+        BinaryOp::ACTIVATION_BACKWARD.iter().find(|(_, u)| u == self).map(|(b, _)| *b)
+    }
+
     /// Whether the op is defined for integer dtypes too.
     pub fn supports_integers(&self) -> bool {
         matches!(
@@ -117,6 +122,17 @@ pub enum BinaryOp {
     Min,
     /// `a ^ b` (floats only).
     Pow,
+    /// ReLU's backward: `a` where `b > 0`, else 0 (`a` the output gradient, `b` the input;
+    /// floats only, as are the other `*Backward` ops).
+    ReluBackward,
+    /// ReLU6's backward: `a` where `0 < b < 6`, else 0.
+    Relu6Backward,
+    /// GELU's (erf form) backward: `a · (Φ(b) + b φ(b))`.
+    GeluBackward,
+    /// The tanh-approximated GELU's backward: `a · d/db gelu_tanh(b)`.
+    GeluTanhBackward,
+    /// SiLU's backward: `a · σ(b) (1 + b (1 − σ(b)))`.
+    SiluBackward,
 }
 
 impl BinaryOp {
@@ -130,8 +146,27 @@ impl BinaryOp {
             BinaryOp::Max => "maximum",
             BinaryOp::Min => "minimum",
             BinaryOp::Pow => "pow",
+            BinaryOp::ReluBackward => "relu_backward",
+            BinaryOp::Relu6Backward => "relu6_backward",
+            BinaryOp::GeluBackward => "gelu_backward",
+            BinaryOp::GeluTanhBackward => "gelu_tanh_backward",
+            BinaryOp::SiluBackward => "silu_backward",
         }
     }
+
+    /// Whether the op is defined for float dtypes only.
+    pub fn float_only(&self) -> bool {
+        !matches!(self, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Max | BinaryOp::Min)
+    }
+
+    /// The activation backward ops, each with the activation it differentiates.
+    pub const ACTIVATION_BACKWARD: [(BinaryOp, UnaryOp); 5] = [
+        (BinaryOp::ReluBackward, UnaryOp::Relu),
+        (BinaryOp::Relu6Backward, UnaryOp::Relu6),
+        (BinaryOp::GeluBackward, UnaryOp::GeluErf),
+        (BinaryOp::GeluTanhBackward, UnaryOp::GeluTanh),
+        (BinaryOp::SiluBackward, UnaryOp::Silu),
+    ];
 }
 
 /// An elementwise comparison producing a `u8` mask of 0/1.

@@ -32,6 +32,11 @@ impl Tensor {
         let saved_y = uses_output.then(|| y.clone());
         Ok(record_fn(y, op.name(), &[self], move || {
             move |g: &Tensor| {
+                // Activations have a fused backward kernel; under create_graph the derivative
+                // is built from differentiable ops below instead.
+                if let (Some(bop), false) = (op.backward_op(), crate::is_grad_enabled()) {
+                    return Ok(vec![Some(g.binary_raw(&x, bop)?)]);
+                }
                 // Under create_graph the output is recomputed from x so that it carries a graph.
                 let y = match &saved_y {
                     Some(y) if !crate::is_grad_enabled() => y.clone(),
@@ -434,6 +439,8 @@ fn binary_derivative(
             when(need_a, &|| g.mul(b)?.mul(&a.pow(&b.sub_scalar(1.0)?)?))?,
             when(need_b, &|| g.mul(&a.pow(b)?)?.mul(&a.log()?))?,
         )),
+        // Only backward rules run these, on raw tensors (see `unary_op`).
+        _ => Err(Error::invalid(op.name(), "is a backward kernel and has no derivative of its own")),
     }
 }
 

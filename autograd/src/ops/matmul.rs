@@ -42,6 +42,16 @@ impl Tensor {
         if sa[na - 1] != sb[nb - 2] {
             return Err(Error::shape("matmul", sa, sb));
         }
+        if na > 2 && nb == 2 {
+            // A batch of rows times one matrix (a linear layer): fold the batch into the rows so
+            // that the product, and both gradients, are single large GEMMs. Without this the
+            // weight gradient would be a batch of small products summed afterwards.
+            let rows = sa[..na - 1].iter().product();
+            let y = self.reshape_to(&[rows, sa[na - 1]])?.matmul_nd(other)?;
+            let mut out_shape = sa[..na - 1].to_vec();
+            out_shape.push(sb[1]);
+            return y.reshape_to(&out_shape);
+        }
         let batch =
             broadcast_shapes("matmul", &sa[..na - 2], &sb[..nb - 2]).map_err(|_| Error::shape("matmul", sa, sb))?;
         let mut ta = batch.clone();

@@ -162,6 +162,57 @@ fn binary_ref(op: BinaryOp, a: f64, b: f64, int: bool) -> f64 {
         BinaryOp::Max => a.max(b),
         BinaryOp::Min => a.min(b),
         BinaryOp::Pow => a.powf(b),
+        _ => a * activation_derivative_ref(op, b),
+    }
+}
+
+/// The derivative of the activation an activation backward op differentiates, at `x`, written
+/// independently of the kernels (sech² through cosh, the Gaussian density from its definition).
+fn activation_derivative_ref(op: BinaryOp, x: f64) -> f64 {
+    let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let step = |c: bool| if c { 1.0 } else { 0.0 };
+    match op {
+        BinaryOp::ReluBackward => step(x > 0.0),
+        BinaryOp::Relu6Backward => step(x > 0.0 && x < 6.0),
+        BinaryOp::GeluBackward => {
+            let density = (-x * x / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            0.5 * (1.0 + erf_ref(x / 2f64.sqrt())) + x * density
+        }
+        BinaryOp::GeluTanhBackward => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            let u = c * (x + 0.044715 * x.powi(3));
+            0.5 * (1.0 + u.tanh()) + 0.5 * x * c * (1.0 + 3.0 * 0.044715 * x * x) / u.cosh().powi(2)
+        }
+        BinaryOp::SiluBackward => sig(x) + x * sig(x) * (1.0 - sig(x)),
+        _ => unreachable!("{op:?} is not an activation backward op"),
+    }
+}
+
+/// The activation backward ops (`g · f'(x)`) over broadcast views, f32 and f64, against closed
+/// forms; integer operands are errors.
+pub fn check_activation_backward<B: Backend>(b: &B) {
+    let mut rng = TestRng::new(13);
+    for (op, _) in BinaryOp::ACTIVATION_BACKWARD {
+        // x stays where the f64 reference erf is exact; ReLU6 also crosses 6.
+        let (lo, hi) = if op == BinaryOp::Relu6Backward { (-3.0, 9.0) } else { (-4.0, 4.0) };
+        for dtype in [DType::F32, DType::F64] {
+            check_binary_broadcasts(
+                b,
+                op,
+                dtype,
+                |len, rhs| {
+                    if rhs {
+                        rng.vec(len, lo, hi)
+                    } else {
+                        rng.vec(len, -3.0, 3.0)
+                    }
+                },
+            );
+        }
+        let l = Layout::contiguous(&[2]);
+        let i = upload(b, &[1.0, -1.0], DType::I64);
+        let e = b.binary(op, &i, &l, &i, &l).unwrap_err();
+        assert_eq!(e, Error::UnsupportedDType { op: op.name(), dtype: DType::I64 });
     }
 }
 
@@ -176,6 +227,33 @@ pub const BROADCAST_PAIRS: [(&[usize], &[usize]); 7] = [
     (&[], &[3, 2]),
 ];
 
+/// Runs `op` on every broadcast pair of [`BROADCAST_PAIRS`] over every view kind, with operands
+/// from `data(len, is_rhs)`, and compares with `binary_ref` on the values as stored in `dtype`.
+fn check_binary_broadcasts<B: Backend>(
+    b: &B,
+    op: BinaryOp,
+    dtype: DType,
+    mut data: impl FnMut(usize, bool) -> Vec<f64>,
+) {
+    let int = !dtype.is_float();
+    for (sa, sb) in BROADCAST_PAIRS {
+        let out_shape = crate::broadcast_shapes("test", sa, sb).unwrap();
+        for (va, vb) in views_of(sa).into_iter().zip(views_of(sb).into_iter().rev()) {
+            let (da, db) = (data(va.buffer_len, false), data(vb.buffer_len, true));
+            let (sta, stb) = (host(&da, dtype).to_f64_vec(), host(&db, dtype).to_f64_vec());
+            let la = va.layout.broadcast_to(&out_shape).unwrap();
+            let lb = vb.layout.broadcast_to(&out_shape).unwrap();
+            let out = b.binary(op, &upload(b, &da, dtype), &la, &upload(b, &db, dtype), &lb).unwrap();
+            let got = download(b, &out, &Layout::contiguous(&out_shape));
+            let want: Vec<f64> =
+                logical(&sta, &la).iter().zip(logical(&stb, &lb)).map(|(&x, y)| binary_ref(op, x, y, int)).collect();
+            let (rt, at) = tol(dtype);
+            let what = format!("{} {dtype} {sa:?}x{sb:?} {}/{}", op.name(), va.kind, vb.kind);
+            assert_close(&got, &want, rt, at, &what);
+        }
+    }
+}
+
 /// Binary ops with broadcasting over views, all dtypes that support each op.
 pub fn check_binary<B: Backend>(b: &B) {
     let mut rng = TestRng::new(3);
@@ -186,31 +264,15 @@ pub fn check_binary<B: Backend>(b: &B) {
             if int && op == BinaryOp::Pow {
                 continue;
             }
-            for (sa, sb) in BROADCAST_PAIRS {
-                let out_shape = crate::broadcast_shapes("test", sa, sb).unwrap();
-                for (va, vb) in views_of(sa).into_iter().zip(views_of(sb).into_iter().rev()) {
-                    let (lo, hi) = if op == BinaryOp::Pow { (0.1, 3.0) } else { (-20.0, 20.0) };
-                    let mut da = rng.vec(va.buffer_len, lo, hi);
-                    let mut db = rng.vec(vb.buffer_len, lo, hi);
-                    if int {
-                        da.iter_mut().for_each(|x| *x = x.round());
-                        db.iter_mut().for_each(|x| *x = if x.round() == 0.0 { 3.0 } else { x.round() });
-                    }
-                    let (sta, stb) = (host(&da, dtype).to_f64_vec(), host(&db, dtype).to_f64_vec());
-                    let la = va.layout.broadcast_to(&out_shape).unwrap();
-                    let lb = vb.layout.broadcast_to(&out_shape).unwrap();
-                    let out = b.binary(op, &upload(b, &da, dtype), &la, &upload(b, &db, dtype), &lb).unwrap();
-                    let got = download(b, &out, &Layout::contiguous(&out_shape));
-                    let want: Vec<f64> = logical(&sta, &la)
-                        .iter()
-                        .zip(logical(&stb, &lb))
-                        .map(|(&x, y)| binary_ref(op, x, y, int))
-                        .collect();
-                    let (rt, at) = tol(dtype);
-                    let what = format!("{} {dtype} {sa:?}x{sb:?} {}/{}", op.name(), va.kind, vb.kind);
-                    assert_close(&got, &want, rt, at, &what);
+            let (lo, hi) = if op == BinaryOp::Pow { (0.1, 3.0) } else { (-20.0, 20.0) };
+            check_binary_broadcasts(b, op, dtype, |len, rhs| {
+                let mut d = rng.vec(len, lo, hi);
+                if int {
+                    // Integer divisors stay nonzero.
+                    d.iter_mut().for_each(|x| *x = if rhs && x.round() == 0.0 { 3.0 } else { x.round() });
                 }
-            }
+                d
+            });
         }
     }
     // Scalar variants on both sides.

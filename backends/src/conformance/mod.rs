@@ -43,6 +43,7 @@ macro_rules! conformance_checks {
             check_unary_int,
             check_binary,
             check_binary_errors,
+            check_activation_backward,
             check_compare_where,
             check_copy_cast,
             check_concat_pad,

@@ -1,5 +1,6 @@
 //! Elementwise kernels: unary maps, binary ops over broadcast views, comparisons and select.
 
+use super::fast_math;
 use super::scalar::{compare, Arith};
 use super::strided::{par_fill, Rows};
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
@@ -109,6 +110,31 @@ pub(crate) fn map3<
     out
 }
 
+/// A slice kernel over a contiguous view, in parallel chunks; `None` for other views.
+fn contiguous_map1(v: &[f32], l: &Layout, kernel: fn(&[f32], &mut [f32])) -> Option<Vec<f32>> {
+    let src = &v[l.contiguous_range()?];
+    let mut out = vec![0.0; src.len()];
+    par_fill(&mut out, |chunk, start| kernel(&src[start..start + chunk.len()], chunk));
+    Some(out)
+}
+
+/// [`contiguous_map1`] for two views of one shape.
+fn contiguous_map2(
+    a: &[f32],
+    la: &Layout,
+    b: &[f32],
+    lb: &Layout,
+    kernel: fn(&[f32], &[f32], &mut [f32]),
+) -> Option<Vec<f32>> {
+    let (a, b) = (&a[la.contiguous_range()?], &b[lb.contiguous_range()?]);
+    let mut out = vec![0.0; a.len()];
+    par_fill(&mut out, |chunk, start| {
+        let end = start + chunk.len();
+        kernel(&a[start..end], &b[start..end], chunk)
+    });
+    Some(out)
+}
+
 fn check_same_shape(op: &'static str, la: &Layout, lb: &Layout) -> Result<()> {
     if la.shape() != lb.shape() {
         return Err(Error::shape(op, la.shape(), lb.shape()));
@@ -182,13 +208,19 @@ fn hot_float_unary<T: FloatElement>(op: UnaryOp, v: &[T], l: &Layout) -> Option<
     })
 }
 
-/// [`hot_float_unary`] for `+ − × ÷` of two float views.
+/// [`hot_float_unary`] for `+ − × ÷` and the ReLU backward ops of two float views.
 fn hot_float_binary<T: FloatElement>(op: BinaryOp, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Option<Vec<T>> {
+    let zero = T::zero();
     Some(match op {
         BinaryOp::Add => map2(a, la, b, lb, |x: T, y: T| x + y),
         BinaryOp::Sub => map2(a, la, b, lb, |x: T, y: T| x - y),
         BinaryOp::Mul => map2(a, la, b, lb, |x: T, y: T| x * y),
         BinaryOp::Div => map2(a, la, b, lb, |x: T, y: T| x / y),
+        BinaryOp::ReluBackward => map2(a, la, b, lb, move |g: T, x: T| if x > zero { g } else { zero }),
+        BinaryOp::Relu6Backward => {
+            let six = T::from_f32(6.0);
+            map2(a, la, b, lb, move |g: T, x: T| if x > zero && x < six { g } else { zero })
+        }
         _ => return None,
     })
 }
@@ -199,6 +231,9 @@ pub(crate) fn unary(op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorag
         return Err(Error::UnsupportedDType { op: op.name(), dtype });
     }
     let hot = match s {
+        CpuStorage::F32(v) if op == UnaryOp::GeluErf => Some(CpuStorage::F32(
+            contiguous_map1(v, l, fast_math::gelu_slice).unwrap_or_else(|| map1(v, l, fast_math::gelu_f32)),
+        )),
         CpuStorage::F32(v) => hot_float_unary(op, v, l).map(CpuStorage::F32),
         CpuStorage::F64(v) => hot_float_unary(op, v, l).map(CpuStorage::F64),
         _ => None,
@@ -213,7 +248,7 @@ pub(crate) fn unary(op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorag
 
 fn binary_impl<T: Arith>(op: BinaryOp, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<CpuStorage> {
     if T::DTYPE.is_float() || op != BinaryOp::Div {
-        if !T::DTYPE.is_float() && op == BinaryOp::Pow {
+        if !T::DTYPE.is_float() && op.float_only() {
             return Err(Error::UnsupportedDType { op: op.name(), dtype: T::DTYPE });
         }
         return Ok(T::into_cpu(map2(a, la, b, lb, |x, y| T::binary(op, x, y).unwrap_or_default())));
@@ -232,6 +267,10 @@ pub(crate) fn binary(op: BinaryOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, 
         return Err(Error::DTypeMismatch { op: op.name(), lhs: a.dtype(), rhs: b.dtype() });
     }
     let hot = match (a, b) {
+        (CpuStorage::F32(x), CpuStorage::F32(y)) if op == BinaryOp::GeluBackward => Some(CpuStorage::F32(
+            contiguous_map2(x, la, y, lb, fast_math::gelu_backward_slice)
+                .unwrap_or_else(|| map2(x, la, y, lb, fast_math::gelu_backward_f32)),
+        )),
         (CpuStorage::F32(x), CpuStorage::F32(y)) => hot_float_binary(op, x, la, y, lb).map(CpuStorage::F32),
         (CpuStorage::F64(x), CpuStorage::F64(y)) => hot_float_binary(op, x, la, y, lb).map(CpuStorage::F64),
         _ => None,

@@ -8,6 +8,7 @@ mod channel;
 mod conv;
 mod copy;
 mod elementwise;
+mod fast_math;
 mod fft;
 mod gemm;
 pub(crate) mod indexing;

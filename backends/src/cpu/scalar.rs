@@ -123,8 +123,49 @@ fn round_half_even<T: FloatElement>(x: T) -> T {
     r
 }
 
+/// The activation backward ops: `g · f'(x)`, `g` the output gradient, `x` the input.
 #[inline(always)]
-fn float_binary<T: FloatElement>(op: BinaryOp, a: T, b: T) -> T {
+pub(crate) fn activation_backward<T: FloatElement>(op: BinaryOp, g: T, x: T, erf: impl Fn(T) -> T) -> T {
+    let (zero, one, half) = (T::zero(), T::one(), T::from_f32(0.5));
+    match op {
+        BinaryOp::ReluBackward => {
+            if x > zero {
+                g
+            } else {
+                zero
+            }
+        }
+        BinaryOp::Relu6Backward => {
+            if x > zero && x < T::from_f32(6.0) {
+                g
+            } else {
+                zero
+            }
+        }
+        BinaryOp::GeluBackward => {
+            let cdf = half * (one + erf(x * T::from_f64(std::f64::consts::FRAC_1_SQRT_2)));
+            let pdf = (-half * x * x).exp()
+                * T::from_f64(0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2);
+            g * (cdf + x * pdf)
+        }
+        BinaryOp::GeluTanhBackward => {
+            let c = T::from_f64((2.0 / std::f64::consts::PI).sqrt());
+            let k = T::from_f64(0.044715);
+            let x2 = x * x;
+            let t = (c * x * (one + k * x2)).tanh();
+            let du = c * (one + T::from_f64(3.0) * k * x2);
+            g * (half * (one + t) + half * x * (one - t * t) * du)
+        }
+        BinaryOp::SiluBackward => {
+            let s = sigmoid(x);
+            g * s * (one + x * (one - s))
+        }
+        _ => g,
+    }
+}
+
+#[inline(always)]
+fn float_binary<T: FloatElement>(op: BinaryOp, a: T, b: T, erf: impl Fn(T) -> T) -> T {
     match op {
         BinaryOp::Add => a + b,
         BinaryOp::Sub => a - b,
@@ -149,13 +190,18 @@ fn float_binary<T: FloatElement>(op: BinaryOp, a: T, b: T) -> T {
             }
         }
         BinaryOp::Pow => a.powf(b),
+        BinaryOp::ReluBackward
+        | BinaryOp::Relu6Backward
+        | BinaryOp::GeluBackward
+        | BinaryOp::GeluTanhBackward
+        | BinaryOp::SiluBackward => activation_backward(op, a, b, erf),
     }
 }
 
 impl Arith for f32 {
     #[inline(always)]
     fn binary(op: BinaryOp, a: Self, b: Self) -> Option<Self> {
-        Some(float_binary(op, a, b))
+        Some(float_binary(op, a, b, libm::erff))
     }
     #[inline(always)]
     fn unary(op: UnaryOp, x: Self) -> Option<Self> {
@@ -170,7 +216,7 @@ impl Arith for f32 {
 impl Arith for f64 {
     #[inline(always)]
     fn binary(op: BinaryOp, a: Self, b: Self) -> Option<Self> {
-        Some(float_binary(op, a, b))
+        Some(float_binary(op, a, b, libm::erf))
     }
     #[inline(always)]
     fn unary(op: UnaryOp, x: Self) -> Option<Self> {
@@ -194,7 +240,7 @@ macro_rules! int_arith {
                     BinaryOp::Div => return a.checked_div(b),
                     BinaryOp::Max => a.max(b),
                     BinaryOp::Min => a.min(b),
-                    BinaryOp::Pow => return None,
+                    _ => return None,
                 })
             }
             #[inline(always)]

@@ -92,6 +92,24 @@ template <typename T> struct Ops<T, true> {
             case 4: return (is_nan(a) || is_nan(b)) ? Num<T>::nan() : (a >= b ? a : b);
             case 5: return (is_nan(a) || is_nan(b)) ? Num<T>::nan() : (a <= b ? a : b);
             case 6: return m_pow(a, b);
+            // Activation backward ops: a is the output gradient, b the activation's input.
+            case 7: return b > (T)0 ? a : (T)0;
+            case 8: return (b > (T)0 && b < (T)6) ? a : (T)0;
+            case 9: {
+                T cdf = (T)0.5 * ((T)1 + m_erf(b * (T)0.70710678118654752440));
+                T pdf = m_exp((T)-0.5 * b * b) * (T)0.39894228040143267794;
+                return a * (cdf + b * pdf);
+            }
+            case 10: {
+                const T c = (T)0.79788456080286535588, k = (T)0.044715;
+                T t = m_tanh(c * b * ((T)1 + k * b * b));
+                T du = c * ((T)1 + (T)3 * k * b * b);
+                return a * ((T)0.5 * ((T)1 + t) + (T)0.5 * b * ((T)1 - t * t) * du);
+            }
+            case 11: {
+                T s = sigmoid(b);
+                return a * s * ((T)1 + b * ((T)1 - s));
+            }
         }
         return a;
     }

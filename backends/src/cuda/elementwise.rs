@@ -49,6 +49,11 @@ fn binary_code(op: BinaryOp) -> i32 {
         BinaryOp::Max => 4,
         BinaryOp::Min => 5,
         BinaryOp::Pow => 6,
+        BinaryOp::ReluBackward => 7,
+        BinaryOp::Relu6Backward => 8,
+        BinaryOp::GeluBackward => 9,
+        BinaryOp::GeluTanhBackward => 10,
+        BinaryOp::SiluBackward => 11,
     }
 }
 
@@ -89,7 +94,7 @@ pub(crate) fn unary(op: UnaryOp, s: &CudaStorage, l: &Layout) -> Result<CudaStor
 
 /// Rejects `pow` on integers, as the CPU backend does.
 fn check_binary_dtype(op: BinaryOp, dtype: DType) -> Result<()> {
-    if !dtype.is_float() && op == BinaryOp::Pow {
+    if !dtype.is_float() && op.float_only() {
         return Err(Error::UnsupportedDType { op: op.name(), dtype });
     }
     Ok(())
