@@ -89,6 +89,45 @@ fn sum_f64<T: Element>(it: &mut dyn Iterator<Item = T>) -> f64 {
     (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
 }
 
+/// Rows summed per block by one task of [`leading_sums`] (fixed, so the summation order does not
+/// depend on the thread count).
+const ROW_BLOCK: usize = 64;
+
+/// Float sums (for `Sum` and `Mean`) over the leading axes of a contiguous view, such as a bias
+/// gradient summed over batch and tokens, computed row by row in f64: the per-output loop would
+/// walk each column with a stride of a whole row. `None` when the case does not apply.
+fn leading_sums<T: Element>(op: ReduceOp, v: &[T], l: &Layout, axes: &[usize]) -> Option<Vec<f64>> {
+    let k = axes.len();
+    let leading = k > 0 && k < l.ndim() && (0..k).all(|a| axes.contains(&a));
+    if !matches!(op, ReduceOp::Sum | ReduceOp::Mean) || !T::DTYPE.is_float() || !leading {
+        return None;
+    }
+    let cols: usize = l.shape()[k..].iter().product();
+    let rows: usize = l.shape()[..k].iter().product();
+    if cols < 16 || rows < 2 {
+        return None;
+    }
+    let v = &v[l.contiguous_range()?];
+    let block_sums = |b: usize| {
+        let mut acc = vec![0f64; cols];
+        for row in v[b * ROW_BLOCK * cols..].chunks_exact(cols).take(ROW_BLOCK) {
+            acc.iter_mut().zip(row).for_each(|(a, &x)| *a += x.to_f64());
+        }
+        acc
+    };
+    let blocks = rows.div_ceil(ROW_BLOCK);
+    let partial: Vec<Vec<f64>> = if rows * cols >= super::strided::PAR_THRESHOLD {
+        (0..blocks).into_par_iter().map(block_sums).collect()
+    } else {
+        (0..blocks).map(block_sums).collect()
+    };
+    let mut out = vec![0f64; cols];
+    for p in partial {
+        out.iter_mut().zip(p).for_each(|(o, x)| *o += x);
+    }
+    Some(out)
+}
+
 fn reduce_typed<T: Arith>(
     op: ReduceOp,
     v: &[T],
@@ -103,6 +142,10 @@ fn reduce_typed<T: Arith>(
     }
     if block == 0 && matches!(op, ReduceOp::Max | ReduceOp::Min) && n_out > 0 {
         return Err(Error::invalid(name, format!("cannot reduce an empty dimension of {:?}", l.shape())));
+    }
+    if let Some(sums) = leading_sums(op, v, l, axes) {
+        let scale = if op == ReduceOp::Mean { 1.0 / (l.numel() / n_out.max(1)) as f64 } else { 1.0 };
+        return Ok((sums.into_iter().map(|s| T::from_f64(s * scale)).collect(), out_shape));
     }
     let rows = Rows::new([&pl]);
     let out = match op {
@@ -185,4 +228,35 @@ pub(crate) fn arg_reduce(
         });
         Ok(CpuStorage::I64(out))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The row-wise path for leading axes against a naive column loop, over sizes that take the
+    /// serial and the parallel branch and end in a partial row block.
+    #[test]
+    fn leading_sums_match_a_column_loop() {
+        for (shape, axes) in [(vec![300, 40], vec![0]), (vec![7, 300, 33], vec![0, 1]), (vec![3, 5, 16], vec![0])] {
+            let n: usize = shape.iter().product();
+            let v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 * 0.01 - 5.0).collect();
+            let l = Layout::contiguous(&shape);
+            let cols: usize = shape[axes.len()..].iter().product();
+            let want: Vec<f64> = (0..cols).map(|c| v.iter().skip(c).step_by(cols).map(|&x| x as f64).sum()).collect();
+            let got = leading_sums(ReduceOp::Sum, &v, &l, &axes).expect("the leading-axes path applies");
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-9 * w.abs().max(1.0), "{shape:?} {axes:?}: {g} vs {w}");
+            }
+            let (mean, _) = reduce_typed(ReduceOp::Mean, &v, &l, &axes, false).unwrap();
+            let rows = (n / cols) as f64;
+            assert!(mean.iter().zip(&want).all(|(m, w)| (*m as f64 - w / rows).abs() < 1e-5));
+        }
+        // Not leading, strided, or too narrow: the general path.
+        let l = Layout::contiguous(&[40, 300]);
+        assert!(leading_sums(ReduceOp::Sum, &[0f32; 12000], &l, &[1]).is_none());
+        assert!(leading_sums(ReduceOp::Sum, &[0f32; 12000], &l.transpose(0, 1).unwrap(), &[0]).is_none());
+        assert!(leading_sums(ReduceOp::Max, &[0f32; 12000], &l, &[0]).is_none());
+        assert!(leading_sums(ReduceOp::Sum, &[0f32; 12000], &Layout::contiguous(&[1200, 10]), &[0]).is_none());
+    }
 }
