@@ -6,7 +6,7 @@ mod common;
 
 use autograd::strategies::{f64_tensor, make_view, view_kind};
 use autograd::{DType, Tensor};
-use common::{grad_norm, prop_gradcheck as grad_ok};
+use common::{grad_norm, prop_f32_agrees_with_f64, prop_gradcheck as grad_ok};
 use proptest::prelude::*;
 
 /// `[N, C, ...]` shapes of rank 2-4 with at least two elements per channel.
@@ -143,23 +143,8 @@ proptest! {
         let x = make_view(x.shape(), kind, &vals);
         let w = Tensor::full(&[c], 1.5);
         let b = Tensor::full(&[c], -0.25);
-        let run = |dt: DType| -> Vec<f64> {
-            let x = x.to_dtype(dt).unwrap().requires_grad_();
-            let (w, b) = (w.to_dtype(dt).unwrap().requires_grad_(), b.to_dtype(dt).unwrap().requires_grad_());
-            let r = weighting(x.shape()).to_dtype(dt).unwrap();
-            let y = x.batch_norm_train(Some(&w), Some(&b), 1e-3).unwrap().0;
-            let g = y.mul(&r).unwrap().sum_all().unwrap().backward().unwrap();
-            let mut out = y.to_f64_vec().unwrap();
-            for t in [&x, &w, &b] {
-                out.extend(g.get(t).unwrap().to_f64_vec().unwrap());
-            }
-            out
-        };
-        let (a, e) = (run(DType::F32), run(DType::F64));
-        let scale = e.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        for (a, e) in a.iter().zip(&e) {
-            prop_assert!((a - e).abs() < 1e-4 * scale, "{a} vs {e}");
-        }
+        let r = weighting(x.shape());
+        prop_f32_agrees_with_f64(&x, &w, &b, &r, |x, w, b| Ok(x.batch_norm_train(Some(w), Some(b), 1e-3)?.0))?;
     }
 }
 

@@ -139,6 +139,46 @@ pub trait Backend: Send + Sync {
         crate::channel::fma_composite(self, x, lx, scale, shift, extra)
     }
 
+    // ----- per-row (layer norm) -----
+    //
+    // `x` is viewed as `[R, D]` rows (see [`crate::row_norm`]); `[R]` and `[D]` vectors are
+    // contiguous buffers of `x`'s dtype (floats only). Backends without a fused kernel inherit
+    // the composites of [`crate::row_norm`].
+
+    /// Layer normalization of each row of `d` elements:
+    /// `y = (x − mean_r)·rstd_r·weight_j + bias_j`, `rstd_r = 1/sqrt(var_r + eps)` with the
+    /// biased variance. Returns `(y, mean, rstd)`: `y` contiguous with `x`'s shape, `mean` and
+    /// `rstd` `[R]`. `weight` and `bias` are optional `[D]` buffers.
+    fn layer_norm(
+        &self,
+        x: &Self::Storage,
+        lx: &Layout,
+        d: usize,
+        weight: Option<&Self::Storage>,
+        bias: Option<&Self::Storage>,
+        eps: f64,
+    ) -> Result<(Self::Storage, Self::Storage, Self::Storage)> {
+        crate::row_norm::layer_norm_composite(self, x, lx, d, weight, bias, eps)
+    }
+    /// The gradients of [`Backend::layer_norm`] from the output gradient `g` (`x`'s shape), `x`
+    /// and the saved `mean` and `rstd`: `(gx, gweight, gbias)` with `x̂ = (x − mean)·rstd`,
+    /// `gweight = Σ_r g·x̂`, `gbias = Σ_r g` (`[D]` each, whether or not there is a weight) and
+    /// `gx = rstd·(ĝ − mean_j ĝ − x̂·mean_j(ĝ·x̂))`, `ĝ = g·weight`.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm_backward(
+        &self,
+        g: &Self::Storage,
+        lg: &Layout,
+        x: &Self::Storage,
+        lx: &Layout,
+        d: usize,
+        mean: &Self::Storage,
+        rstd: &Self::Storage,
+        weight: Option<&Self::Storage>,
+    ) -> Result<(Self::Storage, Self::Storage, Self::Storage)> {
+        crate::row_norm::layer_norm_backward_composite(self, g, lg, x, lx, d, mean, rstd, weight)
+    }
+
     // ----- linear algebra -----
 
     /// Batched matrix product: `a` is `[..., M, K]`, `b` is `[..., K, N]` with identical batch

@@ -53,6 +53,24 @@ macro_rules! dispatch_pair {
     };
 }
 
+/// [`dispatch_pair!`] for a kernel returning three buffers.
+macro_rules! dispatch_triple {
+    ($self:ident, |$b:ident, $s:ident| $body:expr) => {
+        match $self {
+            Storage::Cpu($s) => {
+                crate::cpu::memory::retain_freed_memory();
+                let $b = CpuBackend;
+                $body.map(|(x, y, z)| (Storage::Cpu(x), Storage::Cpu(y), Storage::Cpu(z)))
+            }
+            #[cfg(feature = "cuda")]
+            Storage::Cuda($s) => {
+                let $b = crate::cuda::CudaBackend::for_storage($s)?;
+                $body.map(|(x, y, z)| (Storage::Cuda(x), Storage::Cuda(y), Storage::Cuda(z)))
+            }
+        }
+    };
+}
+
 #[cfg(feature = "cuda")]
 fn cuda<'a>(op: &'static str, first: &Storage, s: &'a Storage) -> Result<&'a crate::cuda::CudaStorage> {
     match s {
@@ -249,6 +267,50 @@ impl Storage {
                 None => None,
             };
             b.channel_fma(s, lx, pick("channel_fma", self, scale)?, pick("channel_fma", self, shift)?, extra)
+        })
+    }
+
+    /// See [`Backend::layer_norm`]; `self` is the input `x`.
+    pub fn layer_norm(
+        &self,
+        lx: &Layout,
+        d: usize,
+        weight: Option<&Storage>,
+        bias: Option<&Storage>,
+        eps: f64,
+    ) -> Result<(Storage, Storage, Storage)> {
+        dispatch_triple!(self, |b, s| {
+            let weight = weight.map(|w| pick("layer_norm", self, w)).transpose()?;
+            let bias = bias.map(|v| pick("layer_norm", self, v)).transpose()?;
+            b.layer_norm(s, lx, d, weight, bias, eps)
+        })
+    }
+
+    /// See [`Backend::layer_norm_backward`]; `self` is the output gradient `g`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn layer_norm_backward(
+        &self,
+        lg: &Layout,
+        x: &Storage,
+        lx: &Layout,
+        d: usize,
+        mean: &Storage,
+        rstd: &Storage,
+        weight: Option<&Storage>,
+    ) -> Result<(Storage, Storage, Storage)> {
+        const OP: &str = "layer_norm_backward";
+        dispatch_triple!(self, |b, s| {
+            let weight = weight.map(|w| pick(OP, self, w)).transpose()?;
+            b.layer_norm_backward(
+                s,
+                lg,
+                pick(OP, self, x)?,
+                lx,
+                d,
+                pick(OP, self, mean)?,
+                pick(OP, self, rstd)?,
+                weight,
+            )
         })
     }
 

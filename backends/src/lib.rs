@@ -31,6 +31,7 @@ mod dtype;
 mod error;
 mod layout;
 pub mod ops;
+pub mod row_norm;
 mod storage;
 
 pub use backend::Backend;

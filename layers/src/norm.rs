@@ -71,8 +71,8 @@ impl Module for LayerNorm {
         if x.ndim() < k || x.shape()[x.ndim() - k..] != self.normalized_shape[..] {
             return Err(Error::shape("LayerNorm", x.shape(), &self.normalized_shape));
         }
-        let axes: Vec<usize> = (x.ndim() - k..x.ndim()).collect();
-        affine(normalize(x, &axes, self.eps)?, &self.weight, &self.bias, &self.normalized_shape)
+        let (w, b) = (self.weight.as_ref().map(Param::tensor), self.bias.as_ref().map(Param::tensor));
+        x.layer_norm(&self.normalized_shape, w.as_ref(), b.as_ref(), self.eps)
     }
 
     fn params(&self) -> Vec<(String, Param)> {
@@ -129,8 +129,14 @@ impl Module for GroupNorm {
             ));
         }
         let n = x.shape()[0];
-        let grouped = x.reshape_to(&[n, self.groups, x.numel() / (n * self.groups).max(1)])?;
-        let y = normalize(&grouped, &[2], self.eps)?.reshape_to(x.shape())?;
+        let per_group = x.numel() / (n * self.groups).max(1);
+        let grouped = x.reshape_to(&[n, self.groups, per_group])?;
+        let y = if per_group > 0 {
+            grouped.layer_norm(&[per_group], None, None, self.eps)?
+        } else {
+            normalize(&grouped, &[2], self.eps)?
+        };
+        let y = y.reshape_to(x.shape())?;
         let mut bshape = vec![1usize; x.ndim()];
         bshape[1] = self.channels;
         affine(y, &self.weight, &self.bias, &bshape)

@@ -118,14 +118,7 @@ impl Tensor {
                 } else {
                     bn_backward_fused(&x, w.as_ref(), g, &saved_mean, &saved_inv)?
                 };
-                let mut out = vec![Some(gx)];
-                if has_w {
-                    out.push(Some(gw));
-                }
-                if has_b {
-                    out.push(Some(gb));
-                }
-                Ok(out)
+                Ok(affine_grads(gx, gw, gb, has_w, has_b))
             }
         });
         Ok((y, mean, var))
@@ -166,6 +159,19 @@ impl Tensor {
             }
         }))
     }
+}
+
+/// The gradients of a normalization's inputs `[x, weight?, bias?]`, in the order they were
+/// recorded (batch norm and layer norm).
+pub(super) fn affine_grads(gx: Tensor, gw: Tensor, gb: Tensor, has_w: bool, has_b: bool) -> Vec<Option<Tensor>> {
+    let mut out = vec![Some(gx)];
+    if has_w {
+        out.push(Some(gw));
+    }
+    if has_b {
+        out.push(Some(gb));
+    }
+    out
 }
 
 /// First-order batch-norm gradients from the fused kernels (no graph): with `M = N·S`,

@@ -7,6 +7,7 @@ mod dropout;
 mod elementwise;
 mod fft;
 mod indexing;
+mod layer_norm;
 mod matmul;
 mod pool;
 mod reduce;

@@ -55,3 +55,32 @@ pub fn prop_gradcheck(
     );
     Ok(())
 }
+
+/// Runs `op(x, w, b)` in f32 and in f64 (all three converted and requiring gradients), back-
+/// propagates `Σ op(x, w, b)·r`, and asserts that the outputs and the three gradients agree
+/// within 1e-4 of the largest f64 magnitude (the normalization ops' f32 check).
+pub fn prop_f32_agrees_with_f64(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    r: &Tensor,
+    op: impl Fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor>,
+) -> std::result::Result<(), proptest::test_runner::TestCaseError> {
+    let run = |dt: DType| -> Result<Vec<f64>> {
+        let [x, w, b] = [x, w, b].map(|t| t.to_dtype(dt).map(Tensor::requires_grad_));
+        let (x, w, b) = (x?, w?, b?);
+        let y = op(&x, &w, &b)?;
+        let g = y.mul(&r.to_dtype(dt)?)?.sum_all()?.backward()?;
+        let mut out = y.to_f64_vec()?;
+        for t in [&x, &w, &b] {
+            out.extend(g.get(t).expect("a gradient").to_f64_vec()?);
+        }
+        Ok(out)
+    };
+    let (a, e) = (run(DType::F32).unwrap(), run(DType::F64).unwrap());
+    let scale = e.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    for (a, e) in a.iter().zip(&e) {
+        proptest::prop_assert!((a - e).abs() < 1e-4 * scale, "{a} vs {e}");
+    }
+    Ok(())
+}

@@ -17,6 +17,7 @@ pub mod int8;
 pub mod linalg;
 pub mod pool;
 pub mod random;
+pub mod row_norm;
 pub mod sort;
 
 pub use conv::{check_conv2d, check_conv2d_errors, check_conv2d_i8, check_conv2d_large, check_conv2d_thread_counts};
@@ -29,6 +30,7 @@ pub use indexing::*;
 pub use int8::*;
 pub use linalg::*;
 pub use random::*;
+pub use row_norm::check_layer_norm;
 pub use sort::*;
 
 use crate::{Backend, CpuStorage, DType, Layout};
@@ -51,6 +53,7 @@ macro_rules! conformance_checks {
             check_arg_reduce,
             check_softmax,
             check_channel_ops,
+            check_layer_norm,
             check_matmul,
             check_conv2d,
             check_conv2d_thread_counts,

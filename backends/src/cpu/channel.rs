@@ -14,7 +14,7 @@ const LANES: usize = 8;
 
 /// `Σ f(i)` over `0..len` in `LANES` accumulators, as f64.
 #[inline(always)]
-fn lane_sum<T: FloatElement>(len: usize, f: impl Fn(usize) -> T) -> f64 {
+pub(super) fn lane_sum<T: FloatElement>(len: usize, f: impl Fn(usize) -> T) -> f64 {
     let mut acc = [T::zero(); LANES];
     let body = len / LANES * LANES;
     let mut i = 0;
@@ -147,6 +147,8 @@ fn fma_typed<T: FloatElement>(
     Ok(T::into_cpu(out))
 }
 
+/// Runs `$body` with `$v` bound to a float storage's slice and `$T` to its element type, or
+/// returns an unsupported-dtype error naming `$op`.
 macro_rules! float_only {
     ($op:expr, $s:expr, $v:ident, $T:ident => $body:expr) => {
         match $s {
@@ -162,6 +164,7 @@ macro_rules! float_only {
         }
     };
 }
+pub(super) use float_only;
 
 /// See [`crate::Backend::channel_stats`].
 pub(crate) fn channel_stats(x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, CpuStorage)> {

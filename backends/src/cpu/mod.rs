@@ -18,6 +18,7 @@ pub mod memory;
 mod pool;
 mod random;
 mod reduce;
+mod row_norm;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod sgemm;
@@ -145,6 +146,32 @@ impl Backend for CpuBackend {
 
     fn softmax(&self, s: &CpuStorage, l: &Layout, axis: usize, log: bool) -> Result<CpuStorage> {
         softmax::softmax(s, l, axis, log)
+    }
+
+    fn layer_norm(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        d: usize,
+        weight: Option<&CpuStorage>,
+        bias: Option<&CpuStorage>,
+        eps: f64,
+    ) -> Result<(CpuStorage, CpuStorage, CpuStorage)> {
+        row_norm::layer_norm(x, lx, d, weight, bias, eps)
+    }
+
+    fn layer_norm_backward(
+        &self,
+        g: &CpuStorage,
+        lg: &Layout,
+        x: &CpuStorage,
+        lx: &Layout,
+        d: usize,
+        mean: &CpuStorage,
+        rstd: &CpuStorage,
+        weight: Option<&CpuStorage>,
+    ) -> Result<(CpuStorage, CpuStorage, CpuStorage)> {
+        row_norm::layer_norm_backward(g, lg, x, lx, d, mean, rstd, weight)
     }
 
     fn channel_stats(&self, x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, CpuStorage)> {
