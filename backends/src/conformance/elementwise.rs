@@ -433,23 +433,26 @@ pub fn check_concat_pad<B: Backend>(b: &B) {
         )
         .unwrap_err();
     assert_eq!(e.to_string(), "concat: shape mismatch between [2, 3] and [3, 2]");
-    // pad
-    for dtype in [DType::F32, DType::F64, DType::I32] {
-        for v in views_of(&[3, 4, 5]) {
-            let data: Vec<f64> = rng.vec(v.buffer_len, 0.0, 10.0).iter().map(|x| x.floor()).collect();
-            let pads = [(0, 1), (2, 0), (1, 3)];
-            let out = b.pad(&upload(b, &data, dtype), &v.layout, &pads, -1.0).unwrap();
-            let got = download(b, &out, &Layout::contiguous(&[4, 6, 9]));
-            let mut want = vec![];
-            for i in 0..4 {
-                for j in 0..6 {
-                    for k in 0..9 {
-                        let inside = i < 3 && (2..6).contains(&j) && (1..6).contains(&k);
-                        want.push(if inside { at(&data, &v.layout, &[i, j - 2, k - 1]) } else { -1.0 });
+    // pad (the second shape is large enough for a multi-threaded kernel)
+    let pads = [(0, 1), (2, 0), (1, 3)];
+    for shape in [[3, 4, 5], [40, 30, 50]] {
+        let out_shape: Vec<usize> = shape.iter().zip(pads).map(|(d, (a, b))| d + a + b).collect();
+        for dtype in [DType::F32, DType::F64, DType::I32] {
+            for v in views_of(&shape) {
+                let data: Vec<f64> = rng.vec(v.buffer_len, 0.0, 10.0).iter().map(|x| x.floor()).collect();
+                let out = b.pad(&upload(b, &data, dtype), &v.layout, &pads, -1.0).unwrap();
+                let got = download(b, &out, &Layout::contiguous(&out_shape));
+                let mut want = vec![];
+                for i in 0..out_shape[0] {
+                    for j in 0..out_shape[1] {
+                        for k in 0..out_shape[2] {
+                            let inside = i < shape[0] && j >= 2 && k >= 1 && k < 1 + shape[2];
+                            want.push(if inside { at(&data, &v.layout, &[i, j - 2, k - 1]) } else { -1.0 });
+                        }
                     }
                 }
+                assert_eq!(got, want, "pad {dtype} {shape:?} {}", v.kind);
             }
-            assert_eq!(got, want, "pad {dtype} {}", v.kind);
         }
     }
 }

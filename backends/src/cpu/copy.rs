@@ -3,6 +3,7 @@
 use super::elementwise::{map1, with_slice};
 use super::strided::gather_view;
 use crate::{CpuStorage, DType, Element, Error, Layout, Result};
+use rayon::prelude::*;
 
 pub(crate) fn contiguous(s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
     check_extent("contiguous", s, l)?;
@@ -101,22 +102,37 @@ pub(crate) fn pad(s: &CpuStorage, l: &Layout, pads: &[(usize, usize)], value: f6
     }
     check_extent("pad", s, l)?;
     let out_shape: Vec<usize> = l.shape().iter().zip(pads).map(|(&d, &(a, b))| d + a + b).collect();
-    let out_layout = Layout::contiguous(&out_shape);
-    // The interior of the output as a view: narrow every dimension to the original extent.
-    let mut inner = out_layout.clone();
-    for (d, &(a, _)) in pads.iter().enumerate() {
-        inner = inner.narrow(d, a, l.shape()[d])?;
-    }
+    let nd = out_shape.len();
     with_slice!(s, v, T => {
-        let mut out = vec![T::from_f64(value); out_layout.numel()];
         let src = super::strided::contiguous_slice(v, l);
-        let rows = super::strided::Rows::new([&inner]);
-        let [st] = rows.inner_strides();
-        rows.for_each(0, inner.numel(), |[o], len, pos| {
-            for j in 0..len {
-                out[o + j * st] = src[pos + j];
+        let value = T::from_f64(value);
+        if nd == 0 {
+            return Ok(T::into_cpu(src.to_vec()));
+        }
+        let (w_out, w_in, left) = (out_shape[nd - 1], l.shape()[nd - 1], pads[nd - 1].0);
+        let mut out = vec![value; out_shape.iter().product()];
+        // One output line (last axis) at a time: padding, or padding around a source line.
+        let line = |(i, dst): (usize, &mut [T])| {
+            let (mut rem, mut src_line, mut stride) = (i, 0, 1);
+            for d in (0..nd - 1).rev() {
+                let c = rem % out_shape[d];
+                rem /= out_shape[d];
+                let before = pads[d].0;
+                if c < before || c >= before + l.shape()[d] {
+                    return;
+                }
+                src_line += (c - before) * stride;
+                stride *= l.shape()[d];
             }
-        });
+            dst[left..left + w_in].copy_from_slice(&src[src_line * w_in..(src_line + 1) * w_in]);
+        };
+        if w_out > 0 {
+            if out.len() >= super::strided::PAR_THRESHOLD {
+                out.par_chunks_mut(w_out).enumerate().for_each(line);
+            } else {
+                out.chunks_mut(w_out).enumerate().for_each(line);
+            }
+        }
         Ok(T::into_cpu(out))
     })
 }

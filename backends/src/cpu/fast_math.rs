@@ -18,12 +18,13 @@ const A: [f32; 5] = [0.254_829_6, -0.284_496_74, 1.421_413_8, -1.453_152, 1.061_
 /// `1 / sqrt(2π)`.
 const INV_SQRT_2PI: f32 = 0.398_942_3;
 
-/// `e^x` in f32, branch-free. Inputs below −87 give `e^-87` (about 1.6e-38) and above 88 give
-/// `e^88`, not 0 and infinity; NaN stays NaN.
+/// `e^x` in f32, branch-free: within a few ulp of the exact value where that is a normal f32,
+/// gradually underflowing to 0 below about −87.3 and overflowing to infinity above about 88.7;
+/// NaN stays NaN.
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
-    // clamp, not max/min, so that NaN passes through.
-    let x = x.clamp(-87.0, 88.0);
+    // Past these bounds the result is 0 or infinity anyway; clamp keeps NaN.
+    let x = x.clamp(-104.0, 89.0);
     let k = x * std::f32::consts::LOG2_E + SHIFT;
     let n = k - SHIFT;
     let r = x - n * LN2_HI - n * LN2_LO;
@@ -36,9 +37,12 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    // 2^n from the integer in k's low bits: k's bits are 0x4B40_0000 + n.
-    let scale = f32::from_bits(k.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23);
-    p * scale
+    // n (in -150..=128) from k's low bits (k's bits are 0x4B40_0000 + n), and 2^n as two
+    // normal factors 2^h · 2^(n−h), so that neither end of the range overflows the exponent.
+    let n = (k.to_bits() as i32).wrapping_sub(0x4B40_0000);
+    let h = n >> 1;
+    let pow2 = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
+    p * pow2(h) * pow2(n - h)
 }
 
 /// The standard normal CDF `Φ(x)` and `e^{-x²/2}`, which the GELU derivative reuses.
@@ -126,13 +130,18 @@ mod tests {
 
     #[test]
     fn exp_matches_libm_to_a_few_ulp() {
-        for x in (-86_990..=87_990).map(|i| i as f32 * 0.001) {
+        for x in (-87_000..=88_700).map(|i| i as f32 * 0.001) {
             let (got, want) = (exp_f32(x), (x as f64).exp());
             assert!(((got as f64 - want) / want).abs() < 4.0 * f32::EPSILON as f64, "exp({x}) = {got}, want {want}");
         }
         assert!(exp_f32(f32::NAN).is_nan());
-        assert!(exp_f32(-1000.0) > 0.0 && exp_f32(-1000.0) < 1e-37);
-        assert!(exp_f32(1000.0).is_finite());
+        assert_eq!(exp_f32(-1000.0), 0.0);
+        assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_f32(1000.0), f32::INFINITY);
+        // The ends of the range: overflow just past ln(f32::MAX), gradual underflow.
+        assert!(exp_f32(88.7).is_finite() && exp_f32(88.8).is_infinite());
+        let sub = exp_f32(-95.0) as f64;
+        assert!((sub - (-95f64).exp()).abs() < 1e-44, "{sub}");
     }
 
     #[test]

@@ -5,7 +5,27 @@ use super::strided::Rows;
 use crate::{CpuStorage, Error, FloatElement, Layout, Result};
 use rayon::prelude::*;
 
-fn softmax_typed<T: FloatElement>(v: &[T], l: &Layout, axis: usize, log: bool) -> Result<Vec<T>> {
+/// `e^x` as fast as the element type allows: the vectorizable [`super::fast_math::exp_f32`] for
+/// f32 (a few ulp), libm's for f64.
+trait ExpFast: Copy {
+    fn exp_fast(x: Self) -> Self;
+}
+
+impl ExpFast for f32 {
+    #[inline(always)]
+    fn exp_fast(x: f32) -> f32 {
+        super::fast_math::exp_f32(x)
+    }
+}
+
+impl ExpFast for f64 {
+    #[inline(always)]
+    fn exp_fast(x: f64) -> f64 {
+        x.exp()
+    }
+}
+
+fn softmax_typed<T: FloatElement + ExpFast>(v: &[T], l: &Layout, axis: usize, log: bool) -> Result<Vec<T>> {
     let (pl, n_out, block, _) = split_axes("softmax", l, &[axis], true)?;
     // Work in the permuted order (axis last), then scatter back to the input's row-major order.
     let rows = Rows::new([&pl]);
@@ -21,20 +41,21 @@ fn softmax_typed<T: FloatElement>(v: &[T], l: &Layout, axis: usize, log: bool) -
         });
         let max = dst.iter().copied().fold(T::neg_infinity(), |a, x| if x > a || x.is_nan() { x } else { a });
         let shift = if max.is_finite() { max } else { T::zero() };
-        let mut sum = T::zero();
-        for x in dst.iter_mut() {
-            let e = (*x - shift).exp();
-            sum += e;
-            if !log {
-                *x = e;
-            }
-        }
-        if log {
-            let lse = sum.ln();
-            dst.iter_mut().for_each(|x| *x = *x - shift - lse);
-        } else {
+        if !log {
+            // Exponentials in their own loop (it vectorizes), then the sum.
+            dst.iter_mut().for_each(|x| *x = T::exp_fast(*x - shift));
+            let sum = dst.iter().fold(T::zero(), |a, &e| a + e);
             let inv = T::one() / sum;
             dst.iter_mut().for_each(|x| *x = *x * inv);
+            return;
+        }
+        let mut sum = T::zero();
+        for x in dst.iter_mut() {
+            sum += (*x - shift).exp();
+        }
+        {
+            let lse = sum.ln();
+            dst.iter_mut().for_each(|x| *x = *x - shift - lse);
         }
     };
     if block == 0 {
