@@ -170,8 +170,8 @@ unsafe fn gemm_unchecked<T: GemmElement>(
 /// Work (multiply-adds) below which a product is not worth splitting across threads.
 const PAR_MIN_WORK: usize = 1 << 20;
 
-/// Like [`gemm`] but split over rayon's threads by panels of rows (or columns when `m` is
-/// small), each panel an independent single-threaded [`gemm`].
+/// Like [`gemm`] but split over rayon's threads by panels of rows (or of columns when there
+/// are more columns than rows), each panel an independent single-threaded [`gemm`].
 pub(crate) fn gemm_par<T: GemmElement>(
     m: usize,
     k: usize,
@@ -187,7 +187,11 @@ pub(crate) fn gemm_par<T: GemmElement>(
     if threads == 1 || m * n * k < PAR_MIN_WORK {
         return gemm(m, k, n, alpha, a, b, beta, c, ldc);
     }
-    if m >= n || m >= 64 * threads {
+    // Each panel packs the whole of the operand it does not split: row panels repeat B
+    // (`k x n`) on every thread, column panels repeat A (`m x k`). Split the longer side, so the
+    // smaller operand is the one repeated (a weight gradient `[C, B·T] x [B·T, D]` with
+    // `D > C` would otherwise pack its large B once per thread).
+    if m >= n || n < 32 * threads {
         // Row panels, multiples of the micro-kernel height.
         let panel = m.div_ceil(threads).next_multiple_of(8).min(m);
         c[..(m - 1) * ldc + n].par_chunks_mut(panel * ldc).enumerate().for_each(|(i, cp)| {
@@ -224,5 +228,33 @@ impl<T> SendPtr<T> {
     #[inline(always)]
     pub fn get(self) -> *mut T {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::testing::values;
+
+    /// The row-panel and column-panel splits on two threads give the single-threaded product
+    /// (each panel is the same single-threaded GEMM, so the sums agree exactly), including a
+    /// transposed `A` as in a weight gradient.
+    #[test]
+    fn split_products_match_one_thread() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        // (m, k, n): rows (m >= n), columns (n > m), and a narrow n that stays on rows.
+        for (m, k, n, trans_a) in
+            [(300, 70, 90, false), (40, 300, 200, true), (70, 500, 50, false), (9, 400, 333, true)]
+        {
+            let (a, b): (Vec<f32>, Vec<f32>) = (values(m * k, 1), values(k * n, 2));
+            let am = if trans_a { MatRef { data: &a, offset: 0, rs: 1, cs: m } } else { MatRef::row_major(&a, 0, k) };
+            let bm = MatRef::row_major(&b, 0, n);
+            let mut one = vec![0f32; m * n];
+            gemm(m, k, n, 1.0, am, bm, 0.0, &mut one, n);
+            let mut two = vec![f32::NAN; m * n];
+            pool.install(|| gemm_par(m, k, n, 1.0, am, bm, 0.0, &mut two, n));
+            assert!(m * n * k >= PAR_MIN_WORK, "({m}, {k}, {n}) would not split");
+            assert_eq!(one, two, "gemm_par ({m}, {k}, {n}, transposed A {trans_a})");
+        }
     }
 }
