@@ -6,7 +6,7 @@ mod common;
 
 use autograd::strategies::{f64_tensor, make_view, view_kind};
 use autograd::{DType, Tensor};
-use common::{grad_norm, prop_f32_agrees_with_f64, prop_gradcheck as grad_ok};
+use common::{grad_norm, prop_f32_agrees_with_f64, prop_gradcheck as grad_ok, weighting};
 use proptest::prelude::*;
 
 /// `[N, C, ...]` shapes of rank 2-4 with at least two elements per channel.
@@ -39,14 +39,6 @@ fn naive_bn(x: &Tensor, w: &[f64], b: &[f64], eps: f64) -> Vec<f64> {
         }
     }
     out
-}
-
-/// A fixed random weighting of the output, so the checked scalar has a non-trivial gradient
-/// (Σ y alone is constant under batch norm).
-fn weighting(shape: &[usize]) -> Tensor {
-    let n: usize = shape.iter().product();
-    let v: Vec<f64> = (0..n).map(|i| ((i * 7919 % 23) as f64 - 11.0) / 7.0).collect();
-    Tensor::from_vec(v, shape).unwrap()
 }
 
 proptest! {

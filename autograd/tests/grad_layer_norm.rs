@@ -6,7 +6,7 @@ mod common;
 
 use autograd::strategies::{f64_tensor, make_view, view_kind};
 use autograd::{DType, Tensor};
-use common::{grad_norm, prop_f32_agrees_with_f64, prop_gradcheck as grad_ok};
+use common::{grad_norm, prop_f32_agrees_with_f64, prop_gradcheck as grad_ok, weighting};
 use proptest::prelude::*;
 
 /// `(input shape, normalized rank)`: rank 1-4 inputs normalized over their last 1-2 axes, with
@@ -38,13 +38,6 @@ fn naive_ln(x: &Tensor, d: usize, w: &[f64], b: &[f64], eps: f64) -> Vec<f64> {
         out.extend(row.iter().enumerate().map(|(j, x)| (x - m) / (var + eps).sqrt() * w[j] + b[j]));
     }
     out
-}
-
-/// A fixed weighting of the output, so the checked scalar has a non-trivial gradient.
-fn weighting(shape: &[usize]) -> Tensor {
-    let n: usize = shape.iter().product();
-    let v: Vec<f64> = (0..n).map(|i| ((i * 7919 % 23) as f64 - 11.0) / 7.0).collect();
-    Tensor::from_vec(v, shape).unwrap()
 }
 
 /// Input, weight and bias for a case.

@@ -90,16 +90,19 @@ impl Module for MultiheadSelfAttention {
             ));
         }
         let (b, n, d) = (x.shape()[0], x.shape()[1], c / h);
-        // [B, N, 3C] -> [B, N, 3, H, D] -> [3, B, H, N, D]
-        let qkv = self.qkv.forward(x, mode)?.reshape_to(&[b, n, 3, h, d])?.permute(&[2, 0, 3, 1, 4])?;
-        let (q, k, v) = (qkv.select(0, 0)?, qkv.select(0, 1)?, qkv.select(0, 2)?);
-        let y = scaled_dot_product_attention(&q, &k, &v, 1.0 / (d as f64).sqrt())?;
+        // qkv [B, N, 3C] (features [3, H, D]) -> heads attended and merged back to [B, N, C].
+        let qkv = self.qkv.forward(x, mode)?;
+        if qkv.ndim() != 3 || qkv.shape()[2] != 3 * c {
+            return Err(Error::invalid(
+                "MultiheadSelfAttention",
+                format!("the qkv layer gave {:?}, expected [B, N, {}]", qkv.shape(), 3 * c),
+            ));
+        }
+        let y = qkv.packed_self_attention(h, 1.0 / (d as f64).sqrt())?;
         let owner: Option<Param> = self.qkv.params().into_iter().next().map(|(_, p)| p);
         let macs = (b * h * n * n * d) as u64;
-        mac::record(owner.as_ref(), "attention", macs, q.shape(), &[b, h, n, n]);
-        mac::record(owner.as_ref(), "attention", macs, &[b, h, n, n], y.shape());
-        // [B, H, N, D] -> [B, N, H, D] -> [B, N, C]
-        let y = y.transpose(1, 2)?.reshape_to(&[b, n, c])?;
+        mac::record(owner.as_ref(), "attention", macs, &[b, h, n, d], &[b, h, n, n]);
+        mac::record(owner.as_ref(), "attention", macs, &[b, h, n, n], &[b, h, n, d]);
         self.proj.forward(&y, mode)
     }
 

@@ -1,5 +1,6 @@
 //! Differentiable ops, one family per file: forward, derivative rule and docs together.
 
+mod attention;
 mod batch_norm;
 mod conv;
 mod creation;

@@ -84,3 +84,11 @@ pub fn prop_f32_agrees_with_f64(
     }
     Ok(())
 }
+
+/// A fixed weighting of an output of `shape` (values in about [-1.6, 1.6]), so that the checked
+/// scalar `Σ y·r` has a non-trivial gradient (`Σ y` alone is constant under normalization).
+pub fn weighting(shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|i| ((i * 7919 % 23) as f64 - 11.0) / 7.0).collect();
+    Tensor::from_vec(v, shape).unwrap()
+}

@@ -1,0 +1,87 @@
+//! Multi-head self-attention on a packed `qkv` tensor as one recorded op,
+//! [`Tensor::packed_self_attention`].
+//!
+//! Splitting `qkv` into queries, keys and values with three views would give `qkv` three
+//! gradients, each padded with zeros to the full size and then summed; this op returns the one
+//! gradient of `qkv` directly, as a concatenation of the three parts, and yields the heads
+//! already merged (`[B, N, C]`).
+
+use crate::graph::record_fn;
+use crate::{is_grad_enabled, no_grad, Error, Result, Tensor};
+
+/// Sizes of a packed attention input: batch, tokens, heads, head width.
+#[derive(Clone, Copy)]
+struct Dims {
+    b: usize,
+    n: usize,
+    h: usize,
+    d: usize,
+}
+
+impl Dims {
+    /// Queries, keys and values (`[B, H, N, D]` views) of `qkv` laid out as `[B, N, 3, H, D]`.
+    fn split(&self, qkv: &Tensor) -> Result<[Tensor; 3]> {
+        let t = qkv.reshape_to(&[self.b, self.n, 3, self.h, self.d])?.permute(&[2, 0, 3, 1, 4])?;
+        Ok([t.select(0, 0)?, t.select(0, 1)?, t.select(0, 2)?])
+    }
+
+    /// Heads `[B, H, N, D]` merged into tokens `[B, N, H·D]`.
+    fn merge(&self, heads: &Tensor) -> Result<Tensor> {
+        heads.transpose(1, 2)?.reshape_to(&[self.b, self.n, self.h * self.d])
+    }
+}
+
+/// `softmax(q kᵀ · scale)` over the last axis.
+fn probabilities(q: &Tensor, k: &Tensor, scale: f64) -> Result<Tensor> {
+    q.matmul(&k.transpose(2, 3)?)?.mul_scalar(scale)?.softmax(3)
+}
+
+impl Tensor {
+    /// Multi-head self-attention (timm's layout) on `qkv` `[B, N, 3C]` whose features are laid out
+    /// as `[3, heads, C / heads]` (queries, keys, values): each head computes
+    /// `softmax(q kᵀ · scale) v`, and the heads come back concatenated as `[B, N, C]`. The same
+    /// values as splitting `qkv` and calling scaled dot-product attention per head, recorded as one
+    /// op with one gradient for `qkv`. Differentiable to any order.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let qkv = Tensor::randn(&[2, 5, 12], 0).unwrap();
+    /// let y = qkv.packed_self_attention(2, 0.5).unwrap();
+    /// assert_eq!(y.shape(), &[2, 5, 4]);
+    /// ```
+    pub fn packed_self_attention(&self, num_heads: usize, scale: f64) -> Result<Tensor> {
+        const OP: &str = "packed_self_attention";
+        let s = self.shape();
+        if s.len() != 3 || num_heads == 0 || !s[2].is_multiple_of(3 * num_heads) || s[2] == 0 {
+            return Err(Error::invalid(
+                OP,
+                format!("expected qkv [B, N, 3 * heads * D] with {num_heads} heads, got {:?}", s),
+            ));
+        }
+        let dims = Dims { b: s[0], n: s[1], h: num_heads, d: s[2] / (3 * num_heads) };
+        let (y, p) = no_grad(|| -> Result<_> {
+            let [q, k, v] = dims.split(self)?;
+            let p = probabilities(&q, &k, scale)?;
+            Ok((dims.merge(&p.matmul(&v)?)?, p))
+        })?;
+        let x = self.clone();
+        Ok(record_fn(y, OP, &[self], move || {
+            move |g: &Tensor| {
+                let [q, k, v] = dims.split(&x)?;
+                // Under create_graph the probabilities are recomputed so that they carry a graph.
+                let p = if is_grad_enabled() { probabilities(&q, &k, scale)? } else { p.clone() };
+                let go = g.reshape_to(&[dims.b, dims.n, dims.h, dims.d])?.transpose(1, 2)?;
+                let gv = p.transpose(2, 3)?.matmul(&go)?;
+                let gp = go.matmul(&v.transpose(2, 3)?)?;
+                // Softmax backward, with the scale of the scores folded in.
+                let gs = p.mul(&gp.sub(&gp.mul(&p)?.sum(&[3], true)?)?)?.mul_scalar(scale)?;
+                let gq = gs.matmul(&k)?;
+                let gk = gs.transpose(2, 3)?.matmul(&q)?;
+                // [B, H, N, D] each -> [B, N, 1, H, D], concatenated as qkv's [B, N, 3, H, D].
+                let part = |t: &Tensor| t.transpose(1, 2)?.unsqueeze(2);
+                let gx = Tensor::cat(&[&part(&gq)?, &part(&gk)?, &part(&gv)?], 2)?;
+                Ok(vec![Some(gx.reshape_to(x.shape())?)])
+            }
+        }))
+    }
+}
