@@ -36,8 +36,13 @@ pub(super) unsafe fn pack_b(nr: usize, kc: usize, nc: usize, b: *const f32, rs: 
                 }
             }
         } else if rs == 1 {
-            // Each column is contiguous in k: read columns, write with stride NR.
-            for j in 0..cols {
+            // Each column is contiguous in k: groups of 8 columns go through 8x8 transposes,
+            // the rest column by column with stride NR.
+            let grouped = cols / 8 * 8;
+            for j0 in (0..grouped).step_by(8) {
+                transpose_columns8(kc, src.offset(j0 as isize * cs), cs, d.add(j0), nr);
+            }
+            for j in grouped..cols {
                 let col = src.offset(j as isize * cs);
                 for p in 0..kc {
                     *d.add(p * nr + j) = *col.add(p);
@@ -72,5 +77,82 @@ unsafe fn copy_rows<const W: usize>(kc: usize, src: *const f32, rs: isize, dst: 
     for p in 0..kc {
         let row = src.offset(p as isize * rs) as *const [f32; W];
         (dst.add(p * W) as *mut [f32; W]).write_unaligned(row.read_unaligned());
+    }
+}
+
+/// Writes 8 columns of `kc` values (column `j` at `src + j * cs`, contiguous in `k`) as `kc`
+/// rows of 8 values `stride` apart in `dst` (row `p` at `dst + p * stride`): 8x8 transposes in
+/// AVX registers, a scalar loop for the last `kc % 8` steps.
+///
+/// # Safety
+/// The CPU must have AVX (every CPU the packed kernels run on does); `src` must address the 8
+/// columns and `dst` the `kc` rows.
+#[target_feature(enable = "avx")]
+unsafe fn transpose_columns8(kc: usize, src: *const f32, cs: isize, dst: *mut f32, stride: usize) {
+    use std::arch::x86_64::*;
+    let col = |j: usize| src.offset(j as isize * cs);
+    let full = kc / 8 * 8;
+    for p in (0..full).step_by(8) {
+        let r: [__m256; 8] = std::array::from_fn(|j| _mm256_loadu_ps(col(j).add(p)));
+        let t = [
+            _mm256_unpacklo_ps(r[0], r[1]),
+            _mm256_unpackhi_ps(r[0], r[1]),
+            _mm256_unpacklo_ps(r[2], r[3]),
+            _mm256_unpackhi_ps(r[2], r[3]),
+            _mm256_unpacklo_ps(r[4], r[5]),
+            _mm256_unpackhi_ps(r[4], r[5]),
+            _mm256_unpacklo_ps(r[6], r[7]),
+            _mm256_unpackhi_ps(r[6], r[7]),
+        ];
+        let u = [
+            _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+            _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+            _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+            _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+            _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+            _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+            _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+            _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+        ];
+        for i in 0..4 {
+            _mm256_storeu_ps(dst.add((p + i) * stride), _mm256_permute2f128_ps::<0x20>(u[i], u[i + 4]));
+            _mm256_storeu_ps(dst.add((p + i + 4) * stride), _mm256_permute2f128_ps::<0x31>(u[i], u[i + 4]));
+        }
+    }
+    for p in full..kc {
+        for j in 0..8 {
+            *dst.add(p * stride + j) = *col(j).add(p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Column-contiguous operands (a row-major `A`, a transposed `B`) pack exactly as the
+    /// element-by-element definition, for panel widths 8 and 32 and ragged `k` and widths.
+    #[test]
+    fn transposing_pack_matches_the_definition() {
+        if !is_x86_feature_detected!("avx") {
+            return;
+        }
+        for (nr, kc, nc) in [(8usize, 19usize, 13usize), (8, 64, 8), (32, 7, 45), (32, 33, 70), (8, 3, 5)] {
+            let cs = kc + 3;
+            let src: Vec<f32> = (0..nc * cs).map(|i| i as f32 * 0.5 - 7.0).collect();
+            let panels = nc.div_ceil(nr);
+            let mut got = vec![f32::NAN; panels * nr * kc];
+            // SAFETY: `src` holds nc columns of cs >= kc values; `got` holds the packed panels.
+            unsafe { pack_b(nr, kc, nc, src.as_ptr(), 1, cs as isize, got.as_mut_ptr()) };
+            for panel in 0..panels {
+                for p in 0..kc {
+                    for j in 0..nr {
+                        let col = panel * nr + j;
+                        let want = if col < nc { src[col * cs + p] } else { 0.0 };
+                        assert_eq!(got[panel * nr * kc + p * nr + j], want, "nr {nr} kc {kc} nc {nc} at ({p}, {col})");
+                    }
+                }
+            }
+        }
     }
 }
