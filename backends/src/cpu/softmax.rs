@@ -25,6 +25,24 @@ impl ExpFast for f64 {
     }
 }
 
+/// Folds `v` in 8 interleaved lanes (element `i` into lane `i % 8`), then the lanes in order:
+/// eight independent dependency chains instead of one, for the max and the sum of a row.
+#[inline(always)]
+fn lane_fold<T: Copy>(v: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
+    let mut lanes = [init; 8];
+    let chunks = v.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l = f(*l, x);
+        }
+    }
+    for (l, &x) in lanes.iter_mut().zip(rest) {
+        *l = f(*l, x);
+    }
+    lanes.into_iter().fold(init, f)
+}
+
 fn softmax_typed<T: FloatElement + ExpFast>(v: &[T], l: &Layout, axis: usize, log: bool) -> Result<Vec<T>> {
     let (pl, n_out, block, _) = split_axes("softmax", l, &[axis], true)?;
     // Work in the permuted order (axis last), then scatter back to the input's row-major order.
@@ -39,12 +57,12 @@ fn softmax_typed<T: FloatElement + ExpFast>(v: &[T], l: &Layout, axis: usize, lo
                 i += 1;
             }
         });
-        let max = dst.iter().copied().fold(T::neg_infinity(), |a, x| if x > a || x.is_nan() { x } else { a });
+        let max = lane_fold(dst, T::neg_infinity(), |a, x| if x > a || x.is_nan() { x } else { a });
         let shift = if max.is_finite() { max } else { T::zero() };
         if !log {
             // Exponentials in their own loop (it vectorizes), then the sum.
             dst.iter_mut().for_each(|x| *x = T::exp_fast(*x - shift));
-            let sum = dst.iter().fold(T::zero(), |a, &e| a + e);
+            let sum = lane_fold(dst, T::zero(), |a, e| a + e);
             let inv = T::one() / sum;
             dst.iter_mut().for_each(|x| *x = *x * inv);
             return;

@@ -29,6 +29,9 @@ pub(super) unsafe fn pack_b(nr: usize, kc: usize, nc: usize, b: *const f32, rs: 
             match (cols, nr) {
                 (32, 32) => copy_rows::<32>(kc, src, rs, d),
                 (16, 16) => copy_rows::<16>(kc, src, rs, d),
+                // A column-major A (a transposed operand, as in weight gradients) packs 8 rows.
+                (8, 8) => copy_rows::<8>(kc, src, rs, d),
+                (6, 6) => copy_rows::<6>(kc, src, rs, d),
                 _ => {
                     for p in 0..kc {
                         std::ptr::copy_nonoverlapping(src.offset(p as isize * rs), d.add(p * nr), cols);
