@@ -183,10 +183,35 @@ pub(crate) fn gemm_par<T: GemmElement>(
     c: &mut [T],
     ldc: usize,
 ) {
+    assert!(
+        a.fits(m, k) && b.fits(k, n) && (m == 0 || n == 0 || (m - 1) * ldc + n <= c.len()),
+        "gemm operands out of bounds"
+    );
+    // SAFETY: bounds checked above; `c` is a unique borrow, so it aliases neither input.
+    unsafe { gemm_par_unchecked(m, k, n, alpha, a, b, beta, c.as_mut_ptr(), ldc) }
+}
+
+/// [`gemm_par`] writing through a raw output pointer.
+///
+/// # Safety
+/// As [`gemm_unchecked`]; with `beta == 0` the output may be uninitialized (it is only written).
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_par_unchecked<T: GemmElement>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: *mut T,
+    ldc: usize,
+) {
     let threads = rayon::current_num_threads();
     if threads == 1 || m * n * k < PAR_MIN_WORK {
-        return gemm(m, k, n, alpha, a, b, beta, c, ldc);
+        return gemm_unchecked(m, k, n, alpha, a, b, beta, c, ldc);
     }
+    let cptr = SendPtr(c);
     // Each panel packs the whole of the operand it does not split: row panels repeat B
     // (`k x n`) on every thread, column panels repeat A (`m x k`). Split the longer side, so the
     // smaller operand is the one repeated (a weight gradient `[C, B·T] x [B·T, D]` with
@@ -194,25 +219,61 @@ pub(crate) fn gemm_par<T: GemmElement>(
     if m >= n || n < 32 * threads {
         // Row panels, multiples of the micro-kernel height.
         let panel = m.div_ceil(threads).next_multiple_of(8).min(m);
-        c[..(m - 1) * ldc + n].par_chunks_mut(panel * ldc).enumerate().for_each(|(i, cp)| {
+        (0..m.div_ceil(panel)).into_par_iter().for_each(|i| {
             let r0 = i * panel;
-            let rows = panel.min(m - r0);
             let ap = MatRef { offset: a.offset + r0 * a.rs, ..a };
-            gemm(rows, k, n, alpha, ap, b, beta, cp, ldc);
+            // SAFETY: the panels write disjoint row ranges of `c` (the caller's contract).
+            unsafe { gemm_unchecked(panel.min(m - r0), k, n, alpha, ap, b, beta, cptr.get().add(r0 * ldc), ldc) };
         });
     } else {
         // Column panels: every thread writes a disjoint set of columns of the same rows.
         let panel = n.div_ceil(threads).next_multiple_of(16).min(n);
-        assert!(a.fits(m, k) && b.fits(k, n) && (m - 1) * ldc + n <= c.len(), "gemm operands out of bounds");
-        let cptr = SendPtr(c.as_mut_ptr());
         (0..n.div_ceil(panel)).into_par_iter().for_each(|i| {
             let c0 = i * panel;
-            let cols = panel.min(n - c0);
             let bp = MatRef { offset: b.offset + c0 * b.cs, ..b };
-            // SAFETY: bounds checked above; the panels write disjoint column ranges of `c`.
-            unsafe { gemm_unchecked(m, k, cols, alpha, a, bp, beta, cptr.get().add(c0), ldc) };
+            // SAFETY: the panels write disjoint column ranges of `c` (the caller's contract).
+            unsafe { gemm_unchecked(m, k, panel.min(n - c0), alpha, a, bp, beta, cptr.get().add(c0), ldc) };
         });
     }
+}
+
+/// `batch` products `A_i B_i` (`m x k` times `k x n`, operands from `mats(i)`) into one new
+/// row-major buffer of `batch` contiguous `m x n` results, written without zero-filling it
+/// first: small products run one per thread, large ones one after the other, each split over
+/// the threads.
+pub(crate) fn batched_products<'a, T: GemmElement + 'a>(
+    batch: usize,
+    (m, k, n): (usize, usize, usize),
+    mats: impl Fn(usize) -> (MatRef<'a, T>, MatRef<'a, T>) + Sync,
+) -> Vec<T> {
+    let total = batch * m * n;
+    if total == 0 || k == 0 {
+        return vec![T::zero(); total];
+    }
+    for i in 0..batch {
+        let (a, b) = mats(i);
+        assert!(a.fits(m, k) && b.fits(k, n), "gemm operands out of bounds");
+    }
+    let mut out: Vec<T> = Vec::with_capacity(total);
+    let c = SendPtr(out.as_mut_ptr());
+    let (one, zero) = (T::one(), T::zero());
+    if batch >= 2 * rayon::current_num_threads() && m * n * k < (1 << 22) {
+        (0..batch).into_par_iter().for_each(|i| {
+            let (a, b) = mats(i);
+            // SAFETY: operands checked above; product i writes only its own m x n block, and
+            // with beta = 0 the kernels never read the (uninitialized) output.
+            unsafe { gemm_unchecked(m, k, n, one, a, b, zero, c.get().add(i * m * n), n) };
+        });
+    } else {
+        for i in 0..batch {
+            let (a, b) = mats(i);
+            // SAFETY: as above, one product at a time.
+            unsafe { gemm_par_unchecked(m, k, n, one, a, b, zero, c.get().add(i * m * n), n) };
+        }
+    }
+    // SAFETY: every element of the `total` was written by exactly one product.
+    unsafe { out.set_len(total) };
+    out
 }
 
 /// A raw pointer that may cross threads (the caller guarantees disjoint writes).
@@ -255,6 +316,24 @@ mod tests {
             pool.install(|| gemm_par(m, k, n, 1.0, am, bm, 0.0, &mut two, n));
             assert!(m * n * k >= PAR_MIN_WORK, "({m}, {k}, {n}) would not split");
             assert_eq!(one, two, "gemm_par ({m}, {k}, {n}, transposed A {trans_a})");
+        }
+    }
+
+    /// Fresh products equal `gemm` into a zeroed buffer, on the path that runs many small
+    /// products in parallel, on the one that splits each large product, and for empty sizes.
+    #[test]
+    fn batched_products_match_gemm() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for (batch, m, k, n) in [(9, 13, 7, 21), (2, 150, 90, 120), (3, 0, 4, 5), (2, 3, 0, 4)] {
+            let (a, b): (Vec<f32>, Vec<f32>) = (values(batch * m * k + 1, 3), values(batch * k * n + 1, 4));
+            let mats = |i: usize| (MatRef::row_major(&a, i * m * k, k), MatRef::row_major(&b, i * k * n, n));
+            let got = pool.install(|| batched_products(batch, (m, k, n), mats));
+            let mut want = vec![0f32; batch * m * n];
+            for i in 0..batch {
+                let (am, bm) = mats(i);
+                gemm(m, k, n, 1.0, am, bm, 0.0, &mut want[i * m * n..(i + 1) * m * n], n);
+            }
+            assert_eq!(got, want, "batch {batch} of ({m}, {k}, {n})");
         }
     }
 }

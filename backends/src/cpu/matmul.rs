@@ -1,6 +1,6 @@
 //! Batched matrix multiplication over strided views.
 
-use super::gemm::{gemm, gemm_par, GemmElement, MatRef};
+use super::gemm::{batched_products, GemmElement, MatRef};
 use crate::{CpuStorage, Error, Layout, Result};
 use rayon::prelude::*;
 
@@ -37,27 +37,8 @@ pub(crate) fn batch_mat<'a, T>(data: &'a [T], l: &Layout, i: usize) -> MatRef<'a
 }
 
 fn matmul_float<T: GemmElement>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Result<Vec<T>> {
-    let (batch, m, k, n, out_shape) = matmul_dims(la, lb)?;
-    let mut out = vec![T::zero(); out_shape.iter().product()];
-    if m * n == 0 {
-        return Ok(out);
-    }
-    if k == 0 {
-        return Ok(out);
-    }
-    let mat = batch_mat;
-    let threads = rayon::current_num_threads();
-    let work = m * n * k;
-    if batch >= 2 * threads && work < (1 << 22) {
-        out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
-            gemm(m, k, n, T::one(), mat(a, la, i), mat(b, lb, i), T::zero(), c, n);
-        });
-    } else {
-        for (i, c) in out.chunks_mut(m * n).enumerate() {
-            gemm_par(m, k, n, T::one(), mat(a, la, i), mat(b, lb, i), T::zero(), c, n);
-        }
-    }
-    Ok(out)
+    let (batch, m, k, n, _) = matmul_dims(la, lb)?;
+    Ok(batched_products(batch, (m, k, n), |i| (batch_mat(a, la, i), batch_mat(b, lb, i))))
 }
 
 pub(crate) fn matmul(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {

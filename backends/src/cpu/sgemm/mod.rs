@@ -94,7 +94,7 @@ impl Operand {
 }
 
 /// `C = alpha * A B + beta * C` with the kernel for `isa`; `C` is row-major with row stride
-/// `ldc`. With `beta == 0` the old `C` is never read (it may hold NaN).
+/// `ldc`. With `beta == 0` the old `C` is never read: it may hold NaN or be uninitialized.
 ///
 /// # Safety
 /// The CPU must support `isa`; `a` (`m x k`) and `b` (`k x n`) must be
@@ -198,10 +198,11 @@ unsafe fn edge_tile<K: MicroKernel>(
     let mut tmp = [0f32; MAX_TILE];
     K::tile(kc, a, b, tmp.as_mut_ptr(), K::NR, alpha, 0.0);
     for i in 0..rows {
-        let crow = std::slice::from_raw_parts_mut(c.add(i * ldc), cols);
         let trow = &tmp[i * K::NR..i * K::NR + cols];
-        for (d, t) in crow.iter_mut().zip(trow) {
-            *d = if beta == 0.0 { *t } else { *t + beta * *d };
+        for (j, t) in trow.iter().enumerate() {
+            // Through the raw pointer: with beta == 0, C may be uninitialized and is only written.
+            let d = c.add(i * ldc + j);
+            d.write(if beta == 0.0 { *t } else { *t + beta * d.read() });
         }
     }
 }
