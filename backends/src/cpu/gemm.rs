@@ -108,6 +108,15 @@ impl<'a, T> MatRef<'a, T> {
     }
 }
 
+/// Panics unless `a` (`m x k`) and `b` (`k x n`) fit their slices and an `m x n` output with row
+/// stride `ldc` fits `c_len` elements (an internal invariant: callers size them).
+fn check_operands<T>((m, k, n): (usize, usize, usize), a: &MatRef<'_, T>, b: &MatRef<'_, T>, c_len: usize, ldc: usize) {
+    assert!(
+        a.fits(m, k) && b.fits(k, n) && (m == 0 || n == 0 || (m - 1) * ldc + n <= c_len),
+        "gemm operands out of bounds"
+    );
+}
+
 /// `C = alpha * A B + beta * C` on the calling thread. `c` is row-major `m x n` with row stride
 /// `ldc` (elements). Panics only on an internal invariant violation (operands not fitting).
 pub(crate) fn gemm<T: GemmElement>(
@@ -121,10 +130,7 @@ pub(crate) fn gemm<T: GemmElement>(
     c: &mut [T],
     ldc: usize,
 ) {
-    assert!(
-        a.fits(m, k) && b.fits(k, n) && (m == 0 || n == 0 || (m - 1) * ldc + n <= c.len()),
-        "gemm operands out of bounds"
-    );
+    check_operands((m, k, n), &a, &b, c.len(), ldc);
     // SAFETY: bounds checked above; `c` is a unique borrow, so it aliases neither input.
     unsafe { gemm_unchecked(m, k, n, alpha, a, b, beta, c.as_mut_ptr(), ldc) }
 }
@@ -183,10 +189,7 @@ pub(crate) fn gemm_par<T: GemmElement>(
     c: &mut [T],
     ldc: usize,
 ) {
-    assert!(
-        a.fits(m, k) && b.fits(k, n) && (m == 0 || n == 0 || (m - 1) * ldc + n <= c.len()),
-        "gemm operands out of bounds"
-    );
+    check_operands((m, k, n), &a, &b, c.len(), ldc);
     // SAFETY: bounds checked above; `c` is a unique borrow, so it aliases neither input.
     unsafe { gemm_par_unchecked(m, k, n, alpha, a, b, beta, c.as_mut_ptr(), ldc) }
 }
