@@ -48,9 +48,14 @@ impl ChannelGeom {
 /// `(x's storage, its [N, C, S] layout)`: the view itself when it reshapes without a copy,
 /// else a contiguous copy.
 pub(crate) fn as_ncs<B: Backend + ?Sized>(b: &B, x: &B::Storage, l: &Layout, g: &ChannelGeom) -> Result<Owned<B>> {
-    match l.reshape(&[g.n, g.c, g.s])? {
+    reshaped(b, x, l, &[g.n, g.c, g.s])
+}
+
+/// The view reshaped to `shape` without a copy when its strides allow, else a contiguous copy.
+pub(crate) fn reshaped<B: Backend + ?Sized>(b: &B, x: &B::Storage, l: &Layout, shape: &[usize]) -> Result<Owned<B>> {
+    match l.reshape(shape)? {
         Some(v) => Ok(Owned::Borrowed(v)),
-        None => Ok(Owned::Copied(b.contiguous(x, l)?, g.layout())),
+        None => Ok(Owned::Copied(b.contiguous(x, l)?, Layout::contiguous(shape))),
     }
 }
 

@@ -36,36 +36,20 @@ macro_rules! dispatch {
     };
 }
 
-macro_rules! dispatch_pair {
-    ($self:ident, |$b:ident, $s:ident| $body:expr) => {
+/// [`dispatch!`] for a kernel returning a tuple of buffers, named by the leading identifiers
+/// (`dispatch_tuple!(x, y; self, |b, s| ...)` for a pair).
+macro_rules! dispatch_tuple {
+    ($($v:ident),+; $self:ident, |$b:ident, $s:ident| $body:expr) => {
         match $self {
             Storage::Cpu($s) => {
                 crate::cpu::memory::retain_freed_memory();
                 let $b = CpuBackend;
-                $body.map(|(x, y)| (Storage::Cpu(x), Storage::Cpu(y)))
+                $body.map(|($($v),+)| ($(Storage::Cpu($v)),+))
             }
             #[cfg(feature = "cuda")]
             Storage::Cuda($s) => {
                 let $b = crate::cuda::CudaBackend::for_storage($s)?;
-                $body.map(|(x, y)| (Storage::Cuda(x), Storage::Cuda(y)))
-            }
-        }
-    };
-}
-
-/// [`dispatch_pair!`] for a kernel returning three buffers.
-macro_rules! dispatch_triple {
-    ($self:ident, |$b:ident, $s:ident| $body:expr) => {
-        match $self {
-            Storage::Cpu($s) => {
-                crate::cpu::memory::retain_freed_memory();
-                let $b = CpuBackend;
-                $body.map(|(x, y, z)| (Storage::Cpu(x), Storage::Cpu(y), Storage::Cpu(z)))
-            }
-            #[cfg(feature = "cuda")]
-            Storage::Cuda($s) => {
-                let $b = crate::cuda::CudaBackend::for_storage($s)?;
-                $body.map(|(x, y, z)| (Storage::Cuda(x), Storage::Cuda(y), Storage::Cuda(z)))
+                $body.map(|($($v),+)| ($(Storage::Cuda($v)),+))
             }
         }
     };
@@ -239,12 +223,12 @@ impl Storage {
 
     /// See [`Backend::channel_stats`]; `self` is the input.
     pub fn channel_stats(&self, l: &Layout) -> Result<(Storage, Storage)> {
-        dispatch_pair!(self, |b, s| b.channel_stats(s, l))
+        dispatch_tuple!(x, y; self, |b, s| b.channel_stats(s, l))
     }
 
     /// See [`Backend::channel_sums`]; `self` is the gradient `g`.
     pub fn channel_sums(&self, lg: &Layout, x: &Storage, lx: &Layout, mean: &Storage) -> Result<(Storage, Storage)> {
-        dispatch_pair!(self, |b, s| b.channel_sums(
+        dispatch_tuple!(x, y; self, |b, s| b.channel_sums(
             s,
             lg,
             pick("channel_sums", self, x)?,
@@ -279,7 +263,7 @@ impl Storage {
         bias: Option<&Storage>,
         eps: f64,
     ) -> Result<(Storage, Storage, Storage)> {
-        dispatch_triple!(self, |b, s| {
+        dispatch_tuple!(x, y, z; self, |b, s| {
             let weight = weight.map(|w| pick("layer_norm", self, w)).transpose()?;
             let bias = bias.map(|v| pick("layer_norm", self, v)).transpose()?;
             b.layer_norm(s, lx, d, weight, bias, eps)
@@ -299,7 +283,7 @@ impl Storage {
         weight: Option<&Storage>,
     ) -> Result<(Storage, Storage, Storage)> {
         const OP: &str = "layer_norm_backward";
-        dispatch_triple!(self, |b, s| {
+        dispatch_tuple!(x, y, z; self, |b, s| {
             let weight = weight.map(|w| pick(OP, self, w)).transpose()?;
             b.layer_norm_backward(
                 s,
@@ -357,7 +341,7 @@ impl Storage {
 
     /// See [`Backend::max_pool2d`].
     pub fn max_pool2d(&self, l: &Layout, p: &Pool2dParams) -> Result<(Storage, Storage)> {
-        dispatch_pair!(self, |b, s| b.max_pool2d(s, l, p))
+        dispatch_tuple!(x, y; self, |b, s| b.max_pool2d(s, l, p))
     }
 
     /// See [`Backend::max_pool2d_backward`]; `self` is the output gradient.
@@ -424,12 +408,12 @@ impl Storage {
 
     /// See [`Backend::topk`].
     pub fn topk(&self, l: &Layout, k: usize, axis: usize, largest: bool) -> Result<(Storage, Storage)> {
-        dispatch_pair!(self, |b, s| b.topk(s, l, k, axis, largest))
+        dispatch_tuple!(x, y; self, |b, s| b.topk(s, l, k, axis, largest))
     }
 
     /// See [`Backend::sort`].
     pub fn sort(&self, l: &Layout, axis: usize, descending: bool) -> Result<(Storage, Storage)> {
-        dispatch_pair!(self, |b, s| b.sort(s, l, axis, descending))
+        dispatch_tuple!(x, y; self, |b, s| b.sort(s, l, axis, descending))
     }
 
     /// See [`Backend::concat`]; all parts must live on one device.
@@ -459,7 +443,7 @@ impl Storage {
 
     /// See [`Backend::rfft2`].
     pub fn rfft2(&self, l: &Layout) -> Result<(Storage, Storage)> {
-        dispatch_pair!(self, |b, s| b.rfft2(s, l))
+        dispatch_tuple!(x, y; self, |b, s| b.rfft2(s, l))
     }
 
     /// See [`Backend::irfft2`]; `self` is the real part.

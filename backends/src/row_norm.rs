@@ -6,7 +6,7 @@
 //! vectors (`mean`, `rstd`) are contiguous `[R]` buffers and per-column vectors (`weight`,
 //! `bias` and their gradients) contiguous `[D]` buffers, all of the input's dtype.
 
-use crate::channel::Owned;
+use crate::channel::{reshaped, Owned};
 use crate::ops::{BinaryOp, ReduceOp, UnaryOp};
 use crate::{Backend, Error, Layout, Result};
 
@@ -49,12 +49,9 @@ impl RowGeom {
     }
 }
 
-/// The view as `[R, D]`: itself when it reshapes without a copy, else a contiguous copy.
+/// The view as `[R, D]` rows (see [`reshaped`]).
 fn as_rows<B: Backend + ?Sized>(b: &B, x: &B::Storage, l: &Layout, g: &RowGeom) -> Result<Owned<B>> {
-    match l.reshape(&[g.r, g.d])? {
-        Some(v) => Ok(Owned::Borrowed(v)),
-        None => Ok(Owned::Copied(b.contiguous(x, l)?, g.layout())),
-    }
+    reshaped(b, x, l, &[g.r, g.d])
 }
 
 /// `(x − mean_r) · rstd_r` for `x` viewed as rows.

@@ -35,18 +35,24 @@ fn check(op: &'static str, x: &Tensor, vectors: &[(&str, Option<&Tensor>)]) -> R
                 format!("{what} must have shape [{c}] for an input {:?}, got {:?}", x.shape(), v.shape()),
             ));
         }
-        if v.dtype() != x.dtype() {
-            return Err(Error::DTypeMismatch { op, lhs: x.dtype(), rhs: v.dtype() });
-        }
-        if v.device() != x.device() {
-            return Err(Error::DeviceMismatch { op, lhs: x.device(), rhs: v.device() });
-        }
+        check_like(op, x, v)?;
     }
     Ok(c)
 }
 
+/// Checks that a normalization parameter `p` has the input `x`'s dtype and device.
+pub(super) fn check_like(op: &'static str, x: &Tensor, p: &Tensor) -> Result<()> {
+    if p.dtype() != x.dtype() {
+        return Err(Error::DTypeMismatch { op, lhs: x.dtype(), rhs: p.dtype() });
+    }
+    if p.device() != x.device() {
+        return Err(Error::DeviceMismatch { op, lhs: x.device(), rhs: p.device() });
+    }
+    Ok(())
+}
+
 /// A buffer holding exactly the elements of a `[C]` tensor, in order (a small copy).
-fn exact(v: &Tensor) -> Result<Storage> {
+pub(super) fn exact(v: &Tensor) -> Result<Storage> {
     v.storage().contiguous(v.layout())
 }
 

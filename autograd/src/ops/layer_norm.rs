@@ -6,8 +6,9 @@
 //! backward pass recorded for higher-order gradients (`create_graph`) builds its gradients from
 //! differentiable tensor ops instead, as batch norm does.
 
-use backends::{Layout, Storage};
+use backends::Layout;
 
+use super::batch_norm::{affine_grads, check_like, exact};
 use crate::graph::record_fn;
 use crate::{is_grad_enabled, Error, Result, Tensor};
 
@@ -29,23 +30,13 @@ fn check(x: &Tensor, normalized_shape: &[usize], params: &[(&str, Option<&Tensor
                 format!("{what} must have the normalized shape {normalized_shape:?}, got {:?}", p.shape()),
             ));
         }
-        if p.dtype() != x.dtype() {
-            return Err(Error::DTypeMismatch { op: OP, lhs: x.dtype(), rhs: p.dtype() });
-        }
-        if p.device() != x.device() {
-            return Err(Error::DeviceMismatch { op: OP, lhs: x.device(), rhs: p.device() });
-        }
+        check_like(OP, x, p)?;
     }
     let d: usize = normalized_shape.iter().product();
     if d == 0 {
         return Err(Error::invalid(OP, format!("normalized shape {normalized_shape:?} has no elements")));
     }
     Ok(d)
-}
-
-/// A buffer holding exactly the elements of a tensor, in order.
-fn exact(v: &Tensor) -> Result<Storage> {
-    v.storage().contiguous(v.layout())
 }
 
 impl Tensor {
@@ -97,7 +88,7 @@ impl Tensor {
                     let param = |s| Tensor::from_storage(s, Layout::contiguous(&shape));
                     (Tensor::from_storage(gx, Layout::contiguous(x.shape())), param(gw), param(gb))
                 };
-                Ok(super::batch_norm::affine_grads(gx, gw, gb, has_w, has_b))
+                Ok(affine_grads(gx, gw, gb, has_w, has_b))
             }
         }))
     }

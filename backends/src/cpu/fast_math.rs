@@ -7,6 +7,8 @@
 //! is below `2e-7 · max(1, |x|)`, under f32's own rounding of the inputs of a training step.
 //! f64 keeps libm's exact functions.
 
+use super::use_avx512;
+
 /// 1.5 · 2^23: `v + SHIFT` rounds `v` to an integer held in the low mantissa bits.
 const SHIFT: f32 = 12_582_912.0;
 /// ln 2 split in a part exact in f32 and the rest (Cody–Waite range reduction).
@@ -69,14 +71,6 @@ pub(crate) fn gelu_f32(x: f32) -> f32 {
 pub(crate) fn gelu_backward_f32(g: f32, x: f32) -> f32 {
     let (cdf, gauss) = normal_cdf_and_gauss(x);
     g * (cdf + x * gauss * INV_SQRT_2PI)
-}
-
-/// Whether the CPU runs the AVX-512 builds of the slice kernels.
-fn use_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return super::sgemm::Isa::detect() == Some(super::sgemm::Isa::Avx512);
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// Defines `$name(inputs.., out)`, which maps `$f` over equally long slices, compiled with

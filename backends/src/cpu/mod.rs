@@ -29,6 +29,15 @@ mod strided;
 mod testing;
 mod winograd;
 
+/// Whether the CPU runs the AVX-512 kernels (the AVX-512 SGEMM micro-kernel and the builds of
+/// the Winograd transforms and slice kernels compiled with AVX-512 enabled).
+pub(crate) fn use_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return crate::cpu::sgemm::Isa::detect() == Some(crate::cpu::sgemm::Isa::Avx512);
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 #[cfg(feature = "cuda")]
 pub(crate) use {
     conv::{geom_backward_data, geom_backward_weight, Geom},

@@ -144,7 +144,7 @@ fn reduce_typed<T: Arith>(
         return Err(Error::invalid(name, format!("cannot reduce an empty dimension of {:?}", l.shape())));
     }
     if let Some(sums) = leading_sums(op, v, l, axes) {
-        let scale = if op == ReduceOp::Mean { 1.0 / (l.numel() / n_out.max(1)) as f64 } else { 1.0 };
+        let scale = if op == ReduceOp::Mean { 1.0 / block as f64 } else { 1.0 };
         return Ok((sums.into_iter().map(|s| T::from_f64(s * scale)).collect(), out_shape));
     }
     let rows = Rows::new([&pl]);

@@ -71,10 +71,8 @@ fn softmax_typed<T: FloatElement + ExpFast>(v: &[T], l: &Layout, axis: usize, lo
         for x in dst.iter_mut() {
             sum += (*x - shift).exp();
         }
-        {
-            let lse = sum.ln();
-            dst.iter_mut().for_each(|x| *x = *x - shift - lse);
-        }
+        let lse = sum.ln();
+        dst.iter_mut().for_each(|x| *x = *x - shift - lse);
     };
     if block == 0 {
         return Ok(vec![]);

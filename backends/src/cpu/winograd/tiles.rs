@@ -9,6 +9,7 @@
 use super::Grid;
 use crate::cpu::conv::scratch;
 use crate::cpu::gemm::{GemmElement, SendPtr};
+use crate::cpu::use_avx512;
 
 /// A transform over a block of `L` consecutive tiles of one tile row starting at tile `b0`.
 trait Block {
@@ -325,14 +326,6 @@ unsafe fn output_transform_impl<T: GemmElement>(m: &[T], gr: &Grid, chunk: (usiz
             }
         }
     }
-}
-
-/// Whether to run the AVX-512 builds of the transforms.
-fn use_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return crate::cpu::sgemm::Isa::detect() == Some(crate::cpu::sgemm::Isa::Avx512);
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// Defines `$name`, which runs `$imp` (an `#[inline(always)]` function) compiled with AVX-512
