@@ -18,6 +18,7 @@
 //! given thread count).
 
 use super::copy::check_extent;
+use super::direct3x3;
 use super::gemm::{gemm, gemm_par, GemmElement, MatRef};
 use super::strided::contiguous_slice;
 use super::winograd;
@@ -362,7 +363,11 @@ fn conv2d_float<T: GemmElement>(x: &[T], lx: &Layout, w: &[T], lw: &Layout, g: &
     if g.ckk() == 0 {
         return y;
     }
-    if winograd::applies(g) {
+    if let (true, Some(x32), Some(w32), Some(y32)) =
+        (direct3x3::applies(g), T::as_f32(x), T::as_f32(w), T::as_f32_mut(&mut y))
+    {
+        direct3x3::forward(x32, w32, g, y32);
+    } else if winograd::applies(g) {
         winograd::forward(x, w, g, &mut y);
     } else {
         forward_direct(x, w, g, &mut y);
@@ -529,7 +534,11 @@ fn backward_data_float<T: GemmElement>(gy: &[T], lgy: &Layout, w: &[T], lw: &Lay
     let gy = dense(gy, lgy);
     let w = dense(w, lw);
     let (gy, w) = (&gy[..], &w[..]);
-    if winograd::applies_backward_data(g) {
+    if let (true, Some(gy32), Some(w32), Some(dx32)) =
+        (direct3x3::applies_backward_data(g), T::as_f32(gy), T::as_f32(w), T::as_f32_mut(&mut dx))
+    {
+        direct3x3::backward_data(gy32, w32, g, dx32);
+    } else if winograd::applies_backward_data(g) {
         winograd::backward_data(gy, w, g, &mut dx);
     } else {
         backward_data_direct(gy, w, g, &mut dx);
@@ -733,6 +742,11 @@ fn backward_weight_float<T: GemmElement>(x: &[T], lx: &Layout, gy: &[T], lgy: &L
     let x = dense(x, lx);
     let gy = dense(gy, lgy);
     let (x, gy) = (&x[..], &gy[..]);
+    if let (true, Some(x32), Some(gy32)) = (direct3x3::applies(g), T::as_f32(x), T::as_f32(gy)) {
+        let mut dw = vec![T::zero(); wlen];
+        direct3x3::backward_weight(x32, gy32, g, T::as_f32_mut(&mut dw).expect("T is f32"));
+        return dw;
+    }
     if winograd::applies(g) {
         return winograd::backward_weight(x, gy, g);
     }

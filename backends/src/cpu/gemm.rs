@@ -32,6 +32,16 @@ pub(crate) trait GemmElement: crate::FloatElement {
         rsc: isize,
         csc: isize,
     );
+
+    /// The slice as `f32` when `Self` is `f32` (for the f32-only vector kernels), else `None`.
+    fn as_f32(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
+
+    /// The slice as mutable `f32` when `Self` is `f32`, else `None`.
+    fn as_f32_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+        None
+    }
 }
 
 impl GemmElement for f32 {
@@ -61,6 +71,14 @@ impl GemmElement for f32 {
             }
         }
         matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+    }
+
+    fn as_f32(s: &[f32]) -> Option<&[f32]> {
+        Some(s)
+    }
+
+    fn as_f32_mut(s: &mut [f32]) -> Option<&mut [f32]> {
+        Some(s)
     }
 }
 

@@ -7,6 +7,7 @@
 mod channel;
 mod conv;
 mod copy;
+mod direct3x3;
 mod elementwise;
 mod fast_math;
 mod fft;

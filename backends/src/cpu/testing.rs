@@ -14,3 +14,14 @@ pub(crate) fn values<T: FloatElement>(n: usize, seed: u64) -> Vec<T> {
         })
         .collect()
 }
+
+/// Asserts `got` equals `want` element-wise within `tol` times the largest magnitude of `want`
+/// (at least 1), naming `what` and the first element that differs.
+pub(crate) fn assert_close_scaled<T: FloatElement>(what: &str, got: &[T], want: &[T], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(1f64, |m, v| m.max(v.to_f64().unwrap().abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let (g, w) = (g.to_f64().unwrap(), w.to_f64().unwrap());
+        assert!((g - w).abs() <= tol * scale, "{what}: element {i} is {g}, want {w}");
+    }
+}

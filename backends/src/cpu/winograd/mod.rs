@@ -221,17 +221,8 @@ pub(super) fn backward_weight<T: GemmElement>(x: &[T], gy: &[T], g: &Geom) -> Ve
 mod tests {
     use super::super::conv::{backward_data_direct, backward_weight_direct, forward_direct};
     use super::*;
-    use crate::cpu::testing::values;
+    use crate::cpu::testing::{assert_close_scaled as assert_close, values};
     use crate::ops::Conv2dParams;
-
-    fn assert_close<T: GemmElement>(what: &str, got: &[T], want: &[T], tol: f64) {
-        assert_eq!(got.len(), want.len(), "{what}: length");
-        let scale = want.iter().fold(1f64, |m, v| m.max(v.to_f64().unwrap().abs()));
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            let (g, w) = (g.to_f64().unwrap(), w.to_f64().unwrap());
-            assert!((g - w).abs() <= tol * scale, "{what}: element {i} is {g}, want {w}");
-        }
-    }
 
     /// All three passes through Winograd against the direct (im2col) kernels.
     fn check<T: GemmElement>(n: usize, c: usize, (h, w): (usize, usize), o: usize, pad: (usize, usize), tol: f64) {
