@@ -15,7 +15,7 @@ pub(super) const GRAD_OC: usize = 3;
 /// `mask` for the channels `k < chans` and rows `r < rows`.
 ///
 /// # Safety
-/// The CPU must have AVX-512F. `src` addresses `cin` planes `plane` apart with rows `stride`
+/// The CPU must have AVX-512F and VL. `src` addresses `cin` planes `plane` apart with rows `stride`
 /// apart, each readable for `ROWS + 2` rows of 18 floats from `src`; `w` holds `cin * 9 * OC`
 /// floats; `dst` addresses `chans` planes `out_plane` apart with rows `out_stride` apart,
 /// writable for `rows` rows under `mask`.
@@ -63,7 +63,7 @@ pub(super) unsafe fn forward_tile(
 /// and `vectors` column vectors (the last under `tail`), added into `out[k * out_k + 3 kh + kw]`.
 ///
 /// # Safety
-/// The CPU must have AVX-512F. For image `i`, `gy + i * gy_image` addresses `N` planes
+/// The CPU must have AVX-512F and VL. For image `i`, `gy + i * gy_image` addresses `N` planes
 /// `gy_plane` apart with rows `gy_stride` apart, readable for `rows` rows of `16 * vectors`
 /// columns (the last vector under `tail`); `src + i * src_image` addresses a plane with rows
 /// `stride` apart, readable for `rows + 2` rows of `16 * vectors + 2` floats; `out` is

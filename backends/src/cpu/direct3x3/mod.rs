@@ -28,11 +28,19 @@ use super::conv::Geom;
 /// turns it off, so benchmarks can compare the paths in one build.
 pub(super) fn applies(g: &Geom) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *OFF.get_or_init(|| std::env::var_os("LAMINA_NO_DIRECT3X3").is_some()) || !super::use_avx512() {
+    if *OFF.get_or_init(|| std::env::var_os("LAMINA_NO_DIRECT3X3").is_some()) || !has_kernels() {
         return false;
     }
     let shape = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.g == 1;
     shape && g.c.min(g.o) <= 32 && g.ow >= 12
+}
+
+/// Whether the CPU runs the kernels (AVX-512F and VL).
+fn has_kernels() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::use_avx512() && is_x86_feature_detected!("avx512vl");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// Whether the direct path computes this convolution's input gradient (its padding must fit
@@ -172,7 +180,7 @@ mod imp {
     fn data_pass(x: &[f32], wp: &[f32], ps: &Pass, y: &mut [f32]) {
         assert_eq!(x.len(), ps.n * ps.in_image(), "direct3x3: source size");
         assert_eq!(y.len(), ps.n * ps.cout * ps.out_plane(), "direct3x3: destination size");
-        assert!(is_x86_feature_detected!("avx512f"), "direct3x3: the CPU lacks AVX-512F");
+        assert!(super::has_kernels(), "direct3x3: the CPU lacks AVX-512F/VL");
         let blocks = ps.cout.div_ceil(OC);
         let threads = rayon::current_num_threads();
         let splits = if ps.n >= 2 * threads { 1 } else { (2 * threads).div_ceil(ps.n.max(1)).min(blocks) };
@@ -188,7 +196,7 @@ mod imp {
                 for r0 in (0..ps.oh).step_by(ROWS) {
                     for v in 0..ps.vectors {
                         let mask = if v + 1 == ps.vectors { tail } else { 0xffff };
-                        // SAFETY: AVX-512F is present (asserted). The bordered planes hold
+                        // SAFETY: AVX-512F and VL are present (asserted). The bordered planes hold
                         // `rows >= r0 + ROWS + 2` rows of `stride >= 16 v + 18` floats; `wp`
                         // holds `blocks` packed blocks; the tile stores `chans` channels of
                         // image `img` from `blk * OC`, rows `r0..r0 + rows`, columns
@@ -237,7 +245,7 @@ mod imp {
         assert_eq!(x.len(), ps.n * ps.in_image(), "direct3x3: input size");
         assert_eq!(gy.len(), ps.n * ps.cout * ps.out_plane(), "direct3x3: gradient size");
         assert_eq!(dw.len(), ps.cout * ps.cin * 9, "direct3x3: weight gradient size");
-        assert!(is_x86_feature_detected!("avx512f"), "direct3x3: the CPU lacks AVX-512F");
+        assert!(super::has_kernels(), "direct3x3: the CPU lacks AVX-512F/VL");
         let (c, o, plane_out) = (ps.cin, ps.cout, ps.out_plane());
         let per_image = c * ps.plane() + o * plane_out;
         let chunk = (GRAD_CHUNK_ELEMS / per_image.max(1)).clamp(1, ps.n.max(1));
@@ -256,7 +264,7 @@ mod imp {
                             src[ci * ps.plane()..].as_ptr(),
                             acc[(o0 * c + ci) * 9..].as_mut_ptr(),
                         );
-                        // SAFETY: AVX-512F is present (asserted). For each of the chunk's
+                        // SAFETY: AVX-512F and VL are present (asserted). For each of the chunk's
                         // images, `gy` holds the `n` planes from `o0` (`n <= o - o0`) of `oh`
                         // rows of `ow` floats (the last vector masked to `ow`); the bordered
                         // plane of channel `ci` has `oh + 2` rows of `16 vectors + 2` floats;
@@ -358,8 +366,8 @@ mod tests {
 
     #[test]
     fn matches_im2col_on_odd_shapes() {
-        if !is_x86_feature_detected!("avx512f") {
-            eprintln!("direct3x3: no AVX-512F on this CPU, kernels not run");
+        if !has_kernels() {
+            eprintln!("direct3x3: no AVX-512F/VL on this CPU, kernels not run");
             return;
         }
         for (n, c, hw, o, pad) in SHAPES {
@@ -369,7 +377,7 @@ mod tests {
 
     #[test]
     fn many_chunks_and_threads() {
-        if !is_x86_feature_detected!("avx512f") {
+        if !has_kernels() {
             return;
         }
         // Several weight-gradient chunks per thread (summed per thread, then across threads)
@@ -389,7 +397,7 @@ mod tests {
             Geom::new(&[1, c, 8, w], &[o, c / p.groups, k, k], &p).unwrap()
         };
         let plain = Conv2dParams { padding: (1, 1), ..Default::default() };
-        let avx = crate::cpu::use_avx512();
+        let avx = has_kernels();
         assert_eq!(applies(&geom(16, 16, 3, 32, plain)), avx);
         assert_eq!(applies(&geom(64, 32, 3, 16, plain)), avx);
         assert!(!applies(&geom(64, 64, 3, 32, plain)));
