@@ -433,9 +433,18 @@ pub fn check_concat_pad<B: Backend>(b: &B) {
         )
         .unwrap_err();
     assert_eq!(e.to_string(), "concat: shape mismatch between [2, 3] and [3, 2]");
-    // pad (the second shape is large enough for a multi-threaded kernel)
-    let pads = [(0, 1), (2, 0), (1, 3)];
-    for shape in [[3, 4, 5], [40, 30, 50]] {
+    // pad (the larger shapes are large enough for a multi-threaded kernel), on every axis and
+    // on the last axis only (the line-copy path, also with one-element lines: interleaving).
+    type Pads = [(usize, usize); 3];
+    let cases: [([usize; 3], Pads); 6] = [
+        ([3, 4, 5], [(0, 1), (2, 0), (1, 3)]),
+        ([40, 30, 50], [(0, 1), (2, 0), (1, 3)]),
+        ([3, 4, 5], [(0, 0), (0, 0), (1, 3)]),
+        ([40, 30, 50], [(0, 0), (0, 0), (2, 1)]),
+        ([40, 300, 1], [(0, 0), (0, 0), (0, 1)]),
+        ([2, 3, 0], [(0, 0), (0, 0), (1, 1)]),
+    ];
+    for (shape, pads) in cases {
         let out_shape: Vec<usize> = shape.iter().zip(pads).map(|(d, (a, b))| d + a + b).collect();
         for dtype in [DType::F32, DType::F64, DType::I32] {
             for v in views_of(&shape) {
@@ -446,12 +455,17 @@ pub fn check_concat_pad<B: Backend>(b: &B) {
                 for i in 0..out_shape[0] {
                     for j in 0..out_shape[1] {
                         for k in 0..out_shape[2] {
-                            let inside = i < shape[0] && j >= 2 && k >= 1 && k < 1 + shape[2];
-                            want.push(if inside { at(&data, &v.layout, &[i, j - 2, k - 1]) } else { -1.0 });
+                            let idx = [i, j, k];
+                            let src: Option<Vec<usize>> =
+                                (0..3).map(|d| idx[d].checked_sub(pads[d].0).filter(|&s| s < shape[d])).collect();
+                            want.push(match src {
+                                Some(s) => at(&data, &v.layout, &s),
+                                None => -1.0,
+                            });
                         }
                     }
                 }
-                assert_eq!(got, want, "pad {dtype} {shape:?} {}", v.kind);
+                assert_eq!(got, want, "pad {dtype} {shape:?} {pads:?} {}", v.kind);
             }
         }
     }

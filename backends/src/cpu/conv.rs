@@ -20,7 +20,7 @@
 use super::copy::check_extent;
 use super::direct3x3;
 use super::gemm::{gemm, gemm_par, GemmElement, MatRef};
-use super::strided::contiguous_slice;
+use super::strided::contiguous_slice as dense;
 use super::winograd;
 use crate::ops::Conv2dParams;
 use crate::{CpuStorage, Error, Layout, Result};
@@ -31,15 +31,6 @@ use rayon::prelude::*;
 const TILE_ELEMS: usize = 1 << 18;
 /// Elements of one im2col tile when the threads share one image.
 const TILE_ELEMS_SHARED: usize = 1 << 20;
-
-/// The elements of a view as a contiguous slice ([`contiguous_slice`], but an empty view never
-/// touches its buffer, whatever its offset).
-pub(super) fn dense<'a, T: Copy + Send + Sync>(src: &'a [T], l: &Layout) -> std::borrow::Cow<'a, [T]> {
-    if l.numel() == 0 {
-        return std::borrow::Cow::Borrowed(&[]);
-    }
-    contiguous_slice(src, l)
-}
 
 /// Every size a convolution needs, checked.
 #[derive(Clone, Copy, Debug)]

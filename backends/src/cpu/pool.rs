@@ -2,8 +2,8 @@
 //! gradients, for f32 and f64. Every kernel works plane by plane (`N * C` independent planes),
 //! in parallel over planes.
 
-use super::conv::dense;
 use super::copy::check_extent;
+use super::strided::contiguous_slice as dense;
 use crate::ops::Pool2dParams;
 use crate::{CpuStorage, Error, FloatElement, Layout, Result};
 use rayon::prelude::*;

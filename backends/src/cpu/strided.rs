@@ -162,8 +162,12 @@ pub(crate) fn gather_view<T: Copy + Send + Sync>(src: &[T], l: &Layout, out: &mu
     });
 }
 
-/// The contiguous elements of a view: borrowed when already contiguous, copied otherwise.
+/// The contiguous elements of a view: borrowed when already contiguous, copied otherwise (an
+/// empty view never touches its buffer, whatever its offset).
 pub(crate) fn contiguous_slice<'a, T: Copy + Send + Sync>(src: &'a [T], l: &Layout) -> std::borrow::Cow<'a, [T]> {
+    if l.numel() == 0 {
+        return std::borrow::Cow::Borrowed(&[]);
+    }
     match l.contiguous_range() {
         Some(r) => std::borrow::Cow::Borrowed(&src[r]),
         None => {
