@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use super::copy::check_extent;
-use super::strided::{contiguous_slice, par_fill, PAR_THRESHOLD};
+use super::strided::{contiguous_slice, par_build, PAR_THRESHOLD};
 use crate::channel::{check_pair, ChannelGeom};
 use crate::{CpuStorage, Element, Error, FloatElement, Layout, Result};
 
@@ -121,29 +121,35 @@ fn fma_typed<T: FloatElement>(
             Some((contiguous_slice(yv, ly), vector::<T>(OP, "y_scale", ys, g.c)?))
         }
     };
-    let mut out = vec![T::zero(); x.len()];
     let s = g.s.max(1);
-    par_fill(&mut out, |chunk, start| {
-        let end = start + chunk.len();
-        let mut pos = start;
-        // Walk the chunk one (image, channel) run at a time.
-        while pos < end {
-            let row = pos / s;
-            let c = row % g.c;
-            let run_end = ((row + 1) * s).min(end);
-            let (a, d) = (scale[c], shift[c]);
-            let dst = &mut chunk[pos - start..run_end - start];
-            let src = &x[pos..run_end];
-            match &extra {
-                None => dst.iter_mut().zip(src).for_each(|(o, &v)| *o = v * a + d),
-                Some((y, ys)) => {
-                    let (b, y) = (ys[c], &y[pos..run_end]);
-                    dst.iter_mut().zip(src.iter().zip(y)).for_each(|(o, (&v, &w))| *o = v * a + w * b + d)
+    // SAFETY: the runs of each chunk cover it end to end, and each run writes all of `dst`.
+    let out = unsafe {
+        par_build(x.len(), |chunk, start| {
+            let end = start + chunk.len();
+            let mut pos = start;
+            // Walk the chunk one (image, channel) run at a time.
+            while pos < end {
+                let row = pos / s;
+                let c = row % g.c;
+                let run_end = ((row + 1) * s).min(end);
+                let (a, d) = (scale[c], shift[c]);
+                let dst = &mut chunk[pos - start..run_end - start];
+                let src = &x[pos..run_end];
+                match &extra {
+                    None => dst.iter_mut().zip(src).for_each(|(o, &v)| {
+                        o.write(v * a + d);
+                    }),
+                    Some((y, ys)) => {
+                        let (b, y) = (ys[c], &y[pos..run_end]);
+                        dst.iter_mut().zip(src.iter().zip(y)).for_each(|(o, (&v, &w))| {
+                            o.write(v * a + w * b + d);
+                        })
+                    }
                 }
+                pos = run_end;
             }
-            pos = run_end;
-        }
-    });
+        })
+    };
     Ok(T::into_cpu(out))
 }
 

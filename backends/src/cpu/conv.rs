@@ -20,7 +20,7 @@
 use super::copy::check_extent;
 use super::direct3x3;
 use super::gemm::{gemm, gemm_par, GemmElement, MatRef};
-use super::strided::contiguous_slice as dense;
+use super::strided::{build, contiguous_slice as dense};
 use super::winograd;
 use crate::ops::Conv2dParams;
 use crate::{CpuStorage, Error, Layout, Result};
@@ -344,25 +344,23 @@ fn depthwise_plane<T: GemmElement>(x: &[T], k: &[T], g: &Geom, y: &mut [T]) {
 }
 
 fn conv2d_float<T: GemmElement>(x: &[T], lx: &Layout, w: &[T], lw: &Layout, g: &Geom) -> Vec<T> {
-    let mut y = vec![T::zero(); g.y_shape().iter().product()];
-    if y.is_empty() {
-        return y;
+    let len = g.y_shape().iter().product();
+    if len == 0 || g.ckk() == 0 {
+        return vec![T::zero(); len];
     }
     let x = dense(x, lx);
     let w = dense(w, lw);
     let (x, w) = (&x[..], &w[..]);
-    if g.ckk() == 0 {
-        return y;
+    if let (true, Some(x32), Some(w32)) = (direct3x3::applies(g), T::as_f32(x), T::as_f32(w)) {
+        // SAFETY: the direct pass writes every output element.
+        return T::from_f32_vec(unsafe { build(len, |y| direct3x3::forward(x32, w32, g, y)) });
     }
-    if let (true, Some(x32), Some(w32), Some(y32)) =
-        (direct3x3::applies(g), T::as_f32(x), T::as_f32(w), T::as_f32_mut(&mut y))
-    {
-        direct3x3::forward(x32, w32, g, y32);
-    } else if winograd::applies(g) {
-        winograd::forward(x, w, g, &mut y);
-    } else {
-        forward_direct(x, w, g, &mut y);
+    if winograd::applies(g) {
+        // SAFETY: the Winograd pass writes every output element.
+        return unsafe { build(len, |y| winograd::forward(x, w, g, y)) };
     }
+    let mut y = vec![T::zero(); len];
+    forward_direct(x, w, g, &mut y);
     y
 }
 
@@ -518,22 +516,23 @@ fn depthwise_plane_backward<T: GemmElement>(gy: &[T], k: &[T], g: &Geom, dx: &mu
 }
 
 fn backward_data_float<T: GemmElement>(gy: &[T], lgy: &Layout, w: &[T], lw: &Layout, g: &Geom) -> Vec<T> {
-    let mut dx = vec![T::zero(); g.x_shape().iter().product()];
-    if dx.is_empty() || g.o == 0 || g.kk() == 0 {
-        return dx;
+    let len = g.x_shape().iter().product();
+    if len == 0 || g.o == 0 || g.kk() == 0 {
+        return vec![T::zero(); len];
     }
     let gy = dense(gy, lgy);
     let w = dense(w, lw);
     let (gy, w) = (&gy[..], &w[..]);
-    if let (true, Some(gy32), Some(w32), Some(dx32)) =
-        (direct3x3::applies_backward_data(g), T::as_f32(gy), T::as_f32(w), T::as_f32_mut(&mut dx))
-    {
-        direct3x3::backward_data(gy32, w32, g, dx32);
-    } else if winograd::applies_backward_data(g) {
-        winograd::backward_data(gy, w, g, &mut dx);
-    } else {
-        backward_data_direct(gy, w, g, &mut dx);
+    if let (true, Some(gy32), Some(w32)) = (direct3x3::applies_backward_data(g), T::as_f32(gy), T::as_f32(w)) {
+        // SAFETY: the direct pass writes every element of the input gradient.
+        return T::from_f32_vec(unsafe { build(len, |dx| direct3x3::backward_data(gy32, w32, g, dx)) });
     }
+    if winograd::applies_backward_data(g) {
+        // SAFETY: the Winograd pass writes every element of the input gradient.
+        return unsafe { build(len, |dx| winograd::backward_data(gy, w, g, dx)) };
+    }
+    let mut dx = vec![T::zero(); len];
+    backward_data_direct(gy, w, g, &mut dx);
     dx
 }
 

@@ -2,10 +2,10 @@
 
 use super::fast_math;
 use super::scalar::{compare, Arith};
-use super::strided::{par_fill, Rows};
+use super::strided::{par_build, par_fill, Rows};
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
 use crate::{CpuStorage, DType, Element, Error, FloatElement, Layout, Result};
-use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Maps `f` over a view into a new contiguous vector.
 pub(crate) fn map1<T: Copy + Send + Sync, U: Copy + Default + Send + Sync>(
@@ -14,31 +14,36 @@ pub(crate) fn map1<T: Copy + Send + Sync, U: Copy + Default + Send + Sync>(
     f: impl Fn(T) -> U + Sync + Send,
 ) -> Vec<U> {
     let n = l.numel();
-    let mut out = vec![U::default(); n];
     if let Some(r) = l.contiguous_range() {
         let src = &src[r];
-        if n < super::strided::PAR_THRESHOLD {
-            out.iter_mut().zip(src).for_each(|(o, &x)| *o = f(x));
-        } else {
-            out.par_chunks_mut(8192).zip(src.par_chunks(8192)).for_each(|(o, s)| {
-                o.iter_mut().zip(s).for_each(|(o, &x)| *o = f(x));
-            });
-        }
-        return out;
+        // SAFETY: each chunk writes every element (`src` is as long as the output).
+        return unsafe { par_build(n, |chunk, start| fill_from(chunk, &src[start..], &f)) };
     }
     let rows = Rows::new([l]);
     let [st] = rows.inner_strides();
-    par_fill(&mut out, |chunk, start| {
-        rows.for_each(start, chunk.len(), |[o], len, pos| {
-            let dst = &mut chunk[pos - start..pos - start + len];
-            if st == 1 {
-                dst.iter_mut().zip(&src[o..o + len]).for_each(|(d, &x)| *d = f(x));
-            } else {
-                dst.iter_mut().enumerate().for_each(|(j, d)| *d = f(src[o + j * st]));
-            }
+    // SAFETY: `rows.for_each` visits every position of the chunk once.
+    unsafe {
+        par_build(n, |chunk, start| {
+            rows.for_each(start, chunk.len(), |[o], len, pos| {
+                let dst = &mut chunk[pos - start..pos - start + len];
+                if st == 1 {
+                    fill_from(dst, &src[o..o + len], &f);
+                } else {
+                    dst.iter_mut().enumerate().for_each(|(j, d)| {
+                        d.write(f(src[o + j * st]));
+                    });
+                }
+            })
         })
+    }
+}
+
+/// Writes `f(src[i])` into every `dst[i]` (`src` at least as long).
+#[inline(always)]
+fn fill_from<T: Copy, U>(dst: &mut [MaybeUninit<U>], src: &[T], f: &impl Fn(T) -> U) {
+    dst.iter_mut().zip(src).for_each(|(o, &x)| {
+        o.write(f(x));
     });
-    out
 }
 
 /// Maps `f` over two views of the same shape into a new contiguous vector.
@@ -50,37 +55,45 @@ pub(crate) fn map2<A: Copy + Send + Sync, B: Copy + Send + Sync, U: Copy + Defau
     f: impl Fn(A, B) -> U + Sync + Send,
 ) -> Vec<U> {
     let n = la.numel();
-    let mut out = vec![U::default(); n];
     if let (Some(ra), Some(rb)) = (la.contiguous_range(), lb.contiguous_range()) {
         let (a, b) = (&a[ra], &b[rb]);
-        par_fill(&mut out, |chunk, start| {
-            let end = start + chunk.len();
-            chunk.iter_mut().zip(&a[start..end]).zip(&b[start..end]).for_each(|((o, &x), &y)| *o = f(x, y));
-        });
-        return out;
+        // SAFETY: each chunk writes every element (`a` and `b` are as long as the output).
+        return unsafe {
+            par_build(n, |chunk, start| {
+                let end = start + chunk.len();
+                chunk.iter_mut().zip(&a[start..end]).zip(&b[start..end]).for_each(|((o, &x), &y)| {
+                    o.write(f(x, y));
+                });
+            })
+        };
     }
     let rows = Rows::new([la, lb]);
     let [sa, sb] = rows.inner_strides();
-    par_fill(&mut out, |chunk, start| {
-        rows.for_each(start, chunk.len(), |[oa, ob], len, pos| {
-            let dst = &mut chunk[pos - start..pos - start + len];
-            match (sa, sb) {
-                (1, 1) => {
-                    dst.iter_mut().zip(&a[oa..oa + len]).zip(&b[ob..ob + len]).for_each(|((d, &x), &y)| *d = f(x, y))
+    // SAFETY: `rows.for_each` visits every position of the chunk once, and each arm writes the
+    // whole run.
+    unsafe {
+        par_build(n, |chunk, start| {
+            rows.for_each(start, chunk.len(), |[oa, ob], len, pos| {
+                let dst = &mut chunk[pos - start..pos - start + len];
+                match (sa, sb) {
+                    (1, 1) => dst.iter_mut().zip(&a[oa..oa + len]).zip(&b[ob..ob + len]).for_each(|((d, &x), &y)| {
+                        d.write(f(x, y));
+                    }),
+                    (1, 0) => {
+                        let y = b[ob];
+                        fill_from(dst, &a[oa..oa + len], &|x| f(x, y));
+                    }
+                    (0, 1) => {
+                        let x = a[oa];
+                        fill_from(dst, &b[ob..ob + len], &|y| f(x, y));
+                    }
+                    _ => dst.iter_mut().enumerate().for_each(|(j, d)| {
+                        d.write(f(a[oa + j * sa], b[ob + j * sb]));
+                    }),
                 }
-                (1, 0) => {
-                    let y = b[ob];
-                    dst.iter_mut().zip(&a[oa..oa + len]).for_each(|(d, &x)| *d = f(x, y))
-                }
-                (0, 1) => {
-                    let x = a[oa];
-                    dst.iter_mut().zip(&b[ob..ob + len]).for_each(|(d, &y)| *d = f(x, y))
-                }
-                _ => dst.iter_mut().enumerate().for_each(|(j, d)| *d = f(a[oa + j * sa], b[ob + j * sb])),
-            }
+            })
         })
-    });
-    out
+    }
 }
 
 /// Maps `f` over three views of the same shape into a new contiguous vector.
@@ -98,16 +111,19 @@ pub(crate) fn map3<
     lc: &Layout,
     f: impl Fn(A, B, C) -> U + Sync + Send,
 ) -> Vec<U> {
-    let mut out = vec![U::default(); la.numel()];
     let rows = Rows::new([la, lb, lc]);
     let [sa, sb, sc] = rows.inner_strides();
-    par_fill(&mut out, |chunk, start| {
-        rows.for_each(start, chunk.len(), |[oa, ob, oc], len, pos| {
-            let dst = &mut chunk[pos - start..pos - start + len];
-            dst.iter_mut().enumerate().for_each(|(j, d)| *d = f(a[oa + j * sa], b[ob + j * sb], c[oc + j * sc]));
+    // SAFETY: `rows.for_each` visits every position of the chunk once.
+    unsafe {
+        par_build(la.numel(), |chunk, start| {
+            rows.for_each(start, chunk.len(), |[oa, ob, oc], len, pos| {
+                let dst = &mut chunk[pos - start..pos - start + len];
+                dst.iter_mut().enumerate().for_each(|(j, d)| {
+                    d.write(f(a[oa + j * sa], b[ob + j * sb], c[oc + j * sc]));
+                });
+            })
         })
-    });
-    out
+    }
 }
 
 /// A slice kernel over a contiguous view, in parallel chunks; `None` for other views.

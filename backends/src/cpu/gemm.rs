@@ -42,6 +42,11 @@ pub(crate) trait GemmElement: crate::FloatElement {
     fn as_f32_mut(_: &mut [Self]) -> Option<&mut [f32]> {
         None
     }
+
+    /// `f32` values as `Self` (the vector itself when `Self` is `f32`).
+    fn from_f32_vec(v: Vec<f32>) -> Vec<Self> {
+        v.into_iter().map(Self::from_f32).collect()
+    }
 }
 
 impl GemmElement for f32 {
@@ -79,6 +84,10 @@ impl GemmElement for f32 {
 
     fn as_f32_mut(s: &mut [f32]) -> Option<&mut [f32]> {
         Some(s)
+    }
+
+    fn from_f32_vec(v: Vec<f32>) -> Vec<f32> {
+        v
     }
 }
 

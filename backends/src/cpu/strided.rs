@@ -5,6 +5,7 @@
 //! kernel's inner loop is a plain strided (usually unit-stride) loop.
 
 use crate::Layout;
+use std::mem::MaybeUninit;
 
 /// Elements below which a kernel stays on the calling thread.
 pub(crate) const PAR_THRESHOLD: usize = 1 << 15;
@@ -138,6 +139,30 @@ pub(crate) fn par_fill<U: Send>(out: &mut [U], f: impl Fn(&mut [U], usize) + Syn
     }
     let chunk = n.div_ceil(rayon::current_num_threads() * 4).max(4096);
     out.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(c, i * chunk));
+}
+
+/// A new vector of `n` elements built in parallel chunks as by [`par_fill`], but not
+/// zero-filled first: a kernel that writes every element of its output saves a pass over
+/// memory.
+///
+/// # Safety
+/// `f(chunk, start)` must initialize every element of `chunk` (with `MaybeUninit::write`).
+pub(crate) unsafe fn par_build<U: Send>(n: usize, f: impl Fn(&mut [MaybeUninit<U>], usize) + Sync) -> Vec<U> {
+    // SAFETY: `par_fill` hands every element to `f` in exactly one chunk; the caller's `f`
+    // initializes each of them.
+    unsafe { build(n, |out| par_fill(out, f)) }
+}
+
+/// A new vector of `n` elements initialized by `fill`, not zero-filled first.
+///
+/// # Safety
+/// `fill` must initialize every element of the slice it is given.
+pub(crate) unsafe fn build<U>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<U>])) -> Vec<U> {
+    let mut v: Vec<U> = Vec::with_capacity(n);
+    fill(&mut v.spare_capacity_mut()[..n]);
+    // SAFETY: the caller's `fill` initialized the first `n` elements.
+    unsafe { v.set_len(n) };
+    v
 }
 
 /// Copies a view into `out` (contiguous).

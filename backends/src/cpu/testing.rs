@@ -25,3 +25,12 @@ pub(crate) fn assert_close_scaled<T: FloatElement>(what: &str, got: &[T], want: 
         assert!((g - w).abs() <= tol * scale, "{what}: element {i} is {g}, want {w}");
     }
 }
+
+/// Runs a kernel that must initialize all of its `len`-element output on an output filled with
+/// NaN first, and returns it: an element the kernel skips shows up as NaN, not as garbage.
+pub(crate) fn poisoned<T: FloatElement>(len: usize, kernel: impl FnOnce(&mut [std::mem::MaybeUninit<T>])) -> Vec<T> {
+    let mut out = vec![std::mem::MaybeUninit::new(T::from_f64(f64::NAN)); len];
+    kernel(&mut out);
+    // SAFETY: every element was initialized (to NaN) before the kernel ran.
+    out.into_iter().map(|v| unsafe { v.assume_init() }).collect()
+}

@@ -59,10 +59,11 @@ pub(super) use portable::{backward_data, backward_weight, forward};
 #[cfg(not(target_arch = "x86_64"))]
 mod portable {
     use super::Geom;
-    pub(in crate::cpu) fn forward(_: &[f32], _: &[f32], _: &Geom, _: &mut [f32]) {
+    use std::mem::MaybeUninit;
+    pub(in crate::cpu) fn forward(_: &[f32], _: &[f32], _: &Geom, _: &mut [MaybeUninit<f32>]) {
         unreachable!("direct3x3 needs AVX-512")
     }
-    pub(in crate::cpu) fn backward_data(_: &[f32], _: &[f32], _: &Geom, _: &mut [f32]) {
+    pub(in crate::cpu) fn backward_data(_: &[f32], _: &[f32], _: &Geom, _: &mut [MaybeUninit<f32>]) {
         unreachable!("direct3x3 needs AVX-512")
     }
     pub(in crate::cpu) fn backward_weight(_: &[f32], _: &[f32], _: &Geom, _: &mut [f32]) {
@@ -77,6 +78,7 @@ mod imp {
     use crate::cpu::conv::{accumulate_in_runs, scratch};
     use crate::cpu::gemm::SendPtr;
     use rayon::prelude::*;
+    use std::mem::MaybeUninit;
 
     /// Floats of zero-bordered source planes per weight-gradient chunk of images (with their
     /// `dY` planes: about half an L2 cache).
@@ -177,7 +179,7 @@ mod imp {
     /// Source planes `x` through packed filters `wp` into the destination planes `y` (every
     /// element written). Images are spread over the threads; with fewer images than twice the
     /// threads, each image's channel blocks are split too.
-    fn data_pass(x: &[f32], wp: &[f32], ps: &Pass, y: &mut [f32]) {
+    fn data_pass(x: &[f32], wp: &[f32], ps: &Pass, y: &mut [MaybeUninit<f32>]) {
         assert_eq!(x.len(), ps.n * ps.in_image(), "direct3x3: source size");
         assert_eq!(y.len(), ps.n * ps.cout * ps.out_plane(), "direct3x3: destination size");
         assert!(super::has_kernels(), "direct3x3: the CPU lacks AVX-512F/VL");
@@ -185,7 +187,7 @@ mod imp {
         let threads = rayon::current_num_threads();
         let splits = if ps.n >= 2 * threads { 1 } else { (2 * threads).div_ceil(ps.n.max(1)).min(blocks) };
         let per = blocks.div_ceil(splits);
-        let yp = SendPtr(y.as_mut_ptr());
+        let yp = SendPtr(y.as_mut_ptr().cast::<f32>());
         (0..ps.n * splits).into_par_iter().for_each_init(Vec::new, |buf, task| {
             let (img, part, y) = (task / splits, task % splits, &yp);
             let src = scratch(buf, ps.cin * ps.plane());
@@ -224,7 +226,7 @@ mod imp {
 
     /// Forward convolution (`x` `[N, C, H, W]`, `w` `[O, C, 3, 3]`, dense) into `y`
     /// (`[N, O, oH, oW]`, every element written).
-    pub(in crate::cpu) fn forward(x: &[f32], w: &[f32], g: &Geom, y: &mut [f32]) {
+    pub(in crate::cpu) fn forward(x: &[f32], w: &[f32], g: &Geom, y: &mut [MaybeUninit<f32>]) {
         let ps = Pass::new(g.n, g.c, (g.h, g.w), g.o, (g.ph, g.pw));
         debug_assert_eq!((ps.oh, ps.ow), (g.oh, g.ow));
         data_pass(x, &pack(w, g.o, g.c, false), &ps, y);
@@ -232,7 +234,7 @@ mod imp {
 
     /// Input gradient (`gy` `[N, O, oH, oW]`, `w` `[O, C, 3, 3]`, dense) into `dx`
     /// (`[N, C, H, W]`, every element written).
-    pub(in crate::cpu) fn backward_data(gy: &[f32], w: &[f32], g: &Geom, dx: &mut [f32]) {
+    pub(in crate::cpu) fn backward_data(gy: &[f32], w: &[f32], g: &Geom, dx: &mut [MaybeUninit<f32>]) {
         let ps = Pass::new(g.n, g.o, (g.oh, g.ow), g.c, (2 - g.ph, 2 - g.pw));
         debug_assert_eq!((ps.oh, ps.ow), (g.h, g.w));
         data_pass(gy, &pack(w, g.c, g.o, true), &ps, dx);
@@ -315,7 +317,7 @@ mod imp {
 mod tests {
     use super::super::conv::{backward_data_direct, backward_weight_direct, forward_direct};
     use super::*;
-    use crate::cpu::testing::{assert_close_scaled as assert_close, values};
+    use crate::cpu::testing::{assert_close_scaled as assert_close, poisoned, values};
     use crate::ops::Conv2dParams;
 
     /// All three passes against the im2col kernels.
@@ -330,15 +332,13 @@ mod tests {
 
         let mut want = vec![0.0; gy.len()];
         forward_direct(&x, &wt, &g, &mut want);
-        let mut got = vec![f32::NAN; gy.len()];
-        forward(&x, &wt, &g, &mut got);
+        let got = poisoned(gy.len(), |y| forward(&x, &wt, &g, y));
         assert_close(&format!("forward {what}"), &got, &want, tol);
 
         if g.ph <= 2 && g.pw <= 2 {
             let mut want = vec![0.0; x.len()];
             backward_data_direct(&gy, &wt, &g, &mut want);
-            let mut got = vec![f32::NAN; x.len()];
-            backward_data(&gy, &wt, &g, &mut got);
+            let got = poisoned(x.len(), |dx| backward_data(&gy, &wt, &g, dx));
             assert_close(&format!("backward data {what}"), &got, &want, tol);
         }
 

@@ -21,6 +21,7 @@ mod tiles;
 use super::conv::{accumulate_in_runs, scratch, Geom};
 use super::gemm::{gemm, GemmElement, MatRef, SendPtr};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 use tiles::{grad_transform, input_transform, output_transform};
 
 /// Elements of transformed data (input and output side together) per chunk of tile rows.
@@ -149,9 +150,9 @@ fn filter_grad_transform<T: GemmElement>(du: &[T], rows: usize, cols: usize) -> 
 
 /// One forward-style pass: source planes `x` through transformed filters `u`
 /// (`[16][cout][cin]`) into the destination planes `y`.
-fn data_pass<T: GemmElement>(x: &[T], u: &[T], gr: &Grid, y: &mut [T]) {
+fn data_pass<T: GemmElement>(x: &[T], u: &[T], gr: &Grid, y: &mut [MaybeUninit<T>]) {
     assert_eq!(y.len(), gr.n * gr.cout * gr.oh * gr.ow, "winograd: destination size");
-    let yp = SendPtr(y.as_mut_ptr());
+    let yp = SendPtr(y.as_mut_ptr().cast::<T>());
     let (cin, cout) = (gr.cin, gr.cout);
     gr.chunks().for_each_init(
         || (Vec::new(), Vec::new(), Vec::new()),
@@ -174,7 +175,7 @@ fn data_pass<T: GemmElement>(x: &[T], u: &[T], gr: &Grid, y: &mut [T]) {
 
 /// Forward convolution (`x` `[N, C, H, W]`, `w` `[O, C, 3, 3]`, dense) into `y`
 /// (`[N, O, oH, oW]`, every element written).
-pub(super) fn forward<T: GemmElement>(x: &[T], w: &[T], g: &Geom, y: &mut [T]) {
+pub(super) fn forward<T: GemmElement>(x: &[T], w: &[T], g: &Geom, y: &mut [MaybeUninit<T>]) {
     let gr = Grid::new(g.n, g.c, (g.h, g.w), g.o, (g.ph, g.pw));
     debug_assert_eq!((gr.oh, gr.ow), (g.oh, g.ow));
     let u = filter_transform(w, g.o, g.c, false);
@@ -183,7 +184,7 @@ pub(super) fn forward<T: GemmElement>(x: &[T], w: &[T], g: &Geom, y: &mut [T]) {
 
 /// Input gradient (`gy` `[N, O, oH, oW]`, `w` `[O, C, 3, 3]`, dense) into `dx`
 /// (`[N, C, H, W]`, every element written).
-pub(super) fn backward_data<T: GemmElement>(gy: &[T], w: &[T], g: &Geom, dx: &mut [T]) {
+pub(super) fn backward_data<T: GemmElement>(gy: &[T], w: &[T], g: &Geom, dx: &mut [MaybeUninit<T>]) {
     let gr = Grid::new(g.n, g.o, (g.oh, g.ow), g.c, (2 - g.ph, 2 - g.pw));
     debug_assert_eq!((gr.oh, gr.ow), (g.h, g.w));
     let u = filter_transform(w, g.c, g.o, true);
@@ -221,7 +222,7 @@ pub(super) fn backward_weight<T: GemmElement>(x: &[T], gy: &[T], g: &Geom) -> Ve
 mod tests {
     use super::super::conv::{backward_data_direct, backward_weight_direct, forward_direct};
     use super::*;
-    use crate::cpu::testing::{assert_close_scaled as assert_close, values};
+    use crate::cpu::testing::{assert_close_scaled as assert_close, poisoned, values};
     use crate::ops::Conv2dParams;
 
     /// All three passes through Winograd against the direct (im2col) kernels.
@@ -236,14 +237,12 @@ mod tests {
 
         let mut want = vec![T::zero(); gy.len()];
         forward_direct(&x, &wt, &g, &mut want);
-        let mut got = vec![T::from_f32(f32::NAN); gy.len()];
-        forward(&x, &wt, &g, &mut got);
+        let got = poisoned(gy.len(), |y| forward(&x, &wt, &g, y));
         assert_close(&format!("forward {what}"), &got, &want, tol);
 
         let mut want = vec![T::zero(); x.len()];
         backward_data_direct(&gy, &wt, &g, &mut want);
-        let mut got = vec![T::from_f32(f32::NAN); x.len()];
-        backward_data(&gy, &wt, &g, &mut got);
+        let got = poisoned(x.len(), |dx| backward_data(&gy, &wt, &g, dx));
         assert_close(&format!("backward data {what}"), &got, &want, tol);
 
         let want = backward_weight_direct(&x, &gy, &g);
