@@ -31,12 +31,76 @@ pub(super) fn lane_sum<T: FloatElement>(len: usize, f: impl Fn(usize) -> T) -> f
     total
 }
 
-/// Runs `per_channel(c)` for every channel, in parallel when the tensor is large.
-fn map_channels<R: Send>(g: &ChannelGeom, per_channel: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
-    if g.n * g.c * g.s >= PAR_THRESHOLD && rayon::current_num_threads() > 1 {
-        (0..g.c).into_par_iter().map(per_channel).collect()
+/// Images per block of the per-channel reductions. Blocks are fixed (not one per thread) and
+/// merged in order, so the results do not depend on the thread count.
+const BLOCK_IMAGES: usize = 4;
+
+/// Per-channel partials `A` of a `[N, C, S]` tensor read in memory order: `run(acc, n, c)`
+/// folds the run of image `n`, channel `c` into that channel's partial of the run's block of
+/// images; blocks run in parallel when the tensor is large and are merged in order.
+fn fold_channels<A: Clone + Send + Sync>(
+    g: &ChannelGeom,
+    zero: A,
+    run: impl Fn(&mut A, usize, usize) + Sync + Send,
+    merge: impl Fn(&mut A, &A),
+) -> Vec<A> {
+    let block = |b: usize| {
+        let mut acc = vec![zero.clone(); g.c];
+        for n in b * BLOCK_IMAGES..((b + 1) * BLOCK_IMAGES).min(g.n) {
+            for (c, a) in acc.iter_mut().enumerate() {
+                run(a, n, c);
+            }
+        }
+        acc
+    };
+    let blocks = g.n.div_ceil(BLOCK_IMAGES);
+    let parts: Vec<Vec<A>> = if g.n * g.c * g.s >= PAR_THRESHOLD && rayon::current_num_threads() > 1 {
+        (0..blocks).into_par_iter().map(block).collect()
     } else {
-        (0..g.c).map(per_channel).collect()
+        (0..blocks).map(block).collect()
+    };
+    let mut parts = parts.into_iter();
+    let mut total = parts.next().unwrap_or_else(|| vec![zero; g.c]);
+    for p in parts {
+        for (t, v) in total.iter_mut().zip(&p) {
+            merge(t, v);
+        }
+    }
+    total
+}
+
+/// Count, mean and sum of squared deviations of a set of values.
+#[derive(Clone, Copy)]
+struct Moments {
+    count: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Moments {
+    const ZERO: Moments = Moments { count: 0.0, mean: 0.0, m2: 0.0 };
+
+    /// The moments of `run`: mean, then squared deviations from it (the run is in cache by then).
+    fn of<T: FloatElement>(run: &[T]) -> Moments {
+        let count = run.len() as f64;
+        let mean = lane_sum(run.len(), |i| run[i]) / count;
+        let m = T::from_f64(mean);
+        let ss = lane_sum(run.len(), |i| (run[i] - m) * (run[i] - m));
+        // Deviations were taken from the rounded mean: correct for the residual shift.
+        let shift = mean - Element::to_f64(m);
+        Moments { count, mean, m2: (ss - count * shift * shift).max(0.0) }
+    }
+
+    /// Chan et al.'s merge of two sets' moments.
+    fn merge(&mut self, o: &Moments) {
+        let count = self.count + o.count;
+        if count == 0.0 {
+            return;
+        }
+        let delta = o.mean - self.mean;
+        self.mean += delta * o.count / count;
+        self.m2 += o.m2 + delta * delta * self.count * o.count / count;
+        self.count = count;
     }
 }
 
@@ -54,22 +118,14 @@ fn vector<'a, T: FloatElement>(op: &'static str, what: &str, v: &'a CpuStorage, 
 fn stats_typed<T: FloatElement>(x: &[T], l: &Layout) -> Result<(CpuStorage, CpuStorage)> {
     let g = ChannelGeom::of("channel_stats", l)?;
     let x = contiguous_slice(x, l);
-    let count = g.per_channel().max(1) as f64;
-    let stats = map_channels(&g, |c| {
-        let run = |n: usize| &x[(n * g.c + c) * g.s..(n * g.c + c + 1) * g.s];
-        let mean = (0..g.n).map(|n| lane_sum(g.s, |i| run(n)[i])).sum::<f64>() / count;
-        let m = T::from_f64(mean);
-        let ss: f64 = (0..g.n)
-            .map(|n| {
-                let r = run(n);
-                lane_sum(g.s, |i| (r[i] - m) * (r[i] - m))
-            })
-            .sum();
-        // The second pass is centered on the rounded mean: correct for the residual shift.
-        let shift = mean - Element::to_f64(m);
-        (T::from_f64(mean), T::from_f64((ss / count - shift * shift).max(0.0)))
-    });
-    let (mean, var): (Vec<T>, Vec<T>) = stats.into_iter().unzip();
+    let stats = fold_channels(
+        &g,
+        Moments::ZERO,
+        |acc, n, c| acc.merge(&Moments::of(&x[(n * g.c + c) * g.s..(n * g.c + c + 1) * g.s])),
+        Moments::merge,
+    );
+    let (mean, var): (Vec<T>, Vec<T>) =
+        stats.iter().map(|m| (T::from_f64(m.mean), T::from_f64(m.m2 / m.count.max(1.0)))).unzip();
     Ok((T::into_cpu(mean), T::into_cpu(var)))
 }
 
@@ -83,18 +139,21 @@ fn sums_typed<T: FloatElement>(
     let g = check_pair("channel_sums", lg, lx)?;
     let mean = vector::<T>("channel_sums", "mean", mean, g.c)?;
     let (gr, x) = (contiguous_slice(gr, lg), contiguous_slice(x, lx));
-    let sums = map_channels(&g, |c| {
-        let m = mean[c];
-        let (mut sg, mut sgx) = (0.0, 0.0);
-        for n in 0..g.n {
-            let o = (n * g.c + c) * g.s;
+    let sums = fold_channels(
+        &g,
+        (0.0, 0.0),
+        |(sg, sgx), n, c| {
+            let (m, o) = (mean[c], (n * g.c + c) * g.s);
             let (gr, x) = (&gr[o..o + g.s], &x[o..o + g.s]);
-            sg += lane_sum(g.s, |i| gr[i]);
-            sgx += lane_sum(g.s, |i| gr[i] * (x[i] - m));
-        }
-        (T::from_f64(sg), T::from_f64(sgx))
-    });
-    let (sg, sgx): (Vec<T>, Vec<T>) = sums.into_iter().unzip();
+            *sg += lane_sum(g.s, |i| gr[i]);
+            *sgx += lane_sum(g.s, |i| gr[i] * (x[i] - m));
+        },
+        |(sg, sgx), (bg, bgx)| {
+            *sg += bg;
+            *sgx += bgx;
+        },
+    );
+    let (sg, sgx): (Vec<T>, Vec<T>) = sums.into_iter().map(|(a, b)| (T::from_f64(a), T::from_f64(b))).unzip();
     Ok((T::into_cpu(sg), T::into_cpu(sgx)))
 }
 
