@@ -18,10 +18,10 @@
 //! given thread count).
 
 use super::copy::check_extent;
-use super::direct3x3;
 use super::gemm::{gemm, gemm_par, GemmElement, MatRef};
 use super::strided::{build, contiguous_slice as dense};
 use super::winograd;
+use super::{depthwise3x3, direct3x3};
 use crate::ops::Conv2dParams;
 use crate::{CpuStorage, Error, Layout, Result};
 use rayon::prelude::*;
@@ -355,6 +355,10 @@ fn conv2d_float<T: GemmElement>(x: &[T], lx: &Layout, w: &[T], lw: &Layout, g: &
         // SAFETY: the direct pass writes every output element.
         return T::from_f32_vec(unsafe { build(len, |y| direct3x3::forward(x32, w32, g, y)) });
     }
+    if let (true, Some(x32), Some(w32)) = (depthwise3x3::applies(g), T::as_f32(x), T::as_f32(w)) {
+        // SAFETY: the depthwise pass writes every output element.
+        return T::from_f32_vec(unsafe { build(len, |y| depthwise3x3::forward(x32, w32, g, y)) });
+    }
     if winograd::applies(g) {
         // SAFETY: the Winograd pass writes every output element.
         return unsafe { build(len, |y| winograd::forward(x, w, g, y)) };
@@ -526,6 +530,10 @@ fn backward_data_float<T: GemmElement>(gy: &[T], lgy: &Layout, w: &[T], lw: &Lay
     if let (true, Some(gy32), Some(w32)) = (direct3x3::applies_backward_data(g), T::as_f32(gy), T::as_f32(w)) {
         // SAFETY: the direct pass writes every element of the input gradient.
         return T::from_f32_vec(unsafe { build(len, |dx| direct3x3::backward_data(gy32, w32, g, dx)) });
+    }
+    if let (true, Some(gy32), Some(w32)) = (depthwise3x3::applies_backward_data(g), T::as_f32(gy), T::as_f32(w)) {
+        // SAFETY: the depthwise pass writes every element of the input gradient.
+        return T::from_f32_vec(unsafe { build(len, |dx| depthwise3x3::backward_data(gy32, w32, g, dx)) });
     }
     if winograd::applies_backward_data(g) {
         // SAFETY: the Winograd pass writes every element of the input gradient.
@@ -735,6 +743,11 @@ fn backward_weight_float<T: GemmElement>(x: &[T], lx: &Layout, gy: &[T], lgy: &L
     if let (true, Some(x32), Some(gy32)) = (direct3x3::applies(g), T::as_f32(x), T::as_f32(gy)) {
         let mut dw = vec![T::zero(); wlen];
         direct3x3::backward_weight(x32, gy32, g, T::as_f32_mut(&mut dw).expect("T is f32"));
+        return dw;
+    }
+    if let (true, Some(x32), Some(gy32)) = (depthwise3x3::applies(g), T::as_f32(x), T::as_f32(gy)) {
+        let mut dw = vec![T::zero(); wlen];
+        depthwise3x3::backward_weight(x32, gy32, g, T::as_f32_mut(&mut dw).expect("T is f32"));
         return dw;
     }
     if winograd::applies(g) {

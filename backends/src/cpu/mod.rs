@@ -7,6 +7,7 @@
 mod channel;
 mod conv;
 mod copy;
+mod depthwise3x3;
 mod direct3x3;
 mod elementwise;
 mod fast_math;

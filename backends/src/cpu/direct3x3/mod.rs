@@ -36,7 +36,7 @@ pub(super) fn applies(g: &Geom) -> bool {
 }
 
 /// Whether the CPU runs the kernels (AVX-512F and VL).
-fn has_kernels() -> bool {
+pub(super) fn has_kernels() -> bool {
     #[cfg(target_arch = "x86_64")]
     return super::use_avx512() && is_x86_feature_detected!("avx512vl");
     #[cfg(not(target_arch = "x86_64"))]
@@ -55,19 +55,19 @@ pub(super) use imp::{backward_data, backward_weight, forward};
 #[cfg(not(target_arch = "x86_64"))]
 pub(super) use portable::{backward_data, backward_weight, forward};
 
-/// Never reached off x86-64 ([`applies`] is false there).
+/// Never reached off x86-64 ([`applies`] is false there; the depthwise kernels share these).
 #[cfg(not(target_arch = "x86_64"))]
 mod portable {
     use super::Geom;
     use std::mem::MaybeUninit;
     pub(in crate::cpu) fn forward(_: &[f32], _: &[f32], _: &Geom, _: &mut [MaybeUninit<f32>]) {
-        unreachable!("direct3x3 needs AVX-512")
+        unreachable!("the AVX-512 convolution kernels run on x86-64 only")
     }
     pub(in crate::cpu) fn backward_data(_: &[f32], _: &[f32], _: &Geom, _: &mut [MaybeUninit<f32>]) {
-        unreachable!("direct3x3 needs AVX-512")
+        unreachable!("the AVX-512 convolution kernels run on x86-64 only")
     }
     pub(in crate::cpu) fn backward_weight(_: &[f32], _: &[f32], _: &Geom, _: &mut [f32]) {
-        unreachable!("direct3x3 needs AVX-512")
+        unreachable!("the AVX-512 convolution kernels run on x86-64 only")
     }
 }
 
