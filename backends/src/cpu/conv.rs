@@ -16,6 +16,10 @@
 //! direct path for 1x1 and depthwise. Backward-weight is `dY col^T` accumulated over images, in
 //! one accumulator per thread and a final reduction (no races, and a fixed summation order for a
 //! given thread count).
+//!
+//! Ahead of these, in this order: in f32 on CPUs with AVX-512, 3x3 stride-1 layers of at most
+//! 32 channels go to the direct kernel ([`direct3x3`]) and 3x3 depthwise layers to
+//! [`depthwise3x3`]; other 3x3 stride-1 layers (and f64) go to Winograd ([`winograd`]).
 
 use super::copy::check_extent;
 use super::gemm::{gemm, gemm_par, GemmElement, MatRef};
