@@ -852,4 +852,55 @@ mod tests {
         let (lo, hi) = valid_range(3, 1, -10, 5);
         assert!(lo >= hi);
     }
+
+    /// The three public passes in f32 (which take the AVX-512 direct and depthwise kernels
+    /// where the CPU has them) against f64 (Winograd or im2col) on shapes that reach each
+    /// path, with a non-contiguous input view.
+    #[test]
+    fn f32_fast_paths_agree_with_f64_through_the_dispatch() {
+        use crate::cpu::testing::values;
+        // (n, c, h, w, o, stride, pad, groups): direct 3x3 (narrow, wide rows), depthwise
+        // stride 1 and 2, a Winograd layer, the stem of a CIFAR ResNet.
+        let cases = [
+            (3, 16, 20, 33, 16, 1, 1, 1),
+            (2, 8, 9, 14, 24, 1, 2, 1),
+            (2, 12, 17, 19, 12, 1, 1, 12),
+            (2, 12, 17, 35, 12, 2, 1, 12),
+            (2, 40, 6, 7, 40, 1, 1, 1),
+            (2, 3, 16, 16, 16, 1, 1, 1),
+        ];
+        for (n, c, h, w, o, s, pad, groups) in cases {
+            let p = Conv2dParams { stride: (s, s), padding: (pad, pad), groups, ..Default::default() };
+            let what = format!("n={n} c={c} {h}x{w} o={o} stride={s} pad={pad} groups={groups}");
+            // x as a [N, C, W, H] buffer viewed transposed: a non-contiguous view.
+            let lx = Layout::contiguous(&[n, c, w, h]).transpose(2, 3).unwrap();
+            let lw = Layout::contiguous(&[o, c / groups, 3, 3]);
+            let xv = values::<f64>(n * c * h * w, 5);
+            let wv = values::<f64>(o * c / groups * 9, 6);
+            let g = Geom::new(lx.shape(), lw.shape(), &p).unwrap();
+            let ly = Layout::contiguous(&g.y_shape());
+            let gyv = values::<f64>(ly.numel(), 7);
+            let f32s = |v: &[f64]| CpuStorage::F32(v.iter().map(|&a| a as f32).collect());
+            let (x64, w64, gy64) =
+                (CpuStorage::F64(xv.clone()), CpuStorage::F64(wv.clone()), CpuStorage::F64(gyv.clone()));
+            let (x32, w32, gy32) = (f32s(&xv), f32s(&wv), f32s(&gyv));
+            let pairs = [
+                ("forward", conv2d(&x32, &lx, &w32, &lw, &p), conv2d(&x64, &lx, &w64, &lw, &p)),
+                (
+                    "backward data",
+                    conv2d_backward_data(&gy32, &ly, &w32, &lw, &p, (h, w)),
+                    conv2d_backward_data(&gy64, &ly, &w64, &lw, &p, (h, w)),
+                ),
+                (
+                    "backward weight",
+                    conv2d_backward_weight(&x32, &lx, &gy32, &ly, &p, (3, 3)),
+                    conv2d_backward_weight(&x64, &lx, &gy64, &ly, &p, (3, 3)),
+                ),
+            ];
+            for (pass, got, want) in pairs {
+                let (got, want) = (got.unwrap().to_f64_vec(), want.unwrap().to_f64_vec());
+                crate::cpu::testing::assert_close_scaled(&format!("{pass} {what}"), &got, &want, 2e-5);
+            }
+        }
+    }
 }
