@@ -78,6 +78,7 @@ struct Moments {
 }
 
 impl Moments {
+    /// The moments of no values.
     const ZERO: Moments = Moments { count: 0.0, mean: 0.0, m2: 0.0 };
 
     /// The moments of `run`: mean, then squared deviations from it (the run is in cache by then).

@@ -22,7 +22,7 @@ use super::conv::Geom;
 /// once) turns it off for comparisons.
 pub(super) fn applies(g: &Geom) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *OFF.get_or_init(|| std::env::var_os("LAMINA_NO_DEPTHWISE3X3").is_some()) || !super::direct3x3::has_kernels() {
+    if *OFF.get_or_init(|| std::env::var_os("LAMINA_NO_DEPTHWISE3X3").is_some()) || !crate::cpu::use_avx512_vl() {
         return false;
     }
     g.is_depthwise() && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 && g.sh == g.sw && g.sh <= 2
@@ -233,7 +233,7 @@ mod imp {
     ) {
         let (hwi, hwo) = (p.h * p.w, p.oh * p.ow);
         assert_eq!(src.len() / hwi.max(1), dst.len() / hwo.max(1), "depthwise3x3: plane counts");
-        assert!(super::super::direct3x3::has_kernels(), "depthwise3x3: the CPU lacks AVX-512F/VL");
+        assert!(crate::cpu::use_avx512_vl(), "depthwise3x3: the CPU lacks AVX-512F/VL");
         let out = SendPtr(dst.as_mut_ptr().cast::<f32>());
         (0..dst.len() / hwo.max(1)).into_par_iter().with_min_len(8).for_each(|i| {
             let out = &out;
@@ -260,7 +260,7 @@ mod imp {
         let p = Plane { h: g.h, w: g.w, ph: g.ph, pw: g.pw, s: 2, oh: g.oh, ow: g.ow };
         let (hwi, hwo) = (g.h * g.w, g.oh * g.ow);
         assert!(gy.len() == g.n * g.c * hwo && dx.len() == g.n * g.c * hwi, "depthwise3x3: operand sizes");
-        assert!(super::super::direct3x3::has_kernels(), "depthwise3x3: the CPU lacks AVX-512F/VL");
+        assert!(crate::cpu::use_avx512_vl(), "depthwise3x3: the CPU lacks AVX-512F/VL");
         let out = SendPtr(dx.as_mut_ptr().cast::<f32>());
         (0..g.n * g.c).into_par_iter().with_min_len(8).for_each(|i| {
             let (out, c) = (&out, i % g.c);
@@ -277,7 +277,7 @@ mod imp {
         let p = Plane { h: g.h, w: g.w, ph: g.ph, pw: g.pw, s: g.sh, oh: g.oh, ow: g.ow };
         let (hwi, hwo) = (g.h * g.w, g.oh * g.ow);
         assert!(x.len() == g.n * g.c * hwi && gy.len() == g.n * g.c * hwo, "depthwise3x3: operand sizes");
-        assert!(super::super::direct3x3::has_kernels(), "depthwise3x3: the CPU lacks AVX-512F/VL");
+        assert!(crate::cpu::use_avx512_vl(), "depthwise3x3: the CPU lacks AVX-512F/VL");
         dw.par_chunks_mut(9).enumerate().for_each(|(c, dk)| {
             // SAFETY: AVX-512F and VL are present (asserted); every plane `n * C + c` of `x`
             // and `gy` is in bounds.
@@ -295,9 +295,8 @@ mod imp {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::conv::{backward_data_direct, backward_weight_direct, forward_direct};
     use super::*;
-    use crate::cpu::testing::{assert_close_scaled as assert_close, poisoned, values};
+    use crate::cpu::testing::{check_conv_passes, ConvPasses, DataPass};
     use crate::ops::Conv2dParams;
 
     /// All passes against the generic depthwise loops.
@@ -305,32 +304,22 @@ mod tests {
         let p = Conv2dParams { padding: pad, stride: (stride, stride), groups: c, ..Default::default() };
         let g = Geom::new(&[n, c, h, w], &[c, 1, 3, 3], &p).unwrap();
         assert!(applies(&g));
-        let what = format!("n={n} c={c} h={h} w={w} stride={stride} pad={pad:?}");
-        let x = values::<f32>(n * c * h * w, 1);
-        let wt = values::<f32>(c * 9, 2);
-        let gy = values::<f32>(n * c * g.oh * g.ow, 3);
-
-        let mut want = vec![0.0; gy.len()];
-        forward_direct(&x, &wt, &g, &mut want);
-        let got = poisoned(gy.len(), |y| forward(&x, &wt, &g, y));
-        assert_close(&format!("forward {what}"), &got, &want, 1e-6);
-
-        if applies_backward_data(&g) {
-            let mut want = vec![0.0; x.len()];
-            backward_data_direct(&gy, &wt, &g, &mut want);
-            let got = poisoned(x.len(), |dx| backward_data(&gy, &wt, &g, dx));
-            assert_close(&format!("backward data {what}"), &got, &want, 1e-6);
-        }
-
-        let want = backward_weight_direct(&x, &gy, &g);
-        let mut got = vec![f32::NAN; want.len()];
-        backward_weight(&x, &gy, &g, &mut got);
-        assert_close(&format!("backward weight {what}"), &got, &want, 1e-5);
+        let data: DataPass<f32> = &backward_data;
+        let passes = ConvPasses {
+            forward: &forward,
+            backward_data: applies_backward_data(&g).then_some(data),
+            backward_weight: &|x: &[f32], gy: &[f32], g: &Geom| {
+                let mut dw = vec![f32::NAN; g.w_shape().iter().product()];
+                backward_weight(x, gy, g, &mut dw);
+                dw
+            },
+        };
+        check_conv_passes(&g, passes, 1e-6, 1e-5);
     }
 
     #[test]
     fn matches_the_generic_loops_on_odd_shapes() {
-        if !super::super::direct3x3::has_kernels() {
+        if !crate::cpu::use_avx512_vl() {
             eprintln!("depthwise3x3: no AVX-512F/VL on this CPU, kernels not run");
             return;
         }
@@ -356,7 +345,7 @@ mod tests {
             let p = Conv2dParams { padding: (1, 1), stride: (s, s), dilation: (d, d), groups };
             Geom::new(&[1, c, 8, 8], &[c, c / groups, k, k], &p).unwrap()
         };
-        let avx = super::super::direct3x3::has_kernels();
+        let avx = crate::cpu::use_avx512_vl();
         assert_eq!(applies(&geom(8, 8, 3, 1, 1)), avx);
         assert_eq!(applies(&geom(8, 8, 3, 2, 1)), avx);
         assert_eq!(applies_backward_data(&geom(8, 8, 3, 2, 1)), avx);

@@ -284,26 +284,26 @@ pub(crate) fn batched_products<'a, T: GemmElement + 'a>(
         let (a, b) = mats(i);
         assert!(a.fits(m, k) && b.fits(k, n), "gemm operands out of bounds");
     }
-    let mut out: Vec<T> = Vec::with_capacity(total);
-    let c = SendPtr(out.as_mut_ptr());
     let (one, zero) = (T::one(), T::zero());
-    if batch >= 2 * rayon::current_num_threads() && m * n * k < (1 << 22) {
-        (0..batch).into_par_iter().for_each(|i| {
-            let (a, b) = mats(i);
-            // SAFETY: operands checked above; product i writes only its own m x n block, and
-            // with beta = 0 the kernels never read the (uninitialized) output.
-            unsafe { gemm_unchecked(m, k, n, one, a, b, zero, c.get().add(i * m * n), n) };
-        });
-    } else {
-        for i in 0..batch {
-            let (a, b) = mats(i);
-            // SAFETY: as above, one product at a time.
-            unsafe { gemm_par_unchecked(m, k, n, one, a, b, zero, c.get().add(i * m * n), n) };
+    let products = |out: &mut [std::mem::MaybeUninit<T>]| {
+        let c = SendPtr(out.as_mut_ptr().cast::<T>());
+        if batch >= 2 * rayon::current_num_threads() && m * n * k < (1 << 22) {
+            (0..batch).into_par_iter().for_each(|i| {
+                let (a, b) = mats(i);
+                // SAFETY: operands checked above; product i writes only its own m x n block,
+                // and with beta = 0 the kernels never read the (uninitialized) output.
+                unsafe { gemm_unchecked(m, k, n, one, a, b, zero, c.get().add(i * m * n), n) };
+            });
+        } else {
+            for i in 0..batch {
+                let (a, b) = mats(i);
+                // SAFETY: as above, one product at a time.
+                unsafe { gemm_par_unchecked(m, k, n, one, a, b, zero, c.get().add(i * m * n), n) };
+            }
         }
-    }
-    // SAFETY: every element of the `total` was written by exactly one product.
-    unsafe { out.set_len(total) };
-    out
+    };
+    // SAFETY: every element of the `total` is written by exactly one product.
+    unsafe { super::strided::build(total, products) }
 }
 
 /// A raw pointer that may cross threads (the caller guarantees disjoint writes).

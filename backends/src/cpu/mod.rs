@@ -40,6 +40,16 @@ pub(crate) fn use_avx512() -> bool {
     false
 }
 
+/// Whether the CPU runs the AVX-512 convolution kernels (`direct3x3`, `depthwise3x3`): AVX-512F
+/// and VL (with VL the 256-bit steps of their lane sums may use all 32 vector registers, so
+/// the accumulators are not confined to zmm0-15).
+pub(crate) fn use_avx512_vl() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return use_avx512() && is_x86_feature_detected!("avx512vl");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 #[cfg(feature = "cuda")]
 pub(crate) use {
     conv::{geom_backward_data, geom_backward_weight, Geom},

@@ -1,6 +1,9 @@
 //! Helpers shared by the CPU kernels' unit tests.
 
+use super::conv::{backward_data_direct, backward_weight_direct, forward_direct, Geom};
+use super::gemm::GemmElement;
 use crate::FloatElement;
+use std::mem::MaybeUninit;
 
 /// `n` deterministic pseudo-random values in [-1, 1) from `seed` (xorshift).
 pub(crate) fn values<T: FloatElement>(n: usize, seed: u64) -> Vec<T> {
@@ -28,9 +31,53 @@ pub(crate) fn assert_close_scaled<T: FloatElement>(what: &str, got: &[T], want: 
 
 /// Runs a kernel that must initialize all of its `len`-element output on an output filled with
 /// NaN first, and returns it: an element the kernel skips shows up as NaN, not as garbage.
-pub(crate) fn poisoned<T: FloatElement>(len: usize, kernel: impl FnOnce(&mut [std::mem::MaybeUninit<T>])) -> Vec<T> {
-    let mut out = vec![std::mem::MaybeUninit::new(T::from_f64(f64::NAN)); len];
+pub(crate) fn poisoned<T: FloatElement>(len: usize, kernel: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
+    let mut out = vec![MaybeUninit::new(T::from_f64(f64::NAN)); len];
     kernel(&mut out);
     // SAFETY: every element was initialized (to NaN) before the kernel ran.
     out.into_iter().map(|v| unsafe { v.assume_init() }).collect()
+}
+
+/// A data pass of a convolution path (forward, or input gradient): two operands and the
+/// geometry into an output it must write in full.
+pub(crate) type DataPass<'a, T> = &'a dyn Fn(&[T], &[T], &Geom, &mut [MaybeUninit<T>]);
+
+/// The weight-gradient pass of a convolution path: input, output gradient and geometry.
+pub(crate) type WeightPass<'a, T> = &'a dyn Fn(&[T], &[T], &Geom) -> Vec<T>;
+
+/// A convolution path's three passes, as its unit tests hand them to [`check_conv_passes`].
+pub(crate) struct ConvPasses<'a, T> {
+    /// Forward.
+    pub(crate) forward: DataPass<'a, T>,
+    /// Input gradient, when the path takes this shape.
+    pub(crate) backward_data: Option<DataPass<'a, T>>,
+    /// Weight gradient.
+    pub(crate) backward_weight: WeightPass<'a, T>,
+}
+
+/// Runs a path's passes on deterministic `x`, `w` and `dY` for the geometry `g` (outputs
+/// poisoned with NaN first) and asserts them close to the generic kernels (`forward_direct`,
+/// `backward_data_direct`, `backward_weight_direct`): within `tol` for the data passes and
+/// `weight_tol` for the weight gradient, relative to the largest expected magnitude.
+pub(crate) fn check_conv_passes<T: GemmElement>(g: &Geom, passes: ConvPasses<'_, T>, tol: f64, weight_tol: f64) {
+    let what = format!("{g:?}");
+    let x = values::<T>(g.x_shape().iter().product(), 1);
+    let w = values::<T>(g.w_shape().iter().product(), 2);
+    let gy = values::<T>(g.y_shape().iter().product(), 3);
+
+    let mut want = vec![T::zero(); gy.len()];
+    forward_direct(&x, &w, g, &mut want);
+    let got = poisoned(gy.len(), |y| (passes.forward)(&x, &w, g, y));
+    assert_close_scaled(&format!("forward {what}"), &got, &want, tol);
+
+    if let Some(backward_data) = passes.backward_data {
+        let mut want = vec![T::zero(); x.len()];
+        backward_data_direct(&gy, &w, g, &mut want);
+        let got = poisoned(x.len(), |dx| backward_data(&gy, &w, g, dx));
+        assert_close_scaled(&format!("backward data {what}"), &got, &want, tol);
+    }
+
+    let want = backward_weight_direct(&x, &gy, g);
+    let got = (passes.backward_weight)(&x, &gy, g);
+    assert_close_scaled(&format!("backward weight {what}"), &got, &want, weight_tol);
 }

@@ -28,19 +28,11 @@ use super::conv::Geom;
 /// turns it off, so benchmarks can compare the paths in one build.
 pub(super) fn applies(g: &Geom) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *OFF.get_or_init(|| std::env::var_os("LAMINA_NO_DIRECT3X3").is_some()) || !has_kernels() {
+    if *OFF.get_or_init(|| std::env::var_os("LAMINA_NO_DIRECT3X3").is_some()) || !crate::cpu::use_avx512_vl() {
         return false;
     }
     let shape = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.g == 1;
     shape && g.c.min(g.o) <= 32 && g.ow >= 12
-}
-
-/// Whether the CPU runs the kernels (AVX-512F and VL).
-pub(super) fn has_kernels() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return super::use_avx512() && is_x86_feature_detected!("avx512vl");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// Whether the direct path computes this convolution's input gradient (its padding must fit
@@ -182,7 +174,7 @@ mod imp {
     fn data_pass(x: &[f32], wp: &[f32], ps: &Pass, y: &mut [MaybeUninit<f32>]) {
         assert_eq!(x.len(), ps.n * ps.in_image(), "direct3x3: source size");
         assert_eq!(y.len(), ps.n * ps.cout * ps.out_plane(), "direct3x3: destination size");
-        assert!(super::has_kernels(), "direct3x3: the CPU lacks AVX-512F/VL");
+        assert!(crate::cpu::use_avx512_vl(), "direct3x3: the CPU lacks AVX-512F/VL");
         let blocks = ps.cout.div_ceil(OC);
         let threads = rayon::current_num_threads();
         let splits = if ps.n >= 2 * threads { 1 } else { (2 * threads).div_ceil(ps.n.max(1)).min(blocks) };
@@ -247,7 +239,7 @@ mod imp {
         assert_eq!(x.len(), ps.n * ps.in_image(), "direct3x3: input size");
         assert_eq!(gy.len(), ps.n * ps.cout * ps.out_plane(), "direct3x3: gradient size");
         assert_eq!(dw.len(), ps.cout * ps.cin * 9, "direct3x3: weight gradient size");
-        assert!(super::has_kernels(), "direct3x3: the CPU lacks AVX-512F/VL");
+        assert!(crate::cpu::use_avx512_vl(), "direct3x3: the CPU lacks AVX-512F/VL");
         let (c, o, plane_out) = (ps.cin, ps.cout, ps.out_plane());
         let per_image = c * ps.plane() + o * plane_out;
         let chunk = (GRAD_CHUNK_ELEMS / per_image.max(1)).clamp(1, ps.n.max(1));
@@ -315,37 +307,26 @@ mod imp {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::conv::{backward_data_direct, backward_weight_direct, forward_direct};
     use super::*;
-    use crate::cpu::testing::{assert_close_scaled as assert_close, poisoned, values};
+    use crate::cpu::testing::{check_conv_passes, ConvPasses, DataPass};
     use crate::ops::Conv2dParams;
 
     /// All three passes against the im2col kernels.
     fn check(n: usize, c: usize, (h, w): (usize, usize), o: usize, pad: (usize, usize)) {
         let p = Conv2dParams { padding: pad, ..Default::default() };
         let g = Geom::new(&[n, c, h, w], &[o, c, 3, 3], &p).unwrap();
-        let what = format!("n={n} c={c} h={h} w={w} o={o} pad={pad:?}");
-        let x = values::<f32>(n * c * h * w, 1);
-        let wt = values::<f32>(o * c * 9, 2);
-        let gy = values::<f32>(n * o * g.oh * g.ow, 3);
         let tol = 1e-5 * (c.max(o) as f64).sqrt();
-
-        let mut want = vec![0.0; gy.len()];
-        forward_direct(&x, &wt, &g, &mut want);
-        let got = poisoned(gy.len(), |y| forward(&x, &wt, &g, y));
-        assert_close(&format!("forward {what}"), &got, &want, tol);
-
-        if g.ph <= 2 && g.pw <= 2 {
-            let mut want = vec![0.0; x.len()];
-            backward_data_direct(&gy, &wt, &g, &mut want);
-            let got = poisoned(x.len(), |dx| backward_data(&gy, &wt, &g, dx));
-            assert_close(&format!("backward data {what}"), &got, &want, tol);
-        }
-
-        let want = backward_weight_direct(&x, &gy, &g);
-        let mut got = vec![f32::NAN; want.len()];
-        backward_weight(&x, &gy, &g, &mut got);
-        assert_close(&format!("backward weight {what}"), &got, &want, tol * 4.0);
+        let data: DataPass<f32> = &backward_data;
+        let passes = ConvPasses {
+            forward: &forward,
+            backward_data: (g.ph <= 2 && g.pw <= 2).then_some(data),
+            backward_weight: &|x: &[f32], gy: &[f32], g: &Geom| {
+                let mut dw = vec![f32::NAN; g.w_shape().iter().product()];
+                backward_weight(x, gy, g, &mut dw);
+                dw
+            },
+        };
+        check_conv_passes(&g, passes, tol, tol * 4.0);
     }
 
     /// Batch, input channels, (height, width), output channels, padding: widths below, at and
@@ -366,7 +347,7 @@ mod tests {
 
     #[test]
     fn matches_im2col_on_odd_shapes() {
-        if !has_kernels() {
+        if !crate::cpu::use_avx512_vl() {
             eprintln!("direct3x3: no AVX-512F/VL on this CPU, kernels not run");
             return;
         }
@@ -377,7 +358,7 @@ mod tests {
 
     #[test]
     fn many_chunks_and_threads() {
-        if !has_kernels() {
+        if !crate::cpu::use_avx512_vl() {
             return;
         }
         // Several weight-gradient chunks per thread (summed per thread, then across threads)
@@ -397,7 +378,7 @@ mod tests {
             Geom::new(&[1, c, 8, w], &[o, c / p.groups, k, k], &p).unwrap()
         };
         let plain = Conv2dParams { padding: (1, 1), ..Default::default() };
-        let avx = has_kernels();
+        let avx = crate::cpu::use_avx512_vl();
         assert_eq!(applies(&geom(16, 16, 3, 32, plain)), avx);
         assert_eq!(applies(&geom(64, 32, 3, 16, plain)), avx);
         assert!(!applies(&geom(64, 64, 3, 32, plain)));

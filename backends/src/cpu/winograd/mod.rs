@@ -220,9 +220,8 @@ pub(super) fn backward_weight<T: GemmElement>(x: &[T], gy: &[T], g: &Geom) -> Ve
 
 #[cfg(test)]
 mod tests {
-    use super::super::conv::{backward_data_direct, backward_weight_direct, forward_direct};
     use super::*;
-    use crate::cpu::testing::{assert_close_scaled as assert_close, poisoned, values};
+    use crate::cpu::testing::{check_conv_passes, ConvPasses};
     use crate::ops::Conv2dParams;
 
     /// All three passes through Winograd against the direct (im2col) kernels.
@@ -230,24 +229,12 @@ mod tests {
         let p = Conv2dParams { padding: pad, ..Default::default() };
         let g = Geom::new(&[n, c, h, w], &[o, c, 3, 3], &p).unwrap();
         assert!(applies_backward_data(&g));
-        let what = format!("n={n} c={c} h={h} w={w} o={o} pad={pad:?}");
-        let x = values::<T>(n * c * h * w, 1);
-        let wt = values::<T>(o * c * 9, 2);
-        let gy = values::<T>(n * o * g.oh * g.ow, 3);
-
-        let mut want = vec![T::zero(); gy.len()];
-        forward_direct(&x, &wt, &g, &mut want);
-        let got = poisoned(gy.len(), |y| forward(&x, &wt, &g, y));
-        assert_close(&format!("forward {what}"), &got, &want, tol);
-
-        let mut want = vec![T::zero(); x.len()];
-        backward_data_direct(&gy, &wt, &g, &mut want);
-        let got = poisoned(x.len(), |dx| backward_data(&gy, &wt, &g, dx));
-        assert_close(&format!("backward data {what}"), &got, &want, tol);
-
-        let want = backward_weight_direct(&x, &gy, &g);
-        let got = backward_weight(&x, &gy, &g);
-        assert_close(&format!("backward weight {what}"), &got, &want, tol);
+        let passes = ConvPasses {
+            forward: &|x: &[T], w: &[T], g: &Geom, y: &mut [MaybeUninit<T>]| forward(x, w, g, y),
+            backward_data: Some(&|gy: &[T], w: &[T], g: &Geom, dx: &mut [MaybeUninit<T>]| backward_data(gy, w, g, dx)),
+            backward_weight: &|x: &[T], gy: &[T], g: &Geom| backward_weight(x, gy, g),
+        };
+        check_conv_passes(&g, passes, tol, tol);
     }
 
     /// Batch, input channels, (height, width), output channels, padding.
