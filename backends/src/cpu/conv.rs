@@ -25,7 +25,7 @@ use super::copy::check_extent;
 use super::gemm::{gemm, gemm_par, GemmElement, MatRef};
 use super::strided::{build, contiguous_slice as dense};
 use super::winograd;
-use super::{depthwise3x3, direct3x3};
+use super::{depthwise3x3, direct3x3, im2col_avx512};
 use crate::ops::Conv2dParams;
 use crate::{CpuStorage, Error, Layout, Result};
 use rayon::prelude::*;
@@ -133,10 +133,65 @@ fn valid_range(out_len: usize, stride: usize, off: isize, in_len: usize) -> (usi
     (lo.min(hi), hi)
 }
 
+/// `dst[i] = src[i * stride]` for every `i` of `dst`; stride 1 and 2 (every stride-2
+/// convolution) get loops the compiler vectorizes, instead of `step_by`'s scalar one.
+#[inline]
+fn copy_strided<T: Copy>(dst: &mut [T], src: &[T], stride: usize) {
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    let src = &src[..(n - 1) * stride + 1];
+    match stride {
+        1 => dst.copy_from_slice(src),
+        2 => {
+            // Pairs, so the loop is an interleaved load the compiler vectorizes; the last
+            // element may have no partner.
+            for (d, pair) in dst[..n - 1].iter_mut().zip(src.chunks_exact(2)) {
+                *d = pair[0];
+            }
+            dst[n - 1] = src[2 * (n - 1)];
+        }
+        _ => {
+            for (i, d) in dst.iter_mut().enumerate() {
+                *d = src[i * stride];
+            }
+        }
+    }
+}
+
+/// `dst[i * stride] += src[i]` for every `i` of `src` (the adjoint of [`copy_strided`]).
+#[inline]
+fn add_strided<T: GemmElement>(dst: &mut [T], src: &[T], stride: usize) {
+    let n = src.len();
+    if n == 0 {
+        return;
+    }
+    let dst = &mut dst[..(n - 1) * stride + 1];
+    match stride {
+        1 => {
+            for (d, v) in dst.iter_mut().zip(src) {
+                *d += *v;
+            }
+        }
+        2 => {
+            for (pair, v) in dst.chunks_exact_mut(2).zip(&src[..n - 1]) {
+                pair[0] += *v;
+            }
+            dst[2 * (n - 1)] += src[n - 1];
+        }
+        _ => {
+            for (i, v) in src.iter().enumerate() {
+                dst[i * stride] += *v;
+            }
+        }
+    }
+}
+
 /// Unfolds output rows `r0..r1` of channels `c0..c1` of one image into `col`
 /// (`[(c1-c0) * kH * kW, (r1-r0) * oW]`, row-major); padding reads as `zero`.
 #[allow(clippy::too_many_arguments)]
-fn im2col<T: Copy>(x: &[T], g: &Geom, c0: usize, c1: usize, r0: usize, r1: usize, col: &mut [T], zero: T) {
+pub(super) fn im2col<T: Copy>(x: &[T], g: &Geom, c0: usize, c1: usize, r0: usize, r1: usize, col: &mut [T], zero: T) {
     let ncols = (r1 - r0) * g.ow;
     let plane = g.in_plane();
     let mut rows = col.chunks_exact_mut(ncols);
@@ -157,13 +212,7 @@ fn im2col<T: Copy>(x: &[T], g: &Geom, c0: usize, c1: usize, r0: usize, r1: usize
                     d[hi..].fill(zero);
                     if lo < hi {
                         let start = ih as usize * g.w + (lo as isize * g.sw as isize + off) as usize;
-                        if g.sw == 1 {
-                            d[lo..hi].copy_from_slice(&xp[start..start + hi - lo]);
-                        } else {
-                            for (v, s) in d[lo..hi].iter_mut().zip(xp[start..].iter().step_by(g.sw)) {
-                                *v = *s;
-                            }
-                        }
+                        copy_strided(&mut d[lo..hi], &xp[start..], g.sw);
                     }
                 }
             }
@@ -173,7 +222,7 @@ fn im2col<T: Copy>(x: &[T], g: &Geom, c0: usize, c1: usize, r0: usize, r1: usize
 
 /// Adds the columns `col` (as [`im2col`] lays them out) back into channels `c0..c1` of an image
 /// gradient `dx`.
-fn col2im<T: GemmElement>(col: &[T], g: &Geom, c0: usize, c1: usize, r0: usize, r1: usize, dx: &mut [T]) {
+pub(super) fn col2im<T: GemmElement>(col: &[T], g: &Geom, c0: usize, c1: usize, r0: usize, r1: usize, dx: &mut [T]) {
     let ncols = (r1 - r0) * g.ow;
     let plane = g.in_plane();
     let mut rows = col.chunks_exact(ncols);
@@ -193,19 +242,33 @@ fn col2im<T: GemmElement>(col: &[T], g: &Geom, c0: usize, c1: usize, r0: usize, 
                         continue;
                     }
                     let start = ih as usize * g.w + (lo as isize * g.sw as isize + off) as usize;
-                    if g.sw == 1 {
-                        for (d, v) in xp[start..start + hi - lo].iter_mut().zip(&s[lo..hi]) {
-                            *d += *v;
-                        }
-                    } else {
-                        for (d, v) in xp[start..].iter_mut().step_by(g.sw).zip(&s[lo..hi]) {
-                            *d += *v;
-                        }
-                    }
+                    add_strided(&mut xp[start..], &s[lo..hi], g.sw);
                 }
             }
         }
     }
+}
+
+/// [`im2col`] for the float types, through the AVX-512 kernels where they apply (f32, stride 1
+/// or 2).
+#[allow(clippy::too_many_arguments)]
+fn unfold<T: GemmElement>(x: &[T], g: &Geom, c0: usize, c1: usize, r0: usize, r1: usize, col: &mut [T]) {
+    if im2col_avx512::applies(g) {
+        if let (Some(x), Some(col)) = (T::as_f32(x), T::as_f32_mut(col)) {
+            return im2col_avx512::im2col(x, g, c0, c1, r0, r1, col);
+        }
+    }
+    im2col(x, g, c0, c1, r0, r1, col, T::zero())
+}
+
+/// [`col2im`], through the AVX-512 kernel where it applies (f32, stride 1 or 2).
+fn fold<T: GemmElement>(col: &[T], g: &Geom, c0: usize, c1: usize, r0: usize, r1: usize, dx: &mut [T]) {
+    if im2col_avx512::applies(g) {
+        if let (Some(col), Some(dx)) = (T::as_f32(col), T::as_f32_mut(dx)) {
+            return im2col_avx512::col2im(col, g, c0, c1, r0, r1, dx);
+        }
+    }
+    col2im(col, g, c0, c1, r0, r1, dx)
 }
 
 /// The first `len` elements of a reusable scratch buffer (grown, never shrunk, so tiles of
@@ -271,7 +334,7 @@ fn forward_image<T: GemmElement>(x: &[T], w: &[T], g: &Geom, y: &mut [T], col: &
             let r1 = (r0 + rows).min(g.oh);
             let ncols = (r1 - r0) * g.ow;
             let col = scratch(col, ckk * ncols);
-            im2col(x, g, gi * cg, (gi + 1) * cg, r0, r1, col, T::zero());
+            unfold(x, g, gi * cg, (gi + 1) * cg, r0, r1, col);
             let b = MatRef { data: &col[..], offset: 0, rs: ncols, cs: 1 };
             gemm(og, ckk, ncols, T::one(), wg, b, T::zero(), &mut yg[r0 * g.ow..], hwo);
             r0 = r1;
@@ -297,7 +360,7 @@ fn forward_image_shared<T: GemmElement>(x: &[T], w: &[T], g: &Geom, y: &mut [T],
             let ncols = (r1 - r0) * g.ow;
             scratch(col, ckk * ncols).par_chunks_mut(kk * ncols).enumerate().for_each(|(c, part)| {
                 let c = gi * cg + c;
-                im2col(x, g, c, c + 1, r0, r1, part, T::zero());
+                unfold(x, g, c, c + 1, r0, r1, part);
             });
             let b = MatRef { data: &col[..], offset: 0, rs: ncols, cs: 1 };
             gemm_par(og, ckk, ncols, T::one(), wg, b, T::zero(), &mut yg[r0 * g.ow..], hwo);
@@ -472,7 +535,7 @@ fn backward_data_image<T: GemmElement>(gy: &[T], w: &[T], g: &Geom, dx: &mut [T]
             let col = scratch(col, ckk * ncols);
             let b = MatRef { data: gy, offset: gi * og * hwo + r0 * g.ow, rs: hwo, cs: 1 };
             gemm(ckk, og, ncols, T::one(), wt, b, T::zero(), col, ncols);
-            col2im(col, g, gi * cg, (gi + 1) * cg, r0, r1, dx);
+            fold(col, g, gi * cg, (gi + 1) * cg, r0, r1, dx);
             r0 = r1;
         }
     }
@@ -499,7 +562,7 @@ fn backward_data_image_shared<T: GemmElement>(gy: &[T], w: &[T], g: &Geom, dx: &
             gemm_par(ckk, og, ncols, T::one(), wt, b, T::zero(), col, ncols);
             let col = &*col;
             dxg.par_chunks_mut(hwi).zip(col.par_chunks(kk * ncols)).for_each(|(dxc, part)| {
-                col2im(part, g, 0, 1, r0, r1, dxc);
+                fold(part, g, 0, 1, r0, r1, dxc);
             });
             r0 = r1;
         }
@@ -648,7 +711,7 @@ fn backward_weight_image<T: GemmElement>(x: &[T], gy: &[T], g: &Geom, acc: &mut 
             let r1 = (r0 + rows).min(g.oh);
             let ncols = (r1 - r0) * g.ow;
             let col = scratch(col, ckk * ncols);
-            im2col(x, g, gi * cg, (gi + 1) * cg, r0, r1, col, T::zero());
+            unfold(x, g, gi * cg, (gi + 1) * cg, r0, r1, col);
             let a = MatRef { data: gy, offset: gi * og * hwo + r0 * g.ow, rs: hwo, cs: 1 };
             let b = MatRef { data: &col[..], offset: 0, rs: 1, cs: ncols };
             gemm(og, ncols, ckk, T::one(), a, b, T::one(), accg, ckk);
@@ -675,7 +738,7 @@ fn backward_weight_image_shared<T: GemmElement>(x: &[T], gy: &[T], g: &Geom, acc
             let ncols = (r1 - r0) * g.ow;
             scratch(col, ckk * ncols).par_chunks_mut(kk * ncols).enumerate().for_each(|(c, part)| {
                 let c = gi * cg + c;
-                im2col(x, g, c, c + 1, r0, r1, part, T::zero());
+                unfold(x, g, c, c + 1, r0, r1, part);
             });
             let a = MatRef { data: gy, offset: gi * og * hwo + r0 * g.ow, rs: hwo, cs: 1 };
             let b = MatRef { data: &col[..], offset: 0, rs: 1, cs: ncols };

@@ -45,6 +45,7 @@ pub(super) use super::direct3x3::{backward_data, backward_weight, forward};
 mod imp {
     use super::Geom;
     use crate::cpu::gemm::SendPtr;
+    use crate::cpu::mask16::{below, inside};
     use rayon::prelude::*;
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
@@ -60,28 +61,6 @@ mod imp {
         s: usize,
         oh: usize,
         ow: usize,
-    }
-
-    /// The lanes `l < 16` with `0 <= start + l < w`.
-    #[inline(always)]
-    fn inside(start: isize, w: usize) -> __mmask16 {
-        let lo = (-start).clamp(0, 16) as u32;
-        let hi = (w as isize - start).clamp(0, 16) as u32;
-        if hi <= lo {
-            0
-        } else {
-            (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as u16
-        }
-    }
-
-    /// The lanes `l < min(n, 16)`.
-    #[inline(always)]
-    fn below(n: usize) -> __mmask16 {
-        if n >= 16 {
-            0xffff
-        } else {
-            (1u16 << n) - 1
-        }
     }
 
     /// Where the 3 column taps of one output vector read a source row: start column and the

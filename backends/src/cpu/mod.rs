@@ -13,8 +13,11 @@ mod elementwise;
 mod fast_math;
 mod fft;
 mod gemm;
+mod im2col_avx512;
 pub(crate) mod indexing;
 mod int8;
+#[cfg(target_arch = "x86_64")]
+mod mask16;
 mod matmul;
 pub mod memory;
 mod pool;
