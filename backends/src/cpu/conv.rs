@@ -25,7 +25,7 @@ use super::copy::check_extent;
 use super::gemm::{gemm, gemm_par, GemmElement, MatRef};
 use super::strided::{build, contiguous_slice as dense};
 use super::winograd;
-use super::{depthwise3x3, direct3x3, im2col_avx512};
+use super::{depthwise3x3, direct3x3, im2col_avx512, winograd_lanes};
 use crate::ops::Conv2dParams;
 use crate::{CpuStorage, Error, Layout, Result};
 use rayon::prelude::*;
@@ -418,6 +418,10 @@ fn conv2d_float<T: GemmElement>(x: &[T], lx: &Layout, w: &[T], lw: &Layout, g: &
     let x = dense(x, lx);
     let w = dense(w, lw);
     let (x, w) = (&x[..], &w[..]);
+    if let (true, Some(x32), Some(w32)) = (winograd_lanes::applies(g), T::as_f32(x), T::as_f32(w)) {
+        // SAFETY: the lane-tiled Winograd pass writes every output element.
+        return T::from_f32_vec(unsafe { build(len, |y| winograd_lanes::forward(x32, w32, g, y)) });
+    }
     if let (true, Some(x32), Some(w32)) = (direct3x3::applies(g), T::as_f32(x), T::as_f32(w)) {
         // SAFETY: the direct pass writes every output element.
         return T::from_f32_vec(unsafe { build(len, |y| direct3x3::forward(x32, w32, g, y)) });
@@ -594,6 +598,10 @@ fn backward_data_float<T: GemmElement>(gy: &[T], lgy: &Layout, w: &[T], lw: &Lay
     let gy = dense(gy, lgy);
     let w = dense(w, lw);
     let (gy, w) = (&gy[..], &w[..]);
+    if let (true, Some(gy32), Some(w32)) = (winograd_lanes::applies_backward_data(g), T::as_f32(gy), T::as_f32(w)) {
+        // SAFETY: the lane-tiled Winograd pass writes every element of the input gradient.
+        return T::from_f32_vec(unsafe { build(len, |dx| winograd_lanes::backward_data(gy32, w32, g, dx)) });
+    }
     if let (true, Some(gy32), Some(w32)) = (direct3x3::applies_backward_data(g), T::as_f32(gy), T::as_f32(w)) {
         // SAFETY: the direct pass writes every element of the input gradient.
         return T::from_f32_vec(unsafe { build(len, |dx| direct3x3::backward_data(gy32, w32, g, dx)) });

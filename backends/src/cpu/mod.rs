@@ -33,6 +33,7 @@ mod strided;
 #[cfg(test)]
 mod testing;
 mod winograd;
+mod winograd_lanes;
 
 /// Whether the CPU runs the AVX-512 kernels (the AVX-512 SGEMM micro-kernel and the builds of
 /// the Winograd transforms and slice kernels compiled with AVX-512 enabled).

@@ -51,8 +51,8 @@ pub(crate) struct ConvPasses<'a, T> {
     pub(crate) forward: DataPass<'a, T>,
     /// Input gradient, when the path takes this shape.
     pub(crate) backward_data: Option<DataPass<'a, T>>,
-    /// Weight gradient.
-    pub(crate) backward_weight: WeightPass<'a, T>,
+    /// Weight gradient, when the path computes it.
+    pub(crate) backward_weight: Option<WeightPass<'a, T>>,
 }
 
 /// Runs a path's passes on deterministic `x`, `w` and `dY` for the geometry `g` (outputs
@@ -77,7 +77,17 @@ pub(crate) fn check_conv_passes<T: GemmElement>(g: &Geom, passes: ConvPasses<'_,
         assert_close_scaled(&format!("backward data {what}"), &got, &want, tol);
     }
 
-    let want = backward_weight_direct(&x, &gy, g);
-    let got = (passes.backward_weight)(&x, &gy, g);
-    assert_close_scaled(&format!("backward weight {what}"), &got, &want, weight_tol);
+    if let Some(backward_weight) = passes.backward_weight {
+        let want = backward_weight_direct(&x, &gy, g);
+        let got = backward_weight(&x, &gy, g);
+        assert_close_scaled(&format!("backward weight {what}"), &got, &want, weight_tol);
+    }
+}
+
+/// Runs `f` inside rayon pools of 1 and 3 threads (one thread, and more threads than this
+/// machine's usual 2): the kernels' splitting and in-order merging under both.
+pub(crate) fn in_pools_of_1_and_3(f: impl Fn() + Sync + Send) {
+    for threads in [1, 3] {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool").install(&f);
+    }
 }

@@ -91,7 +91,7 @@ impl Grid {
 
 /// `G g Gᵀ` of every 3x3 filter of `w` (`[rows, cols, 3, 3]`, or `[cols, rows, 3, 3]` flipped
 /// when `flip`), as `[16][rows][cols]`.
-fn filter_transform<T: GemmElement>(w: &[T], rows: usize, cols: usize, flip: bool) -> Vec<T> {
+pub(super) fn filter_transform<T: GemmElement>(w: &[T], rows: usize, cols: usize, flip: bool) -> Vec<T> {
     let half = T::from_f32(0.5);
     let mut u = vec![T::zero(); 16 * rows * cols];
     for r in 0..rows {
@@ -232,7 +232,7 @@ mod tests {
         let passes = ConvPasses {
             forward: &|x: &[T], w: &[T], g: &Geom, y: &mut [MaybeUninit<T>]| forward(x, w, g, y),
             backward_data: Some(&|gy: &[T], w: &[T], g: &Geom, dx: &mut [MaybeUninit<T>]| backward_data(gy, w, g, dx)),
-            backward_weight: &|x: &[T], gy: &[T], g: &Geom| backward_weight(x, gy, g),
+            backward_weight: Some(&|x: &[T], gy: &[T], g: &Geom| backward_weight(x, gy, g)),
         };
         check_conv_passes(&g, passes, tol, tol);
     }
@@ -268,10 +268,7 @@ mod tests {
     fn many_chunks_and_threads() {
         // Enough tile rows for several chunks per thread (so the per-thread accumulators of the
         // weight gradient are summed), in pools of 1 and 3 threads.
-        for threads in [1, 3] {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| check::<f64>(6, 64, (20, 34), 40, (1, 1), 1e-12));
-        }
+        crate::cpu::testing::in_pools_of_1_and_3(|| check::<f64>(6, 64, (20, 34), 40, (1, 1), 1e-12));
     }
 
     #[test]

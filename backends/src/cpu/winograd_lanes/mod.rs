@@ -1,0 +1,290 @@
+//! Winograd F(2x2, 3x3) with tiles across the vector lanes, in f32 under AVX-512: the forward
+//! and input-gradient passes of the narrow 3x3 layers (CIFAR ResNets' 16-64 channels), where
+//! the GEMM form of Winograd (`winograd`) spends more on its transforms and packing than the
+//! 2.25x fewer products save.
+//!
+//! Each lane of a vector holds one 2x2 output tile: 16 consecutive tiles of a tile row, or on
+//! narrow planes the whole tile row of `16 / per` images side by side. For one vector of tiles
+//! the pass runs entirely in registers and the L1/L2 caches:
+//!
+//! 1. The source rows of a group of images are prepared once: each padded row's 4 tap columns
+//!    per tile are loaded (masked loads; even/odd columns split with `vpermt2ps`) and put
+//!    through `Bᵀ` along the row ([`kernels::prepare`]).
+//! 2. Per tile vector, `Bᵀ` down the 4 rows gives `U[c][ξ]` for every source channel `c` and
+//!    the 16 positions `ξ`; then `M[o][ξ] = Σ_c U[c][ξ] Ŵ[ξ][c][o]` in 16 accumulators of
+//!    broadcast-weight FMAs, and `Y = Aᵀ M A` is stored, interleaving each tile's 2 columns
+//!    ([`kernels::tile_vector`]).
+//!
+//! The FMAs are 16 per 4 outputs of a channel pair instead of the direct kernel's 36. The
+//! input gradient is the same pass over `dY` with the filters flipped and their channels
+//! swapped, padding `2 - p`; the weight gradient stays with the direct kernel. Images (groups)
+//! are spread over the threads; with few of them each group's tile rows are split too.
+
+#[cfg(target_arch = "x86_64")]
+mod kernels;
+
+use super::conv::Geom;
+
+/// Whether this path computes this f32 convolution's forward pass: the CPU has AVX-512 (F
+/// and VL), the kernel is 3x3 with stride 1, no dilation and one group, at most 64 channels
+/// on either side and at least 8 on the input side. Setting `LAMINA_NO_WINOGRAD_LANES` (read
+/// once) turns it off, so benchmarks can compare the paths in one build.
+pub(super) fn applies(g: &Geom) -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *OFF.get_or_init(|| std::env::var_os("LAMINA_NO_WINOGRAD_LANES").is_some()) || !crate::cpu::use_avx512_vl() {
+        return false;
+    }
+    let shape = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.g == 1;
+    shape && g.c.max(g.o) <= 64 && g.c >= 8
+}
+
+/// Whether this path computes this convolution's input gradient (the flipped pass: padding
+/// at most 2, at least 8 output channels).
+pub(super) fn applies_backward_data(g: &Geom) -> bool {
+    let shape = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.g == 1;
+    let flipped = Geom { c: g.o, o: g.c, ..*g };
+    shape && g.ph <= 2 && g.pw <= 2 && applies(&flipped)
+}
+
+/// How tiles map to lanes: `per` lanes per image (the tile row's tiles, rounded up to a power
+/// of two; 16 when a tile row spans vectors), `slots = 16 / per` images per vector, and
+/// `vectors` vectors per tile row.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Lanes {
+    per: usize,
+    slots: usize,
+    vectors: usize,
+}
+
+impl Lanes {
+    fn new(tiles: usize) -> Lanes {
+        if tiles >= 16 {
+            Lanes { per: 16, slots: 1, vectors: tiles.div_ceil(16) }
+        } else {
+            let per = tiles.next_power_of_two();
+            Lanes { per, slots: 16 / per, vectors: 1 }
+        }
+    }
+}
+
+/// One pass: source planes `[n, cin, h, w]` read with padding (`ph`, `pw`), destination
+/// planes `[n, cout, oh, ow]` with `oh = h + 2 ph - 2`, cut into 2x2 tiles (`th` tile rows).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Pass {
+    n: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    ph: usize,
+    pw: usize,
+    oh: usize,
+    ow: usize,
+    th: usize,
+    lanes: Lanes,
+}
+
+impl Pass {
+    fn new(n: usize, cin: usize, (h, w): (usize, usize), cout: usize, (ph, pw): (usize, usize)) -> Pass {
+        let (oh, ow) = (h + 2 * ph - 2, w + 2 * pw - 2);
+        Pass { n, cin, h, w, cout, ph, pw, oh, ow, th: oh.div_ceil(2), lanes: Lanes::new(ow.div_ceil(2)) }
+    }
+}
+
+/// The transformed filters `Ŵ = G g Gᵀ` as `[16][cols][rows rounded up to 16]` (zero in the
+/// padding), from `w` as the GEMM Winograd lays them out (`[16][rows][cols]`).
+fn filters(u: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let rp = rows.next_multiple_of(16);
+    let mut out = vec![0.0; 16 * cols * rp];
+    for xi in 0..16 {
+        for r in 0..rows {
+            for c in 0..cols {
+                out[(xi * cols + c) * rp + r] = u[(xi * rows + r) * cols + c];
+            }
+        }
+    }
+    out
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(super) use imp::{backward_data, forward};
+
+/// Never reached off x86-64 ([`applies`] is false there).
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) use super::direct3x3::{backward_data, forward};
+
+#[cfg(target_arch = "x86_64")]
+mod imp {
+    use super::kernels::{prepare, tile_vector, Dest};
+    use super::{filters, Geom, Pass};
+    use crate::cpu::gemm::SendPtr;
+    use crate::cpu::winograd::filter_transform;
+    use rayon::prelude::*;
+    use std::arch::x86_64::__m512;
+    use std::mem::MaybeUninit;
+
+    /// A vector scratch buffer of at least `len` vectors (grown, never shrunk).
+    fn vectors(buf: &mut Vec<__m512>, len: usize) -> *mut __m512 {
+        if buf.len() < len {
+            // SAFETY: an all-zero bit pattern is a valid `__m512`.
+            buf.resize(len, unsafe { std::mem::zeroed() });
+        }
+        buf.as_mut_ptr()
+    }
+
+    /// Source planes `x` through transformed filters `wt` into the destination planes `y`
+    /// (every element written).
+    fn data_pass(x: &[f32], wt: &[f32], p: &Pass, y: &mut [MaybeUninit<f32>]) {
+        let (in_image, out_image) = (p.cin * p.h * p.w, p.cout * p.oh * p.ow);
+        assert_eq!(x.len(), p.n * in_image, "winograd_lanes: source size");
+        assert_eq!(y.len(), p.n * out_image, "winograd_lanes: destination size");
+        assert_eq!(wt.len(), 16 * p.cin * p.cout.next_multiple_of(16), "winograd_lanes: filter size");
+        assert!(crate::cpu::use_avx512_vl(), "winograd_lanes: the CPU lacks AVX-512F/VL");
+        let lanes = p.lanes;
+        let groups = p.n.div_ceil(lanes.slots);
+        let threads = rayon::current_num_threads();
+        let parts = if groups >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups.max(1)).min(p.th) };
+        let per_part = p.th.div_ceil(parts);
+        let yp = SendPtr(y.as_mut_ptr().cast::<f32>());
+        (0..groups * parts).into_par_iter().for_each_init(
+            || (Vec::new(), Vec::new(), Vec::new()),
+            |(prep, u, m), task| {
+                let (grp, part, y) = (task / parts, task % parts, &yp);
+                let (tr0, tr1) = (part * per_part, ((part + 1) * per_part).min(p.th));
+                if tr0 >= tr1 {
+                    return;
+                }
+                let img0 = grp * lanes.slots;
+                let images = (p.n - img0).min(lanes.slots);
+                let (q0, q1) = (2 * tr0, 2 * tr1 + 2);
+                let prep_c = (q1 - q0) * lanes.vectors * 4;
+                let prep = vectors(prep, p.cin * prep_c);
+                let (u, m) = (vectors(u, 16 * p.cin), vectors(m, 256));
+                // SAFETY: AVX-512F and VL are present (asserted). `x` holds images
+                // `img0..img0 + images` of `in_image` floats; `prep` has room for `cin` blocks
+                // of `prep_c` vectors; `wt` has the asserted size; `u` and `m` have room for
+                // `16 cin` and 256 vectors; each task stores tile rows `tr0..tr1` of its own
+                // images only, inside their `oh x ow` planes — disjoint across tasks.
+                unsafe {
+                    prepare(x.as_ptr().add(img0 * in_image), in_image, images, p, (q0, q1), prep);
+                    for tr in tr0..tr1 {
+                        for v in 0..lanes.vectors {
+                            let dst = Dest { y: y.0.add(img0 * out_image), image: out_image, images, tr, v };
+                            let at = prep.add(2 * (tr - tr0) * lanes.vectors * 4);
+                            tile_vector(p, at, prep_c, wt.as_ptr(), u, m, &dst);
+                        }
+                    }
+                }
+            },
+        );
+    }
+
+    /// Forward convolution (`x` `[N, C, H, W]`, `w` `[O, C, 3, 3]`, dense) into `y`
+    /// (`[N, O, oH, oW]`, every element written).
+    pub(in crate::cpu) fn forward(x: &[f32], w: &[f32], g: &Geom, y: &mut [MaybeUninit<f32>]) {
+        let p = Pass::new(g.n, g.c, (g.h, g.w), g.o, (g.ph, g.pw));
+        debug_assert_eq!((p.oh, p.ow), (g.oh, g.ow));
+        data_pass(x, &filters(&filter_transform(w, g.o, g.c, false), g.o, g.c), &p, y);
+    }
+
+    /// Input gradient (`gy` `[N, O, oH, oW]`, `w` `[O, C, 3, 3]`, dense) into `dx`
+    /// (`[N, C, H, W]`, every element written).
+    pub(in crate::cpu) fn backward_data(gy: &[f32], w: &[f32], g: &Geom, dx: &mut [MaybeUninit<f32>]) {
+        let p = Pass::new(g.n, g.o, (g.oh, g.ow), g.c, (2 - g.ph, 2 - g.pw));
+        debug_assert_eq!((p.oh, p.ow), (g.h, g.w));
+        data_pass(gy, &filters(&filter_transform(w, g.c, g.o, true), g.c, g.o), &p, dx);
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::cpu::testing::{check_conv_passes, in_pools_of_1_and_3, ConvPasses, DataPass};
+    use crate::ops::Conv2dParams;
+
+    /// Both data passes against the im2col kernels (the weight gradient is not this path's).
+    fn check(n: usize, c: usize, (h, w): (usize, usize), o: usize, pad: (usize, usize)) {
+        let p = Conv2dParams { padding: pad, ..Default::default() };
+        let g = Geom::new(&[n, c, h, w], &[o, c, 3, 3], &p).unwrap();
+        let tol = 1e-5 * (c.max(o) as f64).sqrt();
+        let data: DataPass<f32> = &backward_data;
+        let passes = ConvPasses {
+            forward: &forward,
+            backward_data: (g.ph <= 2 && g.pw <= 2).then_some(data),
+            backward_weight: None,
+        };
+        check_conv_passes(&g, passes, tol, tol);
+    }
+
+    /// Batch, input channels, (height, width), output channels, padding: planes whose tile
+    /// rows fill 1, 2, 4, 8, 16 and more lanes (odd widths and heights, partial groups of
+    /// images), channel counts off 16, every padding the passes accept.
+    type Case = (usize, usize, (usize, usize), usize, (usize, usize));
+
+    const SHAPES: [Case; 12] = [
+        (3, 8, (7, 5), 5, (1, 1)),
+        (2, 9, (3, 3), 1, (0, 0)),
+        (5, 8, (10, 13), 6, (1, 0)),
+        (2, 12, (6, 4), 17, (2, 2)),
+        (3, 8, (1, 1), 8, (1, 1)),
+        (2, 16, (9, 40), 10, (0, 2)),
+        (5, 16, (32, 32), 16, (1, 1)),
+        (3, 32, (16, 16), 32, (1, 1)),
+        (6, 64, (8, 8), 64, (1, 1)),
+        (2, 17, (15, 15), 33, (1, 1)),
+        (1, 8, (5, 70), 9, (2, 1)),
+        (9, 10, (4, 4), 12, (1, 1)),
+    ];
+
+    #[test]
+    fn matches_im2col_on_odd_shapes() {
+        if !crate::cpu::use_avx512_vl() {
+            eprintln!("winograd_lanes: no AVX-512F/VL on this CPU, kernels not run");
+            return;
+        }
+        for (n, c, hw, o, pad) in SHAPES {
+            check(n, c, hw, o, pad);
+        }
+    }
+
+    #[test]
+    fn split_tile_rows_in_pools_of_1_and_3_threads() {
+        if !crate::cpu::use_avx512_vl() {
+            return;
+        }
+        in_pools_of_1_and_3(|| {
+            check(1, 16, (20, 34), 12, (1, 1));
+            check(2, 8, (11, 9), 24, (1, 1));
+        });
+    }
+
+    #[test]
+    fn lanes_hold_whole_tile_rows_or_16_tiles() {
+        let l = Lanes::new(16);
+        assert_eq!((l.per, l.slots, l.vectors), (16, 1, 1));
+        let l = Lanes::new(17);
+        assert_eq!((l.per, l.slots, l.vectors), (16, 1, 2));
+        let l = Lanes::new(8);
+        assert_eq!((l.per, l.slots, l.vectors), (8, 2, 1));
+        let l = Lanes::new(3);
+        assert_eq!((l.per, l.slots, l.vectors), (4, 4, 1));
+        let l = Lanes::new(1);
+        assert_eq!((l.per, l.slots, l.vectors), (1, 16, 1));
+    }
+
+    #[test]
+    fn applies_only_to_3x3_stride_1_up_to_64_channels() {
+        let geom =
+            |c: usize, o: usize, p: Conv2dParams| Geom::new(&[1, c, 8, 8], &[o, c / p.groups, 3, 3], &p).unwrap();
+        let plain = Conv2dParams { padding: (1, 1), ..Default::default() };
+        let avx = crate::cpu::use_avx512_vl();
+        assert_eq!(applies(&geom(16, 16, plain)), avx);
+        assert_eq!(applies(&geom(64, 64, plain)), avx);
+        assert!(!applies(&geom(128, 64, plain)));
+        assert!(!applies(&geom(3, 16, plain)));
+        assert!(!applies(&geom(16, 16, Conv2dParams { stride: (2, 2), ..plain })));
+        assert!(!applies(&geom(16, 16, Conv2dParams { dilation: (2, 2), ..plain })));
+        assert!(!applies(&geom(16, 16, Conv2dParams { groups: 2, ..plain })));
+        assert!(!applies_backward_data(&geom(16, 3, plain)));
+    }
+}
