@@ -3,7 +3,10 @@
 //! and weight), f32. Prints one `conv <name> fwd|fwdbwd <median ms> <min ms>` line per
 //! measurement, which `run_vs_torch.py` pairs with PyTorch's figures.
 //!
-//! `cargo bench -p backends --bench conv [-- NAME_SUBSTRING]` (threads: `RAYON_NUM_THREADS`).
+//! `cargo bench -p backends --bench conv [-- NAME_SUBSTRING] [--passes]` (threads:
+//! `RAYON_NUM_THREADS`). `--passes` also times the two backward passes alone
+//! (`conv <name> pass bwd_data|bwd_weight <median ms> <min ms>`, lines the comparison script
+//! does not pair).
 
 use backends::ops::Conv2dParams;
 use backends::{Backend, CpuBackend, CpuStorage, Layout};
@@ -39,6 +42,7 @@ fn shapes() -> Vec<Shape> {
 
 fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
+    let passes = std::env::args().any(|a| a == "--passes");
     let cpu = CpuBackend;
     println!("threads {}", rayon::current_num_threads());
     for s in shapes().into_iter().filter(|s| s.name.contains(&filter)) {
@@ -62,5 +66,15 @@ fn main() {
             std::hint::black_box(cpu.conv2d_backward_weight(&x, &lx, &gy, &ly, &p, (s.k, s.k)).unwrap());
         });
         println!("conv {} fwdbwd {med:.3} {min:.3}", s.name);
+        if passes {
+            let (med, min) = time_ms(runs, || {
+                std::hint::black_box(cpu.conv2d_backward_data(&gy, &ly, &w, &lw, &p, (s.hw, s.hw)).unwrap());
+            });
+            println!("conv {} pass bwd_data {med:.3} {min:.3}", s.name);
+            let (med, min) = time_ms(runs, || {
+                std::hint::black_box(cpu.conv2d_backward_weight(&x, &lx, &gy, &ly, &p, (s.k, s.k)).unwrap());
+            });
+            println!("conv {} pass bwd_weight {med:.3} {min:.3}", s.name);
+        }
     }
 }

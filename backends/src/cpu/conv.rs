@@ -815,6 +815,11 @@ fn backward_weight_float<T: GemmElement>(x: &[T], lx: &Layout, gy: &[T], lgy: &L
     let x = dense(x, lx);
     let gy = dense(gy, lgy);
     let (x, gy) = (&x[..], &gy[..]);
+    if let (true, Some(x32), Some(gy32)) = (winograd_lanes::applies(g), T::as_f32(x), T::as_f32(gy)) {
+        let mut dw = vec![T::zero(); wlen];
+        winograd_lanes::backward_weight(x32, gy32, g, T::as_f32_mut(&mut dw).expect("T is f32"));
+        return dw;
+    }
     if let (true, Some(x32), Some(gy32)) = (direct3x3::applies(g), T::as_f32(x), T::as_f32(gy)) {
         let mut dw = vec![T::zero(); wlen];
         direct3x3::backward_weight(x32, gy32, g, T::as_f32_mut(&mut dw).expect("T is f32"));

@@ -124,7 +124,7 @@ pub(super) fn filter_transform<T: GemmElement>(w: &[T], rows: usize, cols: usize
 
 /// `Gᵀ du G` of every transformed filter gradient in `du` (`[16][rows][cols]`), as
 /// `[rows, cols, 3, 3]`.
-fn filter_grad_transform<T: GemmElement>(du: &[T], rows: usize, cols: usize) -> Vec<T> {
+pub(super) fn filter_grad_transform<T: GemmElement>(du: &[T], rows: usize, cols: usize) -> Vec<T> {
     let half = T::from_f32(0.5);
     let plane = rows * cols;
     let mut w = vec![T::zero(); 9 * plane];

@@ -18,6 +18,16 @@ unsafe fn at(m: [__m512; 4]) -> [__m512; 2] {
     [_mm512_add_ps(_mm512_add_ps(m[0], m[1]), m[2]), _mm512_sub_ps(_mm512_sub_ps(m[1], m[2]), m[3])]
 }
 
+/// The lane indices `2 (l % per)` and `2 (l % per) + 1` (`per` a power of two up to 16): the
+/// even and odd columns of each image's slot, for `vpermt2ps`/`vpermps`.
+#[inline(always)]
+pub(super) unsafe fn column_picks(per: usize) -> [__m512i; 2] {
+    let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let within = _mm512_and_si512(lane, _mm512_set1_epi32(per as i32 - 1));
+    let even = _mm512_add_epi32(within, within);
+    [even, _mm512_add_epi32(even, _mm512_set1_epi32(1))]
+}
+
 /// Writes, for source channels `0..cin` and padded rows `q0..q1` of the images of one lane
 /// group, the 4 column-transformed vectors of every tile vector: `prep[((c (q1 - q0) + q - q0)
 /// vectors + v) 4 + k] = (B^T d)[k]`, where lane `l` of vector `v` holds tile column
@@ -38,15 +48,11 @@ pub(super) unsafe fn prepare(
     prep: *mut __m512,
 ) {
     let lanes = &p.lanes;
-    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    let [even, odd] = column_picks(16);
     // Grouped images: lane l reads padded column 2 (l % per) + j.
-    let within = _mm512_and_si512(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(lanes.per as i32 - 1),
-    );
-    let grouped: [__m512i; 4] =
-        std::array::from_fn(|j| _mm512_add_epi32(_mm512_add_epi32(within, within), _mm512_set1_epi32(j as i32)));
+    let [g0, g1] = column_picks(lanes.per);
+    let two = _mm512_set1_epi32(2);
+    let grouped = [g0, g1, _mm512_add_epi32(g0, two), _mm512_add_epi32(g1, two)];
     let mut out = prep;
     for c in 0..p.cin {
         for q in q0..q1 {
@@ -88,6 +94,27 @@ pub(super) unsafe fn prepare(
     }
 }
 
+/// `U[c][ξ] = (Bᵀ d B)[ξ]` of tile vector `v` for every source channel `c`, into `u[16 c + ξ]`:
+/// `Bᵀ` down the 4 prepared rows from `prep` (channel 0, the tile row's first padded row;
+/// channels `prep_c` vectors apart).
+///
+/// # Safety
+/// AVX-512F and VL; `prep` as for [`tile_vector`], `u` writable for `16 cin` vectors.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(super) unsafe fn source_tiles(p: &Pass, prep: *const __m512, prep_c: usize, v: usize, u: *mut __m512) {
+    let row_stride = 4 * p.lanes.vectors;
+    for c in 0..p.cin {
+        let base = prep.add(c * prep_c + 4 * v);
+        let rows: [[__m512; 4]; 4] = std::array::from_fn(|i| std::array::from_fn(|k| *base.add(i * row_stride + k)));
+        for k in 0..4 {
+            let t = bt([rows[0][k], rows[1][k], rows[2][k], rows[3][k]]);
+            for (i, ti) in t.into_iter().enumerate() {
+                u.add(c * 16 + 4 * i + k).write(ti);
+            }
+        }
+    }
+}
+
 /// Where one tile vector's outputs go: destination planes of the group's first image, the
 /// images present, and the tile vector's place.
 pub(super) struct Dest {
@@ -123,17 +150,7 @@ pub(super) unsafe fn tile_vector(
     dst: &Dest,
 ) {
     let lanes = &p.lanes;
-    let row_stride = 4 * lanes.vectors;
-    for c in 0..p.cin {
-        let base = prep.add(c * prep_c + 4 * dst.v);
-        let rows: [[__m512; 4]; 4] = std::array::from_fn(|i| std::array::from_fn(|k| *base.add(i * row_stride + k)));
-        for k in 0..4 {
-            let t = bt([rows[0][k], rows[1][k], rows[2][k], rows[3][k]]);
-            for (i, ti) in t.into_iter().enumerate() {
-                u.add(c * 16 + 4 * i + k).write(ti);
-            }
-        }
-    }
+    source_tiles(p, prep, prep_c, dst.v, u);
     let coutp = p.cout.next_multiple_of(16);
     let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);

@@ -1,7 +1,7 @@
-//! Winograd F(2x2, 3x3) with tiles across the vector lanes, in f32 under AVX-512: the forward
-//! and input-gradient passes of the narrow 3x3 layers (CIFAR ResNets' 16-64 channels), where
-//! the GEMM form of Winograd (`winograd`) spends more on its transforms and packing than the
-//! 2.25x fewer products save.
+//! Winograd F(2x2, 3x3) with tiles across the vector lanes, in f32 under AVX-512: all three
+//! passes of the narrow 3x3 layers (CIFAR ResNets' 16-64 channels), where the GEMM form of
+//! Winograd (`winograd`) spends more on its transforms and packing than the 2.25x fewer
+//! products save.
 //!
 //! Each lane of a vector holds one 2x2 output tile: 16 consecutive tiles of a tile row, or on
 //! narrow planes the whole tile row of `16 / per` images side by side. For one vector of tiles
@@ -17,16 +17,20 @@
 //!
 //! The FMAs are 16 per 4 outputs of a channel pair instead of the direct kernel's 36. The
 //! input gradient is the same pass over `dY` with the filters flipped and their channels
-//! swapped, padding `2 - p`; the weight gradient stays with the direct kernel. Images (groups)
-//! are spread over the threads; with few of them each group's tile rows are split too.
+//! swapped, padding `2 - p`. The weight gradient transforms `x` the same way and `dY` by
+//! `A (·) Aᵀ`, transposes the latter so output channels lie along the lanes, and sums the
+//! products over chunks of tile vectors ([`weight`]); `Gᵀ (·) G` maps the sums back to 3x3.
+//! Images (groups) and chunks of their tile rows are spread over the threads.
 
 #[cfg(target_arch = "x86_64")]
 mod kernels;
+#[cfg(target_arch = "x86_64")]
+mod weight;
 
 use super::conv::Geom;
 
-/// Whether this path computes this f32 convolution's forward pass: the CPU has AVX-512 (F
-/// and VL), the kernel is 3x3 with stride 1, no dilation and one group, at most 64 channels
+/// Whether this path computes this f32 convolution (forward and weight gradient): the CPU
+/// has AVX-512 (F and VL), the kernel is 3x3 with stride 1, no dilation and one group, at most 64 channels
 /// on either side and at least 8 on the input side. Setting `LAMINA_NO_WINOGRAD_LANES` (read
 /// once) turns it off, so benchmarks can compare the paths in one build.
 pub(super) fn applies(g: &Geom) -> bool {
@@ -107,18 +111,20 @@ fn filters(u: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(super) use imp::{backward_data, forward};
+pub(super) use imp::{backward_data, backward_weight, forward};
 
 /// Never reached off x86-64 ([`applies`] is false there).
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) use super::direct3x3::{backward_data, forward};
+pub(super) use super::direct3x3::{backward_data, backward_weight, forward};
 
 #[cfg(target_arch = "x86_64")]
 mod imp {
-    use super::kernels::{prepare, tile_vector, Dest};
+    use super::kernels::{prepare, source_tiles, tile_vector, Dest};
+    use super::weight::{grad_tiles, weight_products, GradSrc};
     use super::{filters, Geom, Pass};
+    use crate::cpu::conv::accumulate_in_runs;
     use crate::cpu::gemm::SendPtr;
-    use crate::cpu::winograd::filter_transform;
+    use crate::cpu::winograd::{filter_grad_transform, filter_transform};
     use rayon::prelude::*;
     use std::arch::x86_64::__m512;
     use std::mem::MaybeUninit;
@@ -187,6 +193,77 @@ mod imp {
         data_pass(x, &filters(&filter_transform(w, g.o, g.c, false), g.o, g.c), &p, y);
     }
 
+    /// Bytes of transformed tiles (source and gradient side) per weight-gradient chunk:
+    /// half an L2 cache (a 32x32 image of 16 channels per chunk).
+    const GRAD_CHUNK_BYTES: usize = 512 << 10;
+
+    /// Weight gradient (`x` `[N, C, H, W]`, `gy` `[N, O, oH, oW]`, dense) into `dw`
+    /// (`[O, C, 3, 3]`, every element written). Chunks of tile rows of one image group are
+    /// spread over the threads, one accumulator per thread, summed in order (a fixed order
+    /// for a given thread count).
+    pub(in crate::cpu) fn backward_weight(x: &[f32], gy: &[f32], g: &Geom, dw: &mut [f32]) {
+        let p = Pass::new(g.n, g.c, (g.h, g.w), g.o, (g.ph, g.pw));
+        let (in_image, out_image) = (p.cin * p.h * p.w, p.cout * p.oh * p.ow);
+        assert_eq!(x.len(), p.n * in_image, "winograd_lanes: input size");
+        assert_eq!(gy.len(), p.n * out_image, "winograd_lanes: gradient size");
+        assert_eq!(dw.len(), p.cout * p.cin * 9, "winograd_lanes: weight gradient size");
+        assert!(crate::cpu::use_avx512_vl(), "winograd_lanes: the CPU lacks AVX-512F/VL");
+        let lanes = p.lanes;
+        let (cinp, coutp) = (p.cin.next_multiple_of(16), p.cout.next_multiple_of(16));
+        // Tile rows per chunk: the chunk's transformed tiles within the budget.
+        let per_vector = 1024 * (cinp + coutp);
+        let rows = (GRAD_CHUNK_BYTES / (per_vector * lanes.vectors)).clamp(1, p.th);
+        let (parts, groups) = (p.th.div_ceil(rows), p.n.div_ceil(lanes.slots));
+        let d = accumulate_in_runs(groups * parts, 16 * p.cin * coutp, |chunks, d: &mut [f32]| {
+            let (mut prep, mut tmp) = (Vec::new(), Vec::new());
+            let tvs = rows * lanes.vectors;
+            // Vectors (64-byte aligned), zero in the channels past `cin`, which stay unwritten.
+            let mut u = Vec::new();
+            let u = vectors(&mut u, tvs * cinp * 16);
+            let mut vt = vec![0.0f32; tvs * 256 * coutp];
+            for chunk in chunks {
+                let (grp, part) = (chunk / parts, chunk % parts);
+                let (tr0, tr1) = (part * rows, ((part + 1) * rows).min(p.th));
+                let img0 = grp * lanes.slots;
+                let images = (p.n - img0).min(lanes.slots);
+                let (q0, q1) = (2 * tr0, 2 * tr1 + 2);
+                let prep_c = (q1 - q0) * lanes.vectors * 4;
+                let prep = vectors(&mut prep, p.cin * prep_c);
+                let tmp = vectors(&mut tmp, 256);
+                // SAFETY: AVX-512F and VL are present (asserted). `x` and `gy` hold images
+                // `img0..img0 + images`; `prep` has room for `cin` blocks of `prep_c` vectors;
+                // `u` holds `tvs` blocks of `cinp * 16` vectors (channels past `cin` stay
+                // zero), `vt` `tvs` blocks of `256 coutp` floats, `tmp` 256 vectors, `d` the
+                // `16 cin coutp` floats of the accumulator.
+                unsafe {
+                    prepare(x.as_ptr().add(img0 * in_image), in_image, images, &p, (q0, q1), prep);
+                    let mut t = 0;
+                    for tr in tr0..tr1 {
+                        for v in 0..lanes.vectors {
+                            let at = prep.add(2 * (tr - tr0) * lanes.vectors * 4);
+                            source_tiles(&p, at, prep_c, v, u.add(t * cinp * 16));
+                            let src =
+                                GradSrc { gy: gy.as_ptr().add(img0 * out_image), image: out_image, images, tr, v };
+                            grad_tiles(&p, &src, tmp, vt.as_mut_ptr().add(t * 256 * coutp));
+                            t += 1;
+                        }
+                    }
+                    weight_products(&p, u.cast(), vt.as_ptr(), t, d.as_mut_ptr());
+                }
+            }
+        });
+        // [ξ][c][o] (o padded) to [ξ][o][c], then Gᵀ (·) G.
+        let mut du = vec![0.0f32; 16 * p.cout * p.cin];
+        for xi in 0..16 {
+            for c in 0..p.cin {
+                for o in 0..p.cout {
+                    du[(xi * p.cout + o) * p.cin + c] = d[(xi * p.cin + c) * coutp + o];
+                }
+            }
+        }
+        dw.copy_from_slice(&filter_grad_transform(&du, p.cout, p.cin));
+    }
+
     /// Input gradient (`gy` `[N, O, oH, oW]`, `w` `[O, C, 3, 3]`, dense) into `dx`
     /// (`[N, C, H, W]`, every element written).
     pub(in crate::cpu) fn backward_data(gy: &[f32], w: &[f32], g: &Geom, dx: &mut [MaybeUninit<f32>]) {
@@ -202,7 +279,7 @@ mod tests {
     use crate::cpu::testing::{check_conv_passes, in_pools_of_1_and_3, ConvPasses, DataPass};
     use crate::ops::Conv2dParams;
 
-    /// Both data passes against the im2col kernels (the weight gradient is not this path's).
+    /// The three passes against the im2col kernels.
     fn check(n: usize, c: usize, (h, w): (usize, usize), o: usize, pad: (usize, usize)) {
         let p = Conv2dParams { padding: pad, ..Default::default() };
         let g = Geom::new(&[n, c, h, w], &[o, c, 3, 3], &p).unwrap();
@@ -211,9 +288,13 @@ mod tests {
         let passes = ConvPasses {
             forward: &forward,
             backward_data: (g.ph <= 2 && g.pw <= 2).then_some(data),
-            backward_weight: None,
+            backward_weight: Some(&|x: &[f32], gy: &[f32], g: &Geom| {
+                let mut dw = vec![f32::NAN; g.w_shape().iter().product()];
+                backward_weight(x, gy, g, &mut dw);
+                dw
+            }),
         };
-        check_conv_passes(&g, passes, tol, tol);
+        check_conv_passes(&g, passes, tol, tol * 4.0);
     }
 
     /// Batch, input channels, (height, width), output channels, padding: planes whose tile

@@ -1,0 +1,139 @@
+//! The AVX-512 pieces of the lane-tiled Winograd weight gradient:
+//! `∂L/∂Ŵ[ξ][c][o] = Σ_tiles U[c][ξ] · (A dY Aᵀ)[o][ξ]`, a product over the tiles for each of
+//! the 16 positions. The tile transforms keep tiles in lanes, as in the forward pass; the
+//! products want output channels in lanes (so nothing needs a lane sum), so the transformed
+//! `dY` of each tile vector is transposed in 16x16 blocks, and the products run as
+//! `acc[c] += broadcast(U[c][ξ][tile]) · V[ξ][tile][o..o + 16]`, 16 source channels at a time,
+//! over a chunk of tile vectors before each flush.
+
+use super::kernels::column_picks;
+use super::Pass;
+use crate::cpu::mask16::below;
+use std::arch::x86_64::*;
+
+/// `A` applied to the 2 values of each lane (the transpose of the output transform, along one
+/// axis): `[d0, d0 + d1, d0 - d1, -d1]`.
+#[inline(always)]
+unsafe fn a(d: [__m512; 2]) -> [__m512; 4] {
+    [d[0], _mm512_add_ps(d[0], d[1]), _mm512_sub_ps(d[0], d[1]), _mm512_sub_ps(_mm512_setzero_ps(), d[1])]
+}
+
+/// Transposes the 16x16 block `r` (row `i` = vector `i`) in place: 4 rounds of interleaving
+/// rows `i` and `i + 8`, each moving one bit of the column index into the row index.
+#[inline(always)]
+unsafe fn transpose16(r: &mut [__m512; 16]) {
+    let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for _ in 0..4 {
+        let s: [__m512; 16] = std::array::from_fn(|j| {
+            let (i, h) = (j / 2, j % 2);
+            _mm512_permutex2var_ps(r[i], if h == 0 { lo } else { hi }, r[i + 8])
+        });
+        *r = s;
+    }
+}
+
+/// Where the output gradient of one tile vector comes from: channel 0 of the group's first
+/// image, floats between images, images present, tile row and tile vector.
+pub(super) struct GradSrc {
+    pub gy: *const f32,
+    pub image: usize,
+    pub images: usize,
+    pub tr: usize,
+    pub v: usize,
+}
+
+/// `V = A dY Aᵀ` of one tile vector for every destination channel, transposed to
+/// `vt[(16 ξ + tile) coutp + o]` (`coutp = cout` rounded up to 16; zero past `cout`). `tmp`
+/// holds 256 vectors of scratch.
+///
+/// # Safety
+/// AVX-512F and VL; `src.gy` addresses `images` images of `cout` planes of `oh x ow` floats,
+/// `src.image` floats apart; `vt` is writable for `256 coutp` floats.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(super) unsafe fn grad_tiles(p: &Pass, src: &GradSrc, tmp: *mut __m512, vt: *mut f32) {
+    let lanes = &p.lanes;
+    let [even, odd] = column_picks(16);
+    let pick = column_picks(lanes.per);
+    let coutp = p.cout.next_multiple_of(16);
+    let plane = p.oh * p.ow;
+    for ob in (0..coutp).step_by(16) {
+        for k in 0..16 {
+            let o = ob + k;
+            // dY of the tile vector: rows 2 tr and 2 tr + 1, the tiles' two columns.
+            let mut d = [[_mm512_setzero_ps(); 2]; 2];
+            for (r, dr) in d.iter_mut().enumerate() {
+                let oy = 2 * src.tr + r;
+                if o >= p.cout || oy >= p.oh {
+                    continue;
+                }
+                let row = src.gy.add(o * plane + oy * p.ow);
+                if lanes.per == 16 {
+                    let col = 32 * src.v;
+                    let a = _mm512_maskz_loadu_ps(below(p.ow - col), row.add(col));
+                    let b = if p.ow > col + 16 {
+                        _mm512_maskz_loadu_ps(below(p.ow - col - 16), row.add(col + 16))
+                    } else {
+                        _mm512_setzero_ps()
+                    };
+                    *dr = [_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b)];
+                } else {
+                    for s in 0..src.images.min(lanes.slots) {
+                        let a = _mm512_maskz_loadu_ps(below(p.ow), row.add(s * src.image));
+                        let slot = below((s + 1) * lanes.per) & !below(s * lanes.per);
+                        for (cc, v) in dr.iter_mut().enumerate() {
+                            *v = _mm512_mask_mov_ps(*v, slot, _mm512_permutexvar_ps(pick[cc], a));
+                        }
+                    }
+                }
+            }
+            let cols = [a(d[0]), a(d[1])];
+            for j in 0..4 {
+                let rows = a([cols[0][j], cols[1][j]]);
+                for (i, v) in rows.into_iter().enumerate() {
+                    tmp.add(16 * k + 4 * i + j).write(v);
+                }
+            }
+        }
+        for xi in 0..16 {
+            let mut blk: [__m512; 16] = std::array::from_fn(|k| *tmp.add(16 * k + xi));
+            transpose16(&mut blk);
+            for (t, v) in blk.into_iter().enumerate() {
+                _mm512_storeu_ps(vt.add((16 * xi + t) * coutp + ob), v);
+            }
+        }
+    }
+}
+
+/// Adds the products of a chunk of `tvs` tile vectors into `d[(ξ cin + c) coutp + o]`:
+/// `Σ_t Σ_tile u[t][c][ξ][tile] · vt[t][ξ][tile][o]`, with `u` as `[tvs][cinp][16][16]` floats
+/// (`cinp = cin` rounded up to 16, zero past `cin`) and `vt` as [`grad_tiles`] writes it, one
+/// tile vector after another.
+///
+/// # Safety
+/// AVX-512F and VL; `u` holds `tvs cinp 256` floats, `vt` `tvs 256 coutp`, `d` `16 cin coutp`.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(super) unsafe fn weight_products(p: &Pass, u: *const f32, vt: *const f32, tvs: usize, d: *mut f32) {
+    let (cinp, coutp) = (p.cin.next_multiple_of(16), p.cout.next_multiple_of(16));
+    for xi in 0..16 {
+        for ob in (0..coutp).step_by(16) {
+            for cb in (0..p.cin).step_by(16) {
+                let mut acc = [_mm512_setzero_ps(); 16];
+                for t in 0..tvs {
+                    let ut = u.add(((t * cinp + cb) * 16 + xi) * 16);
+                    let vtt = vt.add((t * 256 + 16 * xi) * coutp + ob);
+                    for k in 0..16 {
+                        let v = _mm512_loadu_ps(vtt.add(k * coutp));
+                        for (cc, a) in acc.iter_mut().enumerate() {
+                            *a = _mm512_fmadd_ps(_mm512_set1_ps(*ut.add(cc * 256 + k)), v, *a);
+                        }
+                    }
+                }
+                for (cc, a) in acc.into_iter().enumerate().take(p.cin - cb) {
+                    let at = d.add((xi * p.cin + cb + cc) * coutp + ob);
+                    _mm512_storeu_ps(at, _mm512_add_ps(_mm512_loadu_ps(at), a));
+                }
+            }
+        }
+    }
+}
