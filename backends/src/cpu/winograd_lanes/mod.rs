@@ -30,16 +30,19 @@ mod weight;
 use super::conv::Geom;
 
 /// Whether this path computes this f32 convolution (forward and weight gradient): the CPU
-/// has AVX-512 (F and VL), the kernel is 3x3 with stride 1, no dilation and one group, at most 64 channels
-/// on either side and at least 8 on the input side. Setting `LAMINA_NO_WINOGRAD_LANES` (read
-/// once) turns it off, so benchmarks can compare the paths in one build.
+/// has AVX-512 (F and VL), the kernel is 3x3 with stride 1, no dilation and one group, with
+/// at most 256 x 256 channels and at least 8 on the input side. Setting
+/// `LAMINA_NO_WINOGRAD_LANES` (read once) turns it off, so benchmarks can compare the paths
+/// in one build.
 pub(super) fn applies(g: &Geom) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *OFF.get_or_init(|| std::env::var_os("LAMINA_NO_WINOGRAD_LANES").is_some()) || !crate::cpu::use_avx512_vl() {
         return false;
     }
     let shape = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.g == 1;
-    shape && g.c.max(g.o) <= 64 && g.c >= 8
+    // Each tile vector streams all 16 C·O transformed filter taps: past 256x256 channels
+    // (4 MiB) they no longer stay in the caches and the GEMM form wins.
+    shape && g.c * g.o <= 256 * 256 && g.c >= 8
 }
 
 /// Whether this path computes this convolution's input gradient (the flipped pass: padding
@@ -302,7 +305,7 @@ mod tests {
     /// images), channel counts off 16, every padding the passes accept.
     type Case = (usize, usize, (usize, usize), usize, (usize, usize));
 
-    const SHAPES: [Case; 12] = [
+    const SHAPES: [Case; 13] = [
         (3, 8, (7, 5), 5, (1, 1)),
         (2, 9, (3, 3), 1, (0, 0)),
         (5, 8, (10, 13), 6, (1, 0)),
@@ -315,6 +318,7 @@ mod tests {
         (2, 17, (15, 15), 33, (1, 1)),
         (1, 8, (5, 70), 9, (2, 1)),
         (9, 10, (4, 4), 12, (1, 1)),
+        (2, 130, (6, 7), 140, (1, 1)),
     ];
 
     #[test]
@@ -354,14 +358,15 @@ mod tests {
     }
 
     #[test]
-    fn applies_only_to_3x3_stride_1_up_to_64_channels() {
+    fn applies_only_to_3x3_stride_1_up_to_256_channels() {
         let geom =
             |c: usize, o: usize, p: Conv2dParams| Geom::new(&[1, c, 8, 8], &[o, c / p.groups, 3, 3], &p).unwrap();
         let plain = Conv2dParams { padding: (1, 1), ..Default::default() };
         let avx = crate::cpu::use_avx512_vl();
         assert_eq!(applies(&geom(16, 16, plain)), avx);
         assert_eq!(applies(&geom(64, 64, plain)), avx);
-        assert!(!applies(&geom(128, 64, plain)));
+        assert_eq!(applies(&geom(256, 256, plain)), avx);
+        assert!(!applies(&geom(512, 256, plain)));
         assert!(!applies(&geom(3, 16, plain)));
         assert!(!applies(&geom(16, 16, Conv2dParams { stride: (2, 2), ..plain })));
         assert!(!applies(&geom(16, 16, Conv2dParams { dilation: (2, 2), ..plain })));
