@@ -1,4 +1,5 @@
-//! Fused batch norm (`batch_norm_train`, `channel_affine`): forward against a naive reference,
+//! Fused batch norm (`batch_norm_train`, `batch_norm_relu_train`, `channel_affine`): forward
+//! against a naive reference,
 //! f64 gradchecks under proptest over shapes and views, second-order gradchecks through the
 //! recorded backward, f32 agreement, and errors.
 
@@ -41,6 +42,11 @@ fn naive_bn(x: &Tensor, w: &[f64], b: &[f64], eps: f64) -> Vec<f64> {
     out
 }
 
+/// `batch_norm_train` (eps 1e-3), or `batch_norm_relu_train` when `relu`: the output.
+fn bn_maybe_relu(x: &Tensor, w: Option<&Tensor>, b: Option<&Tensor>, relu: bool) -> autograd::Result<Tensor> {
+    Ok(if relu { x.batch_norm_relu_train(w, b, 1e-3)?.0 } else { x.batch_norm_train(w, b, 1e-3)?.0 })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -77,13 +83,35 @@ proptest! {
             (f64_tensor(s, -2.0, 2.0), vector(c, 0.5, 2.0), vector(c, -1.0, 1.0))
         }),
         affine in any::<bool>(),
+        relu in any::<bool>(),
     ) {
         let r = weighting(x.shape());
+        let what = format!("batch_norm (affine {affine}, relu {relu})");
+        let bn = |x: &Tensor, w: Option<&Tensor>, b: Option<&Tensor>| bn_maybe_relu(x, w, b, relu);
         if affine {
-            grad_ok("batch_norm", |t| t[0].batch_norm_train(Some(&t[1]), Some(&t[2]), 1e-3)?.0.mul(&r)?.sum_all(), &[x, w, b])?;
+            grad_ok(&what, |t| bn(&t[0], Some(&t[1]), Some(&t[2]))?.mul(&r)?.sum_all(), &[x, w, b])?;
         } else {
-            grad_ok("batch_norm (no affine)", |t| t[0].batch_norm_train(None, None, 1e-3)?.0.mul(&r)?.sum_all(), &[x])?;
+            grad_ok(&what, |t| bn(&t[0], None, None)?.mul(&r)?.sum_all(), &[x])?;
         }
+    }
+
+    #[test]
+    fn batch_norm_relu_matches_batch_norm_then_relu(
+        x in bn_shape().prop_flat_map(|s| f64_tensor(s, -3.0, 3.0)),
+        kind in view_kind(),
+    ) {
+        let c = x.shape()[1];
+        let x = make_view(x.shape(), kind, &x.to_f64_vec().unwrap());
+        let (w, b) = (Tensor::from_vec(vec![1.5; c], &[c]).unwrap(), Tensor::from_vec(vec![-0.25; c], &[c]).unwrap());
+        let (y, mean, var) = x.batch_norm_relu_train(Some(&w), Some(&b), 1e-5).unwrap();
+        let (z, mean2, var2) = x.batch_norm_train(Some(&w), Some(&b), 1e-5).unwrap();
+        let want: Vec<f64> = naive_bn(&x, &vec![1.5; c], &vec![-0.25; c], 1e-5).iter().map(|v| v.max(0.0)).collect();
+        prop_assert_eq!(y.to_f64_vec().unwrap(), z.relu().unwrap().to_f64_vec().unwrap());
+        for (g, e) in y.to_f64_vec().unwrap().iter().zip(&want) {
+            prop_assert!((g - e).abs() < 1e-10 * (1.0 + e.abs()), "{g} vs {e}");
+        }
+        prop_assert_eq!(mean.to_f64_vec().unwrap(), mean2.to_f64_vec().unwrap());
+        prop_assert_eq!(var.to_f64_vec().unwrap(), var2.to_f64_vec().unwrap());
     }
 
     #[test]
@@ -105,10 +133,11 @@ proptest! {
             let c = s[1];
             (f64_tensor(s, -2.0, 2.0), vector(c, 0.5, 2.0), vector(c, -1.0, 1.0))
         }),
+        relu in any::<bool>(),
     ) {
         let r = weighting(x.shape());
-        grad_ok("batch_norm double backward", |t| grad_norm(t, |u| {
-            u[0].batch_norm_train(Some(&u[1]), Some(&u[2]), 1e-3)?.0.tanh()?.mul(&r)?.sum_all()
+        grad_ok(&format!("batch_norm double backward (relu {relu})"), |t| grad_norm(t, |u| {
+            bn_maybe_relu(&u[0], Some(&u[1]), Some(&u[2]), relu)?.tanh()?.mul(&r)?.sum_all()
         }), &[x, w, b])?;
     }
 
@@ -129,6 +158,7 @@ proptest! {
     fn f32_agrees_with_f64(
         x in bn_shape().prop_flat_map(|s| f64_tensor(s, -3.0, 3.0)),
         kind in view_kind(),
+        relu in any::<bool>(),
     ) {
         let c = x.shape()[1];
         let vals = x.to_f64_vec().unwrap();
@@ -136,7 +166,7 @@ proptest! {
         let w = Tensor::full(&[c], 1.5);
         let b = Tensor::full(&[c], -0.25);
         let r = weighting(x.shape());
-        prop_f32_agrees_with_f64(&x, &w, &b, &r, |x, w, b| Ok(x.batch_norm_train(Some(w), Some(b), 1e-3)?.0))?;
+        prop_f32_agrees_with_f64(&x, &w, &b, &r, |x, w, b| bn_maybe_relu(x, Some(w), Some(b), relu))?;
     }
 }
 

@@ -138,6 +138,17 @@ pub trait Backend: Send + Sync {
     ) -> Result<Self::Storage> {
         crate::channel::fma_composite(self, x, lx, scale, shift, extra)
     }
+    /// `relu(x·scale[c] + shift[c])` (`NaN` stays `NaN`, as [`UnaryOp::Relu`]): batch norm
+    /// followed by ReLU in one pass; the result has `x`'s shape.
+    fn channel_fma_relu(
+        &self,
+        x: &Self::Storage,
+        lx: &Layout,
+        scale: &Self::Storage,
+        shift: &Self::Storage,
+    ) -> Result<Self::Storage> {
+        crate::channel::fma_relu_composite(self, x, lx, scale, shift)
+    }
 
     // ----- per-row (layer norm) -----
     //

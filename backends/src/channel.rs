@@ -5,7 +5,7 @@
 //! later dim is flattened into `S` (`[N, C]` has `S = 1`). Per-channel vectors are contiguous
 //! `[C]` buffers of the input's dtype.
 
-use crate::ops::{BinaryOp, ReduceOp};
+use crate::ops::{BinaryOp, ReduceOp, UnaryOp};
 use crate::{Backend, Error, Layout, Result};
 
 /// `x`'s extents as `[N, C, S]`.
@@ -130,6 +130,18 @@ pub fn fma_composite<B: Backend + ?Sized>(
         out = b.binary(BinaryOp::Add, &out, &full, &t, &full)?;
     }
     Ok(out)
+}
+
+/// [`Backend::channel_fma_relu`] from `channel_fma` and `unary`.
+pub fn fma_relu_composite<B: Backend + ?Sized>(
+    b: &B,
+    x: &B::Storage,
+    lx: &Layout,
+    scale: &B::Storage,
+    shift: &B::Storage,
+) -> Result<B::Storage> {
+    let y = b.channel_fma(x, lx, scale, shift, None)?;
+    b.unary(UnaryOp::Relu, &y, &Layout::contiguous(lx.shape()))
 }
 
 /// The common geometry of two operands that must have the same shape.

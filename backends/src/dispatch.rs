@@ -254,6 +254,16 @@ impl Storage {
         })
     }
 
+    /// See [`Backend::channel_fma_relu`]; `self` is the input `x`.
+    pub fn channel_fma_relu(&self, lx: &Layout, scale: &Storage, shift: &Storage) -> Result<Storage> {
+        dispatch!(self, |b, s| b.channel_fma_relu(
+            s,
+            lx,
+            pick("channel_fma_relu", self, scale)?,
+            pick("channel_fma_relu", self, shift)?
+        ))
+    }
+
     /// See [`Backend::layer_norm`]; `self` is the input `x`.
     pub fn layer_norm(
         &self,

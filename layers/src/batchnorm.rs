@@ -106,8 +106,10 @@ impl BatchNorm {
     }
 }
 
-impl Module for BatchNorm {
-    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+impl BatchNorm {
+    /// The forward pass, followed by ReLU when `relu` (fused into batch norm's pass over the
+    /// input when normalizing with batch statistics).
+    fn apply(&self, x: &Tensor, mode: Mode, relu: bool) -> Result<Tensor> {
         let r = x.ndim();
         if r < self.min_rank || r > self.max_rank || x.shape()[1] != self.channels {
             return Err(Error::invalid(
@@ -132,7 +134,11 @@ impl Module for BatchNorm {
                     format!("needs more than one value per channel in training, got {:?}", x.shape()),
                 ));
             }
-            let (y, mean, var) = x.batch_norm_train(weight.as_ref(), bias.as_ref(), self.eps)?;
+            let (y, mean, var) = if relu {
+                x.batch_norm_relu_train(weight.as_ref(), bias.as_ref(), self.eps)?
+            } else {
+                x.batch_norm_train(weight.as_ref(), bias.as_ref(), self.eps)?
+            };
             if mode.is_train() {
                 self.update_running(&mean, &var, count)?;
             }
@@ -149,7 +155,22 @@ impl Module for BatchNorm {
         if let Some(b) = &bias {
             shift = shift.add(b)?;
         }
-        x.channel_affine(&scale, &shift)
+        let y = x.channel_affine(&scale, &shift)?;
+        if relu {
+            y.relu()
+        } else {
+            Ok(y)
+        }
+    }
+}
+
+impl Module for BatchNorm {
+    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.apply(x, mode, false)
+    }
+
+    fn forward_relu(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.apply(x, mode, true)
     }
 
     fn params(&self) -> Vec<(String, Param)> {

@@ -63,6 +63,12 @@ pub trait Module: AsAny + Send + Sync {
     /// Applies the module to `x`.
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor>;
 
+    /// `relu(forward(x))`. Modules that can fuse the ReLU into their own pass override it
+    /// ([`crate::BatchNorm`] in training); the result is the same either way.
+    fn forward_relu(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.forward(x, mode)?.relu()
+    }
+
     /// This module's own parameters (not its children's), in a stable order.
     fn params(&self) -> Vec<(String, Param)> {
         Vec::new()

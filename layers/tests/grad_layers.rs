@@ -142,6 +142,47 @@ fn batchnorm_running_statistics_follow_the_momentum_update() {
     }
 }
 
+/// `forward_relu` (ReLU fused into the norm in training) against `forward` then `relu`: the
+/// same outputs, parameter gradients and running statistics, in training and in evaluation.
+#[test]
+fn batchnorm_forward_relu_matches_forward_then_relu() {
+    let shape = [4, 3, 2, 5];
+    let (fused, plain) = (BatchNorm2d::new(3), BatchNorm2d::new(3));
+    for bn in [&fused, &plain] {
+        bn.convert(DType::F64, Device::Cpu).unwrap();
+        bn.weight.as_ref().unwrap().set_data(&Tensor::from_vec(vec![0.5f64, 1.5, -1.0], &[3]).unwrap()).unwrap();
+        bn.bias.as_ref().unwrap().set_data(&Tensor::from_vec(vec![0.25f64, -0.5, 0.1], &[3]).unwrap()).unwrap();
+    }
+    let r = Tensor::randn(&shape, 5).unwrap().to_dtype(DType::F64).unwrap();
+    for step in 1..=3u64 {
+        let x = Tensor::randn(&shape, step).unwrap().to_dtype(DType::F64).unwrap();
+        let a = fused.forward_relu(&x, Mode::Train).unwrap();
+        let b = plain.forward(&x, Mode::Train).unwrap().relu().unwrap();
+        assert_eq!(a.to_vec::<f64>().unwrap(), b.to_vec::<f64>().unwrap());
+        assert!(a.to_vec::<f64>().unwrap().iter().filter(|&&v| v == 0.0).count() > 10);
+        for (bn, y) in [(&fused, &a), (&plain, &b)] {
+            for p in bn.parameters() {
+                p.zero_grad();
+            }
+            y.mul(&r).unwrap().sum_all().unwrap().backward().unwrap();
+        }
+        for (p, q) in fused.parameters().iter().zip(plain.parameters()) {
+            let (gp, gq) = (p.grad().unwrap().to_vec::<f64>().unwrap(), q.grad().unwrap().to_vec::<f64>().unwrap());
+            assert!(gp.iter().zip(&gq).all(|(u, v)| (u - v).abs() < 1e-12), "{gp:?} vs {gq:?}");
+        }
+    }
+    for name in ["running_mean", "running_var"] {
+        let get = |bn: &BatchNorm| {
+            bn.named_buffers().into_iter().find(|(n, _)| n == name).unwrap().1.get().to_vec::<f64>().unwrap()
+        };
+        assert_eq!(get(&fused), get(&plain), "{name}");
+    }
+    let x = Tensor::randn(&shape, 9).unwrap().to_dtype(DType::F64).unwrap();
+    let a = fused.forward_relu(&x, Mode::Eval).unwrap().to_vec::<f64>().unwrap();
+    let b = plain.forward(&x, Mode::Eval).unwrap().relu().unwrap().to_vec::<f64>().unwrap();
+    assert_eq!(a, b);
+}
+
 /// `x · w` whose backward rule gets `w`'s gradient wrong by a factor of 2 (and `x`'s right).
 struct WrongWeightGrad {
     w: Param,

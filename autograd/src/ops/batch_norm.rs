@@ -7,6 +7,7 @@
 //! higher-order gradients (`create_graph`) instead builds its gradients from differentiable
 //! tensor ops, so Hessian-vector products through batch norm stay exact.
 
+use backends::ops::{CmpOp, UnaryOp};
 use backends::{Layout, Storage};
 
 use crate::graph::record_fn;
@@ -88,7 +89,39 @@ impl Tensor {
         bias: Option<&Tensor>,
         eps: f64,
     ) -> Result<(Tensor, Tensor, Tensor)> {
-        let op = "batch_norm";
+        self.batch_norm_train_act(weight, bias, eps, false)
+    }
+
+    /// [`Tensor::batch_norm_train`] followed by ReLU, in one pass over the input:
+    /// `relu(batch_norm(x))`, with the same statistics returned. The backward pass masks the
+    /// gradient where the output is zero (as ReLU's backward does), then runs batch norm's.
+    /// Differentiable in `x`, `weight` and `bias`, to any order.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f64, 3.0, 10.0, 20.0], &[2, 2]).unwrap();
+    /// let (y, _, _) = x.batch_norm_relu_train(None, None, 0.0).unwrap();
+    /// let y = y.to_vec::<f64>().unwrap();
+    /// assert!(y.iter().zip([0.0, 0.0, 1.0, 1.0]).all(|(a, b)| (a - b).abs() < 1e-12));
+    /// ```
+    pub fn batch_norm_relu_train(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        self.batch_norm_train_act(weight, bias, eps, true)
+    }
+
+    /// Batch norm in training mode, followed by ReLU when `relu`.
+    fn batch_norm_train_act(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+        relu: bool,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let op = if relu { "batch_norm_relu" } else { "batch_norm" };
         let c = check(op, self, &[("weight", weight), ("bias", bias)])?;
         if self.numel() == 0 {
             return Err(Error::invalid(op, format!("needs a non-empty input, got {:?}", self.shape())));
@@ -107,7 +140,12 @@ impl Tensor {
                 if let Some(b) = bias {
                     shift = shift.add(&b.detach())?;
                 }
-                let y = self.storage().channel_fma(self.layout(), &exact(&scale)?, &exact(&shift)?, None)?;
+                let (sc, sh) = (exact(&scale)?, exact(&shift)?);
+                let y = if relu {
+                    self.storage().channel_fma_relu(self.layout(), &sc, &sh)?
+                } else {
+                    self.storage().channel_fma(self.layout(), &sc, &sh, None)?
+                };
                 Ok((like(y, self), mean, var, inv))
             })
         })?;
@@ -117,8 +155,24 @@ impl Tensor {
         let (x, w) = (self.clone(), weight.cloned());
         let (has_w, has_b) = (weight.is_some(), bias.is_some());
         let (saved_mean, saved_inv) = (mean.clone(), inv);
+        // The output before recording (no graph node, so no cycle): ReLU's mask.
+        let saved_y = relu.then(|| y.clone());
         let y = record_fn(y, op, &inputs, move || {
             move |g: &Tensor| {
+                let masked;
+                let g = match &saved_y {
+                    // ReLU's second derivative is zero: a constant mask is exact to any order.
+                    Some(y) if is_grad_enabled() => {
+                        masked = g.mul(&y.mask_scalar(0.0, CmpOp::Gt)?)?;
+                        &masked
+                    }
+                    Some(y) => {
+                        let bop = UnaryOp::Relu.backward_op().expect("ReLU has a fused backward kernel");
+                        masked = g.binary_raw(y, bop)?;
+                        &masked
+                    }
+                    None => g,
+                };
                 let (gx, gw, gb) = if is_grad_enabled() {
                     bn_backward_composite(&x, w.as_ref(), g, eps)?
                 } else {

@@ -22,7 +22,8 @@ fn vector<B: Backend>(b: &B, rng: &mut TestRng, c: usize, dtype: DType) -> (Vec<
     (host(&v, dtype).to_f64_vec(), upload(b, &v, dtype))
 }
 
-/// `channel_stats`, `channel_sums` and `channel_fma` (with and without the second term).
+/// `channel_stats`, `channel_sums`, `channel_fma` (with and without the second term) and
+/// `channel_fma_relu`.
 pub fn check_channel_ops<B: Backend>(b: &B) {
     let mut rng = TestRng::new(31);
     for shape in SHAPES {
@@ -76,6 +77,16 @@ pub fn check_channel_ops<B: Backend>(b: &B) {
                         .collect();
                     assert_close(&got, &want, rt, at * 10.0, &what(&format!("channel_fma (second term {with_y})")));
                 }
+                // The shift is centered on the products, so about half the outputs clip.
+                let got = download(b, &b.channel_fma_relu(&xs, &v.layout, &ab, &db).unwrap(), &out);
+                let want: Vec<f64> = (0..xlog.len())
+                    .map(|i| {
+                        let k = (i / s) % c;
+                        (xlog[i] * ad[k] + dd[k]).max(0.0)
+                    })
+                    .collect();
+                assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
+                assert_close(&got, &want, rt, at * 10.0, &what("channel_fma_relu"));
             }
         }
     }

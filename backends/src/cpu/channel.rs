@@ -164,6 +164,7 @@ fn fma_typed<T: FloatElement>(
     scale: &CpuStorage,
     shift: &CpuStorage,
     extra: Option<(&CpuStorage, &Layout, &CpuStorage)>,
+    relu: bool,
 ) -> Result<CpuStorage> {
     const OP: &str = "channel_fma";
     let g = ChannelGeom::of(OP, lx)?;
@@ -196,6 +197,10 @@ fn fma_typed<T: FloatElement>(
                 let dst = &mut chunk[pos - start..run_end - start];
                 let src = &x[pos..run_end];
                 match &extra {
+                    None if relu => dst.iter_mut().zip(src).for_each(|(o, &v)| {
+                        let y = v * a + d;
+                        o.write(if y < T::zero() { T::zero() } else { y });
+                    }),
                     None => dst.iter_mut().zip(src).for_each(|(o, &v)| {
                         o.write(v * a + d);
                     }),
@@ -263,13 +268,24 @@ pub(crate) fn channel_fma(
     extra: Option<(&CpuStorage, &Layout, &CpuStorage)>,
 ) -> Result<CpuStorage> {
     check_extent("channel_fma", x, lx)?;
-    float_only!("channel_fma", x, v, T => fma_typed::<T>(v, lx, scale, shift, extra))
+    float_only!("channel_fma", x, v, T => fma_typed::<T>(v, lx, scale, shift, extra, false))
+}
+
+/// See [`crate::Backend::channel_fma_relu`].
+pub(crate) fn channel_fma_relu(
+    x: &CpuStorage,
+    lx: &Layout,
+    scale: &CpuStorage,
+    shift: &CpuStorage,
+) -> Result<CpuStorage> {
+    check_extent("channel_fma_relu", x, lx)?;
+    float_only!("channel_fma_relu", x, v, T => fma_typed::<T>(v, lx, scale, shift, None, true))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::{fma_composite, stats_composite, sums_composite};
+    use crate::channel::{fma_composite, fma_relu_composite, stats_composite, sums_composite};
     use crate::CpuBackend;
 
     /// A `[N, C, H, W]` f64 tensor with a per-channel offset (so the centering matters) and its
@@ -372,7 +388,7 @@ mod tests {
     }
 
     #[test]
-    fn fma_matches_the_composite_with_and_without_a_second_term() {
+    fn fma_matches_the_composite_with_and_without_a_second_term_and_relu() {
         for &(n, c, h, w, strided) in &[(2, 3, 5, 7, true), (3, 2, 1, 1, false), (64, 16, 8, 8, false)] {
             let (x, lx) = input(n, c, h, w, 4, strided);
             let (y, ly) = input(n, c, h, w, 5, !strided);
@@ -383,6 +399,10 @@ mod tests {
                 let want = fma_composite(&CpuBackend, &x, &lx, &a, &d, extra).unwrap();
                 close(&f64s(&got), &f64s(&want), 1e-14);
             }
+            let got = channel_fma_relu(&x, &lx, &a, &d).unwrap();
+            let want = fma_relu_composite(&CpuBackend, &x, &lx, &a, &d).unwrap();
+            assert_eq!(f64s(&got), f64s(&want));
+            assert!(f64s(&got).contains(&0.0));
             // And against a naive loop in logical order (the composite shares no code with it).
             let got = f64s(&channel_fma(&x, &lx, &a, &d, None).unwrap());
             let px = naive(&x, &lx);

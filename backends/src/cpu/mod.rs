@@ -225,6 +225,16 @@ impl Backend for CpuBackend {
         channel::channel_fma(x, lx, scale, shift, extra)
     }
 
+    fn channel_fma_relu(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        scale: &CpuStorage,
+        shift: &CpuStorage,
+    ) -> Result<CpuStorage> {
+        channel::channel_fma_relu(x, lx, scale, shift)
+    }
+
     fn matmul(&self, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
         matmul::matmul(a, la, b, lb)
     }

@@ -49,3 +49,9 @@ pub(crate) fn conv_bn_act(
 pub(crate) fn conv_bn(conv: &dyn Module, bn: &dyn Module, x: &Tensor, mode: Mode) -> Result<Tensor> {
     bn.forward(&conv.forward(x, mode)?, mode)
 }
+
+/// `relu(bn(conv(x)))`, the ReLU fused into the norm where it can be
+/// ([`Module::forward_relu`]).
+pub(crate) fn conv_bn_relu(conv: &dyn Module, bn: &dyn Module, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    bn.forward_relu(&conv.forward(x, mode)?, mode)
+}

@@ -10,7 +10,7 @@
 
 use autograd::{Error, Pool2dParams, Result, Tensor};
 
-use super::common::{conv, conv_bn};
+use super::common::{conv, conv_bn, conv_bn_relu};
 use crate::init::FanMode;
 use crate::rng::with_seed;
 use crate::{children, AdaptiveAvgPool2d, BatchNorm2d, Identity, Linear, MaxPool2d, Mode, Module, Sequential};
@@ -80,7 +80,7 @@ impl BasicBlock {
 
 impl Module for BasicBlock {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let out = conv_bn(&*self.conv1, &*self.bn1, x, mode)?.relu()?;
+        let out = conv_bn_relu(&*self.conv1, &*self.bn1, x, mode)?;
         let out = conv_bn(&*self.conv2, &*self.bn2, &out, mode)?;
         out.add(&self.shortcut.forward(x, mode)?)?.relu()
     }
@@ -136,8 +136,8 @@ impl Bottleneck {
 
 impl Module for Bottleneck {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let out = conv_bn(&*self.conv1, &*self.bn1, x, mode)?.relu()?;
-        let out = conv_bn(&*self.conv2, &*self.bn2, &out, mode)?.relu()?;
+        let out = conv_bn_relu(&*self.conv1, &*self.bn1, x, mode)?;
+        let out = conv_bn_relu(&*self.conv2, &*self.bn2, &out, mode)?;
         let out = conv_bn(&*self.conv3, &*self.bn3, &out, mode)?;
         out.add(&self.downsample.forward(x, mode)?)?.relu()
     }
@@ -236,7 +236,7 @@ impl ResNet {
 
 impl Module for ResNet {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let mut out = conv_bn(&*self.conv1, &*self.bn1, x, mode)?.relu()?;
+        let mut out = conv_bn_relu(&*self.conv1, &*self.bn1, x, mode)?;
         out = self.maxpool.forward(&out, mode)?;
         for stage in [&self.layer1, &self.layer2, &self.layer3, &self.layer4] {
             out = stage.forward(&out, mode)?;

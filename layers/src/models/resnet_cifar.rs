@@ -11,7 +11,7 @@
 
 use autograd::{Error, Result, Tensor};
 
-use super::common::{conv, conv_bn};
+use super::common::{conv, conv_bn_relu};
 use super::resnet::BasicBlock;
 use crate::init::{default_bias, kaiming_normal, FanMode, Nonlinearity};
 use crate::rng::with_seed;
@@ -136,7 +136,7 @@ impl CifarResNet {
 
 impl Module for CifarResNet {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let mut out = conv_bn(&*self.conv1, &*self.bn1, x, mode)?.relu()?;
+        let mut out = conv_bn_relu(&*self.conv1, &*self.bn1, x, mode)?;
         for stage in [&self.layer1, &self.layer2, &self.layer3] {
             out = stage.forward(&out, mode)?;
         }
