@@ -17,9 +17,13 @@
 //! one accumulator per thread and a final reduction (no races, and a fixed summation order for a
 //! given thread count).
 //!
-//! Ahead of these, in this order: in f32 on CPUs with AVX-512, 3x3 stride-1 layers of at most
-//! 32 channels go to the direct kernel ([`direct3x3`]) and 3x3 depthwise layers to
-//! [`depthwise3x3`]; other 3x3 stride-1 layers (and f64) go to Winograd ([`winograd`]).
+//! Ahead of these, in this order: in f32 on CPUs with AVX-512, 3x3 stride-1 layers with at
+//! least 8 input channels and at most 256 x 256 channels go to Winograd with tiles across
+//! the vector lanes ([`winograd_lanes`]); the other narrow 3x3 stride-1 layers (at most 32
+//! channels, e.g. a 3-channel stem) to the direct kernel ([`direct3x3`]); 3x3 depthwise layers
+//! to [`depthwise3x3`]; remaining 3x3 stride-1 layers (and f64) to the GEMM form of Winograd
+//! ([`winograd`]). In f32 under AVX-512, im2col and col2im with row stride 1 or 2 use masked
+//! vector loads ([`im2col_avx512`]).
 
 use super::copy::check_extent;
 use super::gemm::{gemm, gemm_par, GemmElement, MatRef};
