@@ -47,6 +47,17 @@ fn bn_maybe_relu(x: &Tensor, w: Option<&Tensor>, b: Option<&Tensor>, relu: bool)
     Ok(if relu { x.batch_norm_relu_train(w, b, 1e-3)?.0 } else { x.batch_norm_train(w, b, 1e-3)?.0 })
 }
 
+/// Whether every batch-norm output (eps 1e-3, before any ReLU) is at least 1e-3 from zero.
+/// ReLU has no derivative at 0 (a constant channel normalizes to exactly 0), so neither finite
+/// differences nor f32 rounding can be compared with the analytic gradient there: the ReLU
+/// cases draw their inputs off that kink, as PyTorch's gradcheck requires.
+fn off_the_kink(x: &Tensor, w: Option<&Tensor>, b: Option<&Tensor>) -> bool {
+    let f64 = |t: &Tensor| t.to_dtype(DType::F64).unwrap();
+    let (w, b) = (w.map(f64), b.map(f64));
+    let y = f64(x).batch_norm_train(w.as_ref(), b.as_ref(), 1e-3).unwrap().0;
+    y.to_f64_vec().unwrap().iter().all(|v| v.abs() >= 1e-3)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -85,6 +96,7 @@ proptest! {
         affine in any::<bool>(),
         relu in any::<bool>(),
     ) {
+        prop_assume!(!relu || off_the_kink(&x, affine.then_some(&w), affine.then_some(&b)));
         let r = weighting(x.shape());
         let what = format!("batch_norm (affine {affine}, relu {relu})");
         let bn = |x: &Tensor, w: Option<&Tensor>, b: Option<&Tensor>| bn_maybe_relu(x, w, b, relu);
@@ -135,6 +147,7 @@ proptest! {
         }),
         relu in any::<bool>(),
     ) {
+        prop_assume!(!relu || off_the_kink(&x, Some(&w), Some(&b)));
         let r = weighting(x.shape());
         grad_ok(&format!("batch_norm double backward (relu {relu})"), |t| grad_norm(t, |u| {
             bn_maybe_relu(&u[0], Some(&u[1]), Some(&u[2]), relu)?.tanh()?.mul(&r)?.sum_all()
@@ -165,6 +178,7 @@ proptest! {
         let x = make_view(x.shape(), kind, &vals);
         let w = Tensor::full(&[c], 1.5);
         let b = Tensor::full(&[c], -0.25);
+        prop_assume!(!relu || off_the_kink(&x, Some(&w), Some(&b)));
         let r = weighting(x.shape());
         prop_f32_agrees_with_f64(&x, &w, &b, &r, |x, w, b| bn_maybe_relu(x, Some(w), Some(b), relu))?;
     }
