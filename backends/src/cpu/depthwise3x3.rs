@@ -22,7 +22,7 @@ use super::conv::Geom;
 /// once) turns it off for comparisons.
 pub(super) fn applies(g: &Geom) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *OFF.get_or_init(|| std::env::var_os("LAMINA_NO_DEPTHWISE3X3").is_some()) || !crate::cpu::use_avx512_vl() {
+    if crate::cpu::switched_off(&OFF, "LAMINA_NO_DEPTHWISE3X3") || !crate::cpu::use_avx512_vl() {
         return false;
     }
     g.is_depthwise() && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 && g.sh == g.sw && g.sh <= 2
@@ -275,7 +275,7 @@ mod imp {
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
-    use crate::cpu::testing::{check_conv_passes, ConvPasses, DataPass};
+    use crate::cpu::testing::{check_conv_passes, weight_into, ConvPasses, DataPass};
     use crate::ops::Conv2dParams;
 
     /// All passes against the generic depthwise loops.
@@ -287,11 +287,7 @@ mod tests {
         let passes = ConvPasses {
             forward: &forward,
             backward_data: applies_backward_data(&g).then_some(data),
-            backward_weight: Some(&|x: &[f32], gy: &[f32], g: &Geom| {
-                let mut dw = vec![f32::NAN; g.w_shape().iter().product()];
-                backward_weight(x, gy, g, &mut dw);
-                dw
-            }),
+            backward_weight: Some(&weight_into(&backward_weight)),
         };
         check_conv_passes(&g, passes, 1e-6, 1e-5);
     }

@@ -54,6 +54,13 @@ pub(crate) fn use_avx512_vl() -> bool {
     false
 }
 
+/// Whether the environment variable `name` is set, read once per `cell`: the switches
+/// (`LAMINA_NO_WINOGRAD`, ...) that turn a fast path off so benchmarks can compare paths in
+/// one build.
+pub(crate) fn switched_off(cell: &std::sync::OnceLock<bool>, name: &str) -> bool {
+    *cell.get_or_init(|| std::env::var_os(name).is_some())
+}
+
 #[cfg(feature = "cuda")]
 pub(crate) use {
     conv::{geom_backward_data, geom_backward_weight, Geom},

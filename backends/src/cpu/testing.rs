@@ -91,3 +91,43 @@ pub(crate) fn in_pools_of_1_and_3(f: impl Fn() + Sync + Send) {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool").install(&f);
     }
 }
+
+/// An f32 weight-gradient pass writing into its `[O, C, kH, kW]` output slice (the
+/// AVX-512 kernels' form).
+pub(crate) type WeightIntoPass<'a> = &'a dyn Fn(&[f32], &[f32], &Geom, &mut [f32]);
+
+/// An f32 weight-gradient pass that writes into its output slice, as a [`WeightPass`]: the
+/// slice starts as NaN, so an element the pass skips shows.
+pub(crate) fn weight_into(pass: WeightIntoPass<'_>) -> impl Fn(&[f32], &[f32], &Geom) -> Vec<f32> + '_ {
+    move |x, gy, g| {
+        let mut dw = vec![f32::NAN; g.w_shape().iter().product()];
+        pass(x, gy, g, &mut dw);
+        dw
+    }
+}
+
+/// The three passes of an f32 path for dense 3x3 stride-1 convolutions against the generic
+/// kernels, on `[n, c, h, w]` through `o` filters with padding `pad` (the input gradient only
+/// where the flipped pass fits, padding at most 2), at tolerances scaled by the channels.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn check_3x3_path(
+    n: usize,
+    c: usize,
+    (h, w): (usize, usize),
+    o: usize,
+    pad: (usize, usize),
+    forward: DataPass<'_, f32>,
+    backward_data: DataPass<'_, f32>,
+    backward_weight: WeightIntoPass<'_>,
+) {
+    let p = crate::ops::Conv2dParams { padding: pad, ..Default::default() };
+    let g = Geom::new(&[n, c, h, w], &[o, c, 3, 3], &p).unwrap();
+    let tol = 1e-5 * (c.max(o) as f64).sqrt();
+    let weight = weight_into(backward_weight);
+    let passes = ConvPasses {
+        forward,
+        backward_data: (g.ph <= 2 && g.pw <= 2).then_some(backward_data),
+        backward_weight: Some(&weight),
+    };
+    check_conv_passes(&g, passes, tol, tol * 4.0);
+}

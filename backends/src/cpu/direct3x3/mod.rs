@@ -23,12 +23,14 @@ use super::conv::Geom;
 
 /// Whether the direct path computes this f32 convolution (forward and backward weight): the
 /// CPU has AVX-512, the kernel is 3x3 with stride 1, no dilation and one group, and the layer
-/// is narrow (at most 32 channels on either side, where it beats Winograd) with output rows at
-/// least 12 wide (so most vector lanes hold columns). Setting `LAMINA_NO_DIRECT3X3` (read once)
-/// turns it off, so benchmarks can compare the paths in one build.
+/// is narrow (at most 32 channels on either side, where it beats the GEMM form of Winograd) with output rows at
+/// least 12 wide (so most vector lanes hold columns). `conv.rs` tries the lane-tiled Winograd
+/// (`winograd_lanes`) first, so with AVX-512 this path takes the narrow layers with fewer than
+/// 8 input channels (a 3-channel stem). Setting `LAMINA_NO_DIRECT3X3` (read once) turns it
+/// off, so benchmarks can compare the paths in one build.
 pub(super) fn applies(g: &Geom) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *OFF.get_or_init(|| std::env::var_os("LAMINA_NO_DIRECT3X3").is_some()) || !crate::cpu::use_avx512_vl() {
+    if crate::cpu::switched_off(&OFF, "LAMINA_NO_DIRECT3X3") || !crate::cpu::use_avx512_vl() {
         return false;
     }
     let shape = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.g == 1;
@@ -308,25 +310,12 @@ mod imp {
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
-    use crate::cpu::testing::{check_conv_passes, in_pools_of_1_and_3, ConvPasses, DataPass};
+    use crate::cpu::testing::{check_3x3_path, in_pools_of_1_and_3};
     use crate::ops::Conv2dParams;
 
     /// All three passes against the im2col kernels.
-    fn check(n: usize, c: usize, (h, w): (usize, usize), o: usize, pad: (usize, usize)) {
-        let p = Conv2dParams { padding: pad, ..Default::default() };
-        let g = Geom::new(&[n, c, h, w], &[o, c, 3, 3], &p).unwrap();
-        let tol = 1e-5 * (c.max(o) as f64).sqrt();
-        let data: DataPass<f32> = &backward_data;
-        let passes = ConvPasses {
-            forward: &forward,
-            backward_data: (g.ph <= 2 && g.pw <= 2).then_some(data),
-            backward_weight: Some(&|x: &[f32], gy: &[f32], g: &Geom| {
-                let mut dw = vec![f32::NAN; g.w_shape().iter().product()];
-                backward_weight(x, gy, g, &mut dw);
-                dw
-            }),
-        };
-        check_conv_passes(&g, passes, tol, tol * 4.0);
+    fn check(n: usize, c: usize, hw: (usize, usize), o: usize, pad: (usize, usize)) {
+        check_3x3_path(n, c, hw, o, pad, &forward, &backward_data, &backward_weight);
     }
 
     /// Batch, input channels, (height, width), output channels, padding: widths below, at and

@@ -35,7 +35,7 @@ const MIN_CHUNK_TILES: usize = 128;
 /// benchmarks can compare it with the im2col kernels in one build.
 pub(super) fn applies(g: &Geom) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *OFF.get_or_init(|| std::env::var_os("LAMINA_NO_WINOGRAD").is_some()) {
+    if crate::cpu::switched_off(&OFF, "LAMINA_NO_WINOGRAD") {
         return false;
     }
     let shape = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.g == 1;

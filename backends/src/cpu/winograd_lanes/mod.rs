@@ -36,7 +36,7 @@ use super::conv::Geom;
 /// in one build.
 pub(super) fn applies(g: &Geom) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *OFF.get_or_init(|| std::env::var_os("LAMINA_NO_WINOGRAD_LANES").is_some()) || !crate::cpu::use_avx512_vl() {
+    if crate::cpu::switched_off(&OFF, "LAMINA_NO_WINOGRAD_LANES") || !crate::cpu::use_avx512_vl() {
         return false;
     }
     let shape = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.g == 1;
@@ -279,25 +279,12 @@ mod imp {
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
-    use crate::cpu::testing::{check_conv_passes, in_pools_of_1_and_3, ConvPasses, DataPass};
+    use crate::cpu::testing::{check_3x3_path, in_pools_of_1_and_3};
     use crate::ops::Conv2dParams;
 
     /// The three passes against the im2col kernels.
-    fn check(n: usize, c: usize, (h, w): (usize, usize), o: usize, pad: (usize, usize)) {
-        let p = Conv2dParams { padding: pad, ..Default::default() };
-        let g = Geom::new(&[n, c, h, w], &[o, c, 3, 3], &p).unwrap();
-        let tol = 1e-5 * (c.max(o) as f64).sqrt();
-        let data: DataPass<f32> = &backward_data;
-        let passes = ConvPasses {
-            forward: &forward,
-            backward_data: (g.ph <= 2 && g.pw <= 2).then_some(data),
-            backward_weight: Some(&|x: &[f32], gy: &[f32], g: &Geom| {
-                let mut dw = vec![f32::NAN; g.w_shape().iter().product()];
-                backward_weight(x, gy, g, &mut dw);
-                dw
-            }),
-        };
-        check_conv_passes(&g, passes, tol, tol * 4.0);
+    fn check(n: usize, c: usize, hw: (usize, usize), o: usize, pad: (usize, usize)) {
+        check_3x3_path(n, c, hw, o, pad, &forward, &backward_data, &backward_weight);
     }
 
     /// Batch, input channels, (height, width), output channels, padding: planes whose tile

@@ -33,13 +33,17 @@ unsafe fn transpose16(r: &mut [__m512; 16]) {
     }
 }
 
-/// Where the output gradient of one tile vector comes from: channel 0 of the group's first
-/// image, floats between images, images present, tile row and tile vector.
+/// Where the output gradient of one tile vector comes from.
 pub(super) struct GradSrc {
+    /// Channel 0 of the group's first image.
     pub gy: *const f32,
+    /// Floats between images.
     pub image: usize,
+    /// Images of the group present (the rest of the lanes read as zero).
     pub images: usize,
+    /// Tile row.
     pub tr: usize,
+    /// Tile vector within the tile row.
     pub v: usize,
 }
 
