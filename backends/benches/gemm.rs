@@ -83,4 +83,33 @@ fn main() {
         );
         println!("sgemm {n} {med:.3} {min:.3}");
     }
+    vit_linears(&cpu);
+}
+
+/// The products of ViT-Tiny/4's linear layers at batch 64 (4160 token rows, width 192): for
+/// each layer `y = x Wᵀ`, the forward, the input gradient `dy W` and the weight gradient
+/// `dyᵀ x`, with the transposed operands as strided views, as autograd passes them.
+fn vit_linears(cpu: &CpuBackend) {
+    const ROWS: usize = 64 * 65;
+    println!("{:>22} {:>10} {:>10}", "vit linear (in->out)", "pass", "GF/s");
+    for (name, fin, fout) in [("qkv", 192usize, 576usize), ("proj", 192, 192), ("fc1", 192, 768), ("fc2", 768, 192)] {
+        let fill = |len: usize, s: usize| -> CpuStorage {
+            CpuStorage::F32((0..len).map(|i| ((i * s + 3) % 13) as f32 * 0.1 - 0.6).collect())
+        };
+        let (x, w, dy) = (fill(ROWS * fin, 7), fill(fout * fin, 5), fill(ROWS * fout, 3));
+        let lx = Layout::contiguous(&[ROWS, fin]);
+        let lw = Layout::contiguous(&[fout, fin]);
+        let ldy = Layout::contiguous(&[ROWS, fout]);
+        let wt = lw.transpose(0, 1).expect("2-d");
+        let dyt = ldy.transpose(0, 1).expect("2-d");
+        let flops = 2.0 * (ROWS * fin * fout) as f64;
+        let passes: [(&str, &CpuStorage, &Layout, &CpuStorage, &Layout); 3] =
+            [("fwd", &x, &lx, &w, &wt), ("bwd_data", &dy, &ldy, &w, &lw), ("bwd_weight", &dy, &dyt, &x, &lx)];
+        for (pass, a, la, b, lb) in passes {
+            let (med, _) = time_ms(15, || {
+                std::hint::black_box(cpu.matmul(a, la, b, lb).unwrap());
+            });
+            println!("{:>22} {pass:>10} {:>10.1}", format!("{name} ({fin}->{fout})"), flops / med / 1e6);
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::fast_math;
 use super::scalar::{compare, Arith};
-use super::strided::{par_build, par_fill, Rows};
+use super::strided::{par_build, Rows};
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
 use crate::{CpuStorage, DType, Element, Error, FloatElement, Layout, Result};
 use std::mem::MaybeUninit;
@@ -127,11 +127,11 @@ pub(crate) fn map3<
 }
 
 /// A slice kernel over a contiguous view, in parallel chunks; `None` for other views.
-fn contiguous_map1(v: &[f32], l: &Layout, kernel: fn(&[f32], &mut [f32])) -> Option<Vec<f32>> {
+/// The kernels write every element of their output, so it is not zero-filled first.
+fn contiguous_map1(v: &[f32], l: &Layout, kernel: fn(&[f32], &mut [MaybeUninit<f32>])) -> Option<Vec<f32>> {
     let src = &v[l.contiguous_range()?];
-    let mut out = vec![0.0; src.len()];
-    par_fill(&mut out, |chunk, start| kernel(&src[start..start + chunk.len()], chunk));
-    Some(out)
+    // SAFETY: the slice kernels initialize every element of their output chunk.
+    Some(unsafe { par_build(src.len(), |chunk, start| kernel(&src[start..start + chunk.len()], chunk)) })
 }
 
 /// [`contiguous_map1`] for two views of one shape.
@@ -140,15 +140,16 @@ fn contiguous_map2(
     la: &Layout,
     b: &[f32],
     lb: &Layout,
-    kernel: fn(&[f32], &[f32], &mut [f32]),
+    kernel: fn(&[f32], &[f32], &mut [MaybeUninit<f32>]),
 ) -> Option<Vec<f32>> {
     let (a, b) = (&a[la.contiguous_range()?], &b[lb.contiguous_range()?]);
-    let mut out = vec![0.0; a.len()];
-    par_fill(&mut out, |chunk, start| {
-        let end = start + chunk.len();
-        kernel(&a[start..end], &b[start..end], chunk)
-    });
-    Some(out)
+    // SAFETY: the slice kernels initialize every element of their output chunk.
+    Some(unsafe {
+        par_build(a.len(), |chunk, start| {
+            let end = start + chunk.len();
+            kernel(&a[start..end], &b[start..end], chunk)
+        })
+    })
 }
 
 fn check_same_shape(op: &'static str, la: &Layout, lb: &Layout) -> Result<()> {

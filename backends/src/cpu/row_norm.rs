@@ -57,7 +57,175 @@ fn row_stats<T: FloatElement>(row: &[T], eps: f64) -> (T, T) {
     (m, T::from_f64(1.0 / (var + eps).sqrt()))
 }
 
-fn forward_typed<T: FloatElement>(
+/// The forward pass over one block of rows: `y` from `x` (both `rows x d`), returning each
+/// row's `(mean, rstd)`.
+#[inline(always)]
+fn forward_rows<T: FloatElement>(
+    x: &[T],
+    y: &mut [T],
+    d: usize,
+    w: Option<&[T]>,
+    b: Option<&[T]>,
+    eps: f64,
+) -> Vec<(T, T)> {
+    y.chunks_mut(d)
+        .zip(x.chunks(d))
+        .map(|(yr, xr)| {
+            let (m, rs) = row_stats(xr, eps);
+            match (w, b) {
+                (Some(w), Some(b)) => {
+                    for j in 0..d {
+                        yr[j] = (xr[j] - m) * rs * w[j] + b[j];
+                    }
+                }
+                (Some(w), None) => yr.iter_mut().zip(xr).zip(w).for_each(|((o, &v), &w)| *o = (v - m) * rs * w),
+                (None, Some(b)) => yr.iter_mut().zip(xr).zip(b).for_each(|((o, &v), &b)| *o = (v - m) * rs + b),
+                (None, None) => yr.iter_mut().zip(xr).for_each(|(o, &v)| *o = (v - m) * rs),
+            }
+            (m, rs)
+        })
+        .collect()
+}
+
+/// The backward pass over one block of rows: `gx` from `g` and `x` (`rows x d`) and the rows'
+/// saved statistics, returning the block's partial weight and bias gradients.
+#[inline(always)]
+fn backward_rows<T: FloatElement>(
+    g: &[T],
+    x: &[T],
+    mean: &[T],
+    rstd: &[T],
+    gx: &mut [T],
+    d: usize,
+    w: Option<&[T]>,
+) -> (Vec<T>, Vec<T>) {
+    let inv_d = T::from_f64(1.0 / d as f64);
+    let (mut gw, mut gb) = (vec![T::zero(); d], vec![T::zero(); d]);
+    // ĝ = g·w for one row, into a scratch row (the weightless case reads g itself).
+    let mut ghat = vec![T::zero(); if w.is_some() { d } else { 0 }];
+    for (r, gxr) in gx.chunks_mut(d).enumerate() {
+        let (xr, gr) = (&x[r * d..(r + 1) * d], &g[r * d..(r + 1) * d]);
+        let (m, rs) = (mean[r], rstd[r]);
+        let gh: &[T] = match w {
+            Some(w) => {
+                for j in 0..d {
+                    ghat[j] = gr[j] * w[j];
+                }
+                &ghat
+            }
+            None => gr,
+        };
+        let a = T::from_f64(lane_sum(d, |j| gh[j])) * inv_d;
+        let c = T::from_f64(lane_sum(d, |j| gh[j] * (xr[j] - m) * rs)) * inv_d;
+        for j in 0..d {
+            let xh = (xr[j] - m) * rs;
+            gxr[j] = rs * (gh[j] - a - xh * c);
+            gw[j] += gr[j] * xh;
+            gb[j] += gr[j];
+        }
+    }
+    (gw, gb)
+}
+
+/// Per-block kernels, compiled with AVX-512 enabled for f32 where the CPU has it (the generic
+/// code then runs 16 lanes at a time); f64 keeps the default build.
+trait RowKernels: FloatElement {
+    fn forward_block(
+        x: &[Self],
+        y: &mut [Self],
+        d: usize,
+        w: Option<&[Self]>,
+        b: Option<&[Self]>,
+        eps: f64,
+    ) -> Vec<(Self, Self)> {
+        forward_rows(x, y, d, w, b, eps)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn backward_block(
+        g: &[Self],
+        x: &[Self],
+        mean: &[Self],
+        rstd: &[Self],
+        gx: &mut [Self],
+        d: usize,
+        w: Option<&[Self]>,
+    ) -> (Vec<Self>, Vec<Self>) {
+        backward_rows(g, x, mean, rstd, gx, d, w)
+    }
+}
+
+impl RowKernels for f64 {}
+
+impl RowKernels for f32 {
+    fn forward_block(
+        x: &[f32],
+        y: &mut [f32],
+        d: usize,
+        w: Option<&[f32]>,
+        b: Option<&[f32]>,
+        eps: f64,
+    ) -> Vec<(f32, f32)> {
+        #[cfg(target_arch = "x86_64")]
+        if super::use_avx512() {
+            // SAFETY: the CPU has AVX-512F (checked above).
+            return unsafe { avx512::forward(x, y, d, w, b, eps) };
+        }
+        forward_rows(x, y, d, w, b, eps)
+    }
+
+    fn backward_block(
+        g: &[f32],
+        x: &[f32],
+        mean: &[f32],
+        rstd: &[f32],
+        gx: &mut [f32],
+        d: usize,
+        w: Option<&[f32]>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        #[cfg(target_arch = "x86_64")]
+        if super::use_avx512() {
+            // SAFETY: the CPU has AVX-512F (checked above).
+            return unsafe { avx512::backward(g, x, mean, rstd, gx, d, w) };
+        }
+        backward_rows(g, x, mean, rstd, gx, d, w)
+    }
+}
+
+/// [`forward_rows`] and [`backward_rows`] for f32, compiled with AVX-512 enabled.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    pub(super) unsafe fn forward(
+        x: &[f32],
+        y: &mut [f32],
+        d: usize,
+        w: Option<&[f32]>,
+        b: Option<&[f32]>,
+        eps: f64,
+    ) -> Vec<(f32, f32)> {
+        super::forward_rows(x, y, d, w, b, eps)
+    }
+
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    pub(super) unsafe fn backward(
+        g: &[f32],
+        x: &[f32],
+        mean: &[f32],
+        rstd: &[f32],
+        gx: &mut [f32],
+        d: usize,
+        w: Option<&[f32]>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        super::backward_rows(g, x, mean, rstd, gx, d, w)
+    }
+}
+
+fn forward_typed<T: RowKernels>(
     x: &[T],
     lx: &Layout,
     d: usize,
@@ -72,25 +240,8 @@ fn forward_typed<T: FloatElement>(
     let x = contiguous_slice(x, lx);
     let mut y = vec![T::zero(); x.len()];
     let stats = per_block(&mut y, d, |blk, out| {
-        let first = blk * ROW_BLOCK;
-        out.chunks_mut(d)
-            .enumerate()
-            .map(|(i, yr)| {
-                let xr = &x[(first + i) * d..(first + i + 1) * d];
-                let (m, rs) = row_stats(xr, eps);
-                match (w, b) {
-                    (Some(w), Some(b)) => {
-                        for j in 0..d {
-                            yr[j] = (xr[j] - m) * rs * w[j] + b[j];
-                        }
-                    }
-                    (Some(w), None) => yr.iter_mut().zip(xr).zip(w).for_each(|((o, &v), &w)| *o = (v - m) * rs * w),
-                    (None, Some(b)) => yr.iter_mut().zip(xr).zip(b).for_each(|((o, &v), &b)| *o = (v - m) * rs + b),
-                    (None, None) => yr.iter_mut().zip(xr).for_each(|(o, &v)| *o = (v - m) * rs),
-                }
-                (m, rs)
-            })
-            .collect::<Vec<_>>()
+        let first = blk * ROW_BLOCK * d;
+        T::forward_block(&x[first..first + out.len()], out, d, w, b, eps)
     });
     let (mean, rstd): (Vec<T>, Vec<T>) = stats.into_iter().flatten().unzip();
     debug_assert_eq!(mean.len(), g.r);
@@ -98,7 +249,7 @@ fn forward_typed<T: FloatElement>(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn backward_typed<T: FloatElement>(
+fn backward_typed<T: RowKernels>(
     gr: &[T],
     lg: &Layout,
     x: &[T],
@@ -114,28 +265,11 @@ fn backward_typed<T: FloatElement>(
     let rstd = vector::<T>(OP, "rstd", Some(rstd), g.r)?.expect("given");
     let w = vector::<T>(OP, "weight", weight, d)?;
     let (gr, x) = (contiguous_slice(gr, lg), contiguous_slice(x, lx));
-    let inv_d = T::from_f64(1.0 / d as f64);
     let mut gx = vec![T::zero(); x.len()];
     let partial = per_block(&mut gx, d, |blk, out| {
-        let (mut gw, mut gb) = (vec![T::zero(); d], vec![T::zero(); d]);
-        for (i, gxr) in out.chunks_mut(d).enumerate() {
-            let r = blk * ROW_BLOCK + i;
-            let (xr, g) = (&x[r * d..(r + 1) * d], &gr[r * d..(r + 1) * d]);
-            let (m, rs) = (mean[r], rstd[r]);
-            let gh = |j: usize| match w {
-                Some(w) => g[j] * w[j],
-                None => g[j],
-            };
-            let a = T::from_f64(lane_sum(d, gh)) * inv_d;
-            let c = T::from_f64(lane_sum(d, |j| gh(j) * (xr[j] - m) * rs)) * inv_d;
-            for j in 0..d {
-                let xh = (xr[j] - m) * rs;
-                gxr[j] = rs * (gh(j) - a - xh * c);
-                gw[j] += g[j] * xh;
-                gb[j] += g[j];
-            }
-        }
-        (gw, gb)
+        let (first, rows) = (blk * ROW_BLOCK, out.len() / d.max(1));
+        let (xs, gs) = (&x[first * d..first * d + out.len()], &gr[first * d..first * d + out.len()]);
+        T::backward_block(gs, xs, &mean[first..first + rows], &rstd[first..first + rows], out, d, w)
     });
     let (mut gw, mut gb) = (vec![0f64; d], vec![0f64; d]);
     for (pw, pb) in partial {

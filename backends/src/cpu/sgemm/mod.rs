@@ -18,8 +18,11 @@ use std::sync::OnceLock;
 const KC: usize = 256;
 /// Rows of `A` per packed block (a multiple of both kernels' `MR`).
 const MC: usize = 144;
-/// Columns of `B` per packed block (a multiple of both kernels' `NR`).
-const NC: usize = 512;
+/// Columns of `B` per packed block at most (a multiple of both kernels' `NR`); see [`col_block`].
+const NC: usize = 1024;
+/// Floats of packed `B` per block at most (768 KiB: within the 1 MiB L2 of the AVX-512 cores
+/// this targets, with room for `A`'s panel).
+const B_BLOCK: usize = 192 * 1024;
 /// The largest `MR * NR` of the kernels (size of the edge-tile scratch).
 const MAX_TILE: usize = 256;
 
@@ -133,6 +136,16 @@ pub(crate) unsafe fn sgemm(
     }
 }
 
+/// Columns of `B` per packed block for `n` columns and `kc` steps of `k`: as many as fit
+/// [`B_BLOCK`] (and [`NC`]), in blocks of about equal width (multiples of `nr`), so that `n` just
+/// above a block is not split into a full block and a sliver (576 columns: one block, not
+/// 512 + 64, which would pack `A` twice for a thin second pass).
+fn col_block(n: usize, kc: usize, nr: usize) -> usize {
+    let most = (B_BLOCK / kc.max(1)).min(NC) / nr * nr;
+    let most = most.max(nr);
+    n.div_ceil(n.div_ceil(most)).next_multiple_of(nr)
+}
+
 /// The blocked loop nest for one micro-kernel (see the module docs).
 #[allow(clippy::too_many_arguments)]
 unsafe fn blocked<K: MicroKernel>(
@@ -150,9 +163,10 @@ unsafe fn blocked<K: MicroKernel>(
     PACK.with(|bufs| {
         let (abuf, bbuf) = &mut *bufs.borrow_mut();
         let ap = aligned(abuf, MC.min(m.next_multiple_of(mr)) * KC.min(k));
-        let bp = aligned(bbuf, NC.min(n.next_multiple_of(nr)) * KC.min(k));
-        for jc in (0..n).step_by(NC) {
-            let nc = NC.min(n - jc);
+        let ncb = col_block(n, KC.min(k), nr);
+        let bp = aligned(bbuf, ncb * KC.min(k));
+        for jc in (0..n).step_by(ncb) {
+            let nc = ncb.min(n - jc);
             for pc in (0..k).step_by(KC) {
                 let kc = KC.min(k - pc);
                 let beta_p = if pc == 0 { beta } else { 1.0 };
@@ -256,6 +270,28 @@ mod tests {
 
     fn isas() -> Vec<Isa> {
         [Isa::Avx512, Isa::Avx2].into_iter().filter(|i| i.supported()).collect()
+    }
+
+    /// Column blocks cover `n` in equal widths, multiples of `nr`, within the L2 budget: 576
+    /// columns stay one block, wide products split evenly.
+    #[test]
+    fn column_blocks_are_even_and_fit() {
+        assert_eq!(col_block(576, 192, 32), 576);
+        assert_eq!(col_block(576, 256, 32), 576);
+        assert_eq!(col_block(2048, 256, 32), 768 - 64);
+        for n in [1usize, 31, 32, 513, 700, 1000, 2048, 5000] {
+            for kc in [1usize, 7, 192, 256] {
+                for nr in [16usize, 32] {
+                    let b = col_block(n, kc, nr);
+                    let blocks = n.div_ceil(b);
+                    assert!(b.is_multiple_of(nr) && b <= NC.max(nr), "n {n} kc {kc} nr {nr}: {b}");
+                    assert!(b * kc <= B_BLOCK.max(nr * kc), "n {n} kc {kc} nr {nr}: {b}");
+                    // Even: rounding each block up to nr leaves the last one short by less than
+                    // nr per block.
+                    assert!(n - (blocks - 1) * b + blocks * nr > b, "n {n} kc {kc} nr {nr}: {b}");
+                }
+            }
+        }
     }
 
     #[test]
