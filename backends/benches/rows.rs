@@ -1,6 +1,6 @@
 //! The row-wise and elementwise ops of a ViT-Tiny/4 training step at batch 64 (4160 token rows
 //! of width 192, MLP width 768, attention scores `[64, 3, 65, 65]`): layer norm forward and
-//! backward, softmax over the scores, GELU forward and backward, the bias add and its
+//! backward, softmax over the scores and its backward, GELU forward and backward, the bias add and its
 //! gradient (a sum over rows).
 //!
 //! `cargo bench -p backends --bench rows` (set `RAYON_NUM_THREADS`). Prints
@@ -47,6 +47,10 @@ fn main() {
     let s = fill(64 * 3 * 65 * 65, 13);
     report("softmax_fwd", || {
         bb(cpu.softmax(&s, &ls, 3, false).unwrap());
+    });
+    let (p, gp) = (cpu.softmax(&s, &ls, 3, false).unwrap(), fill(64 * 3 * 65 * 65, 5));
+    report("softmax_bwd", || {
+        bb(cpu.softmax_backward(&p, &ls, &gp, &ls, 3, false).unwrap());
     });
 
     let lh = Layout::contiguous(&[ROWS, MLP]);

@@ -102,6 +102,23 @@ pub trait Backend: Send + Sync {
     ) -> Result<Self::Storage>;
     /// Softmax (or log-softmax) along `axis`, numerically stable; same shape as the input.
     fn softmax(&self, s: &Self::Storage, l: &Layout, axis: usize, log: bool) -> Result<Self::Storage>;
+    /// The input gradient of [`Backend::softmax`] along `axis` from its output `y` and the
+    /// output gradient `g` (same shape): `y·(g − Σ g·y)` for softmax, `g − e^y·Σ g` for
+    /// log-softmax (`y` the log-probabilities), the sums along `axis`. The result is contiguous
+    /// with `y`'s shape. Backends without a fused kernel inherit
+    /// [`crate::softmax_grad::softmax_backward_composite`].
+    #[allow(clippy::too_many_arguments)]
+    fn softmax_backward(
+        &self,
+        y: &Self::Storage,
+        ly: &Layout,
+        g: &Self::Storage,
+        lg: &Layout,
+        axis: usize,
+        log: bool,
+    ) -> Result<Self::Storage> {
+        crate::softmax_grad::softmax_backward_composite(self, y, ly, g, lg, axis, log)
+    }
 
     // ----- per-channel (batch norm) -----
     //

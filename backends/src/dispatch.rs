@@ -221,6 +221,11 @@ impl Storage {
         dispatch!(self, |b, s| b.softmax(s, l, axis, log))
     }
 
+    /// See [`Backend::softmax_backward`]; `self` is the softmax output `y`.
+    pub fn softmax_backward(&self, ly: &Layout, g: &Storage, lg: &Layout, axis: usize, log: bool) -> Result<Storage> {
+        dispatch!(self, |b, s| b.softmax_backward(s, ly, pick("softmax_backward", self, g)?, lg, axis, log))
+    }
+
     /// See [`Backend::channel_stats`]; `self` is the input.
     pub fn channel_stats(&self, l: &Layout) -> Result<(Storage, Storage)> {
         dispatch_tuple!(x, y; self, |b, s| b.channel_stats(s, l))

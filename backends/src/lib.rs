@@ -32,6 +32,7 @@ mod error;
 mod layout;
 pub mod ops;
 pub mod row_norm;
+pub mod softmax_grad;
 mod storage;
 
 pub use backend::Backend;

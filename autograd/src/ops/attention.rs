@@ -73,8 +73,13 @@ impl Tensor {
                 let go = g.reshape_to(&[dims.b, dims.n, dims.h, dims.d])?.transpose(1, 2)?;
                 let gv = p.transpose(2, 3)?.matmul(&go)?;
                 let gp = go.matmul(&v.transpose(2, 3)?)?;
-                // Softmax backward, with the scale of the scores folded in.
-                let gs = p.mul(&gp.sub(&gp.mul(&p)?.sum(&[3], true)?)?)?.mul_scalar(scale)?;
+                // Softmax backward (the fused kernel at first order), then the scores' scale.
+                let gs = if is_grad_enabled() {
+                    p.mul(&gp.sub(&gp.mul(&p)?.sum(&[3], true)?)?)?
+                } else {
+                    p.softmax_backward_raw(&gp, 3, false)?
+                };
+                let gs = gs.mul_scalar(scale)?;
                 let gq = gs.matmul(&k)?;
                 let gk = gs.transpose(2, 3)?.matmul(&q)?;
                 // [B, H, N, D] each -> [B, N, 1, H, D], concatenated as qkv's [B, N, 3, H, D].

@@ -20,8 +20,12 @@ impl Tensor {
         let (x, yy) = (self.clone(), y.clone());
         Ok(record_fn(y, if log { "log_softmax" } else { "softmax" }, &[self], move || {
             move |g: &Tensor| {
+                if !crate::is_grad_enabled() {
+                    // First order: the backend's fused kernel (one pass over the rows).
+                    return Ok(vec![Some(yy.softmax_backward_raw(g, axis, log)?)]);
+                }
                 // Under create_graph the output is recomputed from x so that it carries a graph.
-                let y = if crate::is_grad_enabled() { x.softmax_impl(axis, log)? } else { yy.clone() };
+                let y = x.softmax_impl(axis, log)?;
                 let gx = if log {
                     // g - softmax(x) * sum(g)
                     g.sub(&y.exp()?.mul(&g.sum(&[axis], true)?)?)?
@@ -32,6 +36,16 @@ impl Tensor {
                 Ok(vec![Some(gx)])
             }
         }))
+    }
+
+    /// The input gradient of softmax (or log-softmax) along `axis` from its output `self` and
+    /// the output gradient `g`, by the backend's [`Backend::softmax_backward`] kernel. Not
+    /// recorded: for backward rules that run without a graph.
+    ///
+    /// [`Backend::softmax_backward`]: backends::Backend::softmax_backward
+    pub(crate) fn softmax_backward_raw(&self, g: &Tensor, axis: usize, log: bool) -> Result<Tensor> {
+        let s = self.storage().softmax_backward(self.layout(), &g.storage(), g.layout(), axis, log)?;
+        Ok(Tensor::from_storage(s, Layout::contiguous(self.shape())))
     }
 
     /// Softmax along `axis`.

@@ -201,6 +201,63 @@ pub fn check_softmax<B: Backend>(b: &B) {
     }
 }
 
+/// The softmax input gradient along each axis, on every view kind of both operands, against
+/// the closed forms `y·(g − Σ g·y)` and `g − e^y·Σ g`; and its shape and axis errors.
+pub fn check_softmax_backward<B: Backend>(b: &B) {
+    let mut rng = TestRng::new(29);
+    for shape in [&[7usize][..], &[3, 33], &[2, 7, 3], &[127, 2], &[40, 65]] {
+        for v in views_of(shape) {
+            let (yd, gd) = (rng.vec(v.buffer_len, -1.0, 1.0), rng.vec(v.buffer_len, -2.0, 2.0));
+            for dtype in [DType::F32, DType::F64] {
+                let (ys, gs) = (host(&yd, dtype).to_f64_vec(), host(&gd, dtype).to_f64_vec());
+                let (y, g) = (upload(b, &yd, dtype), upload(b, &gd, dtype));
+                let l = &v.layout;
+                for axis in 0..shape.len() {
+                    for log in [false, true] {
+                        let got = download(
+                            b,
+                            &b.softmax_backward(&y, l, &g, l, axis, log).unwrap(),
+                            &Layout::contiguous(shape),
+                        );
+                        let want: Vec<f64> = (0..l.numel())
+                            .map(|lin| {
+                                let idx = unravel(lin, shape);
+                                let along = |k: usize, data: &[f64]| {
+                                    let mut j = idx.clone();
+                                    j[axis] = k;
+                                    at(data, l, &j)
+                                };
+                                let (yi, gi) = (at(&ys, l, &idx), at(&gs, l, &idx));
+                                if log {
+                                    let total: f64 = (0..shape[axis]).map(|k| along(k, &gs)).sum();
+                                    gi - yi.exp() * total
+                                } else {
+                                    let dot: f64 = (0..shape[axis]).map(|k| along(k, &gs) * along(k, &ys)).sum();
+                                    yi * (gi - dot)
+                                }
+                            })
+                            .collect();
+                        let (rt, at_) = tol(dtype);
+                        assert_close(
+                            &got,
+                            &want,
+                            rt * 10.0,
+                            at_ * 10.0,
+                            &format!("softmax_backward log={log} {dtype} {shape:?} axis {axis} {}", v.kind),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let (y, g) = (upload(b, &[0.5; 6], DType::F32), upload(b, &[1.0; 6], DType::F32));
+    let (l23, l32) = (Layout::contiguous(&[2, 3]), Layout::contiguous(&[3, 2]));
+    let err = b.softmax_backward(&y, &l23, &g, &l32, 1, false).unwrap_err().to_string();
+    assert!(err.contains("softmax_backward") && err.contains("[2, 3]") && err.contains("[3, 2]"), "{err}");
+    let err = b.softmax_backward(&y, &l23, &g, &l23, 2, false).unwrap_err().to_string();
+    assert!(err.contains("softmax_backward"), "{err}");
+}
+
 fn naive_matmul(a: &[f64], la: &Layout, bd: &[f64], lb: &Layout) -> Vec<f64> {
     let nd = la.ndim();
     let (m, k, n) = (la.shape()[nd - 2], la.shape()[nd - 1], lb.shape()[nd - 1]);

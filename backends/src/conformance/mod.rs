@@ -52,6 +52,7 @@ macro_rules! conformance_checks {
             check_reduce,
             check_arg_reduce,
             check_softmax,
+            check_softmax_backward,
             check_channel_ops,
             check_layer_norm,
             check_matmul,

@@ -180,6 +180,18 @@ impl Backend for CpuBackend {
         softmax::softmax(s, l, axis, log)
     }
 
+    fn softmax_backward(
+        &self,
+        y: &CpuStorage,
+        ly: &Layout,
+        g: &CpuStorage,
+        lg: &Layout,
+        axis: usize,
+        log: bool,
+    ) -> Result<CpuStorage> {
+        softmax::softmax_backward(y, ly, g, lg, axis, log)
+    }
+
     fn layer_norm(
         &self,
         x: &CpuStorage,

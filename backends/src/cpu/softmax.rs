@@ -4,6 +4,7 @@ use super::reduce::split_axes;
 use super::strided::Rows;
 use crate::{CpuStorage, Error, FloatElement, Layout, Result};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// `e^x` as fast as the element type allows: the vectorizable [`super::fast_math::exp_f32`] for
 /// f32 (a few ulp), libm's for f64.
@@ -97,6 +98,130 @@ impl RowsInPlace for f32 {
 
 /// Rows per parallel task of the contiguous path.
 const ROWS_PER_TASK: usize = 64;
+
+/// The input gradient of one row from the output row `y` and the output gradient `g`:
+/// softmax `y·(g − Σ g·y)`, log-softmax `g − e^y·Σ g`.
+#[inline(always)]
+fn row_backward<T: FloatElement + ExpFast>(y: &[T], g: &[T], out: &mut [MaybeUninit<T>], log: bool) {
+    if log {
+        let total = lane_fold(g, T::zero(), |a, x| a + x);
+        for ((o, &y), &g) in out.iter_mut().zip(y).zip(g) {
+            o.write(g - T::exp_fast(y) * total);
+        }
+        return;
+    }
+    let mut lanes = [T::zero(); 8];
+    let (yc, gc) = (y.chunks_exact(8), g.chunks_exact(8));
+    let (yr, gr) = (yc.remainder(), gc.remainder());
+    for (y8, g8) in yc.zip(gc) {
+        for k in 0..8 {
+            lanes[k] += y8[k] * g8[k];
+        }
+    }
+    for (k, (&y, &g)) in yr.iter().zip(gr).enumerate() {
+        lanes[k] += y * g;
+    }
+    let dot = lanes.into_iter().fold(T::zero(), |a, x| a + x);
+    for ((o, &y), &g) in out.iter_mut().zip(y).zip(g) {
+        o.write(y * (g - dot));
+    }
+}
+
+/// [`row_backward`] for every `block`-long row, compiled with AVX-512 enabled.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+unsafe fn rows_backward_avx512(y: &[f32], g: &[f32], out: &mut [MaybeUninit<f32>], block: usize, log: bool) {
+    for ((y, g), o) in y.chunks(block).zip(g.chunks(block)).zip(out.chunks_mut(block)) {
+        row_backward(y, g, o, log);
+    }
+}
+
+/// Softmax backward over rows of `T`, through [`rows_backward_avx512`] for f32 where the CPU
+/// has it.
+trait RowsBackward: RowsInPlace {
+    fn rows_backward(y: &[Self], g: &[Self], out: &mut [MaybeUninit<Self>], block: usize, log: bool) {
+        for ((y, g), o) in y.chunks(block).zip(g.chunks(block)).zip(out.chunks_mut(block)) {
+            row_backward(y, g, o, log);
+        }
+    }
+}
+
+impl RowsBackward for f64 {}
+
+impl RowsBackward for f32 {
+    fn rows_backward(y: &[f32], g: &[f32], out: &mut [MaybeUninit<f32>], block: usize, log: bool) {
+        #[cfg(target_arch = "x86_64")]
+        if super::use_avx512() {
+            // SAFETY: the CPU has AVX-512F (checked above).
+            return unsafe { rows_backward_avx512(y, g, out, block, log) };
+        }
+        for ((y, g), o) in y.chunks(block).zip(g.chunks(block)).zip(out.chunks_mut(block)) {
+            row_backward(y, g, o, log);
+        }
+    }
+}
+
+/// The fused softmax backward over contiguous rows along the last axis; `None` for other
+/// views and axes (the caller falls back to the composite).
+fn backward_rows<T: RowsBackward>(
+    y: &[T],
+    ly: &Layout,
+    g: &[T],
+    lg: &Layout,
+    axis: usize,
+    log: bool,
+) -> Option<Vec<T>> {
+    if axis + 1 != ly.ndim() {
+        return None;
+    }
+    let (y, g) = (&y[ly.contiguous_range()?], &g[lg.contiguous_range()?]);
+    let block = ly.shape()[axis];
+    if block == 0 || y.is_empty() {
+        return Some(vec![]);
+    }
+    let task = block * ROWS_PER_TASK;
+    let fill = |out: &mut [MaybeUninit<T>]| {
+        if out.len() >= super::strided::PAR_THRESHOLD {
+            out.par_chunks_mut(task).enumerate().for_each(|(i, o)| {
+                let r = i * task..i * task + o.len();
+                T::rows_backward(&y[r.clone()], &g[r], o, block, log)
+            });
+        } else {
+            T::rows_backward(y, g, out, block, log);
+        }
+    };
+    // SAFETY: every row of the output is written by `row_backward`.
+    Some(unsafe { super::strided::build(y.len(), fill) })
+}
+
+/// See [`crate::Backend::softmax_backward`]: fused for contiguous f32/f64 rows along the last
+/// axis, the composite otherwise.
+pub(crate) fn softmax_backward(
+    y: &CpuStorage,
+    ly: &Layout,
+    g: &CpuStorage,
+    lg: &Layout,
+    axis: usize,
+    log: bool,
+) -> Result<CpuStorage> {
+    const OP: &str = "softmax_backward";
+    crate::softmax_grad::check(OP, ly, lg, axis)?;
+    super::copy::check_extent(OP, y, ly)?;
+    super::copy::check_extent(OP, g, lg)?;
+    let fused = match (y, g) {
+        (CpuStorage::F32(y), CpuStorage::F32(g)) => backward_rows(y, ly, g, lg, axis, log).map(CpuStorage::F32),
+        (CpuStorage::F64(y), CpuStorage::F64(g)) => backward_rows(y, ly, g, lg, axis, log).map(CpuStorage::F64),
+        _ if y.dtype() != g.dtype() => return Err(Error::DTypeMismatch { op: OP, lhs: y.dtype(), rhs: g.dtype() }),
+        _ => return Err(Error::UnsupportedDType { op: OP, dtype: y.dtype() }),
+    };
+    match fused {
+        Some(out) => Ok(out),
+        None => crate::softmax_grad::softmax_backward_composite(&super::CpuBackend, y, ly, g, lg, axis, log),
+    }
+}
 
 fn softmax_typed<T: RowsInPlace>(v: &[T], l: &Layout, axis: usize, log: bool) -> Result<Vec<T>> {
     let (pl, n_out, block, _) = split_axes("softmax", l, &[axis], true)?;
@@ -199,6 +324,27 @@ mod tests {
                         assert!(ok, "log {log} [{rows}, {width}] row {r} col {j}: {g} vs {want}");
                     }
                 }
+            }
+        }
+    }
+
+    /// The fused backward on rows large enough to run in parallel blocks (and a ragged last
+    /// block) equals the composite of the separate ops.
+    #[test]
+    fn fused_backward_matches_the_composite() {
+        let (rows, width) = (1001usize, 65usize);
+        let y: Vec<f32> = (0..rows * width).map(|i| ((i * 37 % 101) as f32) / 101.0).collect();
+        let g: Vec<f32> = (0..rows * width).map(|i| ((i * 53 % 89) as f32 - 44.0) * 0.05).collect();
+        let l = Layout::contiguous(&[rows, width]);
+        let (ys, gs) = (CpuStorage::F32(y), CpuStorage::F32(g));
+        for log in [false, true] {
+            let fused = softmax_backward(&ys, &l, &gs, &l, 1, log).unwrap();
+            let composite =
+                crate::softmax_grad::softmax_backward_composite(&super::super::CpuBackend, &ys, &l, &gs, &l, 1, log)
+                    .unwrap();
+            let (a, b) = (fused.as_slice::<f32>().unwrap(), composite.as_slice::<f32>().unwrap());
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert!((x - y).abs() <= 1e-5 * y.abs().max(1.0), "log {log} [{i}]: {x} vs {y}");
             }
         }
     }
