@@ -7,11 +7,13 @@ and prints the ratio tables (Lamina / PyTorch time: lower is better) as Markdown
   models: forward, cross-entropy, backward, SGD step; and one ViT-Tiny block forward + backward).
 
     python3 backends/benches/run_vs_torch.py [--threads 2 1] [--filter NAME] [--no-gemm]
-        [--no-conv] [--no-steps] [--out FILE]
+        [--no-conv] [--no-steps] [--rounds N] [--out FILE]
 
 Lamina and PyTorch alternate row by row (one process each per conv shape and per model; the
 SGEMM sizes form one row group) within each thread count, so a burst of load from other
-processes hits both sides of a row; run it twice and distrust ratios that move a lot. The
+processes hits both sides of a row. With `--rounds N` each row group runs N times, alternating
+sides (Lamina, PyTorch, Lamina, ...), and each side's time is the median of its N medians: on a
+machine whose load swings within minutes the ratio then moves much less between runs. The
 training-step rows also check that both sides' models have the same number of parameters.
 """
 import argparse
@@ -82,6 +84,16 @@ def run(cmd, threads):
     return r.stdout
 
 
+def median_of_runs(acc):
+    """{key: (median, min)} over rounds from {key: [(median, min) per round]}: the median of the
+    rounds' medians and the least minimum."""
+    out = {}
+    for key, runs in acc.items():
+        meds = sorted(m for m, _ in runs)
+        out[key] = (meds[len(meds) // 2], min(mn for _, mn in runs))
+    return out
+
+
 def conv_names():
     with open(os.path.join(HERE, "kernel_shapes.txt")) as fh:
         return [line.split()[0] for line in fh if line.strip() and not line.startswith("#")]
@@ -129,6 +141,7 @@ def main():
     ap.add_argument("--no-gemm", action="store_true")
     ap.add_argument("--no-conv", action="store_true")
     ap.add_argument("--no-steps", action="store_true")
+    ap.add_argument("--rounds", type=int, default=1, help="alternating runs per row group (median taken)")
     ap.add_argument("--out", help="also write the Markdown here")
     args = ap.parse_args()
 
@@ -136,13 +149,21 @@ def main():
     version = run(TORCH_KERNELS + ["--no-gemm", "--no-conv", "--threads", "1"], 1).split()[1]
     groups = row_groups(args, exes)
     lines = [f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs); PyTorch {version}; load average before: "
-             f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; times in ms (median of runs; "
+             f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; times in ms (median of runs"
+             f"{f', median over {args.rounds} alternating rounds' if args.rounds > 1 else ''}; "
              f"ratio = Lamina / PyTorch, lower is better)", ""]
     for threads in args.threads:
         rows = {"kernels": [], "steps": []}
         for table, keep, lamina_cmd, torch_cmd in groups:
-            ours, our_params = parse(run(lamina_cmd, threads))
-            theirs, their_params = parse(run(torch_cmd + ["--threads", str(threads)], threads))
+            ours, our_params = {}, {}
+            theirs, their_params = {}, {}
+            for _ in range(max(1, args.rounds)):
+                o, our_params = parse(run(lamina_cmd, threads))
+                t, their_params = parse(run(torch_cmd + ["--threads", str(threads)], threads))
+                for acc, res in ((ours, o), (theirs, t)):
+                    for key, times in res.items():
+                        acc.setdefault(key, []).append(times)
+            ours, theirs = median_of_runs(ours), median_of_runs(theirs)
             for name, n in our_params.items():
                 if their_params.get(name) != n:
                     sys.exit(f"{name}: Lamina has {n} parameters, PyTorch {their_params.get(name)}")
