@@ -1,7 +1,8 @@
 //! Fused per-channel kernels (batch normalization): statistics, backward sums and the
 //! channel-wise multiply-add, each one pass (two for the variance) over `[N, C, S]` with no
 //! temporaries. Sums run in `LANES` independent accumulators of the element type over each
-//! contiguous `S` run (so they vectorize) and in f64 across runs.
+//! contiguous `S` run (so they vectorize; f32 in an AVX-512 build where the CPU has it) and in
+//! f64 across runs.
 
 use rayon::prelude::*;
 
@@ -10,25 +11,121 @@ use super::strided::{contiguous_slice, par_build, PAR_THRESHOLD};
 use crate::channel::{check_pair, ChannelGeom};
 use crate::{CpuStorage, Element, Error, FloatElement, Layout, Result};
 
-const LANES: usize = 8;
+const LANES: usize = 16;
 
-/// `Σ f(i)` over `0..len` in `LANES` accumulators, as f64.
+/// `Σ f(aᵢ)` over a slice in `LANES` accumulators of the element type (fixed-size chunks, so
+/// the loop vectorizes without bounds checks), the lanes and the tail summed in f64.
 #[inline(always)]
-pub(super) fn lane_sum<T: FloatElement>(len: usize, f: impl Fn(usize) -> T) -> f64 {
+pub(super) fn lane_sum1<T: FloatElement>(a: &[T], f: impl Fn(T) -> T) -> f64 {
     let mut acc = [T::zero(); LANES];
-    let body = len / LANES * LANES;
-    let mut i = 0;
-    while i < body {
-        for (k, a) in acc.iter_mut().enumerate() {
-            *a += f(i + k);
+    let chunks = a.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        let c: &[T; LANES] = c.try_into().expect("exact chunk");
+        for k in 0..LANES {
+            acc[k] += f(c[k]);
         }
-        i += LANES;
     }
-    let mut total: f64 = acc.iter().map(|&a| Element::to_f64(a)).sum();
-    for j in body..len {
-        total += Element::to_f64(f(j));
+    let mut total: f64 = acc.iter().map(|&v| Element::to_f64(v)).sum();
+    for &v in rest {
+        total += Element::to_f64(f(v));
     }
     total
+}
+
+/// `Σ f(aᵢ, bᵢ)` over two equally long slices, as [`lane_sum1`].
+#[inline(always)]
+pub(super) fn lane_sum2<T: FloatElement>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> f64 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [T::zero(); LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        let x: &[T; LANES] = x.try_into().expect("exact chunk");
+        let y: &[T; LANES] = y.try_into().expect("exact chunk");
+        for k in 0..LANES {
+            acc[k] += f(x[k], y[k]);
+        }
+    }
+    let mut total: f64 = acc.iter().map(|&v| Element::to_f64(v)).sum();
+    for (&x, &y) in ra.iter().zip(rb) {
+        total += Element::to_f64(f(x, y));
+    }
+    total
+}
+
+/// The per-run sums of batch norm, compiled with AVX-512 enabled for f32 where the CPU has it
+/// (16 lanes per accumulator step); f64 keeps the default build.
+pub(super) trait RunSums: FloatElement {
+    /// `(Σ v, Σ (v − m)²)` of a run, the mean `m` from the first sum.
+    fn moments(run: &[Self]) -> Moments {
+        moments_of(run)
+    }
+
+    /// `(Σ g, Σ g (x − m))` of a run of the gradient `g` and the input `x`.
+    fn grad_sums(g: &[Self], x: &[Self], m: Self) -> (f64, f64) {
+        grad_sums_of(g, x, m)
+    }
+}
+
+impl RunSums for f64 {}
+
+impl RunSums for f32 {
+    fn moments(run: &[f32]) -> Moments {
+        #[cfg(target_arch = "x86_64")]
+        if super::use_avx512() {
+            // SAFETY: the CPU has AVX-512F (checked above).
+            return unsafe { avx512::moments(run) };
+        }
+        moments_of(run)
+    }
+
+    fn grad_sums(g: &[f32], x: &[f32], m: f32) -> (f64, f64) {
+        #[cfg(target_arch = "x86_64")]
+        if super::use_avx512() {
+            // SAFETY: the CPU has AVX-512F (checked above).
+            return unsafe { avx512::grad_sums(g, x, m) };
+        }
+        grad_sums_of(g, x, m)
+    }
+}
+
+/// [`RunSums`]' f32 kernels built for AVX-512.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Moments;
+
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    pub(super) unsafe fn moments(run: &[f32]) -> Moments {
+        super::moments_of(run)
+    }
+
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    pub(super) unsafe fn grad_sums(g: &[f32], x: &[f32], m: f32) -> (f64, f64) {
+        super::grad_sums_of(g, x, m)
+    }
+}
+
+/// See [`RunSums::moments`].
+#[inline(always)]
+fn moments_of<T: FloatElement>(run: &[T]) -> Moments {
+    let count = run.len() as f64;
+    let mean = lane_sum1(run, |v| v) / count;
+    let m = T::from_f64(mean);
+    let ss = lane_sum1(run, |v| (v - m) * (v - m));
+    // Deviations were taken from the rounded mean: correct for the residual shift.
+    let shift = mean - Element::to_f64(m);
+    Moments { count, mean, m2: (ss - count * shift * shift).max(0.0) }
+}
+
+/// See [`RunSums::grad_sums`].
+#[inline(always)]
+fn grad_sums_of<T: FloatElement>(g: &[T], x: &[T], m: T) -> (f64, f64) {
+    (lane_sum1(g, |v| v), lane_sum2(g, x, |g, x| g * (x - m)))
 }
 
 /// Images per block of the per-channel reductions. Blocks are fixed (not one per thread) and
@@ -71,7 +168,7 @@ fn fold_channels<A: Clone + Send + Sync>(
 
 /// Count, mean and sum of squared deviations of a set of values.
 #[derive(Clone, Copy)]
-struct Moments {
+pub(super) struct Moments {
     count: f64,
     mean: f64,
     m2: f64,
@@ -80,17 +177,6 @@ struct Moments {
 impl Moments {
     /// The moments of no values.
     const ZERO: Moments = Moments { count: 0.0, mean: 0.0, m2: 0.0 };
-
-    /// The moments of `run`: mean, then squared deviations from it (the run is in cache by then).
-    fn of<T: FloatElement>(run: &[T]) -> Moments {
-        let count = run.len() as f64;
-        let mean = lane_sum(run.len(), |i| run[i]) / count;
-        let m = T::from_f64(mean);
-        let ss = lane_sum(run.len(), |i| (run[i] - m) * (run[i] - m));
-        // Deviations were taken from the rounded mean: correct for the residual shift.
-        let shift = mean - Element::to_f64(m);
-        Moments { count, mean, m2: (ss - count * shift * shift).max(0.0) }
-    }
 
     /// Chan et al.'s merge of two sets' moments.
     fn merge(&mut self, o: &Moments) {
@@ -116,13 +202,13 @@ fn vector<'a, T: FloatElement>(op: &'static str, what: &str, v: &'a CpuStorage, 
     Ok(s)
 }
 
-fn stats_typed<T: FloatElement>(x: &[T], l: &Layout) -> Result<(CpuStorage, CpuStorage)> {
+fn stats_typed<T: RunSums>(x: &[T], l: &Layout) -> Result<(CpuStorage, CpuStorage)> {
     let g = ChannelGeom::of("channel_stats", l)?;
     let x = contiguous_slice(x, l);
     let stats = fold_channels(
         &g,
         Moments::ZERO,
-        |acc, n, c| acc.merge(&Moments::of(&x[(n * g.c + c) * g.s..(n * g.c + c + 1) * g.s])),
+        |acc, n, c| acc.merge(&T::moments(&x[(n * g.c + c) * g.s..(n * g.c + c + 1) * g.s])),
         Moments::merge,
     );
     let (mean, var): (Vec<T>, Vec<T>) =
@@ -130,7 +216,7 @@ fn stats_typed<T: FloatElement>(x: &[T], l: &Layout) -> Result<(CpuStorage, CpuS
     Ok((T::into_cpu(mean), T::into_cpu(var)))
 }
 
-fn sums_typed<T: FloatElement>(
+fn sums_typed<T: RunSums>(
     gr: &[T],
     lg: &Layout,
     x: &[T],
@@ -146,8 +232,9 @@ fn sums_typed<T: FloatElement>(
         |(sg, sgx), n, c| {
             let (m, o) = (mean[c], (n * g.c + c) * g.s);
             let (gr, x) = (&gr[o..o + g.s], &x[o..o + g.s]);
-            *sg += lane_sum(g.s, |i| gr[i]);
-            *sgx += lane_sum(g.s, |i| gr[i] * (x[i] - m));
+            let (a, b) = T::grad_sums(gr, x, m);
+            *sg += a;
+            *sgx += b;
         },
         |(sg, sgx), (bg, bgx)| {
             *sg += bg;

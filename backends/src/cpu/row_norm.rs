@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use super::channel::{float_only, lane_sum};
+use super::channel::{float_only, lane_sum1, lane_sum2};
 use super::copy::check_extent;
 use super::strided::{contiguous_slice, PAR_THRESHOLD};
 use crate::row_norm::{check_pair, RowGeom};
@@ -48,9 +48,9 @@ fn per_block<T: Send, R: Send>(out: &mut [T], d: usize, f: impl Fn(usize, &mut [
 #[inline]
 fn row_stats<T: FloatElement>(row: &[T], eps: f64) -> (T, T) {
     let d = row.len() as f64;
-    let mean = lane_sum(row.len(), |i| row[i]) / d;
+    let mean = lane_sum1(row, |v| v) / d;
     let m = T::from_f64(mean);
-    let ss = lane_sum(row.len(), |i| (row[i] - m) * (row[i] - m));
+    let ss = lane_sum1(row, |v| (v - m) * (v - m));
     // Centered on the rounded mean: correct for the residual shift.
     let shift = mean - Element::to_f64(m);
     let var = (ss / d - shift * shift).max(0.0);
@@ -115,8 +115,8 @@ fn backward_rows<T: FloatElement>(
             }
             None => gr,
         };
-        let a = T::from_f64(lane_sum(d, |j| gh[j])) * inv_d;
-        let c = T::from_f64(lane_sum(d, |j| gh[j] * (xr[j] - m) * rs)) * inv_d;
+        let a = T::from_f64(lane_sum1(gh, |v| v)) * inv_d;
+        let c = T::from_f64(lane_sum2(gh, xr, |g, x| g * (x - m) * rs)) * inv_d;
         for j in 0..d {
             let xh = (xr[j] - m) * rs;
             gxr[j] = rs * (gh[j] - a - xh * c);
