@@ -5,6 +5,7 @@
 //! f64 across runs.
 
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 use super::copy::check_extent;
 use super::strided::{contiguous_slice, par_build, PAR_THRESHOLD};
@@ -66,6 +67,18 @@ pub(super) trait RunSums: FloatElement {
     fn grad_sums(g: &[Self], x: &[Self], m: Self) -> (f64, f64) {
         grad_sums_of(g, x, m)
     }
+
+    /// One channel's run of [`Backend::channel_fma`](crate::Backend::channel_fma) (`relu`:
+    /// [`Backend::channel_fma_relu`](crate::Backend::channel_fma_relu)) into `dst`.
+    fn fma_run(
+        dst: &mut [MaybeUninit<Self>],
+        x: &[Self],
+        ad: (Self, Self),
+        extra: Option<(&[Self], Self)>,
+        relu: bool,
+    ) {
+        fma_run_of(dst, x, ad, extra, relu)
+    }
 }
 
 impl RunSums for f64 {}
@@ -88,12 +101,22 @@ impl RunSums for f32 {
         }
         grad_sums_of(g, x, m)
     }
+
+    fn fma_run(dst: &mut [MaybeUninit<f32>], x: &[f32], ad: (f32, f32), extra: Option<(&[f32], f32)>, relu: bool) {
+        #[cfg(target_arch = "x86_64")]
+        if super::use_avx512() {
+            // SAFETY: the CPU has AVX-512F (checked above).
+            return unsafe { avx512::fma_run(dst, x, ad, extra, relu) };
+        }
+        fma_run_of(dst, x, ad, extra, relu)
+    }
 }
 
 /// [`RunSums`]' f32 kernels built for AVX-512.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::Moments;
+    use std::mem::MaybeUninit;
 
     /// # Safety
     /// The CPU must have AVX-512F.
@@ -108,6 +131,19 @@ mod avx512 {
     pub(super) unsafe fn grad_sums(g: &[f32], x: &[f32], m: f32) -> (f64, f64) {
         super::grad_sums_of(g, x, m)
     }
+
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    pub(super) unsafe fn fma_run(
+        dst: &mut [MaybeUninit<f32>],
+        x: &[f32],
+        ad: (f32, f32),
+        extra: Option<(&[f32], f32)>,
+        relu: bool,
+    ) {
+        super::fma_run_of(dst, x, ad, extra, relu)
+    }
 }
 
 /// See [`RunSums::moments`].
@@ -120,6 +156,29 @@ fn moments_of<T: FloatElement>(run: &[T]) -> Moments {
     // Deviations were taken from the rounded mean: correct for the residual shift.
     let shift = mean - Element::to_f64(m);
     Moments { count, mean, m2: (ss - count * shift * shift).max(0.0) }
+}
+
+/// See [`RunSums::fma_run`]: `x·a + d`, plus `y·b` when `extra = (y, b)`, then ReLU when `relu`.
+#[inline(always)]
+fn fma_run_of<T: FloatElement>(
+    dst: &mut [MaybeUninit<T>],
+    x: &[T],
+    (a, d): (T, T),
+    extra: Option<(&[T], T)>,
+    relu: bool,
+) {
+    match extra {
+        None if relu => dst.iter_mut().zip(x).for_each(|(o, &v)| {
+            let y = v * a + d;
+            o.write(if y < T::zero() { T::zero() } else { y });
+        }),
+        None => dst.iter_mut().zip(x).for_each(|(o, &v)| {
+            o.write(v * a + d);
+        }),
+        Some((y, b)) => dst.iter_mut().zip(x.iter().zip(y)).for_each(|(o, (&v, &w))| {
+            o.write(v * a + w * b + d);
+        }),
+    }
 }
 
 /// See [`RunSums::grad_sums`].
@@ -245,7 +304,7 @@ fn sums_typed<T: RunSums>(
     Ok((T::into_cpu(sg), T::into_cpu(sgx)))
 }
 
-fn fma_typed<T: FloatElement>(
+fn fma_typed<T: RunSums>(
     x: &[T],
     lx: &Layout,
     scale: &CpuStorage,
@@ -280,24 +339,10 @@ fn fma_typed<T: FloatElement>(
                 let row = pos / s;
                 let c = row % g.c;
                 let run_end = ((row + 1) * s).min(end);
-                let (a, d) = (scale[c], shift[c]);
                 let dst = &mut chunk[pos - start..run_end - start];
                 let src = &x[pos..run_end];
-                match &extra {
-                    None if relu => dst.iter_mut().zip(src).for_each(|(o, &v)| {
-                        let y = v * a + d;
-                        o.write(if y < T::zero() { T::zero() } else { y });
-                    }),
-                    None => dst.iter_mut().zip(src).for_each(|(o, &v)| {
-                        o.write(v * a + d);
-                    }),
-                    Some((y, ys)) => {
-                        let (b, y) = (ys[c], &y[pos..run_end]);
-                        dst.iter_mut().zip(src.iter().zip(y)).for_each(|(o, (&v, &w))| {
-                            o.write(v * a + w * b + d);
-                        })
-                    }
-                }
+                let extra = extra.as_ref().map(|(y, ys)| (&y[pos..run_end], ys[c]));
+                T::fma_run(dst, src, (scale[c], shift[c]), extra, relu);
                 pos = run_end;
             }
         })
