@@ -84,6 +84,30 @@ fn main() {
         println!("sgemm {n} {med:.3} {min:.3}");
     }
     vit_linears(&cpu);
+    vit_attention(&cpu);
+}
+
+/// The attention products of one ViT-Tiny/4 layer at batch 64 (192 heads of 65 tokens by 64
+/// features): scores `q kᵀ` (`kᵀ` a transposed view) and `p v`, as batched matmuls.
+fn vit_attention(cpu: &CpuBackend) {
+    const HEADS: usize = 64 * 3;
+    const T: usize = 65;
+    const D: usize = 64;
+    let fill = |len: usize, s: usize| -> CpuStorage {
+        CpuStorage::F32((0..len).map(|i| ((i * s + 3) % 13) as f32 * 0.1 - 0.6).collect())
+    };
+    let (q, k, p) = (fill(HEADS * T * D, 7), fill(HEADS * T * D, 5), fill(HEADS * T * T, 3));
+    let ltd = Layout::contiguous(&[HEADS, T, D]);
+    let kt = ltd.transpose(1, 2).expect("3-d");
+    let ltt = Layout::contiguous(&[HEADS, T, T]);
+    let flops = 2.0 * (HEADS * T * T * D) as f64;
+    for (name, a, la, b, lb) in [("q kT", &q, &ltd, &k, &kt), ("p v", &p, &ltt, &k, &ltd)] {
+        let (med, min) = time_ms(15, || {
+            std::hint::black_box(cpu.matmul(a, la, b, lb).unwrap());
+        });
+        println!("{:>22} {:>10} {:>10.1}", format!("attention {name}"), "fwd", flops / med / 1e6);
+        println!("attention {} {med:.3} {min:.3}", name.replace(' ', "_"));
+    }
 }
 
 /// The products of ViT-Tiny/4's linear layers at batch 64 (4160 token rows, width 192): for

@@ -21,6 +21,35 @@ pub(super) trait MicroKernel {
     /// The CPU must have the kernel's features; `a` and `b` must hold `kc` packed steps (`b`
     /// 64-byte aligned); `c` must address `MR` rows of `NR` writable floats with row stride `ldc`.
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32);
+
+    /// [`MicroKernel::tile`] for the `rows x cols` corner of a tile cut by the edge of `C`
+    /// (`rows <= MR`, `cols <= NR`): the same update, written only inside the corner. The
+    /// default runs the full tile into a scratch tile and copies the corner out.
+    ///
+    /// # Safety
+    /// As [`MicroKernel::tile`], with `c` addressing `rows` rows of `cols` writable floats.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn edge(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        (rows, cols): (usize, usize),
+        alpha: f32,
+        beta: f32,
+    ) {
+        let mut tmp = [0f32; super::MAX_TILE];
+        Self::tile(kc, a, b, tmp.as_mut_ptr(), Self::NR, alpha, 0.0);
+        for i in 0..rows {
+            let trow = &tmp[i * Self::NR..i * Self::NR + cols];
+            for (j, t) in trow.iter().enumerate() {
+                // Through the raw pointer: with beta == 0, C may be uninitialized and is only written.
+                let d = c.add(i * ldc + j);
+                d.write(if beta == 0.0 { *t } else { *t + beta * d.read() });
+            }
+        }
+    }
 }
 
 /// The AVX-512 kernel, 8 rows x 32 columns.
@@ -33,6 +62,74 @@ impl MicroKernel for Avx512 {
     #[inline]
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
         tile_avx512(kc, a, b, c, ldc, alpha, beta)
+    }
+
+    /// Only the rows present and the 16-column halves with columns present are computed (a
+    /// 65 x 65 attention product has a 1-row and a 1-column edge: 2 and 8 FMAs per step
+    /// instead of 16), and the corner is stored with masks.
+    #[inline]
+    unsafe fn edge(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        (rows, cols): (usize, usize),
+        alpha: f32,
+        beta: f32,
+    ) {
+        macro_rules! by_shape {
+            ($($r:literal),*) => {
+                match (rows, cols > 16) {
+                    $(($r, false) => edge_avx512::<$r, 1>(kc, a, b, c, ldc, cols, alpha, beta),
+                      ($r, true) => edge_avx512::<$r, 2>(kc, a, b, c, ldc, cols, alpha, beta),)*
+                    _ => unreachable!("edge of {rows} x {cols} in an 8 x 32 tile"),
+                }
+            };
+        }
+        by_shape!(1, 2, 3, 4, 5, 6, 7, 8)
+    }
+}
+
+/// [`tile_avx512`] for the first `R` rows and `H` 16-column halves of a tile, storing the
+/// first `cols` columns (`16 (H - 1) < cols <= 16 H`) with masks.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+unsafe fn edge_avx512<const R: usize, const H: usize>(
+    kc: usize,
+    mut a: *const f32,
+    mut b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    cols: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    let mut acc = [[_mm512_setzero_ps(); H]; R];
+    for _ in 0..kc {
+        let bv: [__m512; H] = std::array::from_fn(|h| _mm512_load_ps(b.add(16 * h)));
+        for (i, row) in acc.iter_mut().enumerate() {
+            let ai = _mm512_set1_ps(*a.add(i));
+            for (h, v) in row.iter_mut().enumerate() {
+                *v = _mm512_fmadd_ps(ai, bv[h], *v);
+            }
+        }
+        a = a.add(Avx512::MR);
+        b = b.add(Avx512::NR);
+    }
+    let va = _mm512_set1_ps(alpha);
+    let vb = _mm512_set1_ps(beta);
+    let masks: [__mmask16; H] = std::array::from_fn(|h| crate::cpu::mask16::below(cols - 16 * h));
+    for (i, row) in acc.iter().enumerate() {
+        for (h, &v) in row.iter().enumerate() {
+            let p = c.add(i * ldc + 16 * h);
+            let v = if beta == 0.0 {
+                _mm512_mul_ps(v, va)
+            } else {
+                _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[h], p), vb, _mm512_mul_ps(v, va))
+            };
+            _mm512_mask_storeu_ps(p, masks[h], v);
+        }
     }
 }
 
