@@ -1,6 +1,7 @@
 //! Differentiable ops, one family per file: forward, derivative rule and docs together.
 
 mod attention;
+mod axpby;
 mod batch_norm;
 mod conv;
 mod creation;

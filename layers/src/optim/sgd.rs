@@ -67,16 +67,17 @@ impl UpdateRule for SgdRule {
     const NAME: &'static str = "SGD";
 
     fn update(o: &SgdOptions, p: &Tensor, g: &Tensor, state: &mut ParamState) -> Result<Tensor> {
-        let mut d = if o.weight_decay != 0.0 { g.add(&p.mul_scalar(o.weight_decay)?)? } else { g.clone() };
+        // Each line one fused pass (`axpby`) over the parameter's elements.
+        let mut d = if o.weight_decay != 0.0 { g.axpby(1.0, p, o.weight_decay)? } else { g.clone() };
         if o.momentum != 0.0 {
             let buf = match state.buffers.get("momentum_buffer") {
                 None => d.contiguous()?,
-                Some(b) => b.mul_scalar(o.momentum)?.add(&d.mul_scalar(1.0 - o.dampening)?)?,
+                Some(b) => b.axpby(o.momentum, &d, 1.0 - o.dampening)?,
             };
-            d = if o.nesterov { d.add(&buf.mul_scalar(o.momentum)?)? } else { buf.clone() };
+            d = if o.nesterov { d.axpby(1.0, &buf, o.momentum)? } else { buf.clone() };
             state.buffers.insert("momentum_buffer".into(), buf);
         }
-        p.sub(&d.mul_scalar(o.lr)?)
+        p.axpby(1.0, &d, -o.lr)
     }
 }
 
