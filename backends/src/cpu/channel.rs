@@ -55,98 +55,52 @@ pub(super) fn lane_sum2<T: FloatElement>(a: &[T], b: &[T], f: impl Fn(T, T) -> T
     total
 }
 
-/// The per-run sums of batch norm, compiled with AVX-512 enabled for f32 where the CPU has it
-/// (16 lanes per accumulator step); f64 keeps the default build.
+/// One channel's run of [`Backend::channel_fma`](crate::Backend::channel_fma) (`relu`:
+/// [`Backend::channel_fma_relu`](crate::Backend::channel_fma_relu)) into `dst`.
+type FmaRun<T> = fn(&mut [MaybeUninit<T>], &[T], (T, T), Option<(&[T], T)>, bool);
+
+/// `(Σ g, Σ g (x − m))` of a run of the gradient `g` and the input `x`, given `m`.
+type GradSums<T> = fn(&[T], &[T], T) -> (f64, f64);
+
+/// The per-run sums of batch norm, for f32 built with AVX-512 where the CPU has it (16 lanes
+/// per accumulator step); f64 keeps the default build.
 pub(super) trait RunSums: FloatElement {
     /// `(Σ v, Σ (v − m)²)` of a run, the mean `m` from the first sum.
-    fn moments(run: &[Self]) -> Moments {
-        moments_of(run)
-    }
-
+    const MOMENTS: fn(&[Self]) -> Moments = moments_of::<Self>;
     /// `(Σ g, Σ g (x − m))` of a run of the gradient `g` and the input `x`.
-    fn grad_sums(g: &[Self], x: &[Self], m: Self) -> (f64, f64) {
-        grad_sums_of(g, x, m)
-    }
-
-    /// One channel's run of [`Backend::channel_fma`](crate::Backend::channel_fma) (`relu`:
-    /// [`Backend::channel_fma_relu`](crate::Backend::channel_fma_relu)) into `dst`.
-    fn fma_run(
-        dst: &mut [MaybeUninit<Self>],
-        x: &[Self],
-        ad: (Self, Self),
-        extra: Option<(&[Self], Self)>,
-        relu: bool,
-    ) {
-        fma_run_of(dst, x, ad, extra, relu)
-    }
+    const GRAD_SUMS: GradSums<Self> = grad_sums_of::<Self>;
+    /// See [`FmaRun`].
+    const FMA_RUN: FmaRun<Self> = fma_run_of::<Self>;
 }
 
 impl RunSums for f64 {}
 
 impl RunSums for f32 {
-    fn moments(run: &[f32]) -> Moments {
-        #[cfg(target_arch = "x86_64")]
-        if super::use_avx512() {
-            // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { avx512::moments(run) };
-        }
-        moments_of(run)
-    }
-
-    fn grad_sums(g: &[f32], x: &[f32], m: f32) -> (f64, f64) {
-        #[cfg(target_arch = "x86_64")]
-        if super::use_avx512() {
-            // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { avx512::grad_sums(g, x, m) };
-        }
-        grad_sums_of(g, x, m)
-    }
-
-    fn fma_run(dst: &mut [MaybeUninit<f32>], x: &[f32], ad: (f32, f32), extra: Option<(&[f32], f32)>, relu: bool) {
-        #[cfg(target_arch = "x86_64")]
-        if super::use_avx512() {
-            // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { avx512::fma_run(dst, x, ad, extra, relu) };
-        }
-        fma_run_of(dst, x, ad, extra, relu)
-    }
+    const MOMENTS: fn(&[f32]) -> Moments = moments_f32;
+    const GRAD_SUMS: GradSums<f32> = grad_sums_f32;
+    const FMA_RUN: FmaRun<f32> = fma_run_f32;
 }
 
-/// [`RunSums`]' f32 kernels built for AVX-512.
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::Moments;
-    use std::mem::MaybeUninit;
-
-    /// # Safety
-    /// The CPU must have AVX-512F.
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    pub(super) unsafe fn moments(run: &[f32]) -> Moments {
-        super::moments_of(run)
-    }
-
-    /// # Safety
-    /// The CPU must have AVX-512F.
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    pub(super) unsafe fn grad_sums(g: &[f32], x: &[f32], m: f32) -> (f64, f64) {
-        super::grad_sums_of(g, x, m)
-    }
-
-    /// # Safety
-    /// The CPU must have AVX-512F.
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    pub(super) unsafe fn fma_run(
+f32_avx512!(
+    /// [`moments_of`] for f32.
+    fn moments_f32(run: &[f32]) -> Moments => moments_of
+);
+f32_avx512!(
+    /// [`grad_sums_of`] for f32.
+    fn grad_sums_f32(g: &[f32], x: &[f32], m: f32) -> (f64, f64) => grad_sums_of
+);
+f32_avx512!(
+    /// [`fma_run_of`] for f32.
+    fn fma_run_f32(
         dst: &mut [MaybeUninit<f32>],
         x: &[f32],
         ad: (f32, f32),
         extra: Option<(&[f32], f32)>,
         relu: bool,
-    ) {
-        super::fma_run_of(dst, x, ad, extra, relu)
-    }
-}
+    ) => fma_run_of
+);
 
-/// See [`RunSums::moments`].
+/// See [`RunSums::MOMENTS`].
 #[inline(always)]
 fn moments_of<T: FloatElement>(run: &[T]) -> Moments {
     let count = run.len() as f64;
@@ -158,7 +112,7 @@ fn moments_of<T: FloatElement>(run: &[T]) -> Moments {
     Moments { count, mean, m2: (ss - count * shift * shift).max(0.0) }
 }
 
-/// See [`RunSums::fma_run`]: `x·a + d`, plus `y·b` when `extra = (y, b)`, then ReLU when `relu`.
+/// See [`RunSums::FMA_RUN`]: `x·a + d`, plus `y·b` when `extra = (y, b)`, then ReLU when `relu`.
 #[inline(always)]
 fn fma_run_of<T: FloatElement>(
     dst: &mut [MaybeUninit<T>],
@@ -181,7 +135,7 @@ fn fma_run_of<T: FloatElement>(
     }
 }
 
-/// See [`RunSums::grad_sums`].
+/// See [`RunSums::GRAD_SUMS`].
 #[inline(always)]
 fn grad_sums_of<T: FloatElement>(g: &[T], x: &[T], m: T) -> (f64, f64) {
     (lane_sum1(g, |v| v), lane_sum2(g, x, |g, x| g * (x - m)))
@@ -267,7 +221,7 @@ fn stats_typed<T: RunSums>(x: &[T], l: &Layout) -> Result<(CpuStorage, CpuStorag
     let stats = fold_channels(
         &g,
         Moments::ZERO,
-        |acc, n, c| acc.merge(&T::moments(&x[(n * g.c + c) * g.s..(n * g.c + c + 1) * g.s])),
+        |acc, n, c| acc.merge(&(T::MOMENTS)(&x[(n * g.c + c) * g.s..(n * g.c + c + 1) * g.s])),
         Moments::merge,
     );
     let (mean, var): (Vec<T>, Vec<T>) =
@@ -291,7 +245,7 @@ fn sums_typed<T: RunSums>(
         |(sg, sgx), n, c| {
             let (m, o) = (mean[c], (n * g.c + c) * g.s);
             let (gr, x) = (&gr[o..o + g.s], &x[o..o + g.s]);
-            let (a, b) = T::grad_sums(gr, x, m);
+            let (a, b) = (T::GRAD_SUMS)(gr, x, m);
             *sg += a;
             *sgx += b;
         },
@@ -342,7 +296,7 @@ fn fma_typed<T: RunSums>(
                 let dst = &mut chunk[pos - start..run_end - start];
                 let src = &x[pos..run_end];
                 let extra = extra.as_ref().map(|(y, ys)| (&y[pos..run_end], ys[c]));
-                T::fma_run(dst, src, (scale[c], shift[c]), extra, relu);
+                (T::FMA_RUN)(dst, src, (scale[c], shift[c]), extra, relu);
                 pos = run_end;
             }
         })

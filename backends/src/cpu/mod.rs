@@ -4,6 +4,8 @@
 //! contract. Threads follow rayon's global pool (`RAYON_NUM_THREADS`), with one level of
 //! parallelism: a kernel parallelizes either its outer loop or its GEMM, never both.
 
+#[macro_use]
+mod multiversion;
 mod channel;
 mod conv;
 mod copy;

@@ -127,54 +127,32 @@ fn backward_rows<T: FloatElement>(
     (gw, gb)
 }
 
-/// Per-block kernels, compiled with AVX-512 enabled for f32 where the CPU has it (the generic
-/// code then runs 16 lanes at a time); f64 keeps the default build.
-trait RowKernels: FloatElement {
-    fn forward_block(
-        x: &[Self],
-        y: &mut [Self],
-        d: usize,
-        w: Option<&[Self]>,
-        b: Option<&[Self]>,
-        eps: f64,
-    ) -> Vec<(Self, Self)> {
-        forward_rows(x, y, d, w, b, eps)
-    }
+/// A block's forward pass ([`forward_rows`]) for `T`.
+type ForwardBlock<T> = fn(&[T], &mut [T], usize, Option<&[T]>, Option<&[T]>, f64) -> Vec<(T, T)>;
+/// A block's backward pass ([`backward_rows`]) for `T`.
+type BackwardBlock<T> = fn(&[T], &[T], &[T], &[T], &mut [T], usize, Option<&[T]>) -> (Vec<T>, Vec<T>);
 
-    #[allow(clippy::too_many_arguments)]
-    fn backward_block(
-        g: &[Self],
-        x: &[Self],
-        mean: &[Self],
-        rstd: &[Self],
-        gx: &mut [Self],
-        d: usize,
-        w: Option<&[Self]>,
-    ) -> (Vec<Self>, Vec<Self>) {
-        backward_rows(g, x, mean, rstd, gx, d, w)
-    }
+/// The per-block kernels of an element type: for f32 built with AVX-512 where the CPU has it
+/// (the generic code then runs 16 lanes at a time); f64 keeps the default build.
+trait RowKernels: FloatElement {
+    const FORWARD: ForwardBlock<Self> = forward_rows::<Self>;
+    const BACKWARD: BackwardBlock<Self> = backward_rows::<Self>;
 }
 
 impl RowKernels for f64 {}
 
 impl RowKernels for f32 {
-    fn forward_block(
-        x: &[f32],
-        y: &mut [f32],
-        d: usize,
-        w: Option<&[f32]>,
-        b: Option<&[f32]>,
-        eps: f64,
-    ) -> Vec<(f32, f32)> {
-        #[cfg(target_arch = "x86_64")]
-        if super::use_avx512() {
-            // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { avx512::forward(x, y, d, w, b, eps) };
-        }
-        forward_rows(x, y, d, w, b, eps)
-    }
+    const FORWARD: ForwardBlock<f32> = forward_f32;
+    const BACKWARD: BackwardBlock<f32> = backward_f32;
+}
 
-    fn backward_block(
+f32_avx512!(
+    /// [`forward_rows`] for f32.
+    fn forward_f32(x: &[f32], y: &mut [f32], d: usize, w: Option<&[f32]>, b: Option<&[f32]>, eps: f64) -> Vec<(f32, f32)> => forward_rows
+);
+f32_avx512!(
+    /// [`backward_rows`] for f32.
+    fn backward_f32(
         g: &[f32],
         x: &[f32],
         mean: &[f32],
@@ -182,48 +160,8 @@ impl RowKernels for f32 {
         gx: &mut [f32],
         d: usize,
         w: Option<&[f32]>,
-    ) -> (Vec<f32>, Vec<f32>) {
-        #[cfg(target_arch = "x86_64")]
-        if super::use_avx512() {
-            // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { avx512::backward(g, x, mean, rstd, gx, d, w) };
-        }
-        backward_rows(g, x, mean, rstd, gx, d, w)
-    }
-}
-
-/// [`forward_rows`] and [`backward_rows`] for f32, compiled with AVX-512 enabled.
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    /// # Safety
-    /// The CPU must have AVX-512F.
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    pub(super) unsafe fn forward(
-        x: &[f32],
-        y: &mut [f32],
-        d: usize,
-        w: Option<&[f32]>,
-        b: Option<&[f32]>,
-        eps: f64,
-    ) -> Vec<(f32, f32)> {
-        super::forward_rows(x, y, d, w, b, eps)
-    }
-
-    /// # Safety
-    /// The CPU must have AVX-512F.
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    pub(super) unsafe fn backward(
-        g: &[f32],
-        x: &[f32],
-        mean: &[f32],
-        rstd: &[f32],
-        gx: &mut [f32],
-        d: usize,
-        w: Option<&[f32]>,
-    ) -> (Vec<f32>, Vec<f32>) {
-        super::backward_rows(g, x, mean, rstd, gx, d, w)
-    }
-}
+    ) -> (Vec<f32>, Vec<f32>) => backward_rows
+);
 
 fn forward_typed<T: RowKernels>(
     x: &[T],
@@ -241,7 +179,7 @@ fn forward_typed<T: RowKernels>(
     let mut y = vec![T::zero(); x.len()];
     let stats = per_block(&mut y, d, |blk, out| {
         let first = blk * ROW_BLOCK * d;
-        T::forward_block(&x[first..first + out.len()], out, d, w, b, eps)
+        (T::FORWARD)(&x[first..first + out.len()], out, d, w, b, eps)
     });
     let (mean, rstd): (Vec<T>, Vec<T>) = stats.into_iter().flatten().unzip();
     debug_assert_eq!(mean.len(), g.r);
@@ -269,7 +207,7 @@ fn backward_typed<T: RowKernels>(
     let partial = per_block(&mut gx, d, |blk, out| {
         let (first, rows) = (blk * ROW_BLOCK, out.len() / d.max(1));
         let (xs, gs) = (&x[first * d..first * d + out.len()], &gr[first * d..first * d + out.len()]);
-        T::backward_block(gs, xs, &mean[first..first + rows], &rstd[first..first + rows], out, d, w)
+        (T::BACKWARD)(gs, xs, &mean[first..first + rows], &rstd[first..first + rows], out, d, w)
     });
     let (mut gw, mut gb) = (vec![0f64; d], vec![0f64; d]);
     for (pw, pb) in partial {

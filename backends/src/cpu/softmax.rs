@@ -65,35 +65,28 @@ fn row_in_place<T: FloatElement + ExpFast>(dst: &mut [T], log: bool) {
     dst.iter_mut().for_each(|x| *x = *x - shift - lse);
 }
 
-/// [`row_in_place`] for every `block`-long row of `rows`, compiled with AVX-512 enabled (16
-/// lanes for the maximum, the exponentials and the scaling).
-///
-/// # Safety
-/// The CPU must have AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-unsafe fn rows_in_place_avx512(rows: &mut [f32], block: usize, log: bool) {
+/// [`row_in_place`] for every `block`-long row of `rows`.
+#[inline(always)]
+fn rows_in_place_of<T: FloatElement + ExpFast>(rows: &mut [T], block: usize, log: bool) {
     rows.chunks_mut(block).for_each(|r| row_in_place(r, log));
 }
 
-/// Softmax rows of `T` in place, through [`rows_in_place_avx512`] for f32 where the CPU has it.
+f32_avx512!(
+    /// [`rows_in_place_of`] for f32 (16 lanes for the maximum, the exponentials and the scaling
+    /// in the AVX-512 build).
+    fn rows_in_place_f32(rows: &mut [f32], block: usize, log: bool) => rows_in_place_of
+);
+
+/// Softmax over rows of `T` in place ([`rows_in_place_of`]), for f32 built with AVX-512
+/// where the CPU has it.
 trait RowsInPlace: FloatElement + ExpFast {
-    fn rows_in_place(rows: &mut [Self], block: usize, log: bool) {
-        rows.chunks_mut(block).for_each(|r| row_in_place(r, log));
-    }
+    const ROWS_IN_PLACE: fn(&mut [Self], usize, bool) = rows_in_place_of::<Self>;
 }
 
 impl RowsInPlace for f64 {}
 
 impl RowsInPlace for f32 {
-    fn rows_in_place(rows: &mut [f32], block: usize, log: bool) {
-        #[cfg(target_arch = "x86_64")]
-        if super::use_avx512() {
-            // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { rows_in_place_avx512(rows, block, log) };
-        }
-        rows.chunks_mut(block).for_each(|r| row_in_place(r, log));
-    }
+    const ROWS_IN_PLACE: fn(&mut [f32], usize, bool) = rows_in_place_f32;
 }
 
 /// Rows per parallel task of the contiguous path.
@@ -127,41 +120,31 @@ fn row_backward<T: FloatElement + ExpFast>(y: &[T], g: &[T], out: &mut [MaybeUni
     }
 }
 
-/// [`row_backward`] for every `block`-long row, compiled with AVX-512 enabled.
-///
-/// # Safety
-/// The CPU must have AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-unsafe fn rows_backward_avx512(y: &[f32], g: &[f32], out: &mut [MaybeUninit<f32>], block: usize, log: bool) {
+/// [`row_backward`] for every `block`-long row.
+#[inline(always)]
+fn rows_backward_of<T: FloatElement + ExpFast>(y: &[T], g: &[T], out: &mut [MaybeUninit<T>], block: usize, log: bool) {
     for ((y, g), o) in y.chunks(block).zip(g.chunks(block)).zip(out.chunks_mut(block)) {
         row_backward(y, g, o, log);
     }
 }
 
-/// Softmax backward over rows of `T`, through [`rows_backward_avx512`] for f32 where the CPU
-/// has it.
+f32_avx512!(
+    /// [`rows_backward_of`] for f32.
+    fn rows_backward_f32(y: &[f32], g: &[f32], out: &mut [MaybeUninit<f32>], block: usize, log: bool) => rows_backward_of
+);
+
+/// A softmax backward over rows of `T` ([`rows_backward_of`]).
+type RowsBackwardFn<T> = fn(&[T], &[T], &mut [MaybeUninit<T>], usize, bool);
+
+/// Softmax backward over rows of `T`, for f32 built with AVX-512 where the CPU has it.
 trait RowsBackward: RowsInPlace {
-    fn rows_backward(y: &[Self], g: &[Self], out: &mut [MaybeUninit<Self>], block: usize, log: bool) {
-        for ((y, g), o) in y.chunks(block).zip(g.chunks(block)).zip(out.chunks_mut(block)) {
-            row_backward(y, g, o, log);
-        }
-    }
+    const ROWS_BACKWARD: RowsBackwardFn<Self> = rows_backward_of::<Self>;
 }
 
 impl RowsBackward for f64 {}
 
 impl RowsBackward for f32 {
-    fn rows_backward(y: &[f32], g: &[f32], out: &mut [MaybeUninit<f32>], block: usize, log: bool) {
-        #[cfg(target_arch = "x86_64")]
-        if super::use_avx512() {
-            // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { rows_backward_avx512(y, g, out, block, log) };
-        }
-        for ((y, g), o) in y.chunks(block).zip(g.chunks(block)).zip(out.chunks_mut(block)) {
-            row_backward(y, g, o, log);
-        }
-    }
+    const ROWS_BACKWARD: RowsBackwardFn<f32> = rows_backward_f32;
 }
 
 /// The fused softmax backward over contiguous rows along the last axis; `None` for other
@@ -187,10 +170,10 @@ fn backward_rows<T: RowsBackward>(
         if out.len() >= super::strided::PAR_THRESHOLD {
             out.par_chunks_mut(task).enumerate().for_each(|(i, o)| {
                 let r = i * task..i * task + o.len();
-                T::rows_backward(&y[r.clone()], &g[r], o, block, log)
+                (T::ROWS_BACKWARD)(&y[r.clone()], &g[r], o, block, log)
             });
         } else {
-            T::rows_backward(y, g, out, block, log);
+            (T::ROWS_BACKWARD)(y, g, out, block, log);
         }
     };
     // SAFETY: every row of the output is written by `row_backward`.
@@ -233,9 +216,9 @@ fn softmax_typed<T: RowsInPlace>(v: &[T], l: &Layout, axis: usize, log: bool) ->
             // Rows already in place (the attention scores): copy, then work in place.
             let mut out = v[range].to_vec();
             if out.len() >= super::strided::PAR_THRESHOLD {
-                out.par_chunks_mut(block * ROWS_PER_TASK).for_each(|c| T::rows_in_place(c, block, log));
+                out.par_chunks_mut(block * ROWS_PER_TASK).for_each(|c| (T::ROWS_IN_PLACE)(c, block, log));
             } else {
-                T::rows_in_place(&mut out, block, log);
+                (T::ROWS_IN_PLACE)(&mut out, block, log);
             }
             return Ok(out);
         }
