@@ -1,4 +1,5 @@
-//! Fused batch norm (`batch_norm_train`, `batch_norm_relu_train`, `channel_affine`): forward
+//! Fused batch norm (`batch_norm_train`, `batch_norm_relu_train`, `batch_norm_add_relu_train`,
+//! `channel_affine`): forward
 //! against a naive reference,
 //! f64 gradchecks under proptest over shapes and views, second-order gradchecks through the
 //! recorded backward, f32 agreement, and errors.
@@ -42,19 +43,62 @@ fn naive_bn(x: &Tensor, w: &[f64], b: &[f64], eps: f64) -> Vec<f64> {
     out
 }
 
-/// `batch_norm_train` (eps 1e-3), or `batch_norm_relu_train` when `relu`: the output.
-fn bn_maybe_relu(x: &Tensor, w: Option<&Tensor>, b: Option<&Tensor>, relu: bool) -> autograd::Result<Tensor> {
-    Ok(if relu { x.batch_norm_relu_train(w, b, 1e-3)?.0 } else { x.batch_norm_train(w, b, 1e-3)?.0 })
+/// What follows batch norm in a case.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Tail {
+    /// `batch_norm_train`.
+    None,
+    /// `batch_norm_relu_train`.
+    Relu,
+    /// `batch_norm_add_relu_train` with a residual.
+    AddRelu,
 }
 
-/// Whether every batch-norm output (eps 1e-3, before any ReLU) is at least 1e-3 from zero.
-/// ReLU has no derivative at 0 (a constant channel normalizes to exactly 0), so neither finite
-/// differences nor f32 rounding can be compared with the analytic gradient there: the ReLU
-/// cases draw their inputs off that kink, as PyTorch's gradcheck requires.
-fn off_the_kink(x: &Tensor, w: Option<&Tensor>, b: Option<&Tensor>) -> bool {
+fn tail() -> impl Strategy<Value = Tail> {
+    prop_oneof![Just(Tail::None), Just(Tail::Relu), Just(Tail::AddRelu)]
+}
+
+/// Batch norm (eps 1e-3) followed by `tail` (the residual `r` is used by `AddRelu` only): the
+/// output.
+fn bn_tail(x: &Tensor, w: Option<&Tensor>, b: Option<&Tensor>, r: &Tensor, tail: Tail) -> autograd::Result<Tensor> {
+    Ok(match tail {
+        Tail::None => x.batch_norm_train(w, b, 1e-3)?.0,
+        Tail::Relu => x.batch_norm_relu_train(w, b, 1e-3)?.0,
+        Tail::AddRelu => x.batch_norm_add_relu_train(w, b, 1e-3, r)?.0,
+    })
+}
+
+/// The same from separate ops: batch norm, then the add and ReLU.
+fn bn_then_tail(
+    x: &Tensor,
+    w: Option<&Tensor>,
+    b: Option<&Tensor>,
+    r: &Tensor,
+    tail: Tail,
+) -> autograd::Result<Tensor> {
+    let y = x.batch_norm_train(w, b, 1e-3)?.0;
+    match tail {
+        Tail::None => Ok(y),
+        Tail::Relu => y.relu(),
+        Tail::AddRelu => y.add(r)?.relu(),
+    }
+}
+
+/// Whether every pre-activation (the batch-norm output, eps 1e-3, plus the residual after
+/// `AddRelu`) is at least 1e-3 from zero. ReLU has no derivative at 0 (a constant channel
+/// normalizes to exactly 0), so neither finite differences nor f32 rounding can be compared
+/// with the analytic gradient there: the ReLU cases draw their inputs off that kink, as
+/// PyTorch's gradcheck requires.
+fn off_the_kink(x: &Tensor, w: Option<&Tensor>, b: Option<&Tensor>, r: &Tensor, tail: Tail) -> bool {
+    if tail == Tail::None {
+        return true;
+    }
     let f64 = |t: &Tensor| t.to_dtype(DType::F64).unwrap();
     let (w, b) = (w.map(f64), b.map(f64));
-    let y = f64(x).batch_norm_train(w.as_ref(), b.as_ref(), 1e-3).unwrap().0;
+    let mut y = f64(x).batch_norm_train(w.as_ref(), b.as_ref(), 1e-3).unwrap().0;
+    if tail == Tail::AddRelu {
+        y = y.add(&f64(r)).unwrap();
+    }
     y.to_f64_vec().unwrap().iter().all(|v| v.abs() >= 1e-3)
 }
 
@@ -89,41 +133,82 @@ proptest! {
 
     #[test]
     fn batch_norm_gradcheck(
-        (x, w, b) in bn_shape().prop_flat_map(|s| {
+        (x, w, b, res) in bn_shape().prop_flat_map(|s| {
             let c = s[1];
-            (f64_tensor(s, -2.0, 2.0), vector(c, 0.5, 2.0), vector(c, -1.0, 1.0))
+            (f64_tensor(s.clone(), -2.0, 2.0), vector(c, 0.5, 2.0), vector(c, -1.0, 1.0), f64_tensor(s, -1.0, 1.0))
         }),
         affine in any::<bool>(),
-        relu in any::<bool>(),
+        tail in tail(),
     ) {
-        prop_assume!(!relu || off_the_kink(&x, affine.then_some(&w), affine.then_some(&b)));
+        prop_assume!(off_the_kink(&x, affine.then_some(&w), affine.then_some(&b), &res, tail));
         let r = weighting(x.shape());
-        let what = format!("batch_norm (affine {affine}, relu {relu})");
-        let bn = |x: &Tensor, w: Option<&Tensor>, b: Option<&Tensor>| bn_maybe_relu(x, w, b, relu);
-        if affine {
-            grad_ok(&what, |t| bn(&t[0], Some(&t[1]), Some(&t[2]))?.mul(&r)?.sum_all(), &[x, w, b])?;
-        } else {
-            grad_ok(&what, |t| bn(&t[0], None, None)?.mul(&r)?.sum_all(), &[x])?;
+        let what = format!("batch_norm (affine {affine}, {tail:?})");
+        // The residual is an input to check only where it is used.
+        let mut inputs = if affine { vec![x, w, b] } else { vec![x] };
+        if tail == Tail::AddRelu {
+            inputs.push(res.clone());
         }
+        grad_ok(&what, |t| {
+            let (w, b) = if affine { (Some(&t[1]), Some(&t[2])) } else { (None, None) };
+            let res = if tail == Tail::AddRelu { &t[t.len() - 1] } else { &res };
+            bn_tail(&t[0], w, b, res, tail)?.mul(&r)?.sum_all()
+        }, &inputs)?;
     }
 
+    /// The fused ops against batch norm followed by separate ReLU and add ops, on every view
+    /// kind: outputs and statistics to the bit, every input's gradient to rounding (the fused
+    /// backward masks the gradient inside the batch-norm kernels).
     #[test]
-    fn batch_norm_relu_matches_batch_norm_then_relu(
-        x in bn_shape().prop_flat_map(|s| f64_tensor(s, -3.0, 3.0)),
-        kind in view_kind(),
+    fn fused_tails_match_batch_norm_then_relu_and_add(
+        (x, res) in bn_shape().prop_flat_map(|s| (f64_tensor(s.clone(), -3.0, 3.0), f64_tensor(s, -1.0, 1.0))),
+        (kind, rkind) in (view_kind(), view_kind()),
+        tail in tail(),
     ) {
         let c = x.shape()[1];
-        let x = make_view(x.shape(), kind, &x.to_f64_vec().unwrap());
-        let (w, b) = (Tensor::from_vec(vec![1.5; c], &[c]).unwrap(), Tensor::from_vec(vec![-0.25; c], &[c]).unwrap());
-        let (y, mean, var) = x.batch_norm_relu_train(Some(&w), Some(&b), 1e-5).unwrap();
-        let (z, mean2, var2) = x.batch_norm_train(Some(&w), Some(&b), 1e-5).unwrap();
-        let want: Vec<f64> = naive_bn(&x, &vec![1.5; c], &vec![-0.25; c], 1e-5).iter().map(|v| v.max(0.0)).collect();
-        prop_assert_eq!(y.to_f64_vec().unwrap(), z.relu().unwrap().to_f64_vec().unwrap());
-        for (g, e) in y.to_f64_vec().unwrap().iter().zip(&want) {
+        let x = make_view(x.shape(), kind, &x.to_f64_vec().unwrap()).requires_grad_();
+        let res = make_view(res.shape(), rkind, &res.to_f64_vec().unwrap()).requires_grad_();
+        let w = Tensor::from_vec(vec![1.5; c], &[c]).unwrap().requires_grad_();
+        let b = Tensor::from_vec(vec![-0.25; c], &[c]).unwrap().requires_grad_();
+        let weights = weighting(x.shape());
+        let mut runs = vec![];
+        for f in [bn_tail, bn_then_tail] {
+            let y = f(&x, Some(&w), Some(&b), &res, tail).unwrap();
+            let g = y.mul(&weights).unwrap().sum_all().unwrap().backward().unwrap();
+            let each = [&x, &w, &b, &res].map(|t| g.get(t).map(|g| g.to_f64_vec().unwrap()));
+            runs.push((y.to_f64_vec().unwrap(), each));
+        }
+        let ((y, fused), (z, plain)) = (&runs[0], &runs[1]);
+        prop_assert_eq!(y, z);
+        let rv = res.to_f64_vec().unwrap();
+        let want: Vec<f64> = naive_bn(&x, &vec![1.5; c], &vec![-0.25; c], 1e-3)
+            .iter()
+            .zip(&rv)
+            .map(|(&v, &r)| match tail {
+                Tail::None => v,
+                Tail::Relu => v.max(0.0),
+                Tail::AddRelu => (v + r).max(0.0),
+            })
+            .collect();
+        for (g, e) in y.iter().zip(&want) {
             prop_assert!((g - e).abs() < 1e-10 * (1.0 + e.abs()), "{g} vs {e}");
         }
-        prop_assert_eq!(mean.to_f64_vec().unwrap(), mean2.to_f64_vec().unwrap());
-        prop_assert_eq!(var.to_f64_vec().unwrap(), var2.to_f64_vec().unwrap());
+        for (i, (a, e)) in fused.iter().zip(plain).enumerate() {
+            prop_assert_eq!(a.is_some(), e.is_some(), "input {}", i);
+            if let (Some(a), Some(e)) = (a, e) {
+                for (g, e) in a.iter().zip(e) {
+                    prop_assert!((g - e).abs() < 1e-12 * (1.0 + e.abs()), "input {i}: {g} vs {e}");
+                }
+            }
+        }
+        let stats = |t: Tail| {
+            let (_, m, v) = match t {
+                Tail::None => x.batch_norm_train(Some(&w), Some(&b), 1e-3).unwrap(),
+                Tail::Relu => x.batch_norm_relu_train(Some(&w), Some(&b), 1e-3).unwrap(),
+                Tail::AddRelu => x.batch_norm_add_relu_train(Some(&w), Some(&b), 1e-3, &res).unwrap(),
+            };
+            (m.to_f64_vec().unwrap(), v.to_f64_vec().unwrap())
+        };
+        prop_assert_eq!(stats(tail), stats(Tail::None));
     }
 
     #[test]
@@ -141,17 +226,17 @@ proptest! {
     /// gradchecked (Hessian-vector products through batch norm).
     #[test]
     fn batch_norm_second_order_gradcheck(
-        (x, w, b) in bn_shape().prop_flat_map(|s| {
+        (x, w, b, res) in bn_shape().prop_flat_map(|s| {
             let c = s[1];
-            (f64_tensor(s, -2.0, 2.0), vector(c, 0.5, 2.0), vector(c, -1.0, 1.0))
+            (f64_tensor(s.clone(), -2.0, 2.0), vector(c, 0.5, 2.0), vector(c, -1.0, 1.0), f64_tensor(s, -1.0, 1.0))
         }),
-        relu in any::<bool>(),
+        tail in tail(),
     ) {
-        prop_assume!(!relu || off_the_kink(&x, Some(&w), Some(&b)));
+        prop_assume!(off_the_kink(&x, Some(&w), Some(&b), &res, tail));
         let r = weighting(x.shape());
-        grad_ok(&format!("batch_norm double backward (relu {relu})"), |t| grad_norm(t, |u| {
-            bn_maybe_relu(&u[0], Some(&u[1]), Some(&u[2]), relu)?.tanh()?.mul(&r)?.sum_all()
-        }), &[x, w, b])?;
+        grad_ok(&format!("batch_norm double backward ({tail:?})"), |t| grad_norm(t, |u| {
+            bn_tail(&u[0], Some(&u[1]), Some(&u[2]), &u[3], tail)?.tanh()?.mul(&r)?.sum_all()
+        }), &[x, w, b, res])?;
     }
 
     #[test]
@@ -169,18 +254,22 @@ proptest! {
 
     #[test]
     fn f32_agrees_with_f64(
-        x in bn_shape().prop_flat_map(|s| f64_tensor(s, -3.0, 3.0)),
+        (x, res) in bn_shape().prop_flat_map(|s| (f64_tensor(s.clone(), -3.0, 3.0), f64_tensor(s, -1.0, 1.0))),
         kind in view_kind(),
-        relu in any::<bool>(),
+        tail in tail(),
     ) {
         let c = x.shape()[1];
         let vals = x.to_f64_vec().unwrap();
         let x = make_view(x.shape(), kind, &vals);
         let w = Tensor::full(&[c], 1.5);
         let b = Tensor::full(&[c], -0.25);
-        prop_assume!(!relu || off_the_kink(&x, Some(&w), Some(&b)));
+        prop_assume!(off_the_kink(&x, Some(&w), Some(&b), &res, tail));
         let r = weighting(x.shape());
-        prop_f32_agrees_with_f64(&x, &w, &b, &r, |x, w, b| bn_maybe_relu(x, Some(w), Some(b), relu))?;
+        // The residual follows the input's dtype (a constant here: its gradient is compared in
+        // f64 by the tests above).
+        prop_f32_agrees_with_f64(&x, &w, &b, &r, |x, w, b| {
+            bn_tail(x, Some(w), Some(b), &res.to_dtype(x.dtype())?, tail)
+        })?;
     }
 }
 
@@ -193,7 +282,12 @@ fn bad_shapes_are_errors_naming_the_op() {
     assert!(err.contains("batch_norm") && err.contains("rank"), "{err}");
     let err = x.channel_affine(&Tensor::ones(&[3]), &Tensor::ones(&[4])).unwrap_err().to_string();
     assert!(err.contains("channel_affine") && err.contains("shift"), "{err}");
+    let err = x.batch_norm_add_relu_train(None, None, 1e-5, &Tensor::zeros(&[4, 3])).unwrap_err().to_string();
+    assert!(err.contains("batch_norm_add_relu") && err.contains("[4, 3, 2]") && err.contains("[4, 3]"), "{err}");
     let w32 = Tensor::ones(&[3]).to_dtype(DType::F32).unwrap();
     let x64 = x.to_dtype(DType::F64).unwrap();
     assert!(x64.batch_norm_train(Some(&w32), None, 1e-5).is_err());
+    let r32 = Tensor::zeros(&[4, 3, 2]).to_dtype(DType::F32).unwrap();
+    let err = x64.batch_norm_add_relu_train(None, None, 1e-5, &r32).unwrap_err().to_string();
+    assert!(err.contains("batch_norm_add_relu") && err.contains("dtype"), "{err}");
 }

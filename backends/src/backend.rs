@@ -155,16 +155,50 @@ pub trait Backend: Send + Sync {
     ) -> Result<Self::Storage> {
         crate::channel::fma_composite(self, x, lx, scale, shift, extra)
     }
-    /// `relu(x·scale[c] + shift[c])` (`NaN` stays `NaN`, as [`UnaryOp::Relu`]): batch norm
-    /// followed by ReLU in one pass; the result has `x`'s shape.
+    /// `relu(x·scale[c] + shift[c])`, or `relu(x·scale[c] + shift[c] + r)` with a `residual`
+    /// `r` of `x`'s shape (`NaN` stays `NaN`, as [`UnaryOp::Relu`]): batch norm followed by
+    /// ReLU, or by a residual add and ReLU, in one pass; the result has `x`'s shape.
     fn channel_fma_relu(
         &self,
         x: &Self::Storage,
         lx: &Layout,
         scale: &Self::Storage,
         shift: &Self::Storage,
+        residual: Option<(&Self::Storage, &Layout)>,
     ) -> Result<Self::Storage> {
-        crate::channel::fma_relu_composite(self, x, lx, scale, shift)
+        crate::channel::fma_relu_composite(self, x, lx, scale, shift, residual)
+    }
+    /// [`Backend::channel_sums`] of the gradient gated by ReLU's mask, recomputed from the
+    /// input of a [`Backend::channel_fma_relu`] without residual: with
+    /// `ĝ = g` where `x·gate.0[c] + gate.1[c] > 0` and `0` elsewhere, `Σ ĝ` and
+    /// `Σ ĝ·(x − mean[c])` per channel. The mask is the forward pass's to the bit (the same
+    /// products and sums), so the saved output need not be read.
+    #[allow(clippy::too_many_arguments)]
+    fn channel_sums_gated(
+        &self,
+        g: &Self::Storage,
+        lg: &Layout,
+        x: &Self::Storage,
+        lx: &Layout,
+        mean: &Self::Storage,
+        gate: (&Self::Storage, &Self::Storage),
+    ) -> Result<(Self::Storage, Self::Storage)> {
+        crate::channel::sums_gated_composite(self, g, lg, x, lx, mean, gate)
+    }
+    /// [`Backend::channel_fma`] with its second term gated as in
+    /// [`Backend::channel_sums_gated`]: `x·scale[c] + shift[c] + ĝ·g_scale[c]` where
+    /// `term = (g, g's layout, g_scale)` (batch norm + ReLU's input gradient in one pass).
+    #[allow(clippy::too_many_arguments)]
+    fn channel_fma_gated(
+        &self,
+        x: &Self::Storage,
+        lx: &Layout,
+        scale: &Self::Storage,
+        shift: &Self::Storage,
+        term: (&Self::Storage, &Layout, &Self::Storage),
+        gate: (&Self::Storage, &Self::Storage),
+    ) -> Result<Self::Storage> {
+        crate::channel::fma_gated_composite(self, x, lx, scale, shift, term, gate)
     }
 
     // ----- per-row (layer norm) -----

@@ -132,16 +132,66 @@ pub fn fma_composite<B: Backend + ?Sized>(
     Ok(out)
 }
 
-/// [`Backend::channel_fma_relu`] from `channel_fma` and `unary`.
+/// [`Backend::channel_fma_relu`] from `channel_fma`, `binary` and `unary`.
 pub fn fma_relu_composite<B: Backend + ?Sized>(
     b: &B,
     x: &B::Storage,
     lx: &Layout,
     scale: &B::Storage,
     shift: &B::Storage,
+    residual: Option<(&B::Storage, &Layout)>,
 ) -> Result<B::Storage> {
-    let y = b.channel_fma(x, lx, scale, shift, None)?;
-    b.unary(UnaryOp::Relu, &y, &Layout::contiguous(lx.shape()))
+    let full = Layout::contiguous(lx.shape());
+    let mut y = b.channel_fma(x, lx, scale, shift, None)?;
+    if let Some((r, lr)) = residual {
+        check_pair("channel_fma_relu", lr, lx)?;
+        y = b.binary(BinaryOp::Add, &y, &full, r, lr)?;
+    }
+    b.unary(UnaryOp::Relu, &y, &full)
+}
+
+/// `g` where `x·gate.0[c] + gate.1[c] > 0`, else 0, contiguous with `x`'s shape: ReLU's
+/// backward against the recomputed pre-activation (the forward pass's own `channel_fma`).
+fn gated<B: Backend + ?Sized>(
+    b: &B,
+    op: &'static str,
+    g: &B::Storage,
+    lg: &Layout,
+    x: &B::Storage,
+    lx: &Layout,
+    (gs, gd): (&B::Storage, &B::Storage),
+) -> Result<B::Storage> {
+    check_pair(op, lg, lx)?;
+    let pre = b.channel_fma(x, lx, gs, gd, None)?;
+    b.binary(BinaryOp::ReluBackward, g, lg, &pre, &Layout::contiguous(lx.shape()))
+}
+
+/// [`Backend::channel_sums_gated`] from `channel_fma`, `binary` and [`sums_composite`].
+pub fn sums_gated_composite<B: Backend + ?Sized>(
+    b: &B,
+    g: &B::Storage,
+    lg: &Layout,
+    x: &B::Storage,
+    lx: &Layout,
+    mean: &B::Storage,
+    gate: (&B::Storage, &B::Storage),
+) -> Result<(B::Storage, B::Storage)> {
+    let masked = gated(b, "channel_sums_gated", g, lg, x, lx, gate)?;
+    b.channel_sums(&masked, &Layout::contiguous(lx.shape()), x, lx, mean)
+}
+
+/// [`Backend::channel_fma_gated`] from `channel_fma` and `binary`.
+pub fn fma_gated_composite<B: Backend + ?Sized>(
+    b: &B,
+    x: &B::Storage,
+    lx: &Layout,
+    scale: &B::Storage,
+    shift: &B::Storage,
+    (g, lg, g_scale): (&B::Storage, &Layout, &B::Storage),
+    gate: (&B::Storage, &B::Storage),
+) -> Result<B::Storage> {
+    let masked = gated(b, "channel_fma_gated", g, lg, x, lx, gate)?;
+    b.channel_fma(x, lx, scale, shift, Some((&masked, &Layout::contiguous(lx.shape()), g_scale)))
 }
 
 /// The common geometry of two operands that must have the same shape.

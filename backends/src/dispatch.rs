@@ -260,12 +260,60 @@ impl Storage {
     }
 
     /// See [`Backend::channel_fma_relu`]; `self` is the input `x`.
-    pub fn channel_fma_relu(&self, lx: &Layout, scale: &Storage, shift: &Storage) -> Result<Storage> {
-        dispatch!(self, |b, s| b.channel_fma_relu(
+    pub fn channel_fma_relu(
+        &self,
+        lx: &Layout,
+        scale: &Storage,
+        shift: &Storage,
+        residual: Option<(&Storage, &Layout)>,
+    ) -> Result<Storage> {
+        const OP: &str = "channel_fma_relu";
+        dispatch!(self, |b, s| {
+            let residual = match residual {
+                Some((r, lr)) => Some((pick(OP, self, r)?, lr)),
+                None => None,
+            };
+            b.channel_fma_relu(s, lx, pick(OP, self, scale)?, pick(OP, self, shift)?, residual)
+        })
+    }
+
+    /// See [`Backend::channel_sums_gated`]; `self` is the gradient `g`.
+    pub fn channel_sums_gated(
+        &self,
+        lg: &Layout,
+        x: &Storage,
+        lx: &Layout,
+        mean: &Storage,
+        (gs, gd): (&Storage, &Storage),
+    ) -> Result<(Storage, Storage)> {
+        const OP: &str = "channel_sums_gated";
+        dispatch_tuple!(x, y; self, |b, s| b.channel_sums_gated(
+            s,
+            lg,
+            pick(OP, self, x)?,
+            lx,
+            pick(OP, self, mean)?,
+            (pick(OP, self, gs)?, pick(OP, self, gd)?)
+        ))
+    }
+
+    /// See [`Backend::channel_fma_gated`]; `self` is the input `x`.
+    pub fn channel_fma_gated(
+        &self,
+        lx: &Layout,
+        scale: &Storage,
+        shift: &Storage,
+        (g, lg, g_scale): (&Storage, &Layout, &Storage),
+        (gs, gd): (&Storage, &Storage),
+    ) -> Result<Storage> {
+        const OP: &str = "channel_fma_gated";
+        dispatch!(self, |b, s| b.channel_fma_gated(
             s,
             lx,
-            pick("channel_fma_relu", self, scale)?,
-            pick("channel_fma_relu", self, shift)?
+            pick(OP, self, scale)?,
+            pick(OP, self, shift)?,
+            (pick(OP, self, g)?, lg, pick(OP, self, g_scale)?),
+            (pick(OP, self, gs)?, pick(OP, self, gd)?)
         ))
     }
 

@@ -107,9 +107,9 @@ impl BatchNorm {
 }
 
 impl BatchNorm {
-    /// The forward pass, followed by ReLU when `relu` (fused into batch norm's pass over the
-    /// input when normalizing with batch statistics).
-    fn apply(&self, x: &Tensor, mode: Mode, relu: bool) -> Result<Tensor> {
+    /// The forward pass, followed by `tail` (fused into batch norm's pass over the input when
+    /// normalizing with batch statistics).
+    fn apply(&self, x: &Tensor, mode: Mode, tail: Tail<'_>) -> Result<Tensor> {
         let r = x.ndim();
         if r < self.min_rank || r > self.max_rank || x.shape()[1] != self.channels {
             return Err(Error::invalid(
@@ -134,10 +134,11 @@ impl BatchNorm {
                     format!("needs more than one value per channel in training, got {:?}", x.shape()),
                 ));
             }
-            let (y, mean, var) = if relu {
-                x.batch_norm_relu_train(weight.as_ref(), bias.as_ref(), self.eps)?
-            } else {
-                x.batch_norm_train(weight.as_ref(), bias.as_ref(), self.eps)?
+            let (w, b) = (weight.as_ref(), bias.as_ref());
+            let (y, mean, var) = match tail {
+                Tail::None => x.batch_norm_train(w, b, self.eps)?,
+                Tail::Relu => x.batch_norm_relu_train(w, b, self.eps)?,
+                Tail::AddRelu(r) => x.batch_norm_add_relu_train(w, b, self.eps, r)?,
             };
             if mode.is_train() {
                 self.update_running(&mean, &var, count)?;
@@ -156,21 +157,34 @@ impl BatchNorm {
             shift = shift.add(b)?;
         }
         let y = x.channel_affine(&scale, &shift)?;
-        if relu {
-            y.relu()
-        } else {
-            Ok(y)
+        match tail {
+            Tail::None => Ok(y),
+            Tail::Relu => y.relu(),
+            Tail::AddRelu(r) => y.add(r)?.relu(),
         }
     }
 }
 
+/// What follows the normalization in [`BatchNorm::apply`].
+#[derive(Clone, Copy)]
+enum Tail<'a> {
+    None,
+    Relu,
+    /// A residual add, then ReLU.
+    AddRelu(&'a Tensor),
+}
+
 impl Module for BatchNorm {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        self.apply(x, mode, false)
+        self.apply(x, mode, Tail::None)
     }
 
     fn forward_relu(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        self.apply(x, mode, true)
+        self.apply(x, mode, Tail::Relu)
+    }
+
+    fn forward_add_relu(&self, x: &Tensor, residual: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.apply(x, mode, Tail::AddRelu(residual))
     }
 
     fn params(&self) -> Vec<(String, Param)> {

@@ -69,6 +69,13 @@ pub trait Module: AsAny + Send + Sync {
         self.forward(x, mode)?.relu()
     }
 
+    /// `relu(forward(x) + residual)`: the end of a residual block. Modules that can fuse the
+    /// add and the ReLU into their own pass override it ([`crate::BatchNorm`] in training);
+    /// the result is the same either way.
+    fn forward_add_relu(&self, x: &Tensor, residual: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.forward(x, mode)?.add(residual)?.relu()
+    }
+
     /// This module's own parameters (not its children's), in a stable order.
     fn params(&self) -> Vec<(String, Param)> {
         Vec::new()

@@ -142,10 +142,17 @@ fn batchnorm_running_statistics_follow_the_momentum_update() {
     }
 }
 
-/// `forward_relu` (ReLU fused into the norm in training) against `forward` then `relu`: the
-/// same outputs, parameter gradients and running statistics, in training and in evaluation.
+/// `forward_relu` and `forward_add_relu` (ReLU, or a residual add and ReLU, fused into the norm
+/// in training) against `forward` then `relu` (after `add`): the same outputs, parameter and
+/// residual gradients and running statistics, in training and in evaluation.
 #[test]
-fn batchnorm_forward_relu_matches_forward_then_relu() {
+fn batchnorm_fused_tails_match_forward_then_add_and_relu() {
+    for residual in [false, true] {
+        check_fused_tail(residual);
+    }
+}
+
+fn check_fused_tail(with_residual: bool) {
     let shape = [4, 3, 2, 5];
     let (fused, plain) = (BatchNorm2d::new(3), BatchNorm2d::new(3));
     for bn in [&fused, &plain] {
@@ -153,19 +160,32 @@ fn batchnorm_forward_relu_matches_forward_then_relu() {
         bn.weight.as_ref().unwrap().set_data(&Tensor::from_vec(vec![0.5f64, 1.5, -1.0], &[3]).unwrap()).unwrap();
         bn.bias.as_ref().unwrap().set_data(&Tensor::from_vec(vec![0.25f64, -0.5, 0.1], &[3]).unwrap()).unwrap();
     }
-    let r = Tensor::randn(&shape, 5).unwrap().to_dtype(DType::F64).unwrap();
+    let f64 = |t: Tensor| t.to_dtype(DType::F64).unwrap();
+    let r = f64(Tensor::randn(&shape, 5).unwrap());
+    let run = |bn: &BatchNorm, fuse: bool, x: &Tensor, res: &Tensor, mode: Mode| match (with_residual, fuse) {
+        (false, true) => bn.forward_relu(x, mode).unwrap(),
+        (false, false) => bn.forward(x, mode).unwrap().relu().unwrap(),
+        (true, true) => bn.forward_add_relu(x, res, mode).unwrap(),
+        (true, false) => bn.forward(x, mode).unwrap().add(res).unwrap().relu().unwrap(),
+    };
     for step in 1..=3u64 {
-        let x = Tensor::randn(&shape, step).unwrap().to_dtype(DType::F64).unwrap();
-        let a = fused.forward_relu(&x, Mode::Train).unwrap();
-        let b = plain.forward(&x, Mode::Train).unwrap().relu().unwrap();
+        let x = f64(Tensor::randn(&shape, step).unwrap());
+        let res = f64(Tensor::randn(&shape, 10 + step).unwrap()).mul_scalar(0.5).unwrap();
+        let (ra, rb) = (res.clone().requires_grad_(), res.requires_grad_());
+        let a = run(&fused, true, &x, &ra, Mode::Train);
+        let b = run(&plain, false, &x, &rb, Mode::Train);
         assert_eq!(a.to_vec::<f64>().unwrap(), b.to_vec::<f64>().unwrap());
         assert!(a.to_vec::<f64>().unwrap().iter().filter(|&&v| v == 0.0).count() > 10);
-        for (bn, y) in [(&fused, &a), (&plain, &b)] {
+        let mut residual_grads = vec![];
+        for (bn, y, res) in [(&fused, &a, &ra), (&plain, &b, &rb)] {
             for p in bn.parameters() {
                 p.zero_grad();
             }
-            y.mul(&r).unwrap().sum_all().unwrap().backward().unwrap();
+            let g = y.mul(&r).unwrap().sum_all().unwrap().backward().unwrap();
+            residual_grads.push(g.get(res).map(|g| g.to_vec::<f64>().unwrap()));
         }
+        assert_eq!(residual_grads[0].is_some(), with_residual);
+        assert_eq!(residual_grads[0], residual_grads[1]);
         for (p, q) in fused.parameters().iter().zip(plain.parameters()) {
             let (gp, gq) = (p.grad().unwrap().to_vec::<f64>().unwrap(), q.grad().unwrap().to_vec::<f64>().unwrap());
             assert!(gp.iter().zip(&gq).all(|(u, v)| (u - v).abs() < 1e-12), "{gp:?} vs {gq:?}");
@@ -177,9 +197,9 @@ fn batchnorm_forward_relu_matches_forward_then_relu() {
         };
         assert_eq!(get(&fused), get(&plain), "{name}");
     }
-    let x = Tensor::randn(&shape, 9).unwrap().to_dtype(DType::F64).unwrap();
-    let a = fused.forward_relu(&x, Mode::Eval).unwrap().to_vec::<f64>().unwrap();
-    let b = plain.forward(&x, Mode::Eval).unwrap().relu().unwrap().to_vec::<f64>().unwrap();
+    let x = f64(Tensor::randn(&shape, 9).unwrap());
+    let a = run(&fused, true, &x, &r, Mode::Eval).to_vec::<f64>().unwrap();
+    let b = run(&plain, false, &x, &r, Mode::Eval).to_vec::<f64>().unwrap();
     assert_eq!(a, b);
 }
 

@@ -1,5 +1,7 @@
-//! Batch normalization as fused ops: [`Tensor::batch_norm_train`] (batch statistics) and
-//! [`Tensor::channel_affine`] (a per-channel scale and shift, which is batch norm in eval mode).
+//! Batch normalization as fused ops: [`Tensor::batch_norm_train`] (batch statistics), with
+//! ReLU ([`Tensor::batch_norm_relu_train`]) or a residual add and ReLU
+//! ([`Tensor::batch_norm_add_relu_train`]) in the same pass, and [`Tensor::channel_affine`] (a
+//! per-channel scale and shift, which is batch norm in eval mode).
 //!
 //! Forward and first-order backward run the backend's fused per-channel kernels
 //! ([`backends::Backend::channel_stats`], `channel_sums`, `channel_fma`): two reads of the input
@@ -7,7 +9,7 @@
 //! higher-order gradients (`create_graph`) instead builds its gradients from differentiable
 //! tensor ops, so Hessian-vector products through batch norm stay exact.
 
-use backends::ops::{CmpOp, UnaryOp};
+use backends::ops::{BinaryOp, CmpOp, UnaryOp};
 use backends::{Layout, Storage};
 
 use crate::graph::record_fn;
@@ -67,6 +69,44 @@ fn vector(s: Storage, c: usize) -> Tensor {
     Tensor::from_storage(s, Layout::contiguous(&[c]))
 }
 
+/// What follows batch norm in training mode.
+#[derive(Clone, Copy)]
+enum Act<'a> {
+    /// Nothing.
+    None,
+    /// ReLU.
+    Relu,
+    /// A residual add, then ReLU.
+    AddRelu(&'a Tensor),
+}
+
+impl Act<'_> {
+    /// The op's name (in errors and profiles).
+    fn op(&self) -> &'static str {
+        match self {
+            Act::None => "batch_norm",
+            Act::Relu => "batch_norm_relu",
+            Act::AddRelu(_) => "batch_norm_add_relu",
+        }
+    }
+}
+
+/// Where the backward pass of a batch norm followed by ReLU takes ReLU's mask from.
+enum Mask {
+    /// No ReLU.
+    None,
+    /// The saved output (`y > 0`).
+    Output(Tensor),
+    /// The pre-activation `x·scale + shift`, recomputed from the forward pass's scale and
+    /// shift (the same kernel, so the same mask).
+    Gate((Storage, Storage)),
+}
+
+/// ReLU's fused backward kernel: `g` where the second operand is positive.
+fn relu_backward() -> BinaryOp {
+    UnaryOp::Relu.backward_op().expect("ReLU has a fused backward kernel")
+}
+
 impl Tensor {
     /// Batch normalization with batch statistics (training mode) over an `[N, C, ...]` input:
     /// `y = (x − mean_c) / sqrt(var_c + eps) · weight_c + bias_c`, where `mean_c` and the biased
@@ -89,13 +129,16 @@ impl Tensor {
         bias: Option<&Tensor>,
         eps: f64,
     ) -> Result<(Tensor, Tensor, Tensor)> {
-        self.batch_norm_train_act(weight, bias, eps, false)
+        self.batch_norm_train_act(weight, bias, eps, Act::None)
     }
 
     /// [`Tensor::batch_norm_train`] followed by ReLU, in one pass over the input:
     /// `relu(batch_norm(x))`, with the same statistics returned. The backward pass masks the
-    /// gradient where the output is zero (as ReLU's backward does), then runs batch norm's.
-    /// Differentiable in `x`, `weight` and `bias`, to any order.
+    /// gradient where the output is zero (as ReLU's backward does), then runs batch norm's; at
+    /// first order the mask is recomputed from `x` inside the batch-norm backward kernels
+    /// ([`backends::Backend::channel_sums_gated`], `channel_fma_gated`), so neither the output
+    /// nor a masked gradient is read or written. Differentiable in `x`, `weight` and `bias`, to
+    /// any order.
     ///
     /// ```
     /// use autograd::Tensor;
@@ -110,24 +153,58 @@ impl Tensor {
         bias: Option<&Tensor>,
         eps: f64,
     ) -> Result<(Tensor, Tensor, Tensor)> {
-        self.batch_norm_train_act(weight, bias, eps, true)
+        self.batch_norm_train_act(weight, bias, eps, Act::Relu)
     }
 
-    /// Batch norm in training mode, followed by ReLU when `relu`.
+    /// `relu(batch_norm(x) + residual)` in training mode, in one pass over the input and the
+    /// residual (a residual block's second batch norm, its shortcut add and the ReLU after
+    /// it): [`Tensor::batch_norm_train`]'s statistics are returned as `(y, mean, var)`. The
+    /// residual has `x`'s shape; its gradient is the ReLU-masked output gradient. Differentiable
+    /// in `x`, `weight`, `bias` and `residual`, to any order.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f64, 3.0, 10.0, 20.0], &[2, 2]).unwrap();
+    /// let r = Tensor::from_vec(vec![0.5f64, 2.0, -3.0, 0.5], &[2, 2]).unwrap();
+    /// let (y, _, _) = x.batch_norm_add_relu_train(None, None, 0.0, &r).unwrap();
+    /// let y = y.to_vec::<f64>().unwrap();
+    /// assert!(y.iter().zip([0.0, 1.0, 0.0, 1.5]).all(|(a, b)| (a - b).abs() < 1e-12));
+    /// ```
+    pub fn batch_norm_add_relu_train(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+        residual: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        self.batch_norm_train_act(weight, bias, eps, Act::AddRelu(residual))
+    }
+
+    /// Batch norm in training mode, followed by `act`.
     fn batch_norm_train_act(
         &self,
         weight: Option<&Tensor>,
         bias: Option<&Tensor>,
         eps: f64,
-        relu: bool,
+        act: Act<'_>,
     ) -> Result<(Tensor, Tensor, Tensor)> {
-        let op = if relu { "batch_norm_relu" } else { "batch_norm" };
+        let op = act.op();
         let c = check(op, self, &[("weight", weight), ("bias", bias)])?;
         if self.numel() == 0 {
             return Err(Error::invalid(op, format!("needs a non-empty input, got {:?}", self.shape())));
         }
+        let residual = match act {
+            Act::AddRelu(r) => {
+                if r.shape() != self.shape() {
+                    return Err(Error::shape(op, self.shape(), r.shape()));
+                }
+                check_like(op, self, r)?;
+                Some(r)
+            }
+            _ => None,
+        };
         // One profiled region: the two kernels and the small per-channel vector ops between them.
-        let (y, mean, var, inv) = crate::profile::forward(op, self.device(), || -> Result<_> {
+        let (y, mean, var, inv, gate) = crate::profile::forward(op, self.device(), || -> Result<_> {
             let (ms, vs) = self.storage().channel_stats(self.layout())?;
             let (mean, var) = (vector(ms, c), vector(vs, c));
             no_grad(|| {
@@ -141,44 +218,54 @@ impl Tensor {
                     shift = shift.add(&b.detach())?;
                 }
                 let (sc, sh) = (exact(&scale)?, exact(&shift)?);
-                let y = if relu {
-                    self.storage().channel_fma_relu(self.layout(), &sc, &sh)?
-                } else {
-                    self.storage().channel_fma(self.layout(), &sc, &sh, None)?
+                let y = match act {
+                    Act::None => self.storage().channel_fma(self.layout(), &sc, &sh, None)?,
+                    Act::Relu => self.storage().channel_fma_relu(self.layout(), &sc, &sh, None)?,
+                    Act::AddRelu(r) => {
+                        self.storage().channel_fma_relu(self.layout(), &sc, &sh, Some((&r.storage(), r.layout())))?
+                    }
                 };
-                Ok((like(y, self), mean, var, inv))
+                Ok((like(y, self), mean, var, inv, (sc, sh)))
             })
         })?;
         let mut inputs = vec![self];
         inputs.extend(weight);
         inputs.extend(bias);
+        inputs.extend(residual);
         let (x, w) = (self.clone(), weight.cloned());
         let (has_w, has_b) = (weight.is_some(), bias.is_some());
         let (saved_mean, saved_inv) = (mean.clone(), inv);
-        // The output before recording (no graph node, so no cycle): ReLU's mask.
-        let saved_y = relu.then(|| y.clone());
+        // ReLU's mask: after a residual add, the output before recording (no graph node, so no
+        // cycle); without one, recomputed from `x` and the forward pass's scale and shift.
+        let mask = match act {
+            Act::None => Mask::None,
+            Act::Relu => Mask::Gate(gate),
+            Act::AddRelu(_) => Mask::Output(y.clone()),
+        };
         let y = record_fn(y, op, &inputs, move || {
             move |g: &Tensor| {
-                let masked;
-                let g = match &saved_y {
-                    // ReLU's second derivative is zero: a constant mask is exact to any order.
-                    Some(y) if is_grad_enabled() => {
-                        masked = g.mul(&y.mask_scalar(0.0, CmpOp::Gt)?)?;
-                        &masked
+                // ReLU's second derivative is zero: a constant mask is exact to any order.
+                let masked = match &mask {
+                    Mask::Output(y) if is_grad_enabled() => Some(g.mul(&y.mask_scalar(0.0, CmpOp::Gt)?)?),
+                    Mask::Output(y) => Some(g.binary_raw(y, relu_backward())?),
+                    Mask::Gate((sc, sh)) if is_grad_enabled() => {
+                        let pre = like(x.storage().channel_fma(x.layout(), sc, sh, None)?, &x);
+                        Some(g.mul(&pre.mask_scalar(0.0, CmpOp::Gt)?)?)
                     }
-                    Some(y) => {
-                        let bop = UnaryOp::Relu.backward_op().expect("ReLU has a fused backward kernel");
-                        masked = g.binary_raw(y, bop)?;
-                        &masked
-                    }
-                    None => g,
+                    // Fused below: the gated kernels mask `g` as they read it.
+                    Mask::Gate(_) | Mask::None => None,
                 };
-                let (gx, gw, gb) = if is_grad_enabled() {
-                    bn_backward_composite(&x, w.as_ref(), g, eps)?
-                } else {
-                    bn_backward_fused(&x, w.as_ref(), g, &saved_mean, &saved_inv)?
+                let g = masked.as_ref().unwrap_or(g);
+                let (gx, gw, gb) = match &mask {
+                    _ if is_grad_enabled() => bn_backward_composite(&x, w.as_ref(), g, eps)?,
+                    Mask::Gate(gate) => bn_backward_fused(&x, w.as_ref(), g, &saved_mean, &saved_inv, Some(gate))?,
+                    _ => bn_backward_fused(&x, w.as_ref(), g, &saved_mean, &saved_inv, None)?,
                 };
-                Ok(affine_grads(gx, gw, gb, has_w, has_b))
+                let mut grads = affine_grads(gx, gw, gb, has_w, has_b);
+                if matches!(mask, Mask::Output(_)) {
+                    grads.push(Some(g.clone()));
+                }
+                Ok(grads)
             }
         });
         Ok((y, mean, var))
@@ -236,17 +323,23 @@ pub(super) fn affine_grads(gx: Tensor, gw: Tensor, gb: Tensor, has_w: bool, has_
 
 /// First-order batch-norm gradients from the fused kernels (no graph): with `M = N·S`,
 /// `Σg` and `Σg(x−μ)` per channel, `gx = w·inv·(g − Σg/M − x̂·Σg x̂/M)` as one
-/// `channel_fma`, `gw = inv·Σg(x−μ)`, `gb = Σg`.
+/// `channel_fma`, `gw = inv·Σg(x−μ)`, `gb = Σg`. With a `gate` (the forward pass's scale and
+/// shift before a ReLU), `g` is first masked where `x·scale + shift ≤ 0`, inside the kernels.
 fn bn_backward_fused(
     x: &Tensor,
     w: Option<&Tensor>,
     g: &Tensor,
     mean: &Tensor,
     inv: &Tensor,
+    gate: Option<&(Storage, Storage)>,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let c = x.shape()[1];
     let m = (x.numel() / c) as f64;
-    let (sg, sgx) = g.storage().channel_sums(g.layout(), &x.storage(), x.layout(), &exact(mean)?)?;
+    let (gs, xs) = (g.storage(), x.storage());
+    let (sg, sgx) = match gate {
+        Some((a, d)) => gs.channel_sums_gated(g.layout(), &xs, x.layout(), &exact(mean)?, (a, d))?,
+        None => gs.channel_sums(g.layout(), &xs, x.layout(), &exact(mean)?)?,
+    };
     let (sg, sgx) = (vector(sg, c), vector(sgx, c));
     let wi = match w {
         Some(w) => inv.mul(&w.detach())?,
@@ -255,12 +348,11 @@ fn bn_backward_fused(
     // gx = g·wi + x·b + d with b = −wi·inv²·Σg(x−μ)/M and d = −wi·Σg/M − μ·b.
     let b = wi.mul(&inv.square()?)?.mul(&sgx)?.mul_scalar(-1.0 / m)?;
     let d = wi.mul(&sg)?.mul_scalar(-1.0 / m)?.sub(&mean.mul(&b)?)?;
-    let gx = x.storage().channel_fma(
-        x.layout(),
-        &exact(&b)?,
-        &exact(&d)?,
-        Some((&g.storage(), g.layout(), &exact(&wi)?)),
-    )?;
+    let (b, d, wi) = (exact(&b)?, exact(&d)?, exact(&wi)?);
+    let gx = match gate {
+        Some((a, dd)) => xs.channel_fma_gated(x.layout(), &b, &d, (&gs, g.layout(), &wi), (a, dd))?,
+        None => xs.channel_fma(x.layout(), &b, &d, Some((&gs, g.layout(), &wi)))?,
+    };
     Ok((like(gx, x), sgx.mul(inv)?, sg))
 }
 

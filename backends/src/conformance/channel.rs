@@ -22,8 +22,9 @@ fn vector<B: Backend>(b: &B, rng: &mut TestRng, c: usize, dtype: DType) -> (Vec<
     (host(&v, dtype).to_f64_vec(), upload(b, &v, dtype))
 }
 
-/// `channel_stats`, `channel_sums`, `channel_fma` (with and without the second term) and
-/// `channel_fma_relu`.
+/// `channel_stats`, `channel_sums`, `channel_fma` (with and without the second term),
+/// `channel_fma_relu` (with and without a residual) and the gated `channel_sums_gated` and
+/// `channel_fma_gated`.
 pub fn check_channel_ops<B: Backend>(b: &B) {
     let mut rng = TestRng::new(31);
     for shape in SHAPES {
@@ -77,16 +78,46 @@ pub fn check_channel_ops<B: Backend>(b: &B) {
                         .collect();
                     assert_close(&got, &want, rt, at * 10.0, &what(&format!("channel_fma (second term {with_y})")));
                 }
-                // The shift is centered on the products, so about half the outputs clip.
-                let got = download(b, &b.channel_fma_relu(&xs, &v.layout, &ab, &db).unwrap(), &out);
+                // The shift is centered on the products, so about half the outputs clip. The
+                // residual is `g` in the same view kind.
+                for with_r in [false, true] {
+                    let residual = with_r.then_some((&gs, &v.layout));
+                    let got = download(b, &b.channel_fma_relu(&xs, &v.layout, &ab, &db, residual).unwrap(), &out);
+                    let want: Vec<f64> = (0..xlog.len())
+                        .map(|i| {
+                            let k = (i / s) % c;
+                            (xlog[i] * ad[k] + dd[k] + if with_r { glog[i] } else { 0.0 }).max(0.0)
+                        })
+                        .collect();
+                    assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
+                    assert_close(&got, &want, rt, at * 10.0, &what(&format!("channel_fma_relu (residual {with_r})")));
+                }
+
+                // Gated by ReLU's mask of `x·a + d`: the mask is taken from the backend's own
+                // pre-activation (the reference in f64 could round the other way at 0).
+                let pre = download(b, &b.channel_fma(&xs, &v.layout, &ab, &db, None).unwrap(), &out);
+                let pass: Vec<bool> = pre.iter().map(|&p| p > 0.0).collect();
+                assert!(pass.contains(&true) && pass.contains(&false));
+                let gated: Vec<f64> = (0..glog.len()).map(|i| if pass[i] { glog[i] } else { 0.0 }).collect();
+                let gated_c = per_channel(&gated, shape);
+                let (sg, sgx) = b.channel_sums_gated(&gs, &v.layout, &xs, &v.layout, &mb, (&ab, &db)).unwrap();
+                let want_g: Vec<f64> = gated_c.iter().map(|g| g.iter().sum()).collect();
+                let want_gx: Vec<f64> =
+                    (0..c).map(|k| gated_c[k].iter().zip(&xl[k]).map(|(g, x)| g * (x - md[k])).sum()).collect();
+                assert_close(&download(b, &sg, &vl), &want_g, rt * scale, at * scale, &what("channel_sums_gated g"));
+                assert_close(&download(b, &sgx, &vl), &want_gx, rt * scale, at * scale, &what("channel_sums_gated gx"));
+                let got = download(
+                    b,
+                    &b.channel_fma_gated(&xs, &v.layout, &yb, &mb, (&gs, &v.layout, &db), (&ab, &db)).unwrap(),
+                    &out,
+                );
                 let want: Vec<f64> = (0..xlog.len())
                     .map(|i| {
                         let k = (i / s) % c;
-                        (xlog[i] * ad[k] + dd[k]).max(0.0)
+                        xlog[i] * yd[k] + md[k] + gated[i] * dd[k]
                     })
                     .collect();
-                assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
-                assert_close(&got, &want, rt, at * 10.0, &what("channel_fma_relu"));
+                assert_close(&got, &want, rt, at * 10.0, &what("channel_fma_gated"));
             }
         }
     }

@@ -5,6 +5,7 @@
 //! f64 across runs.
 
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
 use super::copy::check_extent;
@@ -55,19 +56,31 @@ pub(super) fn lane_sum2<T: FloatElement>(a: &[T], b: &[T], f: impl Fn(T, T) -> T
     total
 }
 
-/// One channel's run of [`Backend::channel_fma`](crate::Backend::channel_fma) (`relu`:
-/// [`Backend::channel_fma_relu`](crate::Backend::channel_fma_relu)) into `dst`.
-type FmaRun<T> = fn(&mut [MaybeUninit<T>], &[T], (T, T), Option<(&[T], T)>, bool);
+/// What one run of a channel multiply-add adds to `x·a + d`.
+#[derive(Clone, Copy)]
+pub(super) enum Term<'a, T> {
+    /// Nothing.
+    None,
+    /// `y·b`.
+    Scaled(&'a [T], T),
+    /// `y·b` where `x·s + t > 0` for `(s, t)`, else nothing (ReLU's mask recomputed).
+    Gated(&'a [T], T, (T, T)),
+}
 
-/// `(Σ g, Σ g (x − m))` of a run of the gradient `g` and the input `x`, given `m`.
-type GradSums<T> = fn(&[T], &[T], T) -> (f64, f64);
+/// One channel's run of [`Backend::channel_fma`](crate::Backend::channel_fma) and its relatives
+/// into `dst`: `x·a + d` plus the term, then ReLU when `relu` (not with a gated term).
+type FmaRun<T> = for<'a> fn(&mut [MaybeUninit<T>], &[T], (T, T), Term<'a, T>, bool);
+
+/// `(Σ ĝ, Σ ĝ (x − m))` of a run of the gradient `g` and the input `x`, given `m`, where
+/// `ĝ = g`, or with a gate `(s, t)`, `g` where `x·s + t > 0` and 0 elsewhere.
+type GradSums<T> = fn(&[T], &[T], T, Option<(T, T)>) -> (f64, f64);
 
 /// The per-run sums of batch norm, for f32 built with AVX-512 where the CPU has it (16 lanes
 /// per accumulator step); f64 keeps the default build.
 pub(super) trait RunSums: FloatElement {
     /// `(Σ v, Σ (v − m)²)` of a run, the mean `m` from the first sum.
     const MOMENTS: fn(&[Self]) -> Moments = moments_of::<Self>;
-    /// `(Σ g, Σ g (x − m))` of a run of the gradient `g` and the input `x`.
+    /// See [`GradSums`].
     const GRAD_SUMS: GradSums<Self> = grad_sums_of::<Self>;
     /// See [`FmaRun`].
     const FMA_RUN: FmaRun<Self> = fma_run_of::<Self>;
@@ -87,17 +100,11 @@ f32_avx512!(
 );
 f32_avx512!(
     /// [`grad_sums_of`] for f32.
-    fn grad_sums_f32(g: &[f32], x: &[f32], m: f32) -> (f64, f64) => grad_sums_of
+    fn grad_sums_f32(g: &[f32], x: &[f32], m: f32, gate: Option<(f32, f32)>) -> (f64, f64) => grad_sums_of
 );
 f32_avx512!(
     /// [`fma_run_of`] for f32.
-    fn fma_run_f32(
-        dst: &mut [MaybeUninit<f32>],
-        x: &[f32],
-        ad: (f32, f32),
-        extra: Option<(&[f32], f32)>,
-        relu: bool,
-    ) => fma_run_of
+    fn fma_run_f32(dst: &mut [MaybeUninit<f32>], x: &[f32], ad: (f32, f32), term: Term<'_, f32>, relu: bool) => fma_run_of
 );
 
 /// See [`RunSums::MOMENTS`].
@@ -112,33 +119,46 @@ fn moments_of<T: FloatElement>(run: &[T]) -> Moments {
     Moments { count, mean, m2: (ss - count * shift * shift).max(0.0) }
 }
 
-/// See [`RunSums::FMA_RUN`]: `x·a + d`, plus `y·b` when `extra = (y, b)`, then ReLU when `relu`.
+/// See [`FmaRun`]. The pre-activation is `x·a + d` rounded as written (no fused multiply-add),
+/// so that [`Term::Gated`] recomputes the forward pass's mask exactly.
 #[inline(always)]
-fn fma_run_of<T: FloatElement>(
-    dst: &mut [MaybeUninit<T>],
-    x: &[T],
-    (a, d): (T, T),
-    extra: Option<(&[T], T)>,
-    relu: bool,
-) {
-    match extra {
-        None if relu => dst.iter_mut().zip(x).for_each(|(o, &v)| {
-            let y = v * a + d;
-            o.write(if y < T::zero() { T::zero() } else { y });
+fn fma_run_of<T: FloatElement>(dst: &mut [MaybeUninit<T>], x: &[T], (a, d): (T, T), term: Term<'_, T>, relu: bool) {
+    let zero = T::zero();
+    let relu_of = |y: T| if y < zero { zero } else { y };
+    match term {
+        Term::None if relu => dst.iter_mut().zip(x).for_each(|(o, &v)| {
+            o.write(relu_of(v * a + d));
         }),
-        None => dst.iter_mut().zip(x).for_each(|(o, &v)| {
+        Term::None => dst.iter_mut().zip(x).for_each(|(o, &v)| {
             o.write(v * a + d);
         }),
-        Some((y, b)) => dst.iter_mut().zip(x.iter().zip(y)).for_each(|(o, (&v, &w))| {
-            o.write(v * a + w * b + d);
+        Term::Scaled(y, b) if relu => dst.iter_mut().zip(x.iter().zip(y)).for_each(|(o, (&v, &w))| {
+            o.write(relu_of(v * a + d + w * b));
         }),
+        Term::Scaled(y, b) => dst.iter_mut().zip(x.iter().zip(y)).for_each(|(o, (&v, &w))| {
+            o.write(v * a + d + w * b);
+        }),
+        Term::Gated(y, b, (s, t)) => {
+            debug_assert!(!relu, "a gated term is a gradient: no ReLU after it");
+            dst.iter_mut().zip(x.iter().zip(y)).for_each(|(o, (&v, &w))| {
+                let pass = v * s + t > zero;
+                o.write(v * a + d + if pass { w * b } else { zero });
+            })
+        }
     }
 }
 
-/// See [`RunSums::GRAD_SUMS`].
+/// See [`GradSums`].
 #[inline(always)]
-fn grad_sums_of<T: FloatElement>(g: &[T], x: &[T], m: T) -> (f64, f64) {
-    (lane_sum1(g, |v| v), lane_sum2(g, x, |g, x| g * (x - m)))
+fn grad_sums_of<T: FloatElement>(g: &[T], x: &[T], m: T, gate: Option<(T, T)>) -> (f64, f64) {
+    match gate {
+        None => (lane_sum1(g, |v| v), lane_sum2(g, x, |g, x| g * (x - m))),
+        Some((s, t)) => {
+            let zero = T::zero();
+            let pass = |g: T, x: T| if x * s + t > zero { g } else { zero };
+            (lane_sum2(g, x, pass), lane_sum2(g, x, |g, x| pass(g, x) * (x - m)))
+        }
+    }
 }
 
 /// Images per block of the per-channel reductions. Blocks are fixed (not one per thread) and
@@ -230,14 +250,20 @@ fn stats_typed<T: RunSums>(x: &[T], l: &Layout) -> Result<(CpuStorage, CpuStorag
 }
 
 fn sums_typed<T: RunSums>(
+    op: &'static str,
     gr: &[T],
     lg: &Layout,
     x: &[T],
     lx: &Layout,
     mean: &CpuStorage,
+    gate: Option<(&CpuStorage, &CpuStorage)>,
 ) -> Result<(CpuStorage, CpuStorage)> {
-    let g = check_pair("channel_sums", lg, lx)?;
-    let mean = vector::<T>("channel_sums", "mean", mean, g.c)?;
+    let g = check_pair(op, lg, lx)?;
+    let mean = vector::<T>(op, "mean", mean, g.c)?;
+    let gate = match gate {
+        Some((gs, gd)) => Some((vector::<T>(op, "gate scale", gs, g.c)?, vector::<T>(op, "gate shift", gd, g.c)?)),
+        None => None,
+    };
     let (gr, x) = (contiguous_slice(gr, lg), contiguous_slice(x, lx));
     let sums = fold_channels(
         &g,
@@ -245,7 +271,7 @@ fn sums_typed<T: RunSums>(
         |(sg, sgx), n, c| {
             let (m, o) = (mean[c], (n * g.c + c) * g.s);
             let (gr, x) = (&gr[o..o + g.s], &x[o..o + g.s]);
-            let (a, b) = (T::GRAD_SUMS)(gr, x, m);
+            let (a, b) = (T::GRAD_SUMS)(gr, x, m, gate.map(|(s, t)| (s[c], t[c])));
             *sg += a;
             *sgx += b;
         },
@@ -258,29 +284,60 @@ fn sums_typed<T: RunSums>(
     Ok((T::into_cpu(sg), T::into_cpu(sgx)))
 }
 
+/// The second operand of a channel multiply-add, as the backend ops receive it.
+#[derive(Clone, Copy)]
+enum Second<'a> {
+    /// None.
+    None,
+    /// `+ y·y_scale[c]`: `(y, its layout, y_scale)`.
+    Scaled(&'a CpuStorage, &'a Layout, &'a CpuStorage),
+    /// `+ r`: `(r, its layout)`.
+    Residual(&'a CpuStorage, &'a Layout),
+    /// `+ y·y_scale[c]` gated by `x·gate.0[c] + gate.1[c] > 0`.
+    Gated(&'a CpuStorage, &'a Layout, &'a CpuStorage, (&'a CpuStorage, &'a CpuStorage)),
+}
+
+/// The second operand's elements of `T` in `x`'s logical order, checked against `x`'s layout.
+fn second_slice<'a, T: FloatElement>(
+    op: &'static str,
+    y: &'a CpuStorage,
+    ly: &Layout,
+    lx: &Layout,
+) -> Result<Cow<'a, [T]>> {
+    check_pair(op, ly, lx)?;
+    check_extent(op, y, ly)?;
+    let yv = y.as_slice::<T>().ok_or_else(|| {
+        Error::invalid(op, format!("the second operand must have the input's dtype {}, got {}", T::DTYPE, y.dtype()))
+    })?;
+    Ok(contiguous_slice(yv, ly))
+}
+
 fn fma_typed<T: RunSums>(
+    op: &'static str,
     x: &[T],
     lx: &Layout,
     scale: &CpuStorage,
     shift: &CpuStorage,
-    extra: Option<(&CpuStorage, &Layout, &CpuStorage)>,
+    second: Second<'_>,
     relu: bool,
 ) -> Result<CpuStorage> {
-    const OP: &str = "channel_fma";
-    let g = ChannelGeom::of(OP, lx)?;
-    let scale = vector::<T>(OP, "scale", scale, g.c)?;
-    let shift = vector::<T>(OP, "shift", shift, g.c)?;
+    let g = ChannelGeom::of(op, lx)?;
+    let scale = vector::<T>(op, "scale", scale, g.c)?;
+    let shift = vector::<T>(op, "shift", shift, g.c)?;
     let x = contiguous_slice(x, lx);
-    let extra = match extra {
-        None => None,
-        Some((y, ly, ys)) => {
-            check_pair(OP, ly, lx)?;
-            check_extent(OP, y, ly)?;
-            let yv = y.as_slice::<T>().ok_or_else(|| {
-                Error::invalid(OP, format!("y must have the input's dtype {}, got {}", T::DTYPE, y.dtype()))
-            })?;
-            Some((contiguous_slice(yv, ly), vector::<T>(OP, "y_scale", ys, g.c)?))
+    // (the second operand, its per-channel scale, the gate's scale and shift)
+    type Parts<'a, T> = (Cow<'a, [T]>, Option<&'a [T]>, Option<(&'a [T], &'a [T])>);
+    let parts: Option<Parts<'_, T>> = match second {
+        Second::None => None,
+        Second::Scaled(y, ly, ys) => {
+            Some((second_slice(op, y, ly, lx)?, Some(vector::<T>(op, "y_scale", ys, g.c)?), None))
         }
+        Second::Residual(r, lr) => Some((second_slice(op, r, lr, lx)?, None, None)),
+        Second::Gated(y, ly, ys, (gs, gd)) => Some((
+            second_slice(op, y, ly, lx)?,
+            Some(vector::<T>(op, "g_scale", ys, g.c)?),
+            Some((vector::<T>(op, "gate scale", gs, g.c)?, vector::<T>(op, "gate shift", gd, g.c)?)),
+        )),
     };
     let s = g.s.max(1);
     // SAFETY: the runs of each chunk cover it end to end, and each run writes all of `dst`.
@@ -295,8 +352,17 @@ fn fma_typed<T: RunSums>(
                 let run_end = ((row + 1) * s).min(end);
                 let dst = &mut chunk[pos - start..run_end - start];
                 let src = &x[pos..run_end];
-                let extra = extra.as_ref().map(|(y, ys)| (&y[pos..run_end], ys[c]));
-                (T::FMA_RUN)(dst, src, (scale[c], shift[c]), extra, relu);
+                let term = match &parts {
+                    None => Term::None,
+                    Some((y, ys, gate)) => {
+                        let (y, b) = (&y[pos..run_end], ys.map_or(T::one(), |ys| ys[c]));
+                        match gate {
+                            Some((gs, gd)) => Term::Gated(y, b, (gs[c], gd[c])),
+                            None => Term::Scaled(y, b),
+                        }
+                    }
+                };
+                (T::FMA_RUN)(dst, src, (scale[c], shift[c]), term, relu);
                 pos = run_end;
             }
         })
@@ -329,6 +395,24 @@ pub(crate) fn channel_stats(x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, C
     float_only!("channel_stats", x, v, T => stats_typed::<T>(v, l))
 }
 
+/// See [`crate::Backend::channel_sums`] and [`crate::Backend::channel_sums_gated`] (`gate`).
+fn sums(
+    op: &'static str,
+    g: &CpuStorage,
+    lg: &Layout,
+    x: &CpuStorage,
+    lx: &Layout,
+    mean: &CpuStorage,
+    gate: Option<(&CpuStorage, &CpuStorage)>,
+) -> Result<(CpuStorage, CpuStorage)> {
+    check_extent(op, g, lg)?;
+    check_extent(op, x, lx)?;
+    float_only!(op, g, gv, T => {
+        let xv = x.as_slice::<T>().ok_or(Error::DTypeMismatch { op, lhs: g.dtype(), rhs: x.dtype() })?;
+        sums_typed::<T>(op, gv, lg, xv, lx, mean, gate)
+    })
+}
+
 /// See [`crate::Backend::channel_sums`].
 pub(crate) fn channel_sums(
     g: &CpuStorage,
@@ -337,12 +421,34 @@ pub(crate) fn channel_sums(
     lx: &Layout,
     mean: &CpuStorage,
 ) -> Result<(CpuStorage, CpuStorage)> {
-    check_extent("channel_sums", g, lg)?;
-    check_extent("channel_sums", x, lx)?;
-    float_only!("channel_sums", g, gv, T => {
-        let xv = x.as_slice::<T>().ok_or(Error::DTypeMismatch { op: "channel_sums", lhs: g.dtype(), rhs: x.dtype() })?;
-        sums_typed::<T>(gv, lg, xv, lx, mean)
-    })
+    sums("channel_sums", g, lg, x, lx, mean, None)
+}
+
+/// See [`crate::Backend::channel_sums_gated`].
+pub(crate) fn channel_sums_gated(
+    g: &CpuStorage,
+    lg: &Layout,
+    x: &CpuStorage,
+    lx: &Layout,
+    mean: &CpuStorage,
+    gate: (&CpuStorage, &CpuStorage),
+) -> Result<(CpuStorage, CpuStorage)> {
+    sums("channel_sums_gated", g, lg, x, lx, mean, Some(gate))
+}
+
+/// The channel multiply-adds: `x·scale[c] + shift[c]` plus the second operand, then ReLU
+/// when `relu`.
+fn fma(
+    op: &'static str,
+    x: &CpuStorage,
+    lx: &Layout,
+    scale: &CpuStorage,
+    shift: &CpuStorage,
+    second: Second<'_>,
+    relu: bool,
+) -> Result<CpuStorage> {
+    check_extent(op, x, lx)?;
+    float_only!(op, x, v, T => fma_typed::<T>(op, v, lx, scale, shift, second, relu))
 }
 
 /// See [`crate::Backend::channel_fma`].
@@ -353,8 +459,8 @@ pub(crate) fn channel_fma(
     shift: &CpuStorage,
     extra: Option<(&CpuStorage, &Layout, &CpuStorage)>,
 ) -> Result<CpuStorage> {
-    check_extent("channel_fma", x, lx)?;
-    float_only!("channel_fma", x, v, T => fma_typed::<T>(v, lx, scale, shift, extra, false))
+    let second = extra.map_or(Second::None, |(y, ly, ys)| Second::Scaled(y, ly, ys));
+    fma("channel_fma", x, lx, scale, shift, second, false)
 }
 
 /// See [`crate::Backend::channel_fma_relu`].
@@ -363,15 +469,30 @@ pub(crate) fn channel_fma_relu(
     lx: &Layout,
     scale: &CpuStorage,
     shift: &CpuStorage,
+    residual: Option<(&CpuStorage, &Layout)>,
 ) -> Result<CpuStorage> {
-    check_extent("channel_fma_relu", x, lx)?;
-    float_only!("channel_fma_relu", x, v, T => fma_typed::<T>(v, lx, scale, shift, None, true))
+    let second = residual.map_or(Second::None, |(r, lr)| Second::Residual(r, lr));
+    fma("channel_fma_relu", x, lx, scale, shift, second, true)
+}
+
+/// See [`crate::Backend::channel_fma_gated`].
+pub(crate) fn channel_fma_gated(
+    x: &CpuStorage,
+    lx: &Layout,
+    scale: &CpuStorage,
+    shift: &CpuStorage,
+    (g, lg, g_scale): (&CpuStorage, &Layout, &CpuStorage),
+    gate: (&CpuStorage, &CpuStorage),
+) -> Result<CpuStorage> {
+    fma("channel_fma_gated", x, lx, scale, shift, Second::Gated(g, lg, g_scale, gate), false)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::{fma_composite, fma_relu_composite, stats_composite, sums_composite};
+    use crate::channel::{
+        fma_composite, fma_gated_composite, fma_relu_composite, stats_composite, sums_composite, sums_gated_composite,
+    };
     use crate::CpuBackend;
 
     /// A `[N, C, H, W]` f64 tensor with a per-channel offset (so the centering matters) and its
@@ -485,10 +606,23 @@ mod tests {
                 let want = fma_composite(&CpuBackend, &x, &lx, &a, &d, extra).unwrap();
                 close(&f64s(&got), &f64s(&want), 1e-14);
             }
-            let got = channel_fma_relu(&x, &lx, &a, &d).unwrap();
-            let want = fma_relu_composite(&CpuBackend, &x, &lx, &a, &d).unwrap();
-            assert_eq!(f64s(&got), f64s(&want));
-            assert!(f64s(&got).contains(&0.0));
+            for residual in [None, Some((&y, &ly))] {
+                let got = channel_fma_relu(&x, &lx, &a, &d, residual).unwrap();
+                let want = fma_relu_composite(&CpuBackend, &x, &lx, &a, &d, residual).unwrap();
+                assert_eq!(f64s(&got), f64s(&want));
+                // (The residual's channel offsets lift every output above zero.)
+                assert!(residual.is_some() || f64s(&got).contains(&0.0));
+            }
+            // Gated by the pre-activation `x·a + d`: the fused kernels and the composites agree
+            // to the bit on the mask (elementwise ties would show as a large difference).
+            let mean = vecs(0.3);
+            let got = channel_sums_gated(&y, &ly, &x, &lx, &mean, (&a, &d)).unwrap();
+            let want = sums_gated_composite(&CpuBackend, &y, &ly, &x, &lx, &mean, (&a, &d)).unwrap();
+            close(&f64s(&got.0), &f64s(&want.0), 1e-11);
+            close(&f64s(&got.1), &f64s(&want.1), 1e-11);
+            let got = channel_fma_gated(&x, &lx, &b, &mean, (&y, &ly, &d), (&a, &d)).unwrap();
+            let want = fma_gated_composite(&CpuBackend, &x, &lx, &b, &mean, (&y, &ly, &d), (&a, &d)).unwrap();
+            close(&f64s(&got), &f64s(&want), 1e-14);
             // And against a naive loop in logical order (the composite shares no code with it).
             let got = f64s(&channel_fma(&x, &lx, &a, &d, None).unwrap());
             let px = naive(&x, &lx);
@@ -515,6 +649,12 @@ mod tests {
         let (g, lg) = input(2, 3, 2, 3, 1, false);
         let err = channel_sums(&g, &lg, &x, &l, &ok).unwrap_err().to_string();
         assert!(err.contains("channel_sums"), "{err}");
+        let err = channel_fma_relu(&x, &l, &ok, &ok, Some((&g, &lg))).unwrap_err().to_string();
+        assert!(err.contains("channel_fma_relu") && err.contains("[2, 3, 2, 3]"), "{err}");
+        let err = channel_sums_gated(&x, &l, &x, &l, &ok, (&ok, &short)).unwrap_err().to_string();
+        assert!(err.contains("channel_sums_gated") && err.contains("gate shift"), "{err}");
+        let err = channel_fma_gated(&x, &l, &ok, &ok, (&g, &lg, &ok), (&ok, &ok)).unwrap_err().to_string();
+        assert!(err.contains("channel_fma_gated") && err.contains("[2, 3, 2, 3]"), "{err}");
         let x32 = CpuStorage::F32(vec![1.0; 24]);
         let err = channel_fma(&x32, &l, &ok, &ok, None).unwrap_err().to_string();
         assert!(err.contains("dtype"), "{err}");

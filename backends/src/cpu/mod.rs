@@ -252,8 +252,33 @@ impl Backend for CpuBackend {
         lx: &Layout,
         scale: &CpuStorage,
         shift: &CpuStorage,
+        residual: Option<(&CpuStorage, &Layout)>,
     ) -> Result<CpuStorage> {
-        channel::channel_fma_relu(x, lx, scale, shift)
+        channel::channel_fma_relu(x, lx, scale, shift, residual)
+    }
+
+    fn channel_sums_gated(
+        &self,
+        g: &CpuStorage,
+        lg: &Layout,
+        x: &CpuStorage,
+        lx: &Layout,
+        mean: &CpuStorage,
+        gate: (&CpuStorage, &CpuStorage),
+    ) -> Result<(CpuStorage, CpuStorage)> {
+        channel::channel_sums_gated(g, lg, x, lx, mean, gate)
+    }
+
+    fn channel_fma_gated(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        scale: &CpuStorage,
+        shift: &CpuStorage,
+        term: (&CpuStorage, &Layout, &CpuStorage),
+        gate: (&CpuStorage, &CpuStorage),
+    ) -> Result<CpuStorage> {
+        channel::channel_fma_gated(x, lx, scale, shift, term, gate)
     }
 
     fn matmul(&self, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {

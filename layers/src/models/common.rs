@@ -45,13 +45,20 @@ pub(crate) fn conv_bn_act(
         .push(act))
 }
 
-/// `bn(conv(x))`.
-pub(crate) fn conv_bn(conv: &dyn Module, bn: &dyn Module, x: &Tensor, mode: Mode) -> Result<Tensor> {
-    bn.forward(&conv.forward(x, mode)?, mode)
-}
-
 /// `relu(bn(conv(x)))`, the ReLU fused into the norm where it can be
 /// ([`Module::forward_relu`]).
 pub(crate) fn conv_bn_relu(conv: &dyn Module, bn: &dyn Module, x: &Tensor, mode: Mode) -> Result<Tensor> {
     bn.forward_relu(&conv.forward(x, mode)?, mode)
+}
+
+/// `relu(bn(conv(x)) + residual)`, the add and the ReLU fused into the norm where they can be
+/// ([`Module::forward_add_relu`]).
+pub(crate) fn conv_bn_add_relu(
+    conv: &dyn Module,
+    bn: &dyn Module,
+    x: &Tensor,
+    residual: &Tensor,
+    mode: Mode,
+) -> Result<Tensor> {
+    bn.forward_add_relu(&conv.forward(x, mode)?, residual, mode)
 }

@@ -10,7 +10,7 @@
 
 use autograd::{Error, Pool2dParams, Result, Tensor};
 
-use super::common::{conv, conv_bn, conv_bn_relu};
+use super::common::{conv, conv_bn_add_relu, conv_bn_relu};
 use crate::init::FanMode;
 use crate::rng::with_seed;
 use crate::{children, AdaptiveAvgPool2d, BatchNorm2d, Identity, Linear, MaxPool2d, Mode, Module, Sequential};
@@ -81,8 +81,7 @@ impl BasicBlock {
 impl Module for BasicBlock {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let out = conv_bn_relu(&*self.conv1, &*self.bn1, x, mode)?;
-        let out = conv_bn(&*self.conv2, &*self.bn2, &out, mode)?;
-        out.add(&self.shortcut.forward(x, mode)?)?.relu()
+        conv_bn_add_relu(&*self.conv2, &*self.bn2, &out, &self.shortcut.forward(x, mode)?, mode)
     }
 
     fn children(&self) -> Vec<(String, &dyn Module)> {
@@ -138,8 +137,7 @@ impl Module for Bottleneck {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let out = conv_bn_relu(&*self.conv1, &*self.bn1, x, mode)?;
         let out = conv_bn_relu(&*self.conv2, &*self.bn2, &out, mode)?;
-        let out = conv_bn(&*self.conv3, &*self.bn3, &out, mode)?;
-        out.add(&self.downsample.forward(x, mode)?)?.relu()
+        conv_bn_add_relu(&*self.conv3, &*self.bn3, &out, &self.downsample.forward(x, mode)?, mode)
     }
 
     children!(conv1, bn1, conv2, bn2, conv3, bn3, downsample);
