@@ -18,8 +18,10 @@
 //! given thread count).
 //!
 //! Ahead of these, in this order: in f32 on CPUs with AVX-512, 3x3 stride-1 layers with at
-//! least 8 input channels and at most 256 x 256 channels go to Winograd with tiles across
-//! the vector lanes ([`winograd_lanes`]); the other narrow 3x3 stride-1 layers (at most 32
+//! least 8 input channels, at most 128 x 128 channels (64 x 64 for the weight gradient) and
+//! output planes of at least 12x12 go to Winograd F(4x4, 3x3) with tiles across the vector
+//! lanes ([`winograd4`]); the other such layers of at most 256 x 256 channels to Winograd
+//! F(2x2, 3x3) with tiles across the lanes ([`winograd_lanes`]); the other narrow 3x3 stride-1 layers (at most 32
 //! channels, e.g. a 3-channel stem) to the direct kernel ([`direct3x3`]); 3x3 depthwise layers
 //! to [`depthwise3x3`]; remaining 3x3 stride-1 layers (and f64) to the GEMM form of Winograd
 //! ([`winograd`]). In f32 under AVX-512, im2col and col2im with row stride 1 or 2 use masked
@@ -29,7 +31,7 @@ use super::copy::check_extent;
 use super::gemm::{gemm, gemm_par, GemmElement, MatRef};
 use super::strided::{build, contiguous_slice as dense};
 use super::winograd;
-use super::{depthwise3x3, direct3x3, im2col_avx512, winograd_lanes};
+use super::{depthwise3x3, direct3x3, im2col_avx512, winograd4, winograd_lanes};
 use crate::ops::Conv2dParams;
 use crate::{CpuStorage, Error, Layout, Result};
 use rayon::prelude::*;
@@ -422,6 +424,10 @@ fn conv2d_float<T: GemmElement>(x: &[T], lx: &Layout, w: &[T], lw: &Layout, g: &
     let x = dense(x, lx);
     let w = dense(w, lw);
     let (x, w) = (&x[..], &w[..]);
+    if let (true, Some(x32), Some(w32)) = (winograd4::applies(g), T::as_f32(x), T::as_f32(w)) {
+        // SAFETY: the F(4x4) pass writes every output element.
+        return T::from_f32_vec(unsafe { build(len, |y| winograd4::forward(x32, w32, g, y)) });
+    }
     if let (true, Some(x32), Some(w32)) = (winograd_lanes::applies(g), T::as_f32(x), T::as_f32(w)) {
         // SAFETY: the lane-tiled Winograd pass writes every output element.
         return T::from_f32_vec(unsafe { build(len, |y| winograd_lanes::forward(x32, w32, g, y)) });
@@ -602,6 +608,10 @@ fn backward_data_float<T: GemmElement>(gy: &[T], lgy: &Layout, w: &[T], lw: &Lay
     let gy = dense(gy, lgy);
     let w = dense(w, lw);
     let (gy, w) = (&gy[..], &w[..]);
+    if let (true, Some(gy32), Some(w32)) = (winograd4::applies_backward_data(g), T::as_f32(gy), T::as_f32(w)) {
+        // SAFETY: the F(4x4) pass writes every input-gradient element.
+        return T::from_f32_vec(unsafe { build(len, |dx| winograd4::backward_data(gy32, w32, g, dx)) });
+    }
     if let (true, Some(gy32), Some(w32)) = (winograd_lanes::applies_backward_data(g), T::as_f32(gy), T::as_f32(w)) {
         // SAFETY: the lane-tiled Winograd pass writes every element of the input gradient.
         return T::from_f32_vec(unsafe { build(len, |dx| winograd_lanes::backward_data(gy32, w32, g, dx)) });
@@ -819,6 +829,11 @@ fn backward_weight_float<T: GemmElement>(x: &[T], lx: &Layout, gy: &[T], lgy: &L
     let x = dense(x, lx);
     let gy = dense(gy, lgy);
     let (x, gy) = (&x[..], &gy[..]);
+    if let (true, Some(x32), Some(gy32)) = (winograd4::applies_backward_weight(g), T::as_f32(x), T::as_f32(gy)) {
+        let mut dw = vec![T::zero(); wlen];
+        winograd4::backward_weight(x32, gy32, g, T::as_f32_mut(&mut dw).expect("T is f32"));
+        return dw;
+    }
     if let (true, Some(x32), Some(gy32)) = (winograd_lanes::applies(g), T::as_f32(x), T::as_f32(gy)) {
         let mut dw = vec![T::zero(); wlen];
         winograd_lanes::backward_weight(x32, gy32, g, T::as_f32_mut(&mut dw).expect("T is f32"));
@@ -939,8 +954,9 @@ mod tests {
     #[test]
     fn f32_fast_paths_agree_with_f64_through_the_dispatch() {
         use crate::cpu::testing::values;
-        // (n, c, h, w, o, stride, pad, groups): direct 3x3 (narrow, wide rows), depthwise
-        // stride 1 and 2, a Winograd layer, the stem of a CIFAR ResNet.
+        // (n, c, h, w, o, stride, pad, groups): Winograd F(4x4) and F(2x2) with tiles in
+        // lanes, depthwise stride 1 and 2, a narrow F(2x2) layer, the stem of a CIFAR ResNet
+        // (direct).
         let cases = [
             (3, 16, 20, 33, 16, 1, 1, 1),
             (2, 8, 9, 14, 24, 1, 2, 1),

@@ -35,6 +35,7 @@ mod strided;
 #[cfg(test)]
 mod testing;
 mod winograd;
+mod winograd4;
 mod winograd_lanes;
 
 /// Whether the CPU runs the AVX-512 kernels (the AVX-512 SGEMM micro-kernel and the builds of

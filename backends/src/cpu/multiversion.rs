@@ -1,4 +1,4 @@
-//! [`f32_avx512!`]: an f32 entry point to a generic `#[inline(always)]` kernel that runs a copy of
+//! `f32_avx512!`: an f32 entry point to a generic `#[inline(always)]` kernel that runs a copy of
 //! it compiled with AVX-512 (and FMA) enabled when the CPU has them, the default build otherwise.
 //! The crate is built for baseline x86-64, so generic loops vectorize 4 lanes wide; inlined into
 //! the AVX-512 copy, the same loops run 16 lanes at a time.

@@ -84,6 +84,28 @@ pub(crate) fn check_conv_passes<T: GemmElement>(g: &Geom, passes: ConvPasses<'_,
     }
 }
 
+/// A case of an f32 3x3 stride-1 path's tests: batch, input channels, (height, width), output
+/// channels, padding.
+pub(crate) type Case3x3 = (usize, usize, (usize, usize), usize, (usize, usize));
+
+/// Runs `check` (a path's [`check_3x3_path`]) on every case of `cases`, then on every case of
+/// `pooled` in rayon pools of 1 and 3 threads ([`in_pools_of_1_and_3`]: the path's splitting
+/// over threads); on a CPU without AVX-512F/VL, where the paths do not run, it says so and
+/// checks nothing.
+pub(crate) fn check_3x3_cases(
+    path: &str,
+    cases: &[Case3x3],
+    pooled: &[Case3x3],
+    check: impl Fn(Case3x3) + Sync + Send,
+) {
+    if !super::use_avx512_vl() {
+        eprintln!("{path}: no AVX-512F/VL on this CPU, kernels not run");
+        return;
+    }
+    cases.iter().for_each(|&c| check(c));
+    in_pools_of_1_and_3(|| pooled.iter().for_each(|&c| check(c)));
+}
+
 /// Runs `f` inside rayon pools of 1 and 3 threads (one thread, and more threads than this
 /// machine's usual 2): the kernels' splitting and in-order merging under both.
 pub(crate) fn in_pools_of_1_and_3(f: impl Fn() + Sync + Send) {

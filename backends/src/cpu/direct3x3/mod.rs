@@ -310,19 +310,12 @@ mod imp {
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
-    use crate::cpu::testing::{check_3x3_path, in_pools_of_1_and_3};
+    use crate::cpu::testing::{check_3x3_cases, check_3x3_path, Case3x3};
     use crate::ops::Conv2dParams;
-
-    /// All three passes against the im2col kernels.
-    fn check(n: usize, c: usize, hw: (usize, usize), o: usize, pad: (usize, usize)) {
-        check_3x3_path(n, c, hw, o, pad, &forward, &backward_data, &backward_weight);
-    }
 
     /// Batch, input channels, (height, width), output channels, padding: widths below, at and
     /// past one vector, channel counts off the tile sizes, every padding the passes accept.
-    type Case = (usize, usize, (usize, usize), usize, (usize, usize));
-
-    const SHAPES: [Case; 9] = [
+    const SHAPES: [Case3x3; 9] = [
         (2, 3, (7, 5), 5, (1, 1)),
         (1, 1, (3, 3), 1, (0, 0)),
         (3, 8, (10, 13), 6, (1, 0)),
@@ -334,27 +327,14 @@ mod tests {
         (1, 2, (5, 18), 9, (3, 1)),
     ];
 
-    #[test]
-    fn matches_im2col_on_odd_shapes() {
-        if !crate::cpu::use_avx512_vl() {
-            eprintln!("direct3x3: no AVX-512F/VL on this CPU, kernels not run");
-            return;
-        }
-        for (n, c, hw, o, pad) in SHAPES {
-            check(n, c, hw, o, pad);
-        }
-    }
+    /// Several weight-gradient chunks per thread (summed per thread, then across threads) and
+    /// fewer images than threads (channel blocks split).
+    const POOLED: [Case3x3; 2] = [(40, 16, (20, 34), 12, (1, 1)), (1, 8, (12, 12), 24, (1, 1))];
 
     #[test]
-    fn many_chunks_and_threads() {
-        if !crate::cpu::use_avx512_vl() {
-            return;
-        }
-        // Several weight-gradient chunks per thread (summed per thread, then across threads)
-        // and fewer images than threads (channel blocks split), in pools of 1 and 3 threads.
-        in_pools_of_1_and_3(|| {
-            check(40, 16, (20, 34), 12, (1, 1));
-            check(1, 8, (12, 12), 24, (1, 1));
+    fn matches_im2col_on_odd_shapes_and_thread_counts() {
+        check_3x3_cases("direct3x3", &SHAPES, &POOLED, |(n, c, hw, o, pad)| {
+            check_3x3_path(n, c, hw, o, pad, &forward, &backward_data, &backward_weight)
         });
     }
 

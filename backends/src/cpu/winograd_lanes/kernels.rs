@@ -1,6 +1,7 @@
 //! The AVX-512 pieces of the lane-tiled Winograd pass: the column-transformed source rows,
 //! and one vector of tiles of one tile row through transform, products and inverse transform.
 
+use super::passes::{products, Dest};
 use super::Pass;
 use crate::cpu::mask16::{below, inside};
 use std::arch::x86_64::*;
@@ -115,21 +116,6 @@ pub(super) unsafe fn source_tiles(p: &Pass, prep: *const __m512, prep_c: usize, 
     }
 }
 
-/// Where one tile vector's outputs go: destination planes of the group's first image, the
-/// images present, and the tile vector's place.
-pub(super) struct Dest {
-    /// Channel 0 of the group's first image.
-    pub y: *mut f32,
-    /// Floats between images.
-    pub image: usize,
-    /// Images of the group present (the rest of the lanes are not stored).
-    pub images: usize,
-    /// Tile row.
-    pub tr: usize,
-    /// Tile vector within the tile row.
-    pub v: usize,
-}
-
 /// One tile vector of one tile row through the whole pass: `U = B^T d B` for every source
 /// channel (into `u`), `M[o][ξ] = Σ_c U[c][ξ] · Ŵ[ξ][c][o]` for 16 destination channels at a
 /// time (into `m`), then `Y = A^T M A`, stored to the destination rows `2 tr`, `2 tr + 1`.
@@ -151,25 +137,11 @@ pub(super) unsafe fn tile_vector(
 ) {
     let lanes = &p.lanes;
     source_tiles(p, prep, prep_c, dst.v, u);
-    let coutp = p.cout.next_multiple_of(16);
     let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     let plane = p.oh * p.ow;
     for ob in (0..p.cout).step_by(16) {
-        for xi in 0..16 {
-            let mut acc = [_mm512_setzero_ps(); 16];
-            let mut w = wt.add(xi * p.cin * coutp + ob);
-            for c in 0..p.cin {
-                let uv = *u.add(c * 16 + xi);
-                for (k, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_fmadd_ps(uv, _mm512_set1_ps(*w.add(k)), *a);
-                }
-                w = w.add(coutp);
-            }
-            for (k, a) in acc.into_iter().enumerate() {
-                m.add(16 * k + xi).write(a);
-            }
-        }
+        products::<16>(p, u, wt, ob, m);
         for k in 0..16.min(p.cout - ob) {
             let mk = m.add(16 * k);
             let cols: [[__m512; 2]; 4] = std::array::from_fn(|j| at(std::array::from_fn(|i| *mk.add(4 * i + j))));

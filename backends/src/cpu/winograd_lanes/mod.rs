@@ -19,13 +19,19 @@
 //! input gradient is the same pass over `dY` with the filters flipped and their channels
 //! swapped, padding `2 - p`. The weight gradient transforms `x` the same way and `dY` by
 //! `A (·) Aᵀ`, transposes the latter so output channels lie along the lanes, and sums the
-//! products over chunks of tile vectors ([`weight`]); `Gᵀ (·) G` maps the sums back to 3x3.
-//! Images (groups) and chunks of their tile rows are spread over the threads.
+//! products over chunks of tile vectors ([`weight`], [`passes::weight_pass`]); `Gᵀ (·) G` maps
+//! the sums back to 3x3. Images (groups) and chunks of their tile rows are spread over the
+//! threads. The split of the work and the products are shared with the F(4x4, 3x3) path
+//! (`winograd4`) through [`passes`].
 
 #[cfg(target_arch = "x86_64")]
 mod kernels;
 #[cfg(target_arch = "x86_64")]
+pub(in crate::cpu) mod passes;
+#[cfg(target_arch = "x86_64")]
 mod weight;
+#[cfg(target_arch = "x86_64")]
+pub(in crate::cpu) use weight::transpose16;
 
 use super::conv::Geom;
 
@@ -57,14 +63,14 @@ pub(super) fn applies_backward_data(g: &Geom) -> bool {
 /// of two; 16 when a tile row spans vectors), `slots = 16 / per` images per vector, and
 /// `vectors` vectors per tile row.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Lanes {
-    per: usize,
-    slots: usize,
-    vectors: usize,
+pub(in crate::cpu) struct Lanes {
+    pub(in crate::cpu) per: usize,
+    pub(in crate::cpu) slots: usize,
+    pub(in crate::cpu) vectors: usize,
 }
 
 impl Lanes {
-    fn new(tiles: usize) -> Lanes {
+    pub(in crate::cpu) fn new(tiles: usize) -> Lanes {
         if tiles >= 16 {
             Lanes { per: 16, slots: 1, vectors: tiles.div_ceil(16) }
         } else {
@@ -75,26 +81,36 @@ impl Lanes {
 }
 
 /// One pass: source planes `[n, cin, h, w]` read with padding (`ph`, `pw`), destination
-/// planes `[n, cout, oh, ow]` with `oh = h + 2 ph - 2`, cut into 2x2 tiles (`th` tile rows).
+/// planes `[n, cout, oh, ow]` with `oh = h + 2 ph - 2`, cut into `m x m` tiles (`th` tile rows),
+/// `m` 2 here and 4 in `winograd4`.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Pass {
-    n: usize,
-    cin: usize,
-    h: usize,
-    w: usize,
-    cout: usize,
-    ph: usize,
-    pw: usize,
-    oh: usize,
-    ow: usize,
-    th: usize,
-    lanes: Lanes,
+pub(in crate::cpu) struct Pass {
+    pub(in crate::cpu) n: usize,
+    pub(in crate::cpu) cin: usize,
+    pub(in crate::cpu) h: usize,
+    pub(in crate::cpu) w: usize,
+    pub(in crate::cpu) cout: usize,
+    pub(in crate::cpu) ph: usize,
+    pub(in crate::cpu) pw: usize,
+    pub(in crate::cpu) oh: usize,
+    pub(in crate::cpu) ow: usize,
+    pub(in crate::cpu) th: usize,
+    pub(in crate::cpu) lanes: Lanes,
 }
 
 impl Pass {
-    fn new(n: usize, cin: usize, (h, w): (usize, usize), cout: usize, (ph, pw): (usize, usize)) -> Pass {
+    /// The pass of `n` images of `cin` planes of `(h, w)` with padding `(ph, pw)` into `cout`
+    /// planes, in `m x m` tiles.
+    pub(in crate::cpu) fn new(
+        n: usize,
+        cin: usize,
+        (h, w): (usize, usize),
+        cout: usize,
+        (ph, pw): (usize, usize),
+        m: usize,
+    ) -> Pass {
         let (oh, ow) = (h + 2 * ph - 2, w + 2 * pw - 2);
-        Pass { n, cin, h, w, cout, ph, pw, oh, ow, th: oh.div_ceil(2), lanes: Lanes::new(ow.div_ceil(2)) }
+        Pass { n, cin, h, w, cout, ph, pw, oh, ow, th: oh.div_ceil(m), lanes: Lanes::new(ow.div_ceil(m)) }
     }
 }
 
@@ -122,140 +138,32 @@ pub(super) use super::direct3x3::{backward_data, backward_weight, forward};
 
 #[cfg(target_arch = "x86_64")]
 mod imp {
-    use super::kernels::{prepare, source_tiles, tile_vector, Dest};
-    use super::weight::{grad_tiles, weight_products, GradSrc};
+    use super::kernels::{prepare, source_tiles, tile_vector};
+    use super::passes::{data_pass, weight_pass, Tiling};
+    use super::weight::grad_tiles;
     use super::{filters, Geom, Pass};
-    use crate::cpu::conv::accumulate_in_runs;
-    use crate::cpu::gemm::SendPtr;
     use crate::cpu::winograd::{filter_grad_transform, filter_transform};
-    use rayon::prelude::*;
-    use std::arch::x86_64::__m512;
     use std::mem::MaybeUninit;
 
-    /// A vector scratch buffer of at least `len` vectors (grown, never shrunk).
-    fn vectors(buf: &mut Vec<__m512>, len: usize) -> *mut __m512 {
-        if buf.len() < len {
-            // SAFETY: an all-zero bit pattern is a valid `__m512`.
-            buf.resize(len, unsafe { std::mem::zeroed() });
-        }
-        buf.as_mut_ptr()
-    }
-
-    /// Source planes `x` through transformed filters `wt` into the destination planes `y`
-    /// (every element written).
-    fn data_pass(x: &[f32], wt: &[f32], p: &Pass, y: &mut [MaybeUninit<f32>]) {
-        let (in_image, out_image) = (p.cin * p.h * p.w, p.cout * p.oh * p.ow);
-        assert_eq!(x.len(), p.n * in_image, "winograd_lanes: source size");
-        assert_eq!(y.len(), p.n * out_image, "winograd_lanes: destination size");
-        assert_eq!(wt.len(), 16 * p.cin * p.cout.next_multiple_of(16), "winograd_lanes: filter size");
-        assert!(crate::cpu::use_avx512_vl(), "winograd_lanes: the CPU lacks AVX-512F/VL");
-        let lanes = p.lanes;
-        let groups = p.n.div_ceil(lanes.slots);
-        let threads = rayon::current_num_threads();
-        let parts = if groups >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups.max(1)).min(p.th) };
-        let per_part = p.th.div_ceil(parts);
-        let yp = SendPtr(y.as_mut_ptr().cast::<f32>());
-        (0..groups * parts).into_par_iter().for_each_init(
-            || (Vec::new(), Vec::new(), Vec::new()),
-            |(prep, u, m), task| {
-                let (grp, part, y) = (task / parts, task % parts, &yp);
-                let (tr0, tr1) = (part * per_part, ((part + 1) * per_part).min(p.th));
-                if tr0 >= tr1 {
-                    return;
-                }
-                let img0 = grp * lanes.slots;
-                let images = (p.n - img0).min(lanes.slots);
-                let (q0, q1) = (2 * tr0, 2 * tr1 + 2);
-                let prep_c = (q1 - q0) * lanes.vectors * 4;
-                let prep = vectors(prep, p.cin * prep_c);
-                let (u, m) = (vectors(u, 16 * p.cin), vectors(m, 256));
-                // SAFETY: AVX-512F and VL are present (asserted). `x` holds images
-                // `img0..img0 + images` of `in_image` floats; `prep` has room for `cin` blocks
-                // of `prep_c` vectors; `wt` has the asserted size; `u` and `m` have room for
-                // `16 cin` and 256 vectors; each task stores tile rows `tr0..tr1` of its own
-                // images only, inside their `oh x ow` planes — disjoint across tasks.
-                unsafe {
-                    prepare(x.as_ptr().add(img0 * in_image), in_image, images, p, (q0, q1), prep);
-                    for tr in tr0..tr1 {
-                        for v in 0..lanes.vectors {
-                            let dst = Dest { y: y.0.add(img0 * out_image), image: out_image, images, tr, v };
-                            let at = prep.add(2 * (tr - tr0) * lanes.vectors * 4);
-                            tile_vector(p, at, prep_c, wt.as_ptr(), u, m, &dst);
-                        }
-                    }
-                }
-            },
-        );
-    }
+    /// The F(2x2, 3x3) kernels.
+    const F2: Tiling = Tiling { tile: 2, prepare, source_tiles, tile_vector, grad_tiles };
 
     /// Forward convolution (`x` `[N, C, H, W]`, `w` `[O, C, 3, 3]`, dense) into `y`
     /// (`[N, O, oH, oW]`, every element written).
     pub(in crate::cpu) fn forward(x: &[f32], w: &[f32], g: &Geom, y: &mut [MaybeUninit<f32>]) {
-        let p = Pass::new(g.n, g.c, (g.h, g.w), g.o, (g.ph, g.pw));
+        let p = Pass::new(g.n, g.c, (g.h, g.w), g.o, (g.ph, g.pw), 2);
         debug_assert_eq!((p.oh, p.ow), (g.oh, g.ow));
-        data_pass(x, &filters(&filter_transform(w, g.o, g.c, false), g.o, g.c), &p, y);
+        data_pass(&F2, x, &filters(&filter_transform(w, g.o, g.c, false), g.o, g.c), &p, y);
     }
 
-    /// Bytes of transformed tiles (source and gradient side) per weight-gradient chunk:
-    /// half an L2 cache (a 32x32 image of 16 channels per chunk).
-    const GRAD_CHUNK_BYTES: usize = 512 << 10;
-
     /// Weight gradient (`x` `[N, C, H, W]`, `gy` `[N, O, oH, oW]`, dense) into `dw`
-    /// (`[O, C, 3, 3]`, every element written). Chunks of tile rows of one image group are
-    /// spread over the threads, one accumulator per thread, summed in order (a fixed order
-    /// for a given thread count).
+    /// (`[O, C, 3, 3]`, every element written).
     pub(in crate::cpu) fn backward_weight(x: &[f32], gy: &[f32], g: &Geom, dw: &mut [f32]) {
-        let p = Pass::new(g.n, g.c, (g.h, g.w), g.o, (g.ph, g.pw));
-        let (in_image, out_image) = (p.cin * p.h * p.w, p.cout * p.oh * p.ow);
-        assert_eq!(x.len(), p.n * in_image, "winograd_lanes: input size");
-        assert_eq!(gy.len(), p.n * out_image, "winograd_lanes: gradient size");
+        let p = Pass::new(g.n, g.c, (g.h, g.w), g.o, (g.ph, g.pw), 2);
         assert_eq!(dw.len(), p.cout * p.cin * 9, "winograd_lanes: weight gradient size");
-        assert!(crate::cpu::use_avx512_vl(), "winograd_lanes: the CPU lacks AVX-512F/VL");
-        let lanes = p.lanes;
-        let (cinp, coutp) = (p.cin.next_multiple_of(16), p.cout.next_multiple_of(16));
-        // Tile rows per chunk: the chunk's transformed tiles within the budget.
-        let per_vector = 1024 * (cinp + coutp);
-        let rows = (GRAD_CHUNK_BYTES / (per_vector * lanes.vectors)).clamp(1, p.th);
-        let (parts, groups) = (p.th.div_ceil(rows), p.n.div_ceil(lanes.slots));
-        let d = accumulate_in_runs(groups * parts, 16 * p.cin * coutp, |chunks, d: &mut [f32]| {
-            let (mut prep, mut tmp) = (Vec::new(), Vec::new());
-            let tvs = rows * lanes.vectors;
-            // Vectors (64-byte aligned), zero in the channels past `cin`, which stay unwritten.
-            let mut u = Vec::new();
-            let u = vectors(&mut u, tvs * cinp * 16);
-            let mut vt = vec![0.0f32; tvs * 256 * coutp];
-            for chunk in chunks {
-                let (grp, part) = (chunk / parts, chunk % parts);
-                let (tr0, tr1) = (part * rows, ((part + 1) * rows).min(p.th));
-                let img0 = grp * lanes.slots;
-                let images = (p.n - img0).min(lanes.slots);
-                let (q0, q1) = (2 * tr0, 2 * tr1 + 2);
-                let prep_c = (q1 - q0) * lanes.vectors * 4;
-                let prep = vectors(&mut prep, p.cin * prep_c);
-                let tmp = vectors(&mut tmp, 256);
-                // SAFETY: AVX-512F and VL are present (asserted). `x` and `gy` hold images
-                // `img0..img0 + images`; `prep` has room for `cin` blocks of `prep_c` vectors;
-                // `u` holds `tvs` blocks of `cinp * 16` vectors (channels past `cin` stay
-                // zero), `vt` `tvs` blocks of `256 coutp` floats, `tmp` 256 vectors, `d` the
-                // `16 cin coutp` floats of the accumulator.
-                unsafe {
-                    prepare(x.as_ptr().add(img0 * in_image), in_image, images, &p, (q0, q1), prep);
-                    let mut t = 0;
-                    for tr in tr0..tr1 {
-                        for v in 0..lanes.vectors {
-                            let at = prep.add(2 * (tr - tr0) * lanes.vectors * 4);
-                            source_tiles(&p, at, prep_c, v, u.add(t * cinp * 16));
-                            let src =
-                                GradSrc { gy: gy.as_ptr().add(img0 * out_image), image: out_image, images, tr, v };
-                            grad_tiles(&p, &src, tmp, vt.as_mut_ptr().add(t * 256 * coutp));
-                            t += 1;
-                        }
-                    }
-                    weight_products(&p, u.cast(), vt.as_ptr(), t, d.as_mut_ptr());
-                }
-            }
-        });
+        let d = weight_pass(&F2, x, gy, &p);
         // [ξ][c][o] (o padded) to [ξ][o][c], then Gᵀ (·) G.
+        let coutp = p.cout.next_multiple_of(16);
         let mut du = vec![0.0f32; 16 * p.cout * p.cin];
         for xi in 0..16 {
             for c in 0..p.cin {
@@ -270,29 +178,22 @@ mod imp {
     /// Input gradient (`gy` `[N, O, oH, oW]`, `w` `[O, C, 3, 3]`, dense) into `dx`
     /// (`[N, C, H, W]`, every element written).
     pub(in crate::cpu) fn backward_data(gy: &[f32], w: &[f32], g: &Geom, dx: &mut [MaybeUninit<f32>]) {
-        let p = Pass::new(g.n, g.o, (g.oh, g.ow), g.c, (2 - g.ph, 2 - g.pw));
+        let p = Pass::new(g.n, g.o, (g.oh, g.ow), g.c, (2 - g.ph, 2 - g.pw), 2);
         debug_assert_eq!((p.oh, p.ow), (g.h, g.w));
-        data_pass(gy, &filters(&filter_transform(w, g.c, g.o, true), g.c, g.o), &p, dx);
+        data_pass(&F2, gy, &filters(&filter_transform(w, g.c, g.o, true), g.c, g.o), &p, dx);
     }
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
-    use crate::cpu::testing::{check_3x3_path, in_pools_of_1_and_3};
+    use crate::cpu::testing::{check_3x3_cases, check_3x3_path, Case3x3};
     use crate::ops::Conv2dParams;
-
-    /// The three passes against the im2col kernels.
-    fn check(n: usize, c: usize, hw: (usize, usize), o: usize, pad: (usize, usize)) {
-        check_3x3_path(n, c, hw, o, pad, &forward, &backward_data, &backward_weight);
-    }
 
     /// Batch, input channels, (height, width), output channels, padding: planes whose tile
     /// rows fill 1, 2, 4, 8, 16 and more lanes (odd widths and heights, partial groups of
     /// images), channel counts off 16, every padding the passes accept.
-    type Case = (usize, usize, (usize, usize), usize, (usize, usize));
-
-    const SHAPES: [Case; 13] = [
+    const SHAPES: [Case3x3; 13] = [
         (3, 8, (7, 5), 5, (1, 1)),
         (2, 9, (3, 3), 1, (0, 0)),
         (5, 8, (10, 13), 6, (1, 0)),
@@ -308,25 +209,13 @@ mod tests {
         (2, 130, (6, 7), 140, (1, 1)),
     ];
 
-    #[test]
-    fn matches_im2col_on_odd_shapes() {
-        if !crate::cpu::use_avx512_vl() {
-            eprintln!("winograd_lanes: no AVX-512F/VL on this CPU, kernels not run");
-            return;
-        }
-        for (n, c, hw, o, pad) in SHAPES {
-            check(n, c, hw, o, pad);
-        }
-    }
+    /// Tile rows split over the threads (one image group).
+    const POOLED: [Case3x3; 2] = [(1, 16, (20, 34), 12, (1, 1)), (2, 8, (11, 9), 24, (1, 1))];
 
     #[test]
-    fn split_tile_rows_in_pools_of_1_and_3_threads() {
-        if !crate::cpu::use_avx512_vl() {
-            return;
-        }
-        in_pools_of_1_and_3(|| {
-            check(1, 16, (20, 34), 12, (1, 1));
-            check(2, 8, (11, 9), 24, (1, 1));
+    fn matches_im2col_on_odd_shapes_and_thread_counts() {
+        check_3x3_cases("winograd_lanes", &SHAPES, &POOLED, |(n, c, hw, o, pad)| {
+            check_3x3_path(n, c, hw, o, pad, &forward, &backward_data, &backward_weight)
         });
     }
 

@@ -1,12 +1,11 @@
-//! The AVX-512 pieces of the lane-tiled Winograd weight gradient:
-//! `∂L/∂Ŵ[ξ][c][o] = Σ_tiles U[c][ξ] · (A dY Aᵀ)[o][ξ]`, a product over the tiles for each of
-//! the 16 positions. The tile transforms keep tiles in lanes, as in the forward pass; the
-//! products want output channels in lanes (so nothing needs a lane sum), so the transformed
-//! `dY` of each tile vector is transposed in 16x16 blocks, and the products run as
-//! `acc[c] += broadcast(U[c][ξ][tile]) · V[ξ][tile][o..o + 16]`, 16 source channels at a time,
-//! over a chunk of tile vectors before each flush.
+//! The gradient side of the lane-tiled F(2x2, 3x3) weight gradient
+//! `∂L/∂Ŵ[ξ][c][o] = Σ_tiles U[c][ξ] · (A dY Aᵀ)[o][ξ]` over the 16 positions. The tile
+//! transforms keep tiles in lanes, as in the forward pass; the products
+//! ([`super::passes`]) want output channels in lanes (so nothing needs a lane sum), so the
+//! transformed `dY` of each tile vector is transposed in 16x16 blocks ([`transpose16`]).
 
 use super::kernels::column_picks;
+use super::passes::GradSrc;
 use super::Pass;
 use crate::cpu::mask16::below;
 use std::arch::x86_64::*;
@@ -21,7 +20,7 @@ unsafe fn a(d: [__m512; 2]) -> [__m512; 4] {
 /// Transposes the 16x16 block `r` (row `i` = vector `i`) in place: 4 rounds of interleaving
 /// rows `i` and `i + 8`, each moving one bit of the column index into the row index.
 #[inline(always)]
-unsafe fn transpose16(r: &mut [__m512; 16]) {
+pub(in crate::cpu) unsafe fn transpose16(r: &mut [__m512; 16]) {
     let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for _ in 0..4 {
@@ -31,20 +30,6 @@ unsafe fn transpose16(r: &mut [__m512; 16]) {
         });
         *r = s;
     }
-}
-
-/// Where the output gradient of one tile vector comes from.
-pub(super) struct GradSrc {
-    /// Channel 0 of the group's first image.
-    pub gy: *const f32,
-    /// Floats between images.
-    pub image: usize,
-    /// Images of the group present (the rest of the lanes read as zero).
-    pub images: usize,
-    /// Tile row.
-    pub tr: usize,
-    /// Tile vector within the tile row.
-    pub v: usize,
 }
 
 /// `V = A dY Aᵀ` of one tile vector for every destination channel, transposed to
@@ -104,39 +89,6 @@ pub(super) unsafe fn grad_tiles(p: &Pass, src: &GradSrc, tmp: *mut __m512, vt: *
             transpose16(&mut blk);
             for (t, v) in blk.into_iter().enumerate() {
                 _mm512_storeu_ps(vt.add((16 * xi + t) * coutp + ob), v);
-            }
-        }
-    }
-}
-
-/// Adds the products of a chunk of `tvs` tile vectors into `d[(ξ cin + c) coutp + o]`:
-/// `Σ_t Σ_tile u[t][c][ξ][tile] · vt[t][ξ][tile][o]`, with `u` as `[tvs][cinp][16][16]` floats
-/// (`cinp = cin` rounded up to 16, zero past `cin`) and `vt` as [`grad_tiles`] writes it, one
-/// tile vector after another.
-///
-/// # Safety
-/// AVX-512F and VL; `u` holds `tvs cinp 256` floats, `vt` `tvs 256 coutp`, `d` `16 cin coutp`.
-#[target_feature(enable = "avx512f,avx512vl")]
-pub(super) unsafe fn weight_products(p: &Pass, u: *const f32, vt: *const f32, tvs: usize, d: *mut f32) {
-    let (cinp, coutp) = (p.cin.next_multiple_of(16), p.cout.next_multiple_of(16));
-    for xi in 0..16 {
-        for ob in (0..coutp).step_by(16) {
-            for cb in (0..p.cin).step_by(16) {
-                let mut acc = [_mm512_setzero_ps(); 16];
-                for t in 0..tvs {
-                    let ut = u.add(((t * cinp + cb) * 16 + xi) * 16);
-                    let vtt = vt.add((t * 256 + 16 * xi) * coutp + ob);
-                    for k in 0..16 {
-                        let v = _mm512_loadu_ps(vtt.add(k * coutp));
-                        for (cc, a) in acc.iter_mut().enumerate() {
-                            *a = _mm512_fmadd_ps(_mm512_set1_ps(*ut.add(cc * 256 + k)), v, *a);
-                        }
-                    }
-                }
-                for (cc, a) in acc.into_iter().enumerate().take(p.cin - cb) {
-                    let at = d.add((xi * p.cin + cb + cc) * coutp + ob);
-                    _mm512_storeu_ps(at, _mm512_add_ps(_mm512_loadu_ps(at), a));
-                }
             }
         }
     }
