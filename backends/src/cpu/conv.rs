@@ -24,14 +24,16 @@
 //! F(2x2, 3x3) with tiles across the lanes ([`winograd_lanes`]); the other narrow 3x3 stride-1 layers (at most 32
 //! channels, e.g. a 3-channel stem) to the direct kernel ([`direct3x3`]); 3x3 depthwise layers
 //! to [`depthwise3x3`]; remaining 3x3 stride-1 layers (and f64) to the GEMM form of Winograd
-//! ([`winograd`]). In f32 under AVX-512, im2col and col2im with row stride 1 or 2 use masked
-//! vector loads ([`im2col_avx512`]).
+//! ([`winograd`]). 3x3 stride-2 layers in f32 under AVX-512 go to a direct kernel over
+//! deinterleaved tap planes ([`stride2_3x3`]: forward up to 128 input channels, weight gradient
+//! up to 32). In f32 under AVX-512, im2col and col2im with row stride 1 or 2 use masked vector
+//! loads ([`im2col_avx512`]).
 
 use super::copy::check_extent;
 use super::gemm::{gemm, gemm_par, GemmElement, MatRef};
 use super::strided::{build, contiguous_slice as dense};
 use super::winograd;
-use super::{depthwise3x3, direct3x3, im2col_avx512, winograd4, winograd_lanes};
+use super::{depthwise3x3, direct3x3, im2col_avx512, stride2_3x3, winograd4, winograd_lanes};
 use crate::ops::Conv2dParams;
 use crate::{CpuStorage, Error, Layout, Result};
 use rayon::prelude::*;
@@ -435,6 +437,10 @@ fn conv2d_float<T: GemmElement>(x: &[T], lx: &Layout, w: &[T], lw: &Layout, g: &
     if let (true, Some(x32), Some(w32)) = (direct3x3::applies(g), T::as_f32(x), T::as_f32(w)) {
         // SAFETY: the direct pass writes every output element.
         return T::from_f32_vec(unsafe { build(len, |y| direct3x3::forward(x32, w32, g, y)) });
+    }
+    if let (true, Some(x32), Some(w32)) = (stride2_3x3::applies(g), T::as_f32(x), T::as_f32(w)) {
+        // SAFETY: the stride-2 pass writes every output element.
+        return T::from_f32_vec(unsafe { build(len, |y| stride2_3x3::forward(x32, w32, g, y)) });
     }
     if let (true, Some(x32), Some(w32)) = (depthwise3x3::applies(g), T::as_f32(x), T::as_f32(w)) {
         // SAFETY: the depthwise pass writes every output element.
@@ -844,6 +850,11 @@ fn backward_weight_float<T: GemmElement>(x: &[T], lx: &Layout, gy: &[T], lgy: &L
         direct3x3::backward_weight(x32, gy32, g, T::as_f32_mut(&mut dw).expect("T is f32"));
         return dw;
     }
+    if let (true, Some(x32), Some(gy32)) = (stride2_3x3::applies_backward_weight(g), T::as_f32(x), T::as_f32(gy)) {
+        let mut dw = vec![T::zero(); wlen];
+        stride2_3x3::backward_weight(x32, gy32, g, T::as_f32_mut(&mut dw).expect("T is f32"));
+        return dw;
+    }
     if let (true, Some(x32), Some(gy32)) = (depthwise3x3::applies(g), T::as_f32(x), T::as_f32(gy)) {
         let mut dw = vec![T::zero(); wlen];
         depthwise3x3::backward_weight(x32, gy32, g, T::as_f32_mut(&mut dw).expect("T is f32"));
@@ -956,7 +967,7 @@ mod tests {
         use crate::cpu::testing::values;
         // (n, c, h, w, o, stride, pad, groups): Winograd F(4x4) and F(2x2) with tiles in
         // lanes, depthwise stride 1 and 2, a narrow F(2x2) layer, the stem of a CIFAR ResNet
-        // (direct).
+        // (direct), a stride-2 layer (tap planes).
         let cases = [
             (3, 16, 20, 33, 16, 1, 1, 1),
             (2, 8, 9, 14, 24, 1, 2, 1),
@@ -964,6 +975,7 @@ mod tests {
             (2, 12, 17, 35, 12, 2, 1, 12),
             (2, 40, 6, 7, 40, 1, 1, 1),
             (2, 3, 16, 16, 16, 1, 1, 1),
+            (3, 16, 17, 19, 24, 2, 1, 1),
         ];
         for (n, c, h, w, o, s, pad, groups) in cases {
             let p = Conv2dParams { stride: (s, s), padding: (pad, pad), groups, ..Default::default() };

@@ -31,6 +31,7 @@ mod scalar;
 mod sgemm;
 mod softmax;
 mod sort;
+mod stride2_3x3;
 mod strided;
 #[cfg(test)]
 mod testing;
