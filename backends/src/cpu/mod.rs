@@ -30,6 +30,8 @@ mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod sgemm;
 mod softmax;
+#[cfg(target_arch = "x86_64")]
+mod softmax_avx512;
 mod sort;
 mod stride2_3x3;
 mod strided;

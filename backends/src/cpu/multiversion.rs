@@ -5,7 +5,11 @@
 
 /// `$vis fn $name(args) -> ret` for f32 arguments, calling `$generic::<f32>(args)` through a
 /// copy built with `avx512f,avx512vl,avx2,fma` when the CPU has AVX-512F. `$generic` must be
-/// `#[inline(always)]` (so that it is compiled into the copy).
+/// `#[inline(always)]` (so that it is compiled into the copy), and should loop with plain `for`
+/// loops: a `for_each`, `fold` or `collect` adaptor over its rows may stay an out-of-line call
+/// compiled for baseline x86-64, which then runs the whole body 4 lanes wide.
+/// `backends/benches/check_avx512_copies.sh` lists, for every copy in a release binary, its
+/// AVX-512 instructions and the calls it makes.
 macro_rules! f32_avx512 {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $ret:ty)? => $generic:ident) => {
         $(#[$m])*

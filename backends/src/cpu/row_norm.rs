@@ -45,7 +45,7 @@ fn per_block<T: Send, R: Send>(out: &mut [T], d: usize, f: impl Fn(usize, &mut [
 }
 
 /// Mean and `1/sqrt(var + eps)` of one row (the variance in a second pass about the mean).
-#[inline]
+#[inline(always)]
 fn row_stats<T: FloatElement>(row: &[T], eps: f64) -> (T, T) {
     let d = row.len() as f64;
     let mean = lane_sum1(row, |v| v) / d;
@@ -58,7 +58,8 @@ fn row_stats<T: FloatElement>(row: &[T], eps: f64) -> (T, T) {
 }
 
 /// The forward pass over one block of rows: `y` from `x` (both `rows x d`), returning each
-/// row's `(mean, rstd)`.
+/// row's `(mean, rstd)`. Plain `for` loops (no `map`/`collect` adaptors, which the compiler may
+/// leave as calls out of the AVX-512 copy [`forward_f32`], and so unvectorized).
 #[inline(always)]
 fn forward_rows<T: FloatElement>(
     x: &[T],
@@ -68,23 +69,34 @@ fn forward_rows<T: FloatElement>(
     b: Option<&[T]>,
     eps: f64,
 ) -> Vec<(T, T)> {
-    y.chunks_mut(d)
-        .zip(x.chunks(d))
-        .map(|(yr, xr)| {
-            let (m, rs) = row_stats(xr, eps);
-            match (w, b) {
-                (Some(w), Some(b)) => {
-                    for j in 0..d {
-                        yr[j] = (xr[j] - m) * rs * w[j] + b[j];
-                    }
+    let mut stats = Vec::with_capacity(y.len() / d.max(1));
+    for (yr, xr) in y.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+        let (m, rs) = row_stats(xr, eps);
+        match (w, b) {
+            (Some(w), Some(b)) => {
+                for (((o, &v), &w), &b) in yr.iter_mut().zip(xr).zip(w).zip(b) {
+                    *o = (v - m) * rs * w + b;
                 }
-                (Some(w), None) => yr.iter_mut().zip(xr).zip(w).for_each(|((o, &v), &w)| *o = (v - m) * rs * w),
-                (None, Some(b)) => yr.iter_mut().zip(xr).zip(b).for_each(|((o, &v), &b)| *o = (v - m) * rs + b),
-                (None, None) => yr.iter_mut().zip(xr).for_each(|(o, &v)| *o = (v - m) * rs),
             }
-            (m, rs)
-        })
-        .collect()
+            (Some(w), None) => {
+                for ((o, &v), &w) in yr.iter_mut().zip(xr).zip(w) {
+                    *o = (v - m) * rs * w;
+                }
+            }
+            (None, Some(b)) => {
+                for ((o, &v), &b) in yr.iter_mut().zip(xr).zip(b) {
+                    *o = (v - m) * rs + b;
+                }
+            }
+            (None, None) => {
+                for (o, &v) in yr.iter_mut().zip(xr) {
+                    *o = (v - m) * rs;
+                }
+            }
+        }
+        stats.push((m, rs));
+    }
+    stats
 }
 
 /// The backward pass over one block of rows: `gx` from `g` and `x` (`rows x d`) and the rows'

@@ -11,6 +11,9 @@ pub(crate) trait Arith: Element {
     fn unary(op: UnaryOp, x: Self) -> Option<Self>;
     /// Whether the value is NaN.
     fn is_nan_(self) -> bool;
+    /// Adds each `acc.len()`-long row of a block to `acc` in f64, the inner loop of a sum over
+    /// leading axes ([`super::reduce::add_rows_of`]); f32 runs an AVX-512 build of it.
+    const ADD_ROWS: fn(&mut [f64], &[Self]) = super::reduce::add_rows_of::<Self>;
 }
 
 #[inline(always)]
@@ -199,6 +202,7 @@ fn float_binary<T: FloatElement>(op: BinaryOp, a: T, b: T, erf: impl Fn(T) -> T)
 }
 
 impl Arith for f32 {
+    const ADD_ROWS: fn(&mut [f64], &[f32]) = super::reduce::add_rows_f32;
     #[inline(always)]
     fn binary(op: BinaryOp, a: Self, b: Self) -> Option<Self> {
         Some(float_binary(op, a, b, libm::erff))

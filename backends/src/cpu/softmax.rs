@@ -26,12 +26,13 @@ impl ExpFast for f64 {
     }
 }
 
-/// Folds `v` in 8 interleaved lanes (element `i` into lane `i % 8`), then the lanes in order:
-/// eight independent dependency chains instead of one, for the max and the sum of a row.
+/// Folds `v` in 16 interleaved lanes (element `i` into lane `i % 16`), then the lanes in order:
+/// independent dependency chains instead of one (one vector register of f32 in the AVX-512
+/// build), for the max and the sum of a row.
 #[inline(always)]
 fn lane_fold<T: Copy>(v: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
-    let mut lanes = [init; 8];
-    let chunks = v.chunks_exact(8);
+    let mut lanes = [init; 16];
+    let chunks = v.chunks_exact(16);
     let rest = chunks.remainder();
     for c in chunks {
         for (l, &x) in lanes.iter_mut().zip(c) {
@@ -41,20 +42,31 @@ fn lane_fold<T: Copy>(v: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
     for (l, &x) in lanes.iter_mut().zip(rest) {
         *l = f(*l, x);
     }
-    lanes.into_iter().fold(init, f)
+    let mut total = init;
+    for l in lanes {
+        total = f(total, l);
+    }
+    total
 }
 
 /// Softmax (or log-softmax) of one row in place: subtract the maximum, exponentiate, normalize.
+///
+/// Plain `for` loops throughout (no `for_each` or `fold` adaptors, which the compiler may leave
+/// as calls out of the AVX-512 copy of [`rows_in_place_f32`], and so unvectorized).
 #[inline(always)]
 fn row_in_place<T: FloatElement + ExpFast>(dst: &mut [T], log: bool) {
     let max = lane_fold(dst, T::neg_infinity(), |a, x| if x > a || x.is_nan() { x } else { a });
     let shift = if max.is_finite() { max } else { T::zero() };
     if !log {
         // Exponentials in their own loop (it vectorizes), then the sum.
-        dst.iter_mut().for_each(|x| *x = T::exp_fast(*x - shift));
+        for x in dst.iter_mut() {
+            *x = T::exp_fast(*x - shift);
+        }
         let sum = lane_fold(dst, T::zero(), |a, e| a + e);
         let inv = T::one() / sum;
-        dst.iter_mut().for_each(|x| *x = *x * inv);
+        for x in dst.iter_mut() {
+            *x = *x * inv;
+        }
         return;
     }
     let mut sum = T::zero();
@@ -62,13 +74,42 @@ fn row_in_place<T: FloatElement + ExpFast>(dst: &mut [T], log: bool) {
         sum += (*x - shift).exp();
     }
     let lse = sum.ln();
-    dst.iter_mut().for_each(|x| *x = *x - shift - lse);
+    for x in dst.iter_mut() {
+        *x = *x - shift - lse;
+    }
+}
+
+/// Softmax (not log) of every `block`-long row of `src` into `dst`: each row copied, then
+/// [`row_in_place`].
+#[inline(always)]
+fn rows_softmax_of<T: FloatElement + ExpFast>(src: &[T], dst: &mut [MaybeUninit<T>], block: usize) {
+    for (s, d) in src.chunks_exact(block).zip(dst.chunks_exact_mut(block)) {
+        for (o, &x) in d.iter_mut().zip(s) {
+            o.write(x);
+        }
+        // SAFETY: every element of the row was just written.
+        let d = unsafe { &mut *(d as *mut [MaybeUninit<T>] as *mut [T]) };
+        row_in_place(d, false);
+    }
+}
+
+/// [`rows_softmax_of`] for f32: the AVX-512 intrinsics kernel
+/// ([`super::softmax_avx512::rows`]) where the CPU has AVX-512F.
+fn rows_softmax_f32(src: &[f32], dst: &mut [MaybeUninit<f32>], block: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if super::use_avx512() {
+        // SAFETY: the CPU has AVX-512F.
+        return unsafe { super::softmax_avx512::rows(src, dst, block) };
+    }
+    rows_softmax_of(src, dst, block)
 }
 
 /// [`row_in_place`] for every `block`-long row of `rows`.
 #[inline(always)]
 fn rows_in_place_of<T: FloatElement + ExpFast>(rows: &mut [T], block: usize, log: bool) {
-    rows.chunks_mut(block).for_each(|r| row_in_place(r, log));
+    for r in rows.chunks_mut(block) {
+        row_in_place(r, log);
+    }
 }
 
 f32_avx512!(
@@ -81,12 +122,15 @@ f32_avx512!(
 /// where the CPU has it.
 trait RowsInPlace: FloatElement + ExpFast {
     const ROWS_IN_PLACE: fn(&mut [Self], usize, bool) = rows_in_place_of::<Self>;
+    /// Softmax (not log) of rows out of place ([`rows_softmax_of`]).
+    const ROWS_SOFTMAX: fn(&[Self], &mut [MaybeUninit<Self>], usize) = rows_softmax_of::<Self>;
 }
 
 impl RowsInPlace for f64 {}
 
 impl RowsInPlace for f32 {
     const ROWS_IN_PLACE: fn(&mut [f32], usize, bool) = rows_in_place_f32;
+    const ROWS_SOFTMAX: fn(&[f32], &mut [MaybeUninit<f32>], usize) = rows_softmax_f32;
 }
 
 /// Rows per parallel task of the contiguous path.
@@ -213,8 +257,24 @@ fn softmax_typed<T: RowsInPlace>(v: &[T], l: &Layout, axis: usize, log: bool) ->
     }
     if axis == l.ndim() - 1 {
         if let Some(range) = l.contiguous_range() {
-            // Rows already in place (the attention scores): copy, then work in place.
-            let mut out = v[range].to_vec();
+            let v = &v[range];
+            if !log {
+                // Rows already in place (the attention scores): straight into the output.
+                let task = block * ROWS_PER_TASK;
+                let fill = |out: &mut [MaybeUninit<T>]| {
+                    if out.len() >= super::strided::PAR_THRESHOLD {
+                        out.par_chunks_mut(task).enumerate().for_each(|(i, o)| {
+                            (T::ROWS_SOFTMAX)(&v[i * task..i * task + o.len()], o, block);
+                        });
+                    } else {
+                        (T::ROWS_SOFTMAX)(v, out, block);
+                    }
+                };
+                // SAFETY: `row_softmax` writes every element of each row.
+                return Ok(unsafe { super::strided::build(v.len(), fill) });
+            }
+            // Log-softmax: copy, then work in place.
+            let mut out = v.to_vec();
             if out.len() >= super::strided::PAR_THRESHOLD {
                 out.par_chunks_mut(block * ROWS_PER_TASK).for_each(|c| (T::ROWS_IN_PLACE)(c, block, log));
             } else {
@@ -307,6 +367,31 @@ mod tests {
                         assert!(ok, "log {log} [{rows}, {width}] row {r} col {j}: {g} vs {want}");
                     }
                 }
+            }
+        }
+    }
+
+    /// The f32 rows kernel (the AVX-512 one where the CPU has it) against the generic kernel,
+    /// at widths around the 16-lane chunks, on rows holding a NaN, `+inf`, only `-inf`, and
+    /// values far apart.
+    #[test]
+    fn f32_rows_match_the_generic_kernel() {
+        for width in [1usize, 2, 15, 16, 17, 31, 33, 65, 130] {
+            let rows = 8;
+            let mut data: Vec<f32> = (0..rows * width).map(|i| ((i * 53 % 89) as f32 - 44.0) * 0.37).collect();
+            data[width / 2] = f32::NAN;
+            data[width + width / 3] = f32::INFINITY;
+            data[2 * width..3 * width].fill(f32::NEG_INFINITY);
+            data[3 * width] = 85.0;
+            data[4 * width - 1] = f32::NEG_INFINITY;
+            let run = |f: fn(&[f32], &mut [MaybeUninit<f32>], usize)| {
+                // SAFETY: both kernels write every element.
+                unsafe { crate::cpu::strided::build(data.len(), |o| f(&data, o, width)) }
+            };
+            let (got, want) = (run(rows_softmax_f32), run(rows_softmax_of::<f32>));
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                let ok = if w.is_nan() { g.is_nan() } else { (g - w).abs() <= 2e-6 * w.abs().max(1e-30) };
+                assert!(ok, "width {width} [{}, {}]: {g} vs {w}", i / width, i % width);
             }
         }
     }
