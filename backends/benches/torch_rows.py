@@ -5,28 +5,17 @@ python3 backends/benches/torch_rows.py --threads 2
 """
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
+from torch_kernels import time_ms
+
 ROWS, WIDTH, MLP = 64 * 65, 192, 768
 
 
-def time_ms(f, runs=21, warmup=3):
-    for _ in range(warmup):
-        f()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        f()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times), min(times)
-
-
 def report(name, f):
-    med, low = time_ms(f)
+    med, low = time_ms(f, runs=21, warmup=3)
     print(f"rows {name} {med:.3f} {low:.3f}")
 
 

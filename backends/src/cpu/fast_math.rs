@@ -14,8 +14,11 @@ use super::use_avx512;
 /// 1.5 · 2^23: `v + SHIFT` rounds `v` to an integer held in the low mantissa bits.
 const SHIFT: f32 = 12_582_912.0;
 /// ln 2 split in a part exact in f32 and the rest (Cody–Waite range reduction).
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
+pub(super) const LN2_HI: f32 = 0.693_359_4;
+pub(super) const LN2_LO: f32 = -2.121_944_4e-4;
+/// The Taylor coefficients of `e^r` on `|r| <= ln2/2` for Horner's rule: the degree-7 one
+/// first, then the rest in falling degree (error below 1e-8 relative).
+pub(super) const EXP_TAYLOR: [f32; 8] = [1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0];
 /// A&S 7.1.26: `erfc(z) ≈ t (A1 + t (A2 + t (A3 + t (A4 + t A5)))) e^{-z²}`, `t = 1 / (1 + P z)`.
 const P: f32 = 0.327_591_1;
 const A: [f32; 5] = [0.254_829_6, -0.284_496_74, 1.421_413_8, -1.453_152, 1.061_405_4];
@@ -65,10 +68,10 @@ fn exp_with<M: MulAdd>(x: f32) -> f32 {
     let k = M::mul_add(x, std::f32::consts::LOG2_E, SHIFT);
     let n = k - SHIFT;
     let r = M::mul_add(-n, LN2_LO, M::mul_add(-n, LN2_HI, x));
-    // e^r on |r| <= ln2/2 by its Taylor polynomial of degree 7 (error below 1e-8 relative).
-    let mut p = 1.0 / 5040.0;
-    for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
-        p = M::mul_add(p, r, c);
+    // e^r on |r| <= ln2/2 by its Taylor polynomial of degree 7.
+    let mut p = EXP_TAYLOR[0];
+    for c in &EXP_TAYLOR[1..] {
+        p = M::mul_add(p, r, *c);
     }
     // n (in -150..=128) from k's low bits (k's bits are 0x4B40_0000 + n), and 2^n as two
     // normal factors 2^h · 2^(n−h), so that neither end of the range overflows the exponent.

@@ -136,6 +136,29 @@ impl RowsInPlace for f32 {
 /// Rows per parallel task of the contiguous path.
 const ROWS_PER_TASK: usize = 64;
 
+/// A new vector of `n` elements (whole `block`-long rows) filled by `f(range, out)` over runs of
+/// [`ROWS_PER_TASK`] rows, `range` being the run's place in the vector; in parallel when `n`
+/// is large.
+///
+/// # Safety
+/// `f` must initialize every element of the `out` it is given.
+unsafe fn build_rows<T: Send>(
+    n: usize,
+    block: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [MaybeUninit<T>]) + Sync,
+) -> Vec<T> {
+    let task = block * ROWS_PER_TASK;
+    let fill = |out: &mut [MaybeUninit<T>]| {
+        if out.len() >= super::strided::PAR_THRESHOLD {
+            out.par_chunks_mut(task).enumerate().for_each(|(i, o)| f(i * task..i * task + o.len(), o));
+        } else {
+            f(0..out.len(), out);
+        }
+    };
+    // SAFETY: the caller's `f` initializes every chunk, and the chunks cover the vector.
+    unsafe { super::strided::build(n, fill) }
+}
+
 /// The input gradient of one row from the output row `y` and the output gradient `g`:
 /// softmax `y·(g − Σ g·y)`, log-softmax `g − e^y·Σ g`.
 #[inline(always)]
@@ -209,19 +232,8 @@ fn backward_rows<T: RowsBackward>(
     if block == 0 || y.is_empty() {
         return Some(vec![]);
     }
-    let task = block * ROWS_PER_TASK;
-    let fill = |out: &mut [MaybeUninit<T>]| {
-        if out.len() >= super::strided::PAR_THRESHOLD {
-            out.par_chunks_mut(task).enumerate().for_each(|(i, o)| {
-                let r = i * task..i * task + o.len();
-                (T::ROWS_BACKWARD)(&y[r.clone()], &g[r], o, block, log)
-            });
-        } else {
-            (T::ROWS_BACKWARD)(y, g, out, block, log);
-        }
-    };
     // SAFETY: every row of the output is written by `row_backward`.
-    Some(unsafe { super::strided::build(y.len(), fill) })
+    Some(unsafe { build_rows(y.len(), block, |r, o| (T::ROWS_BACKWARD)(&y[r.clone()], &g[r], o, block, log)) })
 }
 
 /// See [`crate::Backend::softmax_backward`]: fused for contiguous f32/f64 rows along the last
@@ -260,18 +272,8 @@ fn softmax_typed<T: RowsInPlace>(v: &[T], l: &Layout, axis: usize, log: bool) ->
             let v = &v[range];
             if !log {
                 // Rows already in place (the attention scores): straight into the output.
-                let task = block * ROWS_PER_TASK;
-                let fill = |out: &mut [MaybeUninit<T>]| {
-                    if out.len() >= super::strided::PAR_THRESHOLD {
-                        out.par_chunks_mut(task).enumerate().for_each(|(i, o)| {
-                            (T::ROWS_SOFTMAX)(&v[i * task..i * task + o.len()], o, block);
-                        });
-                    } else {
-                        (T::ROWS_SOFTMAX)(v, out, block);
-                    }
-                };
-                // SAFETY: `row_softmax` writes every element of each row.
-                return Ok(unsafe { super::strided::build(v.len(), fill) });
+                // SAFETY: `ROWS_SOFTMAX` writes every element of each row.
+                return Ok(unsafe { build_rows(v.len(), block, |r, o| (T::ROWS_SOFTMAX)(&v[r], o, block)) });
             }
             // Log-softmax: copy, then work in place.
             let mut out = v.to_vec();

@@ -6,10 +6,11 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
+use super::fast_math::{EXP_TAYLOR, LN2_HI, LN2_LO};
 use super::mask16::below;
 
-/// `e^x` in 16 lanes: Cody–Waite reduction by ln 2, a degree-7 Taylor polynomial on
-/// `|r| <= ln2/2` (as [`super::fast_math::exp_f32`]), scaled by `2^n` with `vscalefps` (which
+/// `e^x` in 16 lanes: Cody–Waite reduction by ln 2 and the degree-7 Taylor polynomial of
+/// [`super::fast_math::exp_f32`], scaled by `2^n` with `vscalefps` (which
 /// underflows gradually to 0 and overflows to infinity). Inputs are clamped to
 /// `[-104, 89]` first; NaN lanes are not expected (the caller handles NaN rows).
 #[target_feature(enable = "avx512f,fma")]
@@ -20,10 +21,10 @@ unsafe fn exp16(x: __m512) -> __m512 {
         x,
         _mm512_set1_ps(std::f32::consts::LOG2_E),
     ));
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
-    let mut p = _mm512_set1_ps(1.0 / 5040.0);
-    for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), x);
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
+    let mut p = _mm512_set1_ps(EXP_TAYLOR[0]);
+    for &c in &EXP_TAYLOR[1..] {
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
     }
     _mm512_scalef_ps(p, n)
