@@ -47,6 +47,7 @@ mod pool;
 pub mod rng;
 pub mod schedule;
 pub mod state_dict;
+pub mod surgery;
 mod transformer;
 
 pub use activation::{ReLU, ReLU6, SiLU, Sigmoid, Tanh, GELU};
