@@ -44,6 +44,7 @@ mod norm;
 pub mod optim;
 mod param;
 mod pool;
+pub mod pretrained;
 pub mod rng;
 pub mod schedule;
 pub mod state_dict;
