@@ -7,15 +7,22 @@ use std::path::{Path, PathBuf};
 use autograd::{Device, Error, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::registry::MethodSpec;
+use crate::hparams::Hparams;
+use crate::registry::{Defaults, MethodSpec};
 
 /// Everything that determines a training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// Method name.
     pub method: String,
+    /// The preset the defaults came from (`--preset`), if any.
+    #[serde(default)]
+    pub preset: Option<String>,
     /// Model name.
     pub model: String,
+    /// Width multiplier of the model's channels.
+    #[serde(default = "one")]
+    pub width: f64,
     /// Dataset name.
     pub dataset: String,
     /// Folder of the dataset's files.
@@ -48,15 +55,42 @@ pub struct TrainConfig {
     pub test_limit: Option<usize>,
     /// The method's hyperparameters (`--set key=value` applied to its defaults).
     pub hparams: BTreeMap<String, String>,
+    /// Weights loaded before the method's `prepare` hook (`--init-from`): a Lamina checkpoint
+    /// or a torchvision/timm safetensors file.
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl TrainConfig {
     /// The configuration a method runs with when nothing is overridden.
     pub fn from_defaults(spec: &MethodSpec) -> TrainConfig {
-        let d = spec.defaults;
+        Self::from_recipe(spec, &spec.defaults, None)
+    }
+
+    /// The configuration of `spec` with preset `preset` (`small`, `paper`), or its own defaults
+    /// for `None`; an unknown preset is an error listing the method's presets.
+    pub fn from_spec(spec: &MethodSpec, preset: Option<&str>) -> Result<TrainConfig> {
+        let Some(name) = preset else { return Ok(Self::from_defaults(spec)) };
+        let p = spec.preset(name)?;
+        let mut cfg = Self::from_recipe(spec, &p.defaults, Some(name));
+        let mut h = Hparams::from_values(spec.name, spec.hparams, &cfg.hparams)?;
+        for (k, v) in p.hparams {
+            h.set(&format!("{k}={v}"))?;
+        }
+        cfg.hparams = h.values().clone();
+        Ok(cfg)
+    }
+
+    fn from_recipe(spec: &MethodSpec, d: &Defaults, preset: Option<&str>) -> TrainConfig {
         TrainConfig {
             method: spec.name.into(),
+            preset: preset.map(str::to_string),
             model: d.model.into(),
+            width: d.width,
             dataset: d.dataset.into(),
             data_dir: None,
             epochs: d.epochs,
@@ -70,9 +104,10 @@ impl TrainConfig {
             seed: 0,
             device: "cpu".into(),
             val_fraction: 0.1,
-            train_limit: None,
+            train_limit: d.train_limit,
             test_limit: None,
             hparams: spec.default_hparams().values().clone(),
+            init_from: None,
         }
     }
 

@@ -20,8 +20,14 @@ pub struct SplitMetrics {
 /// One line of `metrics.jsonl`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
-    /// 1-based epoch number.
+    /// 1-based epoch number of the whole run.
     pub epoch: usize,
+    /// Name of the phase the epoch belongs to (`train` for single-phase methods).
+    #[serde(default = "train_phase")]
+    pub phase: String,
+    /// 1-based epoch number within the phase.
+    #[serde(default)]
+    pub phase_epoch: usize,
     /// Training loss/accuracy (running average over the epoch's batches).
     pub train: SplitMetrics,
     /// Validation metrics, if a validation split exists.
@@ -34,6 +40,10 @@ pub struct EpochMetrics {
     pub train_seconds: f64,
     /// Training images per second.
     pub images_per_second: f64,
+}
+
+fn train_phase() -> String {
+    "train".to_string()
 }
 
 /// Reads a run's `metrics.jsonl` (missing file: no epochs).
@@ -70,7 +80,7 @@ pub fn curves_svg(history: &[EpochMetrics]) -> String {
     let pick = |f: &dyn Fn(&EpochMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
         history.iter().filter_map(|m| f(m).map(|v| (m.epoch as f64, v))).collect()
     };
-    let series = |name: &str, points: Vec<(f64, f64)>| Series { name: name.into(), points };
+    let series = |name: &str, points: Vec<(f64, f64)>| Series::line(name, points);
     let loss = Panel {
         title: "loss".into(),
         x_label: "epoch".into(),
@@ -80,6 +90,7 @@ pub fn curves_svg(history: &[EpochMetrics]) -> String {
             series("validation", pick(&|m| m.val.map(|v| v.loss))),
             series("test", pick(&|m| Some(m.test.loss))),
         ],
+        x_ticks: vec![],
     };
     let acc = Panel {
         title: "accuracy".into(),
@@ -90,6 +101,7 @@ pub fn curves_svg(history: &[EpochMetrics]) -> String {
             series("validation", pick(&|m| m.val.map(|v| 100.0 * v.acc))),
             series("test", pick(&|m| Some(100.0 * m.test.acc))),
         ],
+        x_ticks: vec![],
     };
     render(&[loss, acc])
 }

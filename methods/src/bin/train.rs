@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use methods::cli::RunArgs;
 use methods::config::TrainConfig;
 use methods::profiling::{profile_training, ProfileOptions};
 use methods::registry;
@@ -23,72 +24,24 @@ struct Cli {
     /// Method to train with (see --list-methods).
     #[arg(long, default_value = "baseline")]
     method: String,
-    /// Print the registered methods with their descriptions and hyperparameters, then exit.
+    /// Print the registered methods with their descriptions, presets and hyperparameters, then exit.
     #[arg(long)]
     list_methods: bool,
-    /// Model (e.g. resnet8, resnet20, resnet18-cifar, vgg16-bn, mobilenetv2-cifar, vit-tiny-4, lenet5, mlp).
-    #[arg(long)]
-    model: Option<String>,
-    /// Dataset (fashion-mnist-embedded, mnist, fashion-mnist, cifar10, cifar100, imagefolder, digits).
-    #[arg(long)]
-    dataset: Option<String>,
-    /// Folder holding the dataset's files.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Number of epochs.
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Training batch size.
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Optimizer: sgd, adam or adamw.
-    #[arg(long)]
-    optimizer: Option<String>,
-    /// Peak learning rate.
-    #[arg(long)]
-    lr: Option<f64>,
-    /// SGD momentum (Adam's beta1).
-    #[arg(long)]
-    momentum: Option<f64>,
-    /// Weight decay (not applied to biases and normalization parameters).
-    #[arg(long)]
-    weight_decay: Option<f64>,
-    /// LR schedule: constant, cosine, onecycle, step:EPOCHS:GAMMA, multistep:E1,E2:GAMMA; prefix warmup=N, for N warm-up epochs.
-    #[arg(long)]
-    schedule: Option<String>,
-    /// Label smoothing of the cross-entropy loss.
-    #[arg(long)]
-    label_smoothing: Option<f64>,
-    /// Seed of initialization, data order, augmentation and masks.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Device: cpu, cuda or cuda:N.
-    #[arg(long)]
-    device: Option<String>,
+    #[command(flatten)]
+    run: RunArgs,
     /// Number of CPU threads for the kernels (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Fraction of the training set held out for validation and checkpoint selection.
-    #[arg(long)]
-    val_fraction: Option<f64>,
-    /// Use only the first N training images (quick runs).
-    #[arg(long)]
-    train_limit: Option<usize>,
-    /// Use only the first N test images (quick runs).
-    #[arg(long)]
-    test_limit: Option<usize>,
     /// Output folder (default: runs/<method>-<time>).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run in this folder from its last complete checkpoint.
     #[arg(long, conflicts_with = "eval_only")]
     resume: Option<PathBuf>,
-    /// Evaluate a checkpoint on the test set and exit (the model comes from config.json beside it, or --model).
+    /// Evaluate a checkpoint on the test set (in the method's inference form) and exit; the
+    /// configuration comes from config.json beside it, or from --model and the other options.
     #[arg(long)]
     eval_only: Option<PathBuf>,
-    /// A method hyperparameter, key=value (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
     /// Print only the final summary.
     #[arg(long)]
     quiet: bool,
@@ -110,46 +63,18 @@ fn list_methods() {
     for m in registry::all() {
         println!("{:<12} {}", m.name, m.description);
         let d = m.defaults;
+        let width = if d.width == 1.0 { String::new() } else { format!(" (width {})", d.width) };
         println!(
-            "{:<12}   defaults: model {}, dataset {}, {} epochs, batch {}, {} lr {}, schedule {}",
+            "{:<12}   defaults: model {}{width}, dataset {}, {} epochs, batch {}, {} lr {}, schedule {}",
             "", d.model, d.dataset, d.epochs, d.batch_size, d.optimizer, d.lr, d.schedule
         );
+        for p in m.presets {
+            println!("{:<12}   --preset {}: {}", "", p.name, p.about);
+        }
         for h in m.hparams {
             println!("{:<12}   --set {}={} : {}", "", h.key, h.default, h.help);
         }
     }
-}
-
-fn config(cli: &Cli) -> autograd::Result<TrainConfig> {
-    let spec = registry::find(&cli.method)?;
-    let mut cfg = TrainConfig::from_defaults(spec);
-    macro_rules! take {
-        ($($field:ident),*) => { $(if let Some(v) = &cli.$field { cfg.$field = v.clone().into(); })* };
-    }
-    take!(
-        model,
-        dataset,
-        epochs,
-        batch_size,
-        optimizer,
-        lr,
-        momentum,
-        weight_decay,
-        schedule,
-        label_smoothing,
-        seed,
-        device,
-        val_fraction
-    );
-    cfg.data_dir = cli.data_dir.clone();
-    cfg.train_limit = cli.train_limit;
-    cfg.test_limit = cli.test_limit;
-    let mut h = spec.default_hparams();
-    for s in &cli.set {
-        h.set(s)?;
-    }
-    cfg.hparams = h.values().clone();
-    Ok(cfg)
 }
 
 fn run(cli: Cli) -> autograd::Result<()> {
@@ -160,15 +85,22 @@ fn run(cli: Cli) -> autograd::Result<()> {
     if let Some(n) = cli.threads {
         rayon_threads(n)?;
     }
-    let opts = RunOptions { quiet: cli.quiet };
+    let opts = RunOptions { quiet: cli.quiet, ..RunOptions::default() };
     if let Some(ckpt) = &cli.eval_only {
-        let cfg = config(&cli)?;
-        let m = evaluate_checkpoint(ckpt, cli.model.is_some().then_some(&cfg), &opts)?;
-        println!("test accuracy {:.2}%  loss {:.4}  ({})", 100.0 * m.acc, m.loss, ckpt.display());
+        let cfg = cli.run.config(&cli.method)?;
+        let r = evaluate_checkpoint(ckpt, cli.run.model.is_some().then_some(&cfg), &opts)?;
+        println!(
+            "test accuracy {:.2}%  loss {:.4}  ({}, {} test split, {})",
+            100.0 * r.test.acc,
+            r.test.loss,
+            ckpt.display(),
+            r.dataset,
+            r.form
+        );
         return Ok(());
     }
     if let Some(steps) = cli.profile {
-        let cfg = config(&cli)?;
+        let cfg = cli.run.config(&cli.method)?;
         let out =
             cli.out.clone().unwrap_or_else(|| methods::trainer::default_out_dir(&format!("{}-profile", cfg.method)));
         let opts = ProfileOptions { warmup: cli.profile_warmup, steps };
@@ -182,7 +114,7 @@ fn run(cli: Cli) -> autograd::Result<()> {
             train(&cfg, dir, true, &opts)?
         }
         None => {
-            let cfg = config(&cli)?;
+            let cfg = cli.run.config(&cli.method)?;
             let out = cli.out.clone().unwrap_or_else(|| methods::trainer::default_out_dir(&cfg.method));
             train(&cfg, &out, false, &opts)?
         }
