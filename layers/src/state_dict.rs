@@ -110,11 +110,27 @@ fn f16_to_f32(h: u16) -> f32 {
 /// # std::fs::remove_dir_all(dir).unwrap();
 /// ```
 pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: &HashMap<String, String>) -> Result<()> {
+    let bytes = serialize_tensors(tensors, metadata).map_err(|e| io_err(path, e))?;
+    write_atomic(path, &bytes)
+}
+
+/// The bytes of the safetensors file [`save_tensors`] writes (to measure or send a file
+/// without writing it).
+///
+/// ```
+/// use layers::state_dict::serialize_tensors;
+/// use autograd::Tensor;
+/// let t = Tensor::from_vec(vec![1.0f32, 2.0], &[2]).unwrap();
+/// let bytes = serialize_tensors(&[("a".into(), t)], &Default::default()).unwrap();
+/// assert!(bytes.len() > 8 + 8); // header length, JSON header, 8 bytes of data
+/// ```
+pub fn serialize_tensors(tensors: &[(String, Tensor)], metadata: &HashMap<String, String>) -> Result<Vec<u8>> {
+    let bad = |what: String| Error::invalid("safetensors", what);
     let mut seen = std::collections::HashSet::new();
     let mut data = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
         if !seen.insert(name.as_str()) {
-            return Err(io_err(path, format!("the name {name:?} appears twice")));
+            return Err(bad(format!("the name {name:?} appears twice")));
         }
         let dtype = to_dtype(t.dtype()).expect("every dtype maps");
         data.push((name.clone(), dtype, t.shape().to_vec(), host_bytes(t)?));
@@ -123,10 +139,9 @@ pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: &HashMa
         .iter()
         .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| io_err(path, e))?;
+        .map_err(|e| bad(e.to_string()))?;
     let info = (!metadata.is_empty()).then(|| metadata.clone());
-    let bytes = safetensors::serialize(views, info).map_err(|e| io_err(path, e))?;
-    write_atomic(path, &bytes)
+    safetensors::serialize(views, info).map_err(|e| bad(e.to_string()))
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
