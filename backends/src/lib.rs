@@ -33,6 +33,7 @@ mod layout;
 pub mod ops;
 pub mod row_norm;
 pub mod softmax_grad;
+pub mod sparse_conv;
 mod storage;
 
 pub use backend::Backend;

@@ -33,6 +33,7 @@ mod softmax;
 #[cfg(target_arch = "x86_64")]
 mod softmax_avx512;
 mod sort;
+mod sparse_conv;
 mod stride2_3x3;
 mod strided;
 #[cfg(test)]
@@ -81,6 +82,7 @@ pub(crate) use {
 };
 
 use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
+use crate::sparse_conv::SparsePattern;
 use crate::{Backend, CpuStorage, DType, Device, Layout, Result};
 
 /// The CPU backend (stateless; threads come from rayon's global pool).
@@ -315,6 +317,43 @@ impl Backend for CpuBackend {
         kernel_hw: (usize, usize),
     ) -> Result<CpuStorage> {
         conv::conv2d_backward_weight(x, lx, gy, lgy, p, kernel_hw)
+    }
+
+    fn sparse_conv2d(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        values: &CpuStorage,
+        lv: &Layout,
+        pattern: &SparsePattern,
+        p: &Conv2dParams,
+    ) -> Result<CpuStorage> {
+        sparse_conv::sparse_conv2d(x, lx, values, lv, pattern, p)
+    }
+
+    fn sparse_conv2d_backward_data(
+        &self,
+        gy: &CpuStorage,
+        lgy: &Layout,
+        values: &CpuStorage,
+        lv: &Layout,
+        pattern: &SparsePattern,
+        p: &Conv2dParams,
+        input_hw: (usize, usize),
+    ) -> Result<CpuStorage> {
+        sparse_conv::sparse_conv2d_backward_data(gy, lgy, values, lv, pattern, p, input_hw)
+    }
+
+    fn sparse_conv2d_backward_weight(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        gy: &CpuStorage,
+        lgy: &Layout,
+        pattern: &SparsePattern,
+        p: &Conv2dParams,
+    ) -> Result<CpuStorage> {
+        sparse_conv::sparse_conv2d_backward_weight(x, lx, gy, lgy, pattern, p)
     }
 
     fn max_pool2d(&self, x: &CpuStorage, l: &Layout, p: &Pool2dParams) -> Result<(CpuStorage, CpuStorage)> {
