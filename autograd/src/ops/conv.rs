@@ -14,7 +14,7 @@ use crate::{Error, Result, Tensor};
 use backends::ops::Conv2dParams;
 use backends::Layout;
 
-fn same_dtype_device(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+pub(super) fn same_dtype_device(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     if a.device() != b.device() {
         return Err(Error::DeviceMismatch { op, lhs: a.device(), rhs: b.device() });
     }
