@@ -18,6 +18,7 @@
 
 mod compact;
 mod dynamic;
+mod exec;
 mod masking;
 mod scores;
 mod trained;
