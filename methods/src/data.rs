@@ -56,7 +56,7 @@ fn limited(ds: Arc<dyn Dataset>, limit: Option<usize>) -> Result<Arc<dyn Dataset
 
 /// Opens the dataset's splits and builds the three loaders.
 pub fn open_data(cfg: &DataConfig) -> Result<Data> {
-    let opts = DataOptions { data_dir: cfg.data_dir.clone() };
+    let opts = DataOptions { data_dir: cfg.data_dir.clone(), ..Default::default() };
     let train_all = limited(open(&cfg.dataset, Split::Train, &opts).map_err(ds_err)?, cfg.train_limit)?;
     let test = limited(open(&cfg.dataset, Split::Test, &opts).map_err(ds_err)?, cfg.test_limit)?;
     let shape = train_all
