@@ -16,8 +16,9 @@ use crate::registry::MethodSpec;
 use crate::schedule_spec::cycles_momentum;
 
 /// The options `--resume` may change (everything else would make the continued run a different
-/// run): more or fewer epochs, another device, the data moved to another folder.
-pub const RESUME_MAY_CHANGE: [&str; 3] = ["--epochs", "--device", "--data-dir"];
+/// run): more or fewer epochs, another device, the data moved to another folder, how often the
+/// test set is evaluated for the curves.
+pub const RESUME_MAY_CHANGE: [&str; 4] = ["--epochs", "--device", "--data-dir", "--test-every"];
 
 /// The options `--eval-only` may set to other values than the run's `config.json`: which data
 /// and how much of it, the device, the batch size and an image folder's sizes.
@@ -90,6 +91,9 @@ pub struct RunArgs {
     /// Use only the first N test images (quick runs).
     #[arg(long)]
     pub test_limit: Option<usize>,
+    /// Evaluate the test set every N epochs for the curves (0: only after training).
+    #[arg(long)]
+    pub test_every: Option<usize>,
     /// Load these weights before the method changes the model: a Lamina checkpoint, or a
     /// torchvision/timm safetensors file (names matched; a classifier of another class count is re-initialized).
     #[arg(long, value_name = "CHECKPOINT")]
@@ -153,6 +157,7 @@ impl RunArgs {
             ("--val-fraction", self.val_fraction.is_some()),
             ("--train-limit", self.train_limit.is_some()),
             ("--init-from", self.init_from.is_some()),
+            ("--test-every", self.test_every.is_some()),
         ])
     }
 
@@ -263,7 +268,8 @@ impl RunArgs {
             label_smoothing,
             seed,
             device,
-            val_fraction
+            val_fraction,
+            test_every
         );
         cfg.data_dir = self.data_dir.clone().or(cfg.data_dir.take());
         cfg.train_limit = self.train_limit.or(cfg.train_limit);

@@ -93,8 +93,8 @@ pub struct EpochMetrics {
     pub train: SplitMetrics,
     /// Validation metrics, if a validation split exists.
     pub val: Option<SplitMetrics>,
-    /// Test metrics.
-    pub test: SplitMetrics,
+    /// Test metrics, on the epochs `--test-every` evaluates.
+    pub test: Option<SplitMetrics>,
     /// Learning rate at the end of the epoch.
     #[serde(with = "float")]
     pub lr: f64,
@@ -152,7 +152,7 @@ pub fn curves_svg(history: &[EpochMetrics]) -> String {
         series: vec![
             series("train", pick(&|m| Some(m.train.loss))),
             series("validation", pick(&|m| m.val.map(|v| v.loss))),
-            series("test", pick(&|m| Some(m.test.loss))),
+            series("test", pick(&|m| m.test.map(|t| t.loss))),
         ],
         x_ticks: vec![],
     };
@@ -163,7 +163,7 @@ pub fn curves_svg(history: &[EpochMetrics]) -> String {
         series: vec![
             series("train", pick(&|m| Some(100.0 * m.train.acc))),
             series("validation", pick(&|m| m.val.map(|v| 100.0 * v.acc))),
-            series("test", pick(&|m| Some(100.0 * m.test.acc))),
+            series("test", pick(&|m| m.test.map(|t| 100.0 * t.acc))),
         ],
         x_ticks: vec![],
     };
@@ -182,7 +182,7 @@ mod tests {
             phase_epoch: 1,
             train: SplitMetrics { loss: a, acc: b },
             val: Some(SplitMetrics { loss: c, acc: 0.5 }),
-            test: SplitMetrics { loss: d, acc: 0.25 },
+            test: Some(SplitMetrics { loss: d, acc: 0.25 }),
             lr: e,
             train_seconds: 0.1 + 0.2,
             images_per_second: 1e-310,
@@ -190,8 +190,8 @@ mod tests {
     }
 
     fn bits(m: &EpochMetrics) -> Vec<u64> {
-        let v = m.val.unwrap();
-        [m.train.loss, m.train.acc, v.loss, v.acc, m.test.loss, m.test.acc, m.lr, m.train_seconds, m.images_per_second]
+        let (v, t) = (m.val.unwrap(), m.test.unwrap());
+        [m.train.loss, m.train.acc, v.loss, v.acc, t.loss, t.acc, m.lr, m.train_seconds, m.images_per_second]
             .iter()
             .map(|x| if x.is_nan() { u64::MAX } else { x.to_bits() })
             .collect()

@@ -44,7 +44,7 @@ struct Cli {
     #[arg(long, requires = "out", conflicts_with_all = ["resume", "eval_only", "profile"])]
     overwrite: bool,
     /// Continue the run in this folder from its last complete checkpoint, with its stored
-    /// configuration; --epochs (to extend it), --device and --data-dir may change, any other
+    /// configuration; --epochs (to extend it), --device, --data-dir and --test-every may change, any other
     /// option that differs from the run's is refused.
     #[arg(long, conflicts_with = "eval_only")]
     resume: Option<PathBuf>,

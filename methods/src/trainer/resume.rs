@@ -1,7 +1,7 @@
 //! Whether a checkpoint can be continued with the configuration given to `--resume`.
 //!
-//! The binary refuses every flag that would change a run except `--epochs`, `--device` and
-//! `--data-dir` ([`crate::cli::RunArgs::resume_config`]). Changing `--epochs` extends (or
+//! The binary refuses every flag that would change a run except `--epochs`, `--device`,
+//! `--data-dir` and `--test-every` ([`crate::cli::RunArgs::resume_config`]). Changing `--epochs` extends (or
 //! shortens) the run: the current phase's schedule is laid out again over its new length from
 //! the step the run reached. That is only sound when the method plans the same phases for the
 //! epochs already trained; a method that derives the lengths of earlier phases from `--epochs`
