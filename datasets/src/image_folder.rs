@@ -35,6 +35,10 @@ pub fn is_image_file(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// The largest image size the standard pipelines produce (a typo beyond it would only end in
+/// a failed allocation per image).
+pub const MAX_IMAGE_SIZE: usize = 4096;
+
 /// How an image folder is sized and how unreadable files are treated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageFolderOptions {
@@ -59,11 +63,21 @@ impl ImageFolderOptions {
         self.resize.unwrap_or(self.image_size * 256 / 224)
     }
 
-    /// Errors unless the sizes make sense: an image size of at least 1 and a resize no
-    /// smaller than it.
+    /// Errors unless the sizes make sense: an image size of 1 to [`MAX_IMAGE_SIZE`] pixels and
+    /// a resize no smaller than it and at most twice the largest size.
     pub fn check(&self) -> Result<()> {
-        if self.image_size == 0 {
-            return Err(DatasetError::invalid("image size must be at least 1 pixel"));
+        if self.image_size == 0 || self.image_size > MAX_IMAGE_SIZE {
+            return Err(DatasetError::invalid(format!(
+                "image size {} must be 1 to {MAX_IMAGE_SIZE} pixels",
+                self.image_size
+            )));
+        }
+        if self.eval_resize() > 2 * MAX_IMAGE_SIZE {
+            return Err(DatasetError::invalid(format!(
+                "resize {} must be at most {} pixels",
+                self.eval_resize(),
+                2 * MAX_IMAGE_SIZE
+            )));
         }
         if self.eval_resize() < self.image_size {
             return Err(DatasetError::invalid(format!(

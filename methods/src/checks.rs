@@ -11,6 +11,10 @@ use crate::schedule_spec;
 /// The most epochs a run may ask for (a guard against typos that would overflow step counts).
 pub const MAX_EPOCHS: usize = 1_000_000;
 
+/// The widest width multiplier (64 times the published channels; a typo beyond it would only
+/// end in a failed allocation).
+pub const MAX_WIDTH: f64 = 64.0;
+
 fn need(ok: bool, flag: &'static str, what: String) -> Result<()> {
     if ok {
         Ok(())
@@ -46,7 +50,11 @@ pub fn check_config(cfg: &TrainConfig) -> Result<()> {
     in_range(cfg.label_smoothing, "--label-smoothing", 0.0, 1.0)?;
     in_range(cfg.val_fraction, "--val-fraction", 0.0, 1.0)?;
     let v = cfg.width;
-    need(v.is_finite() && v > 0.0, "--width", format!("must be a finite number above 0, got {v}"))?;
+    need(
+        v.is_finite() && v > 0.0 && v <= MAX_WIDTH,
+        "--width",
+        format!("must be a number in (0, {MAX_WIDTH}], got {v}"),
+    )?;
     need(cfg.batch_size > 0, "--batch-size", "must be at least 1".into())?;
     need(cfg.epochs <= MAX_EPOCHS, "--epochs", format!("at most {MAX_EPOCHS}, got {}", cfg.epochs))?;
     need(cfg.train_limit != Some(0), "--train-limit", "0 leaves no training image".into())?;
@@ -79,10 +87,8 @@ fn check_image_options(cfg: &TrainConfig) -> Result<()> {
         }
         return Ok(());
     }
-    image_folder_options(cfg).check().map_err(|e| {
-        let flag = if cfg.image_size == Some(0) { "--image-size" } else { "--resize" };
-        Error::invalid(flag, e.to_string())
-    })
+    let flag = if cfg.resize.is_some() { "--image-size, --resize" } else { "--image-size" };
+    image_folder_options(cfg).check().map_err(|e| Error::invalid(flag, e.to_string()))
 }
 
 /// The image-folder options of `cfg` (defaults where not set).

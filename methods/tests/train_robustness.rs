@@ -481,6 +481,9 @@ fn options_are_checked_before_anything_is_written() {
         (&["--weight-decay", "-1"], "--weight-decay"),
         (&["--label-smoothing", "1"], "--label-smoothing"),
         (&["--width", "nan"], "--width"),
+        (&["--width", "1000"], "--width"),
+        (&["--dataset", "imagefolder", "--image-size", "100000"], "--image-size"),
+        (&["--dataset", "imagefolder", "--image-size", "32", "--resize", "16"], "resize 16"),
         (&["--optimizer", "rmsprop"], "--optimizer"),
         (&["--epochs", "100000000"], "--epochs"),
     ];
