@@ -2,9 +2,12 @@
 //! extra entries (optimizer state) and string metadata, and PyTorch/torchvision/timm files.
 //!
 //! Writes are atomic (a temporary file beside the target, then a rename), so a crash never leaves
-//! a half-written checkpoint under the final name. Loading memory-maps the file with `memmap2`
-//! and reports missing, unexpected and shape-mismatched names ([`LoadReport`]) instead of
-//! ignoring them; [`Strictness::Strict`] turns any of them into an error that lists them all.
+//! a half-written checkpoint under the final name. Loading reads the file into memory (not a
+//! memory map: a mapped file truncated by another process while being read kills the reader with
+//! SIGBUS, and every tensor is copied out anyway), parses it with [`parse_tensors`] (which never
+//! panics, whatever the bytes), and reports missing, unexpected and shape-mismatched names
+//! ([`LoadReport`]) instead of ignoring them; [`Strictness::Strict`] turns any of them into an
+//! error that lists them all.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -160,15 +163,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Reads every tensor of a safetensors file (memory-mapped) and its metadata. A missing,
-/// truncated or corrupt file is an error naming the file and what was wrong.
+/// Reads every tensor of a safetensors file and its metadata. A missing, truncated or corrupt
+/// file is an error naming the file and what was wrong.
 pub fn load_tensors(path: &Path) -> Result<TensorFile> {
-    let file = File::open(path).map_err(|e| io_err(path, format!("cannot open: {e}")))?;
-    // SAFETY: the map is read-only and dropped before this function returns; a concurrent writer
-    // of the same file would be a user error that at worst yields a parse error here.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_err(path, format!("cannot map: {e}")))?;
-    let (_, meta) = SafeTensors::read_metadata(&map).map_err(|e| io_err(path, format!("corrupt header: {e}")))?;
-    let st = SafeTensors::deserialize(&map).map_err(|e| io_err(path, format!("corrupt file: {e}")))?;
+    if path.is_dir() {
+        return Err(io_err(path, "is a folder, not a safetensors file"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| io_err(path, format!("cannot read: {e}")))?;
+    parse_tensors(&bytes, path)
+}
+
+/// Parses the bytes of a safetensors file (`path` only names the source in errors): every
+/// tensor, in file order, as a host tensor, and the metadata. Any input gives a tensor file or
+/// an error, never a panic (fuzzed in `layers/tests/fuzz_safetensors.rs`).
+pub fn parse_tensors(bytes: &[u8], path: &Path) -> Result<TensorFile> {
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| io_err(path, format!("corrupt header: {e}")))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| io_err(path, format!("corrupt file: {e}")))?;
     let mut names: Vec<(usize, String)> =
         st.names().into_iter().map(|n| (meta.info(n).map(|i| i.data_offsets.0).unwrap_or(0), n.to_string())).collect();
     names.sort();

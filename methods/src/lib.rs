@@ -41,9 +41,11 @@
 
 #![warn(missing_docs)]
 
+pub mod checks;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod console;
 pub mod data;
 pub mod hparams;
 pub mod metrics;
