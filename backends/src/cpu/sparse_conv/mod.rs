@@ -108,21 +108,39 @@ impl Plan {
         self.hq * self.wq
     }
 
-    /// Writes image `x` (`[C, H, W]`) into its phase planes `p` (zeroed, `plen` long).
+    /// The columns `q` of column phase `b` that hold input columns, `q_lo..q_hi`; the input
+    /// column of `q` is `q·s_w + b − p_w` (the others are padding).
+    fn cols(&self, b: usize) -> (usize, usize) {
+        let lo = self.pw.saturating_sub(b).div_ceil(self.sw);
+        let hi = if self.w + self.pw > b { ((self.w + self.pw - b - 1) / self.sw + 1).min(self.wq) } else { 0 };
+        (lo, hi.max(lo))
+    }
+
+    /// The input row of row `r` of row phase `a`, if it is not padding.
+    fn input_row(&self, a: usize, r: usize) -> Option<usize> {
+        (r * self.sh + a).checked_sub(self.ph).filter(|&v| v < self.h)
+    }
+
+    /// Writes image `x` (`[C, H, W]`) into its phase planes `p` (zeroed, `plen` long): row by
+    /// row, a plain copy at column stride 1.
     fn split<T: FloatElement>(&self, x: &[T], p: &mut [T]) {
         let (plane, hw) = (self.plane(), self.h * self.w);
         for a in 0..self.sh {
             for b in 0..self.sw {
+                let (q0, q1) = self.cols(b);
                 for c in 0..self.c {
                     let dst = &mut p[((a * self.sw + b) * self.c + c) * plane..][..plane];
                     let src = &x[c * hw..(c + 1) * hw];
                     for r in 0..self.hq {
-                        let Some(hi) = (r * self.sh + a).checked_sub(self.ph).filter(|&v| v < self.h) else { continue };
+                        let Some(hi) = self.input_row(a, r) else { continue };
                         let row = &src[hi * self.w..(hi + 1) * self.w];
-                        let out = &mut dst[r * self.wq..(r + 1) * self.wq];
-                        for (q, o) in out.iter_mut().enumerate() {
-                            if let Some(wi) = (q * self.sw + b).checked_sub(self.pw).filter(|&v| v < self.w) {
-                                *o = row[wi];
+                        let out = &mut dst[r * self.wq + q0..r * self.wq + q1];
+                        let first = q0 * self.sw + b - self.pw;
+                        if self.sw == 1 {
+                            out.copy_from_slice(&row[first..first + out.len()]);
+                        } else {
+                            for (o, &v) in out.iter_mut().zip(row[first..].iter().step_by(self.sw)) {
+                                *o = v;
                             }
                         }
                     }
@@ -131,18 +149,29 @@ impl Plan {
         }
     }
 
-    /// Adds the phase planes `dp` back into image gradient `dx` (`[C, H, W]`, overwritten).
+    /// Adds the phase planes `dp` back into image gradient `dx` (`[C, H, W]`, overwritten): the
+    /// inverse of [`Plan::split`] on the non-padding positions.
     fn fold<T: FloatElement>(&self, dp: &[T], dx: &mut [T]) {
-        let plane = self.plane();
-        for c in 0..self.c {
-            for hi in 0..self.h {
-                let hp = hi + self.ph;
-                let (a, r) = (hp % self.sh, hp / self.sh);
-                for wi in 0..self.w {
-                    let wp = wi + self.pw;
-                    let (b, q) = (wp % self.sw, wp / self.sw);
-                    dx[(c * self.h + hi) * self.w + wi] =
-                        dp[((a * self.sw + b) * self.c + c) * plane + r * self.wq + q];
+        let (plane, hw) = (self.plane(), self.h * self.w);
+        for a in 0..self.sh {
+            for b in 0..self.sw {
+                let (q0, q1) = self.cols(b);
+                for c in 0..self.c {
+                    let src = &dp[((a * self.sw + b) * self.c + c) * plane..][..plane];
+                    let dst = &mut dx[c * hw..(c + 1) * hw];
+                    for r in 0..self.hq {
+                        let Some(hi) = self.input_row(a, r) else { continue };
+                        let row = &mut dst[hi * self.w..(hi + 1) * self.w];
+                        let from = &src[r * self.wq + q0..r * self.wq + q1];
+                        let first = q0 * self.sw + b - self.pw;
+                        if self.sw == 1 {
+                            row[first..first + from.len()].copy_from_slice(from);
+                        } else {
+                            for (o, &v) in row[first..].iter_mut().step_by(self.sw).zip(from) {
+                                *o = v;
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -178,17 +207,20 @@ fn forward<T: SparseKernels>(x: &[T], v: &[T], pattern: &SparsePattern, plan: &P
         plan.narrow(grid, out);
     };
     if plan.n >= rayon::current_num_threads() || plan.n * plan.o < 2 {
-        y.par_chunks_mut(plan.o * out_plane).enumerate().for_each(|(i, yi)| {
-            let mut p = vec![T::zero(); plan.plen];
-            plan.split(&x[i * in_img..(i + 1) * in_img], &mut p);
-            let mut grid = vec![T::zero(); plan.run];
-            for (o, out) in yi.chunks_mut(out_plane).enumerate() {
-                channel(&p, o, &mut grid, out);
-            }
-        });
+        // Planes reused across a thread's images: `split` rewrites the same interior
+        // positions every time, the padding stays zero.
+        y.par_chunks_mut(plan.o * out_plane).enumerate().for_each_init(
+            || (vec![T::zero(); plan.plen], vec![T::zero(); plan.run]),
+            |(p, grid), (i, yi)| {
+                plan.split(&x[i * in_img..(i + 1) * in_img], p);
+                for (o, out) in yi.chunks_mut(out_plane).enumerate() {
+                    channel(p, o, grid, out);
+                }
+            },
+        );
     } else {
+        let mut p = vec![T::zero(); plan.plen];
         for (i, yi) in y.chunks_mut(plan.o * out_plane).enumerate() {
-            let mut p = vec![T::zero(); plan.plen];
             plan.split(&x[i * in_img..(i + 1) * in_img], &mut p);
             yi.par_chunks_mut(out_plane)
                 .enumerate()
@@ -229,7 +261,6 @@ fn backward_values<T: SparseKernels>(x: &[T], gy: &[T], pattern: &SparsePattern,
             let mut p = vec![T::zero(); plan.plen];
             let mut grid = vec![T::zero(); plan.run];
             for i in t * per..((t + 1) * per).min(plan.n) {
-                p.fill(T::zero());
                 plan.split(&x[i * in_img..(i + 1) * in_img], &mut p);
                 for o in 0..plan.o {
                     let r = plan.row(pattern, o);
