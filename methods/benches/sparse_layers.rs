@@ -3,24 +3,28 @@
 //! sparsity and more points for the crossover), inference (forward) and a training step
 //! (forward, then the input gradient and the weight gradient: the dense path through the mask
 //! product `w·m` as the masked layers train, the sparse path through the stored values only);
-//! then both whole networks at 90/95/98 % sparsity, dense against their sparse inference form.
+//! then both whole networks at 90/95/98 % sparsity: dense, every masked layer sparse, and the
+//! inference form's automatic per-layer choice.
 //!
-//! Every configuration's variants are timed in interleaved rounds and the median is reported;
-//! the crossover density of a layer is where the sparse/dense time ratio crosses 1
-//! (interpolated in log density between the measured points).
+//! Each layer's densities are timed in interleaved rounds (every round visits every density,
+//! dense and sparse back to back); the tables give the median times and, as the speed-up, the
+//! median of the per-round paired ratios dense/sparse, which drifting load affects least. The
+//! crossover density of a layer is where the sparse/dense ratio first crosses 1 coming down
+//! from density 1 (interpolated in log density between the measured points).
 //!
-//! `RAYON_NUM_THREADS=2 cargo bench -p methods --bench sparse_layers`
-//! (`SPARSE_BENCH_ROUNDS`, default 5).
+//! `RAYON_NUM_THREADS=2 cargo bench -p methods --bench sparse_layers [-- layers|networks]`
+//! (`SPARSE_BENCH_ROUNDS`, default 5; figures: `methods/results/sparse-execution/`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use autograd::backends::sparse_conv::SparsePattern;
 use autograd::{no_grad, BackwardOptions, Conv2dParams, Tensor};
+use layers::mac::count_macs;
 use layers::{models, Mode, Module};
 use methods::sparse::allocation::{masks_from_scores, Allocation};
 use methods::sparse::engine::{apply_masks, masked_layers, wrap, Prunable};
-use methods::sparse::exec::convert_masked;
+use methods::sparse::exec::{convert_masked, measure};
 use methods::sparse::score::random_scores;
 use methods::sparse::Fixed;
 
@@ -65,50 +69,93 @@ fn mask(n: usize, density: f64, seed: u64) -> Vec<f32> {
     r.into_iter().map(|v| f32::from(f64::from(v) < density)).collect()
 }
 
-/// Median forward and training-step times (ms) of the dense and the sparse path of one layer.
-fn bench_layer(l: &Layer, density: f64, rounds: usize) -> [f64; 4] {
-    let p = Conv2dParams { stride: (l.stride, l.stride), padding: (1, 1), ..Default::default() };
-    let n: usize = l.w.iter().product();
-    let m = mask(n, density, 7);
-    let pattern = Arc::new(SparsePattern::from_mask(l.w, &m).unwrap());
-    let x = Tensor::randn(&l.x, 1).unwrap();
-    let phi = Tensor::randn(&l.w, 2).unwrap();
-    let mt = Tensor::from_vec(m.clone(), &l.w).unwrap();
-    let idx: Vec<i64> = pattern.flat_indices().into_iter().map(|i| i as i64).collect();
-    let values =
-        phi.reshape(&[-1]).unwrap().index_select(0, &Tensor::from_vec(idx.clone(), &[idx.len()]).unwrap()).unwrap();
-    let w_dense = phi.mul(&mt).unwrap();
-    let y_shape = p.output_shape(&l.x, &l.w).unwrap();
-    let g = Tensor::randn(&y_shape, 3).unwrap();
-    let mut times = [vec![], vec![], vec![], vec![]];
-    let run = |times: &mut [Vec<f64>; 4], record: bool| {
-        let t0 = ms(&mut || {
-            no_grad(|| x.conv2d(&w_dense, None, p).unwrap().to_host().unwrap());
+/// One layer at one density: its operands and the four timed variants.
+struct Config {
+    p: Conv2dParams,
+    x: Tensor,
+    phi: Tensor,
+    mask: Tensor,
+    w_dense: Tensor,
+    pattern: Arc<SparsePattern>,
+    values: Tensor,
+    g: Tensor,
+}
+
+impl Config {
+    fn new(l: &Layer, density: f64) -> Config {
+        let p = Conv2dParams { stride: (l.stride, l.stride), padding: (1, 1), ..Default::default() };
+        let m = mask(l.w.iter().product(), density, 7);
+        let pattern = Arc::new(SparsePattern::from_mask(l.w, &m).unwrap());
+        let phi = Tensor::randn(&l.w, 2).unwrap();
+        let mask = Tensor::from_vec(m, &l.w).unwrap();
+        let idx: Vec<i64> = pattern.flat_indices().into_iter().map(|i| i as i64).collect();
+        let idx = Tensor::from_vec(idx.clone(), &[idx.len()]).unwrap();
+        let values = phi.reshape(&[-1]).unwrap().index_select(0, &idx).unwrap();
+        let g = Tensor::randn(&p.output_shape(&l.x, &l.w).unwrap(), 3).unwrap();
+        Config {
+            p,
+            x: Tensor::randn(&l.x, 1).unwrap(),
+            w_dense: phi.mul(&mask).unwrap(),
+            phi,
+            mask,
+            pattern,
+            values,
+            g,
+        }
+    }
+
+    /// Dense forward, sparse forward, dense training step, sparse training step (ms).
+    fn time(&self) -> [f64; 4] {
+        let (x, p, g) = (&self.x, self.p, &self.g);
+        let seed = || BackwardOptions { seed: Some(g.clone()), ..Default::default() };
+        let dense_fwd = ms(&mut || {
+            no_grad(|| x.conv2d(&self.w_dense, None, p).unwrap().to_host().unwrap());
         });
-        let t1 = ms(&mut || {
-            no_grad(|| x.sparse_conv2d(&values, &pattern, None, p).unwrap().to_host().unwrap());
+        let sparse_fwd = ms(&mut || {
+            no_grad(|| x.sparse_conv2d(&self.values, &self.pattern, None, p).unwrap().to_host().unwrap());
         });
-        let t2 = ms(&mut || {
-            let (xl, wl) = (x.detach().requires_grad_(), phi.detach().requires_grad_());
-            let y = xl.conv2d(&wl.mul(&mt).unwrap(), None, p).unwrap();
-            y.backward_with(BackwardOptions { seed: Some(g.clone()), ..Default::default() }).unwrap();
+        let dense_step = ms(&mut || {
+            let (xl, wl) = (x.detach().requires_grad_(), self.phi.detach().requires_grad_());
+            let y = xl.conv2d(&wl.mul(&self.mask).unwrap(), None, p).unwrap();
+            y.backward_with(seed()).unwrap();
         });
-        let t3 = ms(&mut || {
-            let (xl, vl) = (x.detach().requires_grad_(), values.detach().requires_grad_());
-            let y = xl.sparse_conv2d(&vl, &pattern, None, p).unwrap();
-            y.backward_with(BackwardOptions { seed: Some(g.clone()), ..Default::default() }).unwrap();
+        let sparse_step = ms(&mut || {
+            let (xl, vl) = (x.detach().requires_grad_(), self.values.detach().requires_grad_());
+            let y = xl.sparse_conv2d(&vl, &self.pattern, None, p).unwrap();
+            y.backward_with(seed()).unwrap();
         });
-        if record {
-            for (v, t) in times.iter_mut().zip([t0, t1, t2, t3]) {
+        [dense_fwd, sparse_fwd, dense_step, sparse_step]
+    }
+}
+
+/// Per density: the median times (dense fwd, sparse fwd, dense step, sparse step, ms) and the
+/// medians of the paired ratios sparse/dense (forward, step). Every round visits all densities
+/// (in a rotated order) and times the dense and the sparse variant of a density back to back,
+/// so load that drifts during the run hits both sides of a ratio alike.
+fn bench_layer(l: &Layer, rounds: usize) -> Vec<([f64; 4], [f64; 2])> {
+    let configs: Vec<Config> = DENSITIES.iter().map(|&d| Config::new(l, d)).collect();
+    for c in &configs {
+        c.time();
+    }
+    let k = configs.len();
+    let mut times = vec![[vec![], vec![], vec![], vec![]]; k];
+    for r in 0..rounds {
+        for j in 0..k {
+            let i = (j + r) % k;
+            let t = configs[i].time();
+            for (v, t) in times[i].iter_mut().zip(t) {
                 v.push(t);
             }
         }
-    };
-    run(&mut times, false);
-    for _ in 0..rounds {
-        run(&mut times, true);
     }
-    times.map(median)
+    times
+        .into_iter()
+        .map(|[df, sf, ds, ss]| {
+            let ratio = |s: &[f64], d: &[f64]| median(s.iter().zip(d).map(|(s, d)| s / d).collect());
+            let r = [ratio(&sf, &df), ratio(&ss, &ds)];
+            ([median(df), median(sf), median(ds), median(ss)], r)
+        })
+        .collect()
 }
 
 /// The density where the ratio sparse/dense crosses 1, interpolated in log density between
@@ -123,6 +170,9 @@ fn crossover(points: &[(f64, f64)]) -> Option<f64> {
     })
 }
 
+/// One network at one sparsity (uniform random masks): dense, every masked layer on the sparse
+/// kernels, and the inference form's automatic choice (each layer timed both ways at its own
+/// input shape, `exec::measure`), timed in interleaved rounds.
 fn network(name: &str, model: &str, batch: usize, sparsity: f64, rounds: usize) {
     let build = || {
         let mut m = models::build(model, 10, 3, 0).unwrap();
@@ -133,60 +183,86 @@ fn network(name: &str, model: &str, batch: usize, sparsity: f64, rounds: usize) 
         apply_masks(m.as_ref(), &masks, None).unwrap();
         m
     };
-    let (mut dense, mut sparse) = (build(), build());
+    let (mut dense, mut sparse, mut auto) = (build(), build(), build());
     convert_masked(dense.as_mut(), &mut |_, _, _, _| Ok(false)).unwrap();
     convert_masked(sparse.as_mut(), &mut |_, _, _, _| Ok(true)).unwrap();
+    let trace = count_macs(auto.as_ref(), &Tensor::zeros(&[1, 3, 32, 32])).unwrap();
+    let (mut chosen, mut total) = (0, 0);
+    convert_masked(auto.as_mut(), &mut |path, _, d, s| {
+        let input = trace.rows.iter().find(|r| r.name == path).map(|r| r.input.clone()).unwrap_or_default();
+        let sparse = measure(d, s, &input, path)?.sparse;
+        total += 1;
+        chosen += usize::from(sparse);
+        Ok(sparse)
+    })
+    .unwrap();
     let x = Tensor::randn(&[batch, 3, 32, 32], 9).unwrap();
     let fwd = |m: &dyn Module| {
         ms(&mut || {
             no_grad(|| m.forward(&x, Mode::Eval).unwrap().to_host().unwrap());
         })
     };
-    fwd(dense.as_ref());
-    fwd(sparse.as_ref());
-    let (mut td, mut ts) = (vec![], vec![]);
-    for _ in 0..rounds {
-        td.push(fwd(dense.as_ref()));
-        ts.push(fwd(sparse.as_ref()));
+    let forms = [dense.as_ref(), sparse.as_ref(), auto.as_ref()];
+    for m in forms {
+        fwd(m);
     }
-    let (d, s) = (median(td), median(ts));
-    println!("| {name} | {:.0} % | {batch} | {d:.1} | {s:.1} | {:.2}x |", 100.0 * sparsity, d / s);
+    let mut t = [vec![], vec![], vec![]];
+    for _ in 0..rounds {
+        for (v, m) in t.iter_mut().zip(forms) {
+            v.push(fwd(m));
+        }
+    }
+    let speedup = |v: &[f64]| median(t[0].iter().zip(v).map(|(d, s)| d / s).collect());
+    let (rs, ra) = (speedup(&t[1]), speedup(&t[2]));
+    let [d, s, a] = t.map(median);
+    println!(
+        "| {name} | {:.0} % | {batch} | {d:.1} | {s:.1} | {rs:.2}x | {a:.1} ({chosen} of {total} sparse) | {ra:.2}x |",
+        100.0 * sparsity
+    );
 }
 
 fn main() {
     let rounds: usize = std::env::var("SPARSE_BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    // `cargo bench` passes `--bench`; any other argument names the part to run.
+    let parts: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let run = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
     println!("threads: {}, rounds: {rounds} (median reported)\n", rayon::current_num_threads());
-    println!("| layer | density | dense fwd ms | sparse fwd ms | fwd speed-up | dense step ms | sparse step ms | step speed-up |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    let mut crossovers = Vec::new();
-    for l in layers() {
-        let mut fwd_ratio = Vec::new();
-        let mut step_ratio = Vec::new();
-        for d in DENSITIES {
-            let [df, sf, ds, ss] = bench_layer(&l, d, rounds);
-            println!(
-                "| {} | {d} | {df:.2} | {sf:.2} | {:.2}x | {ds:.2} | {ss:.2} | {:.2}x |",
-                l.name,
-                df / sf,
-                ds / ss
-            );
-            fwd_ratio.push((d, sf / df));
-            step_ratio.push((d, ss / ds));
+    if run("layers") {
+        println!("| layer | density | dense fwd ms | sparse fwd ms | fwd speed-up | dense step ms | sparse step ms | step speed-up |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        let mut crossovers = Vec::new();
+        for l in layers() {
+            let mut fwd_ratio = Vec::new();
+            let mut step_ratio = Vec::new();
+            for (d, ([df, sf, ds, ss], [rf, rs])) in DENSITIES.iter().zip(bench_layer(&l, rounds)) {
+                println!(
+                    "| {} | {d} | {df:.2} | {sf:.2} | {:.2}x | {ds:.2} | {ss:.2} | {:.2}x |",
+                    l.name,
+                    1.0 / rf,
+                    1.0 / rs
+                );
+                fwd_ratio.push((*d, rf));
+                step_ratio.push((*d, rs));
+            }
+            crossovers.push((l.name, crossover(&fwd_ratio), crossover(&step_ratio)));
         }
-        crossovers.push((l.name, crossover(&fwd_ratio), crossover(&step_ratio)));
+        let show = |c: Option<f64>| c.map_or("none in 0.02-1".to_string(), |d| format!("{d:.2}"));
+        println!("\n| layer | crossover density, inference | crossover density, training step |");
+        println!("|---|---:|---:|");
+        for (name, f, s) in crossovers {
+            println!("| {name} | {} | {} |", show(f), show(s));
+        }
     }
-    let show = |c: Option<f64>| c.map_or("none in 0.02-1".to_string(), |d| format!("{d:.2}"));
-    println!("\n| layer | crossover density, inference | crossover density, training step |");
-    println!("|---|---:|---:|");
-    for (name, f, s) in crossovers {
-        println!("| {name} | {} | {} |", show(f), show(s));
-    }
-    println!("\n| network | sparsity | batch | dense ms | sparse form ms | speed-up |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for s in [0.9, 0.95, 0.98] {
-        network("ResNet-20", "resnet20", 64, s, rounds);
-    }
-    for s in [0.9, 0.95, 0.98] {
-        network("ResNet-18 (CIFAR stem)", "resnet18-cifar", 32, s, rounds);
+    if run("networks") {
+        println!(
+            "\n| network | sparsity | batch | dense ms | all-sparse ms | speed-up | auto form ms (layers on sparse kernels) | speed-up |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        for s in [0.9, 0.95, 0.98] {
+            network("ResNet-20", "resnet20", 64, s, rounds);
+        }
+        for s in [0.9, 0.95, 0.98] {
+            network("ResNet-18 (CIFAR stem)", "resnet18-cifar", 32, s, rounds);
+        }
     }
 }

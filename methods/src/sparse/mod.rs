@@ -34,6 +34,24 @@
 //! from one 32-bit network seed), [`exec`] (how the execution path is chosen). Which layers are
 //! prunable is the `layers` hyperparameter ([`engine::Prunable`]), every convolution and linear
 //! layer by default (BatchNorm parameters and biases never are).
+//!
+//! # Reproducing
+//!
+//! The issue's comparison (ResNet-18 of the small protocol on CIFAR-10, 90 % and 98 % sparsity,
+//! SNIP, GraSP, SynFlow, RigL, SET, LTH with 2 rounds and FreezeNet against the dense baseline,
+//! 3 seeds; one table with test accuracy, sparsity and compact checkpoint size, and the
+//! accuracy-vs-sparsity plot) has not been run yet; it is one resumable command (45 runs, see
+//! `methods/REPRODUCING.md` for the time it takes and a two-process split):
+//!
+//! ```text
+//! cargo run --release --bin compare -- --seeds 3 --preset small --data-dir ../shared/data/cifar-10 \
+//!     --methods 'baseline,snip[sparsity=0.9],grasp[sparsity=0.9],synflow[sparsity=0.9],rigl[sparsity=0.9],set[sparsity=0.9],lth[sparsity=0.9,rounds=2],freezenet[freezing_rate=0.9],snip[sparsity=0.98],grasp[sparsity=0.98],synflow[sparsity=0.98],rigl[sparsity=0.98],set[sparsity=0.98],lth[sparsity=0.98,rounds=2],freezenet[freezing_rate=0.98]' \
+//!     --out methods/results/drt-small
+//! ```
+//!
+//! The sparse execution path's speed: `RAYON_NUM_THREADS=2 cargo bench -p methods --bench
+//! sparse_layers`, figures and crossover densities in `methods/results/sparse-execution/` and
+//! in [`exec`].
 
 pub mod allocation;
 pub mod compact;
