@@ -58,6 +58,10 @@ pub enum UnaryOp {
     },
     /// `x^p` for a scalar exponent.
     Powf(f64),
+    /// Arctangent (principal value, in `(−π/2, π/2)`).
+    Atan,
+    /// Inverse hyperbolic sine `ln(x + sqrt(x² + 1))`.
+    Asinh,
 }
 
 impl UnaryOp {
@@ -101,6 +105,8 @@ impl UnaryOp {
             UnaryOp::Ceil => "ceil",
             UnaryOp::Clamp { .. } => "clamp",
             UnaryOp::Powf(_) => "pow_scalar",
+            UnaryOp::Atan => "atan",
+            UnaryOp::Asinh => "asinh",
         }
     }
 }

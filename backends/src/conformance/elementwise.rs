@@ -57,6 +57,8 @@ fn unary_ref(op: UnaryOp, x: f64) -> f64 {
         UnaryOp::Ceil => x.ceil(),
         UnaryOp::Clamp { min, max } => x.max(min).min(max),
         UnaryOp::Powf(p) => x.powf(p),
+        UnaryOp::Atan => x.atan(),
+        UnaryOp::Asinh => x.signum() * (x.abs() + (x * x + 1.0).sqrt()).ln(),
     }
 }
 
@@ -89,6 +91,8 @@ pub fn unary_ops() -> Vec<(UnaryOp, f64, f64)> {
         (UnaryOp::Powf(3.0), -3.0, 3.0),
         (UnaryOp::Powf(0.5), 0.0, 4.0),
         (UnaryOp::Powf(-1.5), 0.1, 4.0),
+        (UnaryOp::Atan, -20.0, 20.0),
+        (UnaryOp::Asinh, -20.0, 20.0),
     ]
 }
 

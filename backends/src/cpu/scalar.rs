@@ -99,6 +99,8 @@ fn float_unary<T: FloatElement>(op: UnaryOp, x: T, erf: impl Fn(T) -> T) -> T {
                 x.powf(T::from_f64(p))
             }
         }
+        UnaryOp::Atan => x.atan(),
+        UnaryOp::Asinh => x.asinh(),
     }
 }
 
