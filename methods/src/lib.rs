@@ -51,8 +51,11 @@ pub mod plot;
 pub mod presets;
 pub mod profiling;
 pub mod registry;
+pub mod sbn;
 pub mod schedule_spec;
 pub mod swd;
+#[cfg(test)]
+mod testing;
 pub mod trainer;
 
 /// The README's Rust examples, compiled and run as doc tests.
