@@ -57,6 +57,7 @@ pub mod swd;
 #[cfg(test)]
 mod testing;
 pub mod trainer;
+pub mod wc;
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[doc = include_str!("../../README.md")]
