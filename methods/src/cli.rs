@@ -67,6 +67,9 @@ pub struct RunArgs {
     /// Use only the first N test images (quick runs).
     #[arg(long)]
     pub test_limit: Option<usize>,
+    /// Evaluate the test set every N epochs for the curves (0: only after training).
+    #[arg(long)]
+    pub test_every: Option<usize>,
     /// Load these weights before the method changes the model: a Lamina checkpoint, or a
     /// torchvision/timm safetensors file (names matched; a classifier of another class count is re-initialized).
     #[arg(long, value_name = "CHECKPOINT")]
@@ -103,7 +106,8 @@ impl RunArgs {
             label_smoothing,
             seed,
             device,
-            val_fraction
+            val_fraction,
+            test_every
         );
         cfg.data_dir = self.data_dir.clone().or(cfg.data_dir);
         cfg.train_limit = self.train_limit.or(cfg.train_limit);

@@ -53,6 +53,10 @@ pub struct TrainConfig {
     pub train_limit: Option<usize>,
     /// Use only the first N test images.
     pub test_limit: Option<usize>,
+    /// Evaluate the test set every N epochs for the curves (0: only the selected weights after
+    /// training, which the summary always reports).
+    #[serde(default = "one_usize")]
+    pub test_every: usize,
     /// The method's hyperparameters (`--set key=value` applied to its defaults).
     pub hparams: BTreeMap<String, String>,
     /// Weights loaded before the method's `prepare` hook (`--init-from`): a Lamina checkpoint
@@ -63,6 +67,10 @@ pub struct TrainConfig {
 
 fn one() -> f64 {
     1.0
+}
+
+fn one_usize() -> usize {
+    1
 }
 
 impl TrainConfig {
@@ -103,9 +111,10 @@ impl TrainConfig {
             label_smoothing: 0.0,
             seed: 0,
             device: "cpu".into(),
-            val_fraction: 0.1,
+            val_fraction: d.val_fraction,
             train_limit: d.train_limit,
             test_limit: None,
+            test_every: d.test_every,
             hparams: spec.default_hparams().values().clone(),
             init_from: None,
         }

@@ -32,8 +32,8 @@ pub struct EpochMetrics {
     pub train: SplitMetrics,
     /// Validation metrics, if a validation split exists.
     pub val: Option<SplitMetrics>,
-    /// Test metrics.
-    pub test: SplitMetrics,
+    /// Test metrics, on the epochs `--test-every` evaluates.
+    pub test: Option<SplitMetrics>,
     /// Learning rate at the end of the epoch.
     pub lr: f64,
     /// Seconds spent training (not evaluating) in this epoch.
@@ -88,7 +88,7 @@ pub fn curves_svg(history: &[EpochMetrics]) -> String {
         series: vec![
             series("train", pick(&|m| Some(m.train.loss))),
             series("validation", pick(&|m| m.val.map(|v| v.loss))),
-            series("test", pick(&|m| Some(m.test.loss))),
+            series("test", pick(&|m| m.test.map(|t| t.loss))),
         ],
         x_ticks: vec![],
     };
@@ -99,7 +99,7 @@ pub fn curves_svg(history: &[EpochMetrics]) -> String {
         series: vec![
             series("train", pick(&|m| Some(100.0 * m.train.acc))),
             series("validation", pick(&|m| m.val.map(|v| 100.0 * v.acc))),
-            series("test", pick(&|m| Some(100.0 * m.test.acc))),
+            series("test", pick(&|m| m.test.map(|t| 100.0 * t.acc))),
         ],
         x_ticks: vec![],
     };

@@ -44,6 +44,10 @@ pub struct Defaults {
     pub dataset: &'static str,
     /// Use only the first N training images (before the validation split), if set.
     pub train_limit: Option<usize>,
+    /// Fraction of the training images held out for validation and checkpoint selection.
+    pub val_fraction: f64,
+    /// Evaluate the test set every N epochs (0: only the selected weights, after training).
+    pub test_every: usize,
     /// Number of epochs.
     pub epochs: usize,
     /// Batch size.
@@ -68,6 +72,8 @@ pub const SMALL_DEFAULTS: Defaults = Defaults {
     width: 1.0,
     dataset: "fashion-mnist-embedded",
     train_limit: None,
+    val_fraction: 0.1,
+    test_every: 1,
     epochs: 4,
     batch_size: 128,
     optimizer: "sgd",

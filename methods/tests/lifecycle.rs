@@ -304,7 +304,7 @@ fn evaluation_reports_the_inference_form() {
     assert_eq!(s.inference.unwrap().test, s.test);
     let history = methods::metrics::read_metrics(&dir).unwrap();
     for m in &history {
-        assert!(m.val.unwrap().acc < 0.2 && m.test.acc < 0.2, "per-epoch evaluation uses the form: {m:?}");
+        assert!(m.val.unwrap().acc < 0.2 && m.test.unwrap().acc < 0.2, "per-epoch evaluation uses the form: {m:?}");
     }
     assert!(dir.join("inference.safetensors").is_file());
     let e = evaluate_checkpoint_with(&NEGATE, &dir.join("best.safetensors"), &cfg, &quiet()).unwrap();

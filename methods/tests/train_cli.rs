@@ -263,3 +263,31 @@ fn init_from_loads_a_checkpoint_before_training() {
     std::fs::remove_dir_all(first).unwrap();
     std::fs::remove_dir_all(second).unwrap();
 }
+
+#[test]
+fn test_every_zero_tests_only_the_selected_weights() {
+    let dir = out_dir("test-every");
+    let args = with(&[
+        "--model",
+        "mlp",
+        "--epochs",
+        "2",
+        "--train-limit",
+        "300",
+        "--test-every",
+        "0",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let o = run(&strs(&args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    for line in metrics.lines() {
+        let m: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(m["test"].is_null() && m["val"]["acc"].is_number(), "{m}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["test_acc"].as_f64().unwrap() > 0.3, "{summary}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -126,12 +126,13 @@ fn inference_form(run: &mut Run) -> Result<Option<Box<dyn Module>>> {
     Ok(form)
 }
 
-/// Validation (if any) and test metrics of the method's inference form.
-fn evaluate_run(run: &mut Run) -> Result<(Option<SplitMetrics>, SplitMetrics)> {
+/// Validation (if any) and, when `with_test`, test metrics of the method's inference form.
+fn evaluate_run(run: &mut Run, with_test: bool) -> Result<(Option<SplitMetrics>, Option<SplitMetrics>)> {
     let form = inference_form(run)?;
     let m: &dyn Module = form.as_deref().unwrap_or(run.model.as_ref());
     let val = run.data.val.as_ref().map(|v| evaluate(m, v, run.device)).transpose()?;
-    Ok((val, evaluate(m, &run.data.test, run.device)?))
+    let test = with_test.then(|| evaluate(m, &run.data.test, run.device)).transpose()?;
+    Ok((val, test))
 }
 
 fn form_report(model: &dyn Module, test: SplitMetrics, run: &Run) -> Result<FormReport> {
@@ -234,11 +235,14 @@ pub fn train_with(
             let secs = t0.elapsed().as_secs_f64();
             pos = Position { phase: p, phase_epoch: e + 1, epoch: at.epoch + 1, step: at.step + spe };
             run.method.end_epoch(&mut run.model, opt.as_mut(), Progress { step: pos.step, ..at })?;
-            let (val, test) = evaluate_run(&mut run)?;
-            if let Some(v) = &val {
-                check_finite("validation", v, pos.epoch)?;
+            let every = run.cfg.test_every;
+            let with_test = every > 0 && (pos.epoch % every == 0 || pos.epoch == total_epochs);
+            let (val, test) = evaluate_run(&mut run, with_test)?;
+            for (split, m) in [("validation", &val), ("test", &test)] {
+                if let Some(m) = m {
+                    check_finite(split, m, pos.epoch)?;
+                }
             }
-            check_finite("test", &test, pos.epoch)?;
             let n = run.data.train.dataset().len();
             images += n;
             train_secs += secs;
@@ -259,13 +263,13 @@ pub fn train_with(
             }
             if !opts.quiet {
                 let v = val.map(|v| format!("  val {:.2}%", 100.0 * v.acc)).unwrap_or_default();
+                let t = test.map(|t| format!("  test {:.2}%", 100.0 * t.acc)).unwrap_or_default();
                 let name = if phases.len() > 1 { format!(" [{}]", phase.name) } else { String::new() };
                 println!(
-                    "epoch {:>3}/{total_epochs}{name}  loss {:.4}  train {:.2}%{v}  test {:.2}%  {:.0} img/s  {:.1} s",
+                    "epoch {:>3}/{total_epochs}{name}  loss {:.4}  train {:.2}%{v}{t}  {:.0} img/s  {:.1} s",
                     pos.epoch,
                     train.loss,
                     100.0 * train.acc,
-                    100.0 * test.acc,
                     m.images_per_second,
                     secs
                 );
