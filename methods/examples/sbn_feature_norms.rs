@@ -4,8 +4,9 @@
 //!
 //! On a deep residual net (CIFAR ResNet-56: 27 basic blocks, option-A shortcuts) the root mean
 //! square of every block's output (the residual stream) is recorded at every training step of
-//! the first epoch of the small protocol (10k CIFAR-10 images, batch 128, SGD 0.9, the one-cycle
-//! schedule laid out over 15 epochs, weight decay 5e-4), for the plain net, SBN after every BN
+//! the first epoch of the small protocol's recipe (its CIFAR-10 subset and split, batch 128, SGD
+//! 0.9, the one-cycle schedule laid out over all its epochs, weight decay 5e-4; only the model is
+//! ResNet-56 instead of ResNet-18/0.25), for the plain net, SBN after every BN
 //! of the last stage (the default placement for a three-stage ResNet) and SBN after every BN of
 //! all three stages. Step 0 is the initialization (its batch statistics, before any update).
 //! Writes `feature_norms.json` and `feature_norms.svg` into `--out`.
@@ -48,7 +49,7 @@ impl Module for Probe {
     }
 }
 
-/// SBN (or nothing) plus a probe after every residual block; one epoch of the 15-epoch schedule.
+/// SBN (or nothing) plus a probe after every residual block; the first epoch of the schedule.
 struct Probed {
     sbn: Option<SpectralNormMethod>,
     probes: Vec<Arc<Mutex<f64>>>,

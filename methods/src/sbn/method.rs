@@ -44,7 +44,7 @@ macro_rules! presets {
             Preset {
                 name: "small",
                 about: concat!(
-                    "the small reproduction protocol (ResNet-18/0.25, 10k CIFAR-10 images, 15 epochs), ",
+                    "the small reproduction protocol (methods/REPRODUCING.md: ResNet-18/0.25 on a CIFAR-10 subset), ",
                     $what,
                     "34: stages 3 and 4"
                 ),

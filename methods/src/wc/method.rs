@@ -227,7 +227,10 @@ macro_rules! presets {
         &[
             Preset {
                 name: "small",
-                about: concat!("the small reproduction protocol (ResNet-18/0.25, 10k CIFAR-10, 15 epochs), ", $what),
+                about: concat!(
+                    "the small reproduction protocol (methods/REPRODUCING.md: ResNet-18/0.25 on a CIFAR-10 subset), ",
+                    $what
+                ),
                 defaults: SMALL_PROTOCOL,
                 hparams: &[("a", $a), ("b", $b)],
             },

@@ -46,7 +46,11 @@ fn registry_entries_and_presets() {
     for name in ["sbn", "2bn"] {
         let spec = registry::find(name).unwrap();
         let small = TrainConfig::from_spec(spec, Some("small")).unwrap();
-        assert_eq!((small.model.as_str(), small.width, small.epochs), ("resnet18-cifar", 0.25, 15));
+        let protocol = crate::presets::SMALL_PROTOCOL;
+        assert_eq!(
+            (small.model.as_str(), small.width, small.epochs),
+            (protocol.model, protocol.width, protocol.epochs)
+        );
         assert_eq!(small.hparams["stages"], "3,4");
         let paper = TrainConfig::from_spec(spec, Some("paper")).unwrap();
         assert_eq!((paper.epochs, paper.weight_decay, paper.hparams["stages"].as_str()), (200, 1e-4, "3,4"));

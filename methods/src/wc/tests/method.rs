@@ -139,7 +139,11 @@ fn registry_entries_presets_and_table() {
     for name in ["wc", "wc-learned"] {
         let spec = registry::find(name).unwrap();
         let small = TrainConfig::from_spec(spec, Some("small")).unwrap();
-        assert_eq!((small.model.as_str(), small.width, small.epochs), ("resnet18-cifar", 0.25, 15));
+        let protocol = crate::presets::SMALL_PROTOCOL;
+        assert_eq!(
+            (small.model.as_str(), small.width, small.epochs),
+            (protocol.model, protocol.width, protocol.epochs)
+        );
         let paper = TrainConfig::from_spec(spec, Some("paper")).unwrap();
         assert_eq!((paper.epochs, paper.weight_decay), (200, 1e-4));
         let ab = (small.hparams["a"].as_str(), small.hparams["b"].as_str());
