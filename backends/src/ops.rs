@@ -139,6 +139,8 @@ pub enum BinaryOp {
     GeluTanhBackward,
     /// SiLU's backward: `a · σ(b) (1 + b (1 − σ(b)))`.
     SiluBackward,
+    /// Arctangent's backward: `a / (1 + b²)`.
+    AtanBackward,
 }
 
 impl BinaryOp {
@@ -157,6 +159,7 @@ impl BinaryOp {
             BinaryOp::GeluBackward => "gelu_backward",
             BinaryOp::GeluTanhBackward => "gelu_tanh_backward",
             BinaryOp::SiluBackward => "silu_backward",
+            BinaryOp::AtanBackward => "atan_backward",
         }
     }
 
@@ -166,12 +169,13 @@ impl BinaryOp {
     }
 
     /// The activation backward ops, each with the activation it differentiates.
-    pub const ACTIVATION_BACKWARD: [(BinaryOp, UnaryOp); 5] = [
+    pub const ACTIVATION_BACKWARD: [(BinaryOp, UnaryOp); 6] = [
         (BinaryOp::ReluBackward, UnaryOp::Relu),
         (BinaryOp::Relu6Backward, UnaryOp::Relu6),
         (BinaryOp::GeluBackward, UnaryOp::GeluErf),
         (BinaryOp::GeluTanhBackward, UnaryOp::GeluTanh),
         (BinaryOp::SiluBackward, UnaryOp::Silu),
+        (BinaryOp::AtanBackward, UnaryOp::Atan),
     ];
 }
 

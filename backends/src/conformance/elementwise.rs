@@ -188,6 +188,7 @@ fn activation_derivative_ref(op: BinaryOp, x: f64) -> f64 {
             0.5 * (1.0 + u.tanh()) + 0.5 * x * c * (1.0 + 3.0 * 0.044715 * x * x) / u.cosh().powi(2)
         }
         BinaryOp::SiluBackward => sig(x) + x * sig(x) * (1.0 - sig(x)),
+        BinaryOp::AtanBackward => 1.0 / (1.0 + x * x),
         _ => unreachable!("{op:?} is not an activation backward op"),
     }
 }

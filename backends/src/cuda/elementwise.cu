@@ -114,6 +114,7 @@ template <typename T> struct Ops<T, true> {
                 T s = sigmoid(b);
                 return a * s * ((T)1 + b * ((T)1 - s));
             }
+            case 12: return a / ((T)1 + b * b);
         }
         return a;
     }

@@ -56,6 +56,7 @@ fn binary_code(op: BinaryOp) -> i32 {
         BinaryOp::GeluBackward => 9,
         BinaryOp::GeluTanhBackward => 10,
         BinaryOp::SiluBackward => 11,
+        BinaryOp::AtanBackward => 12,
     }
 }
 
