@@ -8,8 +8,8 @@
 //!
 //! Variants are timed in interleaved rounds (one step of each per round, after a warm-up step
 //! each) and the median per variant is reported with its multiplier over the baseline's, so
-//! load that drifts during the run affects all alike. Then one profiled step of each SBN variant
-//! lists where its time goes.
+//! load that drifts during the run affects all alike, with the minimum (the least disturbed
+//! step). Then one profiled step of each method lists the time of the ops it adds.
 //!
 //! `RAYON_NUM_THREADS=2 cargo bench -p methods --bench sbn_wc_step` (`SBN_WC_BATCH`, default
 //! 128, the papers' batch; `SBN_WC_ROUNDS`, default 5).
@@ -113,14 +113,25 @@ fn main() {
         eprintln!("round {}/{rounds} done", r + 1);
     }
     let base = median(variants[0].times.clone());
-    println!("\nResNet-18 (CIFAR stem), batch {batch}, 32x32, {rounds} rounds: median step time and multiplier");
+    let base_min = variants[0].times.iter().cloned().fold(f64::MAX, f64::min);
+    println!(
+        "\nResNet-18 (CIFAR stem), batch {batch}, 32x32, {rounds} rounds: median and minimum step time, multipliers"
+    );
     for v in &variants {
         let m = median(v.times.clone());
         let (lo, hi) = v.times.iter().fold((f64::MAX, 0.0f64), |(a, b), &t| (a.min(t), b.max(t)));
-        println!("{:<11} {:>8.1} ms  (min {:.1}, max {:.1})  x{:.3}", v.name, m * 1e3, lo * 1e3, hi * 1e3, m / base);
+        println!(
+            "{:<11} median {:>8.1} ms x{:.3}   min {:>8.1} ms x{:.3}   max {:>8.1} ms",
+            v.name,
+            m * 1e3,
+            m / base,
+            lo * 1e3,
+            lo / base_min,
+            hi * 1e3
+        );
     }
-    // Where an SBN step's time goes: the SBN ops of one profiled step of each implementation.
-    let sbn_ops = [
+    // Where a step's extra time goes: the ops each method adds, from one profiled step of each.
+    let sbn_ops: &[&str] = &[
         "spectral_batch_norm",
         "rfft2",
         "irfft2",
@@ -138,14 +149,16 @@ fn main() {
         "select",
         "narrow",
     ];
-    for v in variants.iter_mut().filter(|v| v.name.starts_with("sbn")) {
+    let wc_ops: &[&str] = &["atan", "mul_scalar", "mul", "div", "square", "sum_all", "add", "grad_accumulate"];
+    for v in variants.iter_mut().filter(|v| v.name != "baseline" && v.name != "2bn") {
+        let ops = if v.name.starts_with("sbn") { sbn_ops } else { wc_ops };
         let (_, report) = profile::measure(|| step(v, &x, &y));
         println!(
-            "\n{}: one profiled step, {:.1} ms; the ops SBN runs (shared ones include the rest of the net):",
+            "\n{}: one profiled step, {:.1} ms; the ops the method runs (shared ones include the rest of the net):",
             v.name,
             report.elapsed.as_secs_f64() * 1e3
         );
-        for o in report.ops.iter().filter(|o| sbn_ops.contains(&o.name) && o.pass != Pass::Scope) {
+        for o in report.ops.iter().filter(|o| ops.contains(&o.name) && o.pass != Pass::Scope) {
             println!(
                 "  {:<22} {:<3} {:>5} calls {:>9.1} ms",
                 o.name,
