@@ -380,6 +380,8 @@ impl Method for Baseline {}
 pub fn all() -> Vec<&'static MethodSpec> {
     let mut v = vec![&BASELINE];
     v.extend(crate::swd::SPECS.iter());
+    v.extend(crate::sbn::SPECS.iter());
+    v.extend(crate::wc::SPECS.iter());
     v
 }
 
