@@ -58,6 +58,10 @@ pub enum UnaryOp {
     },
     /// `x^p` for a scalar exponent.
     Powf(f64),
+    /// Arctangent (principal value, in `(−π/2, π/2)`).
+    Atan,
+    /// Inverse hyperbolic sine `ln(x + sqrt(x² + 1))`.
+    Asinh,
 }
 
 impl UnaryOp {
@@ -101,6 +105,8 @@ impl UnaryOp {
             UnaryOp::Ceil => "ceil",
             UnaryOp::Clamp { .. } => "clamp",
             UnaryOp::Powf(_) => "pow_scalar",
+            UnaryOp::Atan => "atan",
+            UnaryOp::Asinh => "asinh",
         }
     }
 }
@@ -133,6 +139,8 @@ pub enum BinaryOp {
     GeluTanhBackward,
     /// SiLU's backward: `a · σ(b) (1 + b (1 − σ(b)))`.
     SiluBackward,
+    /// Arctangent's backward: `a / (1 + b²)`.
+    AtanBackward,
 }
 
 impl BinaryOp {
@@ -151,6 +159,7 @@ impl BinaryOp {
             BinaryOp::GeluBackward => "gelu_backward",
             BinaryOp::GeluTanhBackward => "gelu_tanh_backward",
             BinaryOp::SiluBackward => "silu_backward",
+            BinaryOp::AtanBackward => "atan_backward",
         }
     }
 
@@ -160,12 +169,13 @@ impl BinaryOp {
     }
 
     /// The activation backward ops, each with the activation it differentiates.
-    pub const ACTIVATION_BACKWARD: [(BinaryOp, UnaryOp); 5] = [
+    pub const ACTIVATION_BACKWARD: [(BinaryOp, UnaryOp); 6] = [
         (BinaryOp::ReluBackward, UnaryOp::Relu),
         (BinaryOp::Relu6Backward, UnaryOp::Relu6),
         (BinaryOp::GeluBackward, UnaryOp::GeluErf),
         (BinaryOp::GeluTanhBackward, UnaryOp::GeluTanh),
         (BinaryOp::SiluBackward, UnaryOp::Silu),
+        (BinaryOp::AtanBackward, UnaryOp::Atan),
     ];
 }
 

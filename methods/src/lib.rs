@@ -53,10 +53,14 @@ pub mod plot;
 pub mod presets;
 pub mod profiling;
 pub mod registry;
+pub mod sbn;
 pub mod schedule_spec;
 pub mod sparse;
 pub mod swd;
+#[cfg(test)]
+mod testing;
 pub mod trainer;
+pub mod wc;
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[doc = include_str!("../../README.md")]

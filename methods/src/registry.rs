@@ -381,6 +381,8 @@ pub fn all() -> Vec<&'static MethodSpec> {
     let mut v = vec![&BASELINE];
     v.extend(crate::swd::SPECS.iter());
     v.extend(crate::sparse::SPECS.iter());
+    v.extend(crate::sbn::SPECS.iter());
+    v.extend(crate::wc::SPECS.iter());
     v
 }
 

@@ -16,3 +16,4 @@ mod reduce;
 mod shape;
 mod softmax;
 mod sparse_conv;
+mod spectral_batch_norm;

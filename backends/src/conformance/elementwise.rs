@@ -57,6 +57,8 @@ fn unary_ref(op: UnaryOp, x: f64) -> f64 {
         UnaryOp::Ceil => x.ceil(),
         UnaryOp::Clamp { min, max } => x.max(min).min(max),
         UnaryOp::Powf(p) => x.powf(p),
+        UnaryOp::Atan => x.atan(),
+        UnaryOp::Asinh => x.signum() * (x.abs() + (x * x + 1.0).sqrt()).ln(),
     }
 }
 
@@ -89,6 +91,8 @@ pub fn unary_ops() -> Vec<(UnaryOp, f64, f64)> {
         (UnaryOp::Powf(3.0), -3.0, 3.0),
         (UnaryOp::Powf(0.5), 0.0, 4.0),
         (UnaryOp::Powf(-1.5), 0.1, 4.0),
+        (UnaryOp::Atan, -20.0, 20.0),
+        (UnaryOp::Asinh, -20.0, 20.0),
     ]
 }
 
@@ -184,6 +188,7 @@ fn activation_derivative_ref(op: BinaryOp, x: f64) -> f64 {
             0.5 * (1.0 + u.tanh()) + 0.5 * x * c * (1.0 + 3.0 * 0.044715 * x * x) / u.cosh().powi(2)
         }
         BinaryOp::SiluBackward => sig(x) + x * sig(x) * (1.0 - sig(x)),
+        BinaryOp::AtanBackward => 1.0 / (1.0 + x * x),
         _ => unreachable!("{op:?} is not an activation backward op"),
     }
 }

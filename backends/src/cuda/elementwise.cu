@@ -13,6 +13,8 @@ MATH1(m_sin, sinf, sin)
 MATH1(m_cos, cosf, cos)
 MATH1(m_tanh, tanhf, tanh)
 MATH1(m_erf, erff, erf)
+MATH1(m_atan, atanf, atan)
+MATH1(m_asinh, asinhf, asinh)
 MATH1(m_rint, rintf, rint)
 MATH1(m_floor, floorf, floor)
 MATH1(m_ceil, ceilf, ceil)
@@ -58,6 +60,8 @@ template <typename T> __device__ __forceinline__ T unary_float(int op, T x, f64 
             return x < lo ? lo : (x > hi ? hi : x);
         }
         case 23: return p0 == 2.0 ? x * x : m_pow(x, (T)p0);
+        case 24: return m_atan(x);
+        case 25: return m_asinh(x);
     }
     return x;
 }
@@ -110,6 +114,7 @@ template <typename T> struct Ops<T, true> {
                 T s = sigmoid(b);
                 return a * s * ((T)1 + b * ((T)1 - s));
             }
+            case 12: return a / ((T)1 + b * b);
         }
         return a;
     }

@@ -37,6 +37,8 @@ fn unary_code(op: UnaryOp) -> (i32, f64, f64) {
         UnaryOp::Ceil => (21, 0.0, 0.0),
         UnaryOp::Clamp { min, max } => (22, min, max),
         UnaryOp::Powf(p) => (23, p, 0.0),
+        UnaryOp::Atan => (24, 0.0, 0.0),
+        UnaryOp::Asinh => (25, 0.0, 0.0),
     }
 }
 
@@ -54,6 +56,7 @@ fn binary_code(op: BinaryOp) -> i32 {
         BinaryOp::GeluBackward => 9,
         BinaryOp::GeluTanhBackward => 10,
         BinaryOp::SiluBackward => 11,
+        BinaryOp::AtanBackward => 12,
     }
 }
 
