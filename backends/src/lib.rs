@@ -31,6 +31,7 @@ mod dtype;
 mod error;
 mod layout;
 pub mod ops;
+mod planning;
 pub mod row_norm;
 pub mod softmax_grad;
 mod storage;

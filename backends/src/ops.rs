@@ -298,6 +298,29 @@ impl Conv2dParams {
     }
 }
 
+/// One of the three passes of a convolution: each has its own kernels and its own choice of
+/// algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConvPass {
+    /// `conv2d`: input and weight to output.
+    Forward,
+    /// `conv2d_backward_data`: output gradient and weight to input gradient.
+    BackwardData,
+    /// `conv2d_backward_weight`: input and output gradient to weight gradient.
+    BackwardWeight,
+}
+
+impl ConvPass {
+    /// The op's name (`conv2d`, `conv2d_backward_data`, `conv2d_backward_weight`).
+    pub fn op_name(self) -> &'static str {
+        match self {
+            ConvPass::Forward => "conv2d",
+            ConvPass::BackwardData => "conv2d_backward_data",
+            ConvPass::BackwardWeight => "conv2d_backward_weight",
+        }
+    }
+}
+
 /// Parameters of a 2-D pooling window over NCHW input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Pool2dParams {

@@ -7,17 +7,15 @@
 #[macro_use]
 mod multiversion;
 mod channel;
-mod conv;
+pub mod conv;
 mod copy;
-mod depthwise3x3;
-mod direct3x3;
 mod elementwise;
 mod fast_math;
 mod fft;
 mod gemm;
-mod im2col_avx512;
 pub(crate) mod indexing;
 mod int8;
+mod isa;
 #[cfg(target_arch = "x86_64")]
 mod mask16;
 mod matmul;
@@ -33,43 +31,12 @@ mod softmax;
 #[cfg(target_arch = "x86_64")]
 mod softmax_avx512;
 mod sort;
-mod stride2_3x3;
 mod strided;
 #[cfg(test)]
 mod testing;
-mod winograd;
-mod winograd4;
-mod winograd_lanes;
-
-/// Whether the CPU runs the AVX-512 kernels (the AVX-512 SGEMM micro-kernel and the builds of
-/// the Winograd transforms and slice kernels compiled with AVX-512 enabled).
-pub(crate) fn use_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return crate::cpu::sgemm::Isa::detect() == Some(crate::cpu::sgemm::Isa::Avx512);
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-/// Whether the CPU runs the AVX-512 convolution kernels (`direct3x3`, `depthwise3x3`): AVX-512F
-/// and VL (with VL the 256-bit steps of their lane sums may use all 32 vector registers, so
-/// the accumulators are not confined to zmm0-15).
-pub(crate) fn use_avx512_vl() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return use_avx512() && is_x86_feature_detected!("avx512vl");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-/// Whether the environment variable `name` is set, read once per `cell`: the switches
-/// (`LAMINA_NO_WINOGRAD`, ...) that turn a fast path off so benchmarks can compare paths in
-/// one build.
-pub(crate) fn switched_off(cell: &std::sync::OnceLock<bool>, name: &str) -> bool {
-    *cell.get_or_init(|| std::env::var_os(name).is_some())
-}
 
 #[cfg(feature = "cuda")]
 pub(crate) use {
-    conv::{geom_backward_data, geom_backward_weight, Geom},
     copy::concat_shape,
     fft::{irfft2_check, rfft2_dims},
     matmul::matmul_dims,

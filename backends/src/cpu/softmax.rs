@@ -97,7 +97,7 @@ fn rows_softmax_of<T: FloatElement + ExpFast>(src: &[T], dst: &mut [MaybeUninit<
 /// ([`super::softmax_avx512::rows`]) where the CPU has AVX-512F.
 fn rows_softmax_f32(src: &[f32], dst: &mut [MaybeUninit<f32>], block: usize) {
     #[cfg(target_arch = "x86_64")]
-    if super::use_avx512() {
+    if super::isa::use_avx512() {
         // SAFETY: the CPU has AVX-512F.
         return unsafe { super::softmax_avx512::rows(src, dst, block) };
     }

@@ -1,5 +1,5 @@
 //! 2-D convolution on the GPU: forward, backward-data and backward-weight (f32/f64; i8 -> i32
-//! forward), with the CPU backend's checks (its `Geom`).
+//! forward), with the CPU backend's checks (the device-neutral `Geom` of `planning::conv`).
 //!
 //! - General path: im2col over a chunk of images (bounded scratch) and one strided-batched cuBLAS
 //!   GEMM per group (the weight is shared across the batch with batch stride 0); backward-data is
@@ -16,8 +16,8 @@ use super::copy::contiguous;
 use super::launch::{grid_for, kname, launch, Args};
 use super::matmul::{gemm, Mat};
 use super::storage::CudaStorage;
-use crate::cpu::{geom_backward_data, geom_backward_weight, Geom};
 use crate::ops::Conv2dParams;
+use crate::planning::conv::{geom_backward_data, geom_backward_weight, Geom};
 use crate::{DType, Error, Layout, Result};
 
 /// The kernels of this file.

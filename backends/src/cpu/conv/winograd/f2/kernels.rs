@@ -1,8 +1,8 @@
 //! The AVX-512 pieces of the lane-tiled Winograd pass: the column-transformed source rows,
 //! and one vector of tiles of one tile row through transform, products and inverse transform.
 
-use super::passes::{products, Dest};
-use super::Pass;
+use crate::cpu::conv::winograd::lanes::engine::products;
+use crate::cpu::conv::winograd::lanes::pass::{Dest, Pass};
 use crate::cpu::mask16::{below, inside};
 use std::arch::x86_64::*;
 

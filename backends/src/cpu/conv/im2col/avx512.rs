@@ -1,19 +1,19 @@
 //! im2col and col2im for f32 under AVX-512, stride 1 or 2 along rows.
 //!
-//! The plain loops in `conv.rs` fill the padding, then copy each row segment; on the short
-//! rows of small planes (8 or 16 outputs, ResNet-20's stride-2 layers) the per-segment work
-//! costs more than the copy. Here each 16-column piece of a row is one masked load (two and a
-//! `vpermt2ps` keeping the even lanes, for stride 2): lanes whose source column falls in the
-//! padding are masked to zero and never read. col2im is the adjoint: each piece is added to
-//! its source columns with one masked load-add-store (stride 2 first spreads the 16 values to
-//! the even lanes of two vectors). Both visit rows and taps in the plain loops' order, so
-//! their results are bit-identical to them.
+//! The plain loops of [`super::unfold`] fill the padding, then copy each row segment; on the
+//! short rows of small planes (8 or 16 outputs, ResNet-20's stride-2 layers) the per-segment
+//! work costs more than the copy. Here each 16-column piece of a row is one masked load (two and
+//! a `vpermt2ps` keeping the even lanes, for stride 2): lanes whose source column falls in the
+//! padding are masked to zero and never read. col2im is the adjoint: each piece is added to its
+//! source columns with one masked load-add-store (stride 2 first spreads the 16 values to the
+//! even lanes of two vectors). Both visit rows and taps in the plain loops' order, so their
+//! results are bit-identical to them (tested in [`super::unfold`]).
 
-use super::conv::Geom;
+use crate::planning::conv::Geom;
 
 /// Whether these kernels run: an AVX-512 (F and VL) CPU and a row stride of 1 or 2.
 pub(super) fn applies(g: &Geom) -> bool {
-    crate::cpu::use_avx512_vl() && g.sw <= 2
+    crate::cpu::isa::use_avx512_vl() && g.sw <= 2
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -22,19 +22,19 @@ pub(super) use imp::{col2im, im2col};
 /// Never reached off x86-64 ([`applies`] is false there).
 #[cfg(not(target_arch = "x86_64"))]
 pub(super) fn im2col(_: &[f32], _: &Geom, _: usize, _: usize, _: usize, _: usize, _: &mut [f32]) {
-    unreachable!("im2col_avx512::applies is false off x86-64")
+    unreachable!("im2col avx512::applies is false off x86-64")
 }
 
 /// Never reached off x86-64 ([`applies`] is false there).
 #[cfg(not(target_arch = "x86_64"))]
 pub(super) fn col2im(_: &[f32], _: &Geom, _: usize, _: usize, _: usize, _: usize, _: &mut [f32]) {
-    unreachable!("im2col_avx512::applies is false off x86-64")
+    unreachable!("im2col avx512::applies is false off x86-64")
 }
 
 #[cfg(target_arch = "x86_64")]
 mod imp {
-    use super::Geom;
     use crate::cpu::mask16::{below, inside};
+    use crate::planning::conv::Geom;
     use std::arch::x86_64::*;
 
     /// The source row of output row `r`, kernel row `ki`, if inside the plane.
@@ -44,9 +44,17 @@ mod imp {
     }
 
     /// Unfolds output rows `r0..r1` of channels `c0..c1` of one image `x` into `col`, laid out
-    /// as `conv.rs`'s plain `im2col` lays it out.
+    /// as the plain `im2col` of `unfold.rs` lays it out.
     #[allow(clippy::too_many_arguments)]
-    pub(in crate::cpu) fn im2col(x: &[f32], g: &Geom, c0: usize, c1: usize, r0: usize, r1: usize, col: &mut [f32]) {
+    pub(in crate::cpu::conv) fn im2col(
+        x: &[f32],
+        g: &Geom,
+        c0: usize,
+        c1: usize,
+        r0: usize,
+        r1: usize,
+        col: &mut [f32],
+    ) {
         let ncols = (r1 - r0) * g.ow;
         assert!(super::applies(g), "im2col_avx512: needs AVX-512 and stride 1 or 2");
         assert!(x.len() >= c1 * g.in_plane(), "im2col_avx512: image too small");
@@ -98,7 +106,15 @@ mod imp {
     /// Adds the columns `col` (as [`im2col`] lays them out) back into channels `c0..c1` of
     /// one image gradient `dx`.
     #[allow(clippy::too_many_arguments)]
-    pub(in crate::cpu) fn col2im(col: &[f32], g: &Geom, c0: usize, c1: usize, r0: usize, r1: usize, dx: &mut [f32]) {
+    pub(in crate::cpu::conv) fn col2im(
+        col: &[f32],
+        g: &Geom,
+        c0: usize,
+        c1: usize,
+        r0: usize,
+        r1: usize,
+        dx: &mut [f32],
+    ) {
         let ncols = (r1 - r0) * g.ow;
         assert!(super::applies(g), "col2im_avx512: needs AVX-512 and stride 1 or 2");
         assert!(dx.len() >= c1 * g.in_plane(), "col2im_avx512: image too small");
@@ -165,73 +181,15 @@ mod imp {
 
 #[cfg(test)]
 mod tests {
-    use super::super::conv::{col2im as plain_col2im, im2col as plain_im2col, Geom};
-    use crate::cpu::testing::values;
     use crate::ops::Conv2dParams;
-
-    /// Both kernels against the plain loops, bit for bit, on one geometry: a row band in the
-    /// middle of the image and a channel range that does not start at 0. False where the
-    /// geometry does not apply.
-    fn check(
-        c: usize,
-        (h, w): (usize, usize),
-        (kh, kw): (usize, usize),
-        stride: (usize, usize),
-        pad: (usize, usize),
-        dil: (usize, usize),
-    ) -> bool {
-        let p = Conv2dParams { stride, padding: pad, dilation: dil, groups: 1 };
-        let Ok(g) = Geom::new(&[1, c, h, w], &[1, c, kh, kw], &p) else {
-            return false; // the kernel does not fit this width
-        };
-        if !super::applies(&g) {
-            return false;
-        }
-        let (c0, c1) = (c / 3, c);
-        let (r0, r1) = (g.oh / 4, g.oh - g.oh / 5);
-        let len = (c1 - c0) * g.kk() * (r1 - r0) * g.ow;
-        let x = values::<f32>(c * h * w, 7);
-        let mut want = vec![f32::NAN; len];
-        plain_im2col(&x, &g, c0, c1, r0, r1, &mut want, 0.0);
-        let mut got = vec![f32::NAN; len];
-        super::im2col(&x, &g, c0, c1, r0, r1, &mut got);
-        let shape = (c, h, w, kh, kw, stride, pad, dil);
-        assert!(want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()), "im2col {shape:?}");
-
-        let col = values::<f32>(len, 8);
-        let mut want = values::<f32>(c * h * w, 9);
-        let mut got = want.clone();
-        plain_col2im(&col, &g, c0, c1, r0, r1, &mut want);
-        super::col2im(&col, &g, c0, c1, r0, r1, &mut got);
-        assert!(want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()), "col2im {shape:?}");
-        true
-    }
-
-    #[test]
-    fn matches_the_plain_loops_bit_for_bit() {
-        if !crate::cpu::use_avx512_vl() {
-            return;
-        }
-        let mut checked = 0;
-        for w in [1, 2, 5, 8, 15, 16, 17, 31, 32, 33, 47] {
-            for stride in [1, 2] {
-                for pad in [0, 1, 2, 4] {
-                    checked += check(4, (7, w), (3, 3), (stride, stride), (pad, pad), (1, 1)) as usize;
-                }
-                checked += check(3, (6, w), (1, 5), (1, stride), (0, 2), (1, 1)) as usize;
-                checked += check(3, (9, w), (3, 3), (2, stride), (2, 2), (2, 2)) as usize;
-                checked += check(2, (5, w), (2, 4), (1, stride), (1, 3), (1, 2)) as usize;
-            }
-        }
-        assert!(checked > 100, "only {checked} geometries checked");
-    }
+    use crate::planning::conv::Geom;
 
     #[test]
     fn applies_to_row_strides_1_and_2() {
         let p = |s| Conv2dParams { stride: (1, s), padding: (1, 1), dilation: (1, 1), groups: 1 };
         let g = |s| Geom::new(&[1, 2, 8, 8], &[1, 2, 3, 3], &p(s)).unwrap();
-        assert_eq!(super::applies(&g(1)), crate::cpu::use_avx512_vl());
-        assert_eq!(super::applies(&g(2)), crate::cpu::use_avx512_vl());
+        assert_eq!(super::applies(&g(1)), crate::cpu::isa::use_avx512_vl());
+        assert_eq!(super::applies(&g(2)), crate::cpu::isa::use_avx512_vl());
         assert!(!super::applies(&g(3)));
     }
 }

@@ -2,7 +2,7 @@
 //! passes of 3x3 stride-1 layers of up to 128 x 128 channels (64 x 64 for the weight gradient)
 //! on planes of at least 12x12.
 //!
-//! The layout and the order of work are those of the F(2x2, 3x3) path (`winograd_lanes`), with
+//! The layout and the order of work are those of the F(2x2, 3x3) path ([`super::f2`]), with
 //! 6x6 input tiles and 4x4 output tiles: each vector lane holds one tile (16 consecutive tiles of
 //! a tile row, or on narrow planes the tile rows of `16 / per` images side by side); the source
 //! rows of an image group get `Bᵀ` along the row once ([`kernels::prepare`]), then per vector of
@@ -17,12 +17,15 @@
 //! `A (·) Aᵀ`, transposed so that output channels lie along the lanes, and sums the products over
 //! chunks of tile vectors ([`weight`]); `Gᵀ (·) G` maps the sums back to 3x3.
 
-#[cfg(target_arch = "x86_64")]
 mod kernels;
-#[cfg(target_arch = "x86_64")]
 mod weight;
 
-use super::conv::Geom;
+use super::lanes::engine::{data_pass, weight_pass};
+use super::lanes::pass::{Pass, Tiling};
+use crate::planning::conv::Geom;
+use kernels::{prepare, source_tiles, tile_vector};
+use std::mem::MaybeUninit;
+use weight::grad_tiles;
 
 /// The input transform `Bᵀ` (6x6); the kernels hard-code it (tested against this).
 #[cfg(test)]
@@ -53,47 +56,6 @@ const AT: [[f64; 6]; 4] = [
     [0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
     [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
 ];
-
-/// The 3x3 stride-1 single-group shape with at least 8 input channels, on planes of at least
-/// 12x12 outputs and with at most `max_c2` input times output channels, on a CPU with
-/// AVX-512F and VL (and `LAMINA_NO_WINOGRAD4` unset).
-fn fits(g: &Geom, max_c2: usize) -> bool {
-    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if crate::cpu::switched_off(&OFF, "LAMINA_NO_WINOGRAD4") || !crate::cpu::use_avx512_vl() {
-        return false;
-    }
-    let shape = g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.g == 1;
-    shape && g.oh >= MIN_PLANE && g.ow >= MIN_PLANE && g.c >= 8 && g.c * g.o <= max_c2
-}
-
-/// Fewest output rows and columns. On 8x8 planes (2x2 tiles) the F(2x2) path is as fast
-/// forward and faster for the weight gradient; from 12x12 on this one wins (by 15-25% at
-/// 12x12 to 16x16 and 30-40% at 32x32 and up, 64 channels or fewer).
-const MIN_PLANE: usize = 12;
-
-/// Whether this path computes this f32 convolution's forward pass: the CPU has AVX-512 (F and
-/// VL), the kernel is 3x3 with stride 1, no dilation and one group, the output planes are at
-/// least [`MIN_PLANE`] square, with at least 8 input channels and at most 128 x 128 channels
-/// (each tile vector streams all 36 C·O transformed filter taps; past that the F(2x2) path,
-/// which streams 16, wins). Setting `LAMINA_NO_WINOGRAD4` (read once) turns it off, so
-/// benchmarks can compare the paths in one build.
-pub(super) fn applies(g: &Geom) -> bool {
-    fits(g, 128 * 128)
-}
-
-/// Whether this path computes this convolution's weight gradient: as [`applies`], with at most
-/// 64 x 64 channels (the accumulator of the 36 positions' products is read and written once
-/// per chunk of tiles, and wider layers get chunks of one tile vector).
-pub(super) fn applies_backward_weight(g: &Geom) -> bool {
-    fits(g, 64 * 64)
-}
-
-/// Whether this path computes this convolution's input gradient (the flipped pass: padding at
-/// most 2, input planes of at least [`MIN_PLANE`] square, at least 8 output channels).
-pub(super) fn applies_backward_data(g: &Geom) -> bool {
-    let flipped = Geom { c: g.o, o: g.c, oh: g.h, ow: g.w, ..*g };
-    g.ph <= 2 && g.pw <= 2 && applies(&flipped)
-}
 
 /// The transformed filters `Ŵ = G g Gᵀ` of a pass from `rows` source channels to `cols`
 /// destination channels, as `[36][rows][cols rounded up to 16]` (zero in the padding; `ξ = 6 i
@@ -149,55 +111,36 @@ fn filter_grads(d: &[f32], cin: usize, cout: usize, dw: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-pub(super) use imp::{backward_data, backward_weight, forward};
+/// The F(4x4, 3x3) kernels.
+const F4: Tiling = Tiling { tile: 4, prepare, source_tiles, tile_vector, grad_tiles };
 
-/// Never reached off x86-64 ([`applies`] is false there).
-#[cfg(not(target_arch = "x86_64"))]
-pub(super) use super::direct3x3::{backward_data, backward_weight, forward};
-
-#[cfg(target_arch = "x86_64")]
-mod imp {
-    use super::kernels::{prepare, source_tiles, tile_vector};
-    use super::weight::grad_tiles;
-    use super::{filter_grads, filters, Geom};
-    use crate::cpu::winograd_lanes::passes::{data_pass, weight_pass, Tiling};
-    use crate::cpu::winograd_lanes::Pass;
-    use std::mem::MaybeUninit;
-
-    /// The F(4x4, 3x3) kernels.
-    const F4: Tiling = Tiling { tile: 4, prepare, source_tiles, tile_vector, grad_tiles };
-
-    /// Forward convolution (`x` `[N, C, H, W]`, `w` `[O, C, 3, 3]`, dense) into `y`
-    /// (`[N, O, oH, oW]`, every element written).
-    pub(in crate::cpu) fn forward(x: &[f32], w: &[f32], g: &Geom, y: &mut [MaybeUninit<f32>]) {
-        let p = Pass::new(g.n, g.c, (g.h, g.w), g.o, (g.ph, g.pw), 4);
-        debug_assert_eq!((p.oh, p.ow), (g.oh, g.ow));
-        data_pass(&F4, x, &filters(w, g.c, g.o, false), &p, y);
-    }
-
-    /// Input gradient (`gy` `[N, O, oH, oW]`, `w` `[O, C, 3, 3]`, dense) into `dx`
-    /// (`[N, C, H, W]`, every element written).
-    pub(in crate::cpu) fn backward_data(gy: &[f32], w: &[f32], g: &Geom, dx: &mut [MaybeUninit<f32>]) {
-        let p = Pass::new(g.n, g.o, (g.oh, g.ow), g.c, (2 - g.ph, 2 - g.pw), 4);
-        debug_assert_eq!((p.oh, p.ow), (g.h, g.w));
-        data_pass(&F4, gy, &filters(w, g.o, g.c, true), &p, dx);
-    }
-
-    /// Weight gradient (`x` `[N, C, H, W]`, `gy` `[N, O, oH, oW]`, dense) into `dw`
-    /// (`[O, C, 3, 3]`, every element written).
-    pub(in crate::cpu) fn backward_weight(x: &[f32], gy: &[f32], g: &Geom, dw: &mut [f32]) {
-        let p = Pass::new(g.n, g.c, (g.h, g.w), g.o, (g.ph, g.pw), 4);
-        assert_eq!(dw.len(), p.cout * p.cin * 9, "winograd4: weight gradient size");
-        filter_grads(&weight_pass(&F4, x, gy, &p), p.cin, p.cout, dw);
-    }
+/// Forward convolution (`x` `[N, C, H, W]`, `w` `[O, C, 3, 3]`, dense) into `y`
+/// (`[N, O, oH, oW]`, every element written).
+pub(in crate::cpu::conv) fn forward(x: &[f32], w: &[f32], g: &Geom, y: &mut [MaybeUninit<f32>]) {
+    let p = Pass::new(g.n, g.c, (g.h, g.w), g.o, (g.ph, g.pw), 4);
+    debug_assert_eq!((p.oh, p.ow), (g.oh, g.ow));
+    data_pass(&F4, x, &filters(w, g.c, g.o, false), &p, y);
 }
 
-#[cfg(all(test, target_arch = "x86_64"))]
+/// Input gradient (`gy` `[N, O, oH, oW]`, `w` `[O, C, 3, 3]`, dense) into `dx`
+/// (`[N, C, H, W]`, every element written).
+pub(in crate::cpu::conv) fn backward_data(gy: &[f32], w: &[f32], g: &Geom, dx: &mut [MaybeUninit<f32>]) {
+    let p = Pass::new(g.n, g.o, (g.oh, g.ow), g.c, (2 - g.ph, 2 - g.pw), 4);
+    debug_assert_eq!((p.oh, p.ow), (g.h, g.w));
+    data_pass(&F4, gy, &filters(w, g.o, g.c, true), &p, dx);
+}
+
+/// Weight gradient (`x` `[N, C, H, W]`, `gy` `[N, O, oH, oW]`, dense) into `dw`
+/// (`[O, C, 3, 3]`, every element written).
+pub(in crate::cpu::conv) fn backward_weight(x: &[f32], gy: &[f32], g: &Geom, dw: &mut [f32]) {
+    let p = Pass::new(g.n, g.c, (g.h, g.w), g.o, (g.ph, g.pw), 4);
+    assert_eq!(dw.len(), p.cout * p.cin * 9, "winograd4: weight gradient size");
+    filter_grads(&weight_pass(&F4, x, gy, &p), p.cin, p.cout, dw);
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::testing::{check_3x3_cases, check_3x3_path, Case3x3};
-    use crate::ops::Conv2dParams;
     use std::arch::x86_64::*;
 
     /// `Aᵀ [(G g) ⊙ (Bᵀ d)]` is the correlation of 6 inputs with 3 taps: the transforms are
@@ -218,7 +161,7 @@ mod tests {
     /// The vector transforms (`bt`, `at`, `a`) against the matrices, lane by lane.
     #[test]
     fn vector_transforms_match_the_matrices() {
-        if !crate::cpu::use_avx512_vl() {
+        if !crate::cpu::isa::use_avx512_vl() {
             return;
         }
         let vals = |n: usize, seed: usize| -> Vec<[f32; 16]> {
@@ -252,56 +195,5 @@ mod tests {
             let a_rows: Vec<&[f64]> = a_rows.iter().map(|r| &r[..]).collect();
             check(&a_rows, &x4, &kernels::a(load(&x4).try_into().unwrap()));
         }
-    }
-
-    /// Batch, input channels, (height, width), output channels, padding: planes whose tile
-    /// rows fill 1, 2, 4, 8, 16 and more lanes (sizes off 4, partial groups of images),
-    /// channel counts off 16, every padding the passes accept.
-    const SHAPES: [Case3x3; 14] = [
-        (3, 8, (7, 5), 5, (1, 1)),
-        (2, 9, (6, 6), 1, (0, 0)),
-        (5, 8, (10, 13), 6, (1, 0)),
-        (2, 12, (6, 4), 17, (2, 2)),
-        (17, 8, (4, 4), 8, (1, 1)),
-        (2, 16, (9, 70), 10, (0, 2)),
-        (3, 16, (32, 32), 16, (1, 1)),
-        (5, 32, (16, 16), 32, (1, 1)),
-        (9, 64, (8, 8), 64, (1, 1)),
-        (2, 17, (15, 15), 33, (1, 1)),
-        (1, 8, (5, 130), 9, (2, 1)),
-        (9, 10, (5, 6), 12, (1, 1)),
-        (2, 130, (6, 7), 140, (1, 1)),
-        (2, 8, (58, 66), 8, (1, 1)),
-    ];
-
-    /// Tile rows split over the threads (one image group).
-    const POOLED: [Case3x3; 2] = [(1, 16, (20, 34), 12, (1, 1)), (2, 8, (11, 9), 24, (1, 1))];
-
-    #[test]
-    fn matches_the_generic_kernels_on_odd_shapes_and_thread_counts() {
-        check_3x3_cases("winograd4", &SHAPES, &POOLED, |(n, c, hw, o, pad)| {
-            check_3x3_path(n, c, hw, o, pad, &forward, &backward_data, &backward_weight)
-        });
-    }
-
-    #[test]
-    fn applies_only_to_3x3_stride_1_up_to_128_channels_and_12x12_planes() {
-        let geom = |c: usize, o: usize, hw: usize, p: Conv2dParams| {
-            Geom::new(&[1, c, hw, hw], &[o, c / p.groups, 3, 3], &p).unwrap()
-        };
-        let plain = Conv2dParams { padding: (1, 1), ..Default::default() };
-        let avx = crate::cpu::use_avx512_vl();
-        assert_eq!(applies(&geom(16, 16, 12, plain)), avx);
-        assert_eq!(applies(&geom(128, 128, 32, plain)), avx);
-        assert_eq!(applies_backward_weight(&geom(64, 64, 32, plain)), avx);
-        assert!(!applies_backward_weight(&geom(128, 128, 32, plain)));
-        assert!(!applies(&geom(16, 16, 8, plain)));
-        assert!(!applies(&geom(256, 128, 16, plain)));
-        assert!(!applies(&geom(3, 16, 16, plain)));
-        assert!(!applies(&geom(16, 16, 32, Conv2dParams { stride: (2, 2), ..plain })));
-        assert!(!applies(&geom(16, 16, 32, Conv2dParams { dilation: (2, 2), ..plain })));
-        assert!(!applies(&geom(16, 16, 32, Conv2dParams { groups: 2, ..plain })));
-        assert!(!applies_backward_data(&geom(16, 3, 16, plain)));
-        assert_eq!(applies_backward_data(&geom(3, 16, 16, plain)), avx);
     }
 }

@@ -1,12 +1,11 @@
 //! The gradient side of the lane-tiled F(4x4, 3x3) weight gradient
 //! `∂L/∂Ŵ[ξ][c][o] = Σ_tiles U[c][ξ] · (A dY Aᵀ)[o][ξ]` over the 36 positions: `A dY Aᵀ` of each
 //! tile vector, transposed in 16x16 blocks so that output channels lie along the lanes for the
-//! shared products (`winograd_lanes::passes`).
+//! shared products (`lanes::engine`).
 
 use super::kernels::{a, slot_mask, taps};
-use crate::cpu::winograd_lanes::passes::GradSrc;
-use crate::cpu::winograd_lanes::transpose16;
-use crate::cpu::winograd_lanes::Pass;
+use crate::cpu::conv::winograd::lanes::pass::{GradSrc, Pass};
+use crate::cpu::conv::winograd::lanes::transpose::transpose16;
 use std::arch::x86_64::*;
 
 /// `V = A dY Aᵀ` of one tile vector for every destination channel, transposed to

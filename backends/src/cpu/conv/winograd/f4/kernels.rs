@@ -2,9 +2,9 @@
 //! column-transformed source rows, and one vector of tiles of one tile row through the input
 //! transform, the products and the output transform.
 
+use crate::cpu::conv::winograd::lanes::engine::products;
+use crate::cpu::conv::winograd::lanes::pass::{Dest, Pass};
 use crate::cpu::mask16::{below, inside};
-use crate::cpu::winograd_lanes::passes::{products, Dest};
-use crate::cpu::winograd_lanes::Pass;
 use std::arch::x86_64::*;
 
 /// `a·x + y`.

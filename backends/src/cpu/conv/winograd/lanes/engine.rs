@@ -1,77 +1,16 @@
-//! The passes shared by the lane-tiled Winograd paths, F(2x2, 3x3) here and F(4x4, 3x3) in
-//! `winograd4`: the split of the work over images, tile rows and threads, the scratch buffers,
+//! The passes shared by the lane-tiled Winograd paths, F(2x2, 3x3) (`f2`) and F(4x4, 3x3)
+//! (`f4`): the split of the work over images, tile rows and threads, the scratch buffers,
 //! and the weight-gradient products. Each tile size brings its kernels as a [`Tiling`].
 
-use super::Pass;
-use crate::cpu::conv::accumulate_in_runs;
+use super::pass::{Dest, GradSrc, Pass, Tiling};
+use crate::cpu::conv::common::accumulate_in_runs;
 use crate::cpu::gemm::SendPtr;
 use rayon::prelude::*;
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-/// Where one tile vector's outputs go: destination planes of the group's first image, the
-/// images present, and the tile vector's place.
-pub(in crate::cpu) struct Dest {
-    /// Channel 0 of the group's first image.
-    pub y: *mut f32,
-    /// Floats between images.
-    pub image: usize,
-    /// Images of the group present (the rest of the lanes are not stored).
-    pub images: usize,
-    /// Tile row.
-    pub tr: usize,
-    /// Tile vector within the tile row.
-    pub v: usize,
-}
-
-/// Where the output gradient of one tile vector comes from.
-pub(in crate::cpu) struct GradSrc {
-    /// Channel 0 of the group's first image.
-    pub gy: *const f32,
-    /// Floats between images.
-    pub image: usize,
-    /// Images of the group present (the rest of the lanes read as zero).
-    pub images: usize,
-    /// Tile row.
-    pub tr: usize,
-    /// Tile vector within the tile row.
-    pub v: usize,
-}
-
-/// The AVX-512 kernels of one tile size `m` (input tiles `m + 2` square, `(m + 2)²`
-/// positions `ξ`). Each is `unsafe`: the CPU must have AVX-512F and VL, and the pointers must
-/// address what the kernel's own documentation says.
-pub(in crate::cpu) struct Tiling {
-    /// The output tile's side `m`.
-    pub tile: usize,
-    /// The column-transformed source rows of an image group: `(x, floats per image, images,
-    /// pass, padded rows q0..q1, prep)`, `m + 2` vectors per channel, row and tile vector.
-    pub prepare: unsafe fn(*const f32, usize, usize, &Pass, (usize, usize), *mut __m512),
-    /// `U[c][ξ]` of one tile vector from the prepared rows: `(pass, prep at the tile row's
-    /// first row, prep's channel stride, tile vector, u)`.
-    pub source_tiles: unsafe fn(&Pass, *const __m512, usize, usize, *mut __m512),
-    /// One tile vector through the whole data pass: `(pass, prep, prep's channel stride,
-    /// transformed filters, u scratch, m scratch, destination)`.
-    pub tile_vector: unsafe fn(&Pass, *const __m512, usize, *const f32, *mut __m512, *mut __m512, &Dest),
-    /// The transformed output gradient of one tile vector, transposed so that output
-    /// channels lie along the lanes: `(pass, source, scratch, vt)`.
-    pub grad_tiles: unsafe fn(&Pass, &GradSrc, *mut __m512, *mut f32),
-}
-
-impl Tiling {
-    /// Vectors per prepared row and tile vector.
-    fn row_vectors(&self) -> usize {
-        self.tile + 2
-    }
-
-    /// Positions `ξ` of a transformed tile.
-    pub(in crate::cpu) fn positions(&self) -> usize {
-        (self.tile + 2) * (self.tile + 2)
-    }
-}
-
 /// A vector scratch buffer of at least `len` vectors (grown, never shrunk).
-pub(in crate::cpu) fn vectors(buf: &mut Vec<__m512>, len: usize) -> *mut __m512 {
+pub(in crate::cpu::conv) fn vectors(buf: &mut Vec<__m512>, len: usize) -> *mut __m512 {
     if buf.len() < len {
         // SAFETY: an all-zero bit pattern is a valid `__m512`.
         buf.resize(len, unsafe { std::mem::zeroed() });
@@ -82,13 +21,13 @@ pub(in crate::cpu) fn vectors(buf: &mut Vec<__m512>, len: usize) -> *mut __m512 
 /// Source planes `x` through transformed filters `wt` (`[ξ][cin][cout rounded up to 16]`) into
 /// the destination planes `y` (every element written). Image groups are spread over the
 /// threads, and their tile rows too when there are few groups.
-pub(in crate::cpu) fn data_pass(t: &Tiling, x: &[f32], wt: &[f32], p: &Pass, y: &mut [MaybeUninit<f32>]) {
+pub(in crate::cpu::conv) fn data_pass(t: &Tiling, x: &[f32], wt: &[f32], p: &Pass, y: &mut [MaybeUninit<f32>]) {
     let (in_image, out_image) = (p.cin * p.h * p.w, p.cout * p.oh * p.ow);
     let (m, k, xis) = (t.tile, t.row_vectors(), t.positions());
     assert_eq!(x.len(), p.n * in_image, "winograd lanes: source size");
     assert_eq!(y.len(), p.n * out_image, "winograd lanes: destination size");
     assert_eq!(wt.len(), xis * p.cin * p.cout.next_multiple_of(16), "winograd lanes: filter size");
-    assert!(crate::cpu::use_avx512_vl(), "winograd lanes: the CPU lacks AVX-512F/VL");
+    assert!(crate::cpu::isa::use_avx512_vl(), "winograd lanes: the CPU lacks AVX-512F/VL");
     let lanes = p.lanes;
     let groups = p.n.div_ceil(lanes.slots);
     let threads = rayon::current_num_threads();
@@ -136,12 +75,12 @@ const GRAD_CHUNK_BYTES: usize = 512 << 10;
 /// ow]`), dense, as `[ξ][cin][cout rounded up to 16]`. Chunks of tile rows of one image group
 /// are spread over the threads, one accumulator per thread, summed in order (a fixed order for
 /// a given thread count).
-pub(in crate::cpu) fn weight_pass(t: &Tiling, x: &[f32], gy: &[f32], p: &Pass) -> Vec<f32> {
+pub(in crate::cpu::conv) fn weight_pass(t: &Tiling, x: &[f32], gy: &[f32], p: &Pass) -> Vec<f32> {
     let (in_image, out_image) = (p.cin * p.h * p.w, p.cout * p.oh * p.ow);
     let (m, k, xis) = (t.tile, t.row_vectors(), t.positions());
     assert_eq!(x.len(), p.n * in_image, "winograd lanes: input size");
     assert_eq!(gy.len(), p.n * out_image, "winograd lanes: gradient size");
-    assert!(crate::cpu::use_avx512_vl(), "winograd lanes: the CPU lacks AVX-512F/VL");
+    assert!(crate::cpu::isa::use_avx512_vl(), "winograd lanes: the CPU lacks AVX-512F/VL");
     let lanes = p.lanes;
     let (cinp, coutp) = (p.cin.next_multiple_of(16), p.cout.next_multiple_of(16));
     // Tile rows per chunk: the chunk's transformed tiles within the budget.
@@ -195,7 +134,7 @@ pub(in crate::cpu) fn weight_pass(t: &Tiling, x: &[f32], gy: &[f32], p: &Pass) -
 /// AVX-512F (the caller is built with it); `u` holds `XIS cin` vectors, `wt` `XIS cin coutp`
 /// floats with `ob + 16 <= coutp`, `m` has room for `16 XIS` vectors.
 #[inline(always)]
-pub(in crate::cpu) unsafe fn products<const XIS: usize>(
+pub(in crate::cpu::conv) unsafe fn products<const XIS: usize>(
     p: &Pass,
     u: *const __m512,
     wt: *const f32,

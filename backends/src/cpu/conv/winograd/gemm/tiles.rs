@@ -6,10 +6,10 @@
 //! compile-time constants: the transforms are element-wise over fixed-size arrays, which the
 //! compiler vectorizes, and every copy has a known length.
 
-use super::Grid;
-use crate::cpu::conv::scratch;
+use super::grid::Grid;
+use crate::cpu::conv::common::scratch;
 use crate::cpu::gemm::{GemmElement, SendPtr};
-use crate::cpu::use_avx512;
+use crate::cpu::isa::use_avx512;
 
 /// A transform over a block of `L` consecutive tiles of one tile row starting at tile `b0`.
 trait Block {

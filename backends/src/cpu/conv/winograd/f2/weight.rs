@@ -1,12 +1,12 @@
 //! The gradient side of the lane-tiled F(2x2, 3x3) weight gradient
 //! `∂L/∂Ŵ[ξ][c][o] = Σ_tiles U[c][ξ] · (A dY Aᵀ)[o][ξ]` over the 16 positions. The tile
 //! transforms keep tiles in lanes, as in the forward pass; the products
-//! ([`super::passes`]) want output channels in lanes (so nothing needs a lane sum), so the
-//! transformed `dY` of each tile vector is transposed in 16x16 blocks ([`transpose16`]).
+//! (`lanes::engine`) want output channels in lanes (so nothing needs a lane sum), so the
+//! transformed `dY` of each tile vector is transposed in 16x16 blocks (`transpose16`).
 
 use super::kernels::column_picks;
-use super::passes::GradSrc;
-use super::Pass;
+use crate::cpu::conv::winograd::lanes::pass::{GradSrc, Pass};
+use crate::cpu::conv::winograd::lanes::transpose::transpose16;
 use crate::cpu::mask16::below;
 use std::arch::x86_64::*;
 
@@ -15,21 +15,6 @@ use std::arch::x86_64::*;
 #[inline(always)]
 unsafe fn a(d: [__m512; 2]) -> [__m512; 4] {
     [d[0], _mm512_add_ps(d[0], d[1]), _mm512_sub_ps(d[0], d[1]), _mm512_sub_ps(_mm512_setzero_ps(), d[1])]
-}
-
-/// Transposes the 16x16 block `r` (row `i` = vector `i`) in place: 4 rounds of interleaving
-/// rows `i` and `i + 8`, each moving one bit of the column index into the row index.
-#[inline(always)]
-pub(in crate::cpu) unsafe fn transpose16(r: &mut [__m512; 16]) {
-    let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    for _ in 0..4 {
-        let s: [__m512; 16] = std::array::from_fn(|j| {
-            let (i, h) = (j / 2, j % 2);
-            _mm512_permutex2var_ps(r[i], if h == 0 { lo } else { hi }, r[i + 8])
-        });
-        *r = s;
-    }
 }
 
 /// `V = A dY Aᵀ` of one tile vector for every destination channel, transposed to
