@@ -2,7 +2,7 @@
 //!
 //! Operands on different devices are an [`Error::DeviceMismatch`] naming the op.
 
-use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
+use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, ConvPass, Distribution, Pool2dParams, ReduceOp, UnaryOp};
 use crate::{Backend, CpuBackend, CpuStorage, DType, Device, Error, Layout, Result, Storage};
 
 fn device_mismatch(op: &'static str, a: &Storage, b: &Storage) -> Error {
@@ -400,6 +400,19 @@ impl Storage {
             p,
             kernel_hw
         ))
+    }
+
+    /// The name of the algorithm that computes `pass` of the convolution of an input of shape
+    /// `x` with a weight of shape `w` (the forward shapes, whatever the pass) on this storage's
+    /// device and in its dtype: on the CPU the planner's choice (`winograd4`, `im2col`, ...,
+    /// see [`crate::cpu::conv::Algorithm`]), on a GPU the CUDA kernel family. `None` where the
+    /// shapes do not convolve or the dtype has no convolution. What the profiler shows.
+    pub fn conv2d_algorithm(&self, pass: ConvPass, x: &[usize], w: &[usize], p: &Conv2dParams) -> Option<&'static str> {
+        match self {
+            Storage::Cpu(s) => crate::cpu::conv::algorithm(pass, s.dtype(), x, w, p).ok().map(|a| a.name()),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => crate::cuda::conv_algorithm(pass, s.dtype(), x, w, p),
+        }
     }
 
     /// See [`Backend::max_pool2d`].

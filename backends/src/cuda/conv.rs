@@ -16,7 +16,7 @@ use super::copy::contiguous;
 use super::launch::{grid_for, kname, launch, Args};
 use super::matmul::{gemm, Mat};
 use super::storage::CudaStorage;
-use crate::ops::Conv2dParams;
+use crate::ops::{Conv2dParams, ConvPass};
 use crate::planning::conv::{geom_backward_data, geom_backward_weight, Geom};
 use crate::{DType, Error, Layout, Result};
 
@@ -25,6 +25,21 @@ pub(crate) const SRC: KernelSource = KernelSource { name: "conv", src: include_s
 
 /// Elements of im2col scratch per chunk of images (256 MiB of f32).
 const COL_BUDGET: usize = 1 << 26;
+
+/// The kernel family that computes `pass` of `g` in `dtype` (what the profiler shows): the
+/// direct depthwise kernels for float depthwise layers, im2col + cuBLAS otherwise (1x1 stride-1
+/// kernels skip the unfold).
+pub(crate) fn algorithm(pass: ConvPass, dtype: DType, g: &Geom) -> &'static str {
+    let float = dtype.is_float() || pass != ConvPass::Forward;
+    if float && g.is_depthwise() {
+        DEPTHWISE
+    } else {
+        "im2col"
+    }
+}
+
+/// The name of the direct depthwise kernels.
+const DEPTHWISE: &str = "depthwise";
 
 /// The geometry as `struct Geom` in `conv.cu`.
 #[repr(C)]
@@ -86,7 +101,7 @@ pub(crate) fn conv2d(
     let (x, w) = (contiguous(x, lx)?, contiguous(w, lw)?);
     let dtype = x.dtype();
     let (og, cg, ckk, hwi, hwo) = (g.og(), g.cg(), g.ckk(), g.in_plane(), g.out_plane());
-    if dtype.is_float() && g.is_depthwise() {
+    if algorithm(ConvPass::Forward, dtype, &g) == DEPTHWISE {
         let args = Args::new().buf(&x).buf(&w).buf(&y).push(KGeom::of(&g));
         launch(&x.dev, &SRC, &kname("depthwise_forward", dtype), grid_for(y.len()), args)?;
         return Ok(y);
@@ -143,7 +158,7 @@ pub(crate) fn conv2d_backward_data(
     }
     let (gy, w) = (contiguous(gy, lgy)?, contiguous(w, lw)?);
     let (og, cg, ckk, hwi, hwo) = (g.og(), g.cg(), g.ckk(), g.in_plane(), g.out_plane());
-    if g.is_depthwise() {
+    if algorithm(ConvPass::BackwardData, dtype, &g) == DEPTHWISE {
         let args = Args::new().buf(&gy).buf(&w).buf(&dx).push(KGeom::of(&g));
         launch(&gy.dev, &SRC, &kname("depthwise_backward_data", dtype), grid_for(dx.len()), args)?;
         return Ok(dx);
@@ -196,7 +211,7 @@ pub(crate) fn conv2d_backward_weight(
     }
     let (x, gyc) = (contiguous(x, lx)?, contiguous(gy, lgy)?);
     let (og, ckk, hwo) = (g.og(), g.ckk(), g.out_plane());
-    if g.is_depthwise() {
+    if algorithm(ConvPass::BackwardWeight, dtype, &g) == DEPTHWISE {
         let grid = ((wlen.min(65_535) as u32, 1, 1), (256, 1, 1), 0);
         let args = Args::new().buf(&x).buf(&gyc).buf(&dw).push(KGeom::of(&g));
         launch(&x.dev, &SRC, &kname("depthwise_backward_weight", dtype), grid, args)?;

@@ -65,6 +65,19 @@ use crate::{Backend, CpuStorage, DType, Device, Layout, Result};
 use device::DeviceState;
 use std::sync::Arc;
 
+/// The kernel family that computes `pass` of the convolution of an input of shape `x` with a
+/// weight of shape `w` in `dtype` (see [`crate::Storage::conv2d_algorithm`]).
+pub(crate) fn conv_algorithm(
+    pass: crate::ops::ConvPass,
+    dtype: DType,
+    x: &[usize],
+    w: &[usize],
+    p: &Conv2dParams,
+) -> Option<&'static str> {
+    let g = crate::planning::conv::Geom::new(x, w, p).ok()?;
+    Some(conv::algorithm(pass, dtype, &g))
+}
+
 /// The CUDA backend for one GPU.
 #[derive(Clone, Debug)]
 pub struct CudaBackend {
