@@ -245,12 +245,15 @@ fn algorithm_slow<T>(name: &'static str, algorithm: &'static str, device: Device
     let start = Instant::now();
     let out = timed_slow(name, Pass::Forward, device, f);
     let _ = synchronize(device);
-    let took = start.elapsed();
-    let mut s = state();
-    let e = s.algorithms.entry((name, algorithm)).or_default();
+    count(&mut state().algorithms, (name, algorithm), start.elapsed());
+    out
+}
+
+/// Adds one call of `took` to the entry `key` of `totals`.
+fn count<K: Ord>(totals: &mut BTreeMap<K, (u64, Duration)>, key: K, took: Duration) {
+    let e = totals.entry(key).or_default();
     e.0 += 1;
     e.1 += took;
-    out
 }
 
 /// Times `f`, the backward rule of the op `name` (or gradient accumulation), as backward time.
@@ -279,11 +282,7 @@ fn timed_slow<T>(name: &'static str, pass: Pass, device: Device, f: impl FnOnce(
     let out = f();
     // A failed wait shows up again in the next op on that device; the profiler reports no errors.
     let _ = synchronize(device);
-    let took = start.elapsed();
-    let mut s = state();
-    let e = s.totals.entry((name, pass)).or_default();
-    e.0 += 1;
-    e.1 += took;
+    count(&mut state().totals, (name, pass), start.elapsed());
     out
 }
 
