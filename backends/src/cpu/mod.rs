@@ -162,7 +162,10 @@ impl Backend for CpuBackend {
         axis: usize,
         log: bool,
     ) -> Result<CpuStorage> {
-        softmax::softmax_backward(y, ly, g, lg, axis, log)
+        match softmax::softmax_backward(y, ly, g, lg, axis, log)? {
+            Some(fused) => Ok(fused),
+            None => crate::softmax_grad::softmax_backward_composite(self, y, ly, g, lg, axis, log),
+        }
     }
 
     fn layer_norm(

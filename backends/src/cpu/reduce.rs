@@ -93,22 +93,6 @@ fn sum_f64<T: Element>(it: &mut dyn Iterator<Item = T>) -> f64 {
 /// depend on the thread count).
 const ROW_BLOCK: usize = 64;
 
-/// Adds each `acc.len()`-long row of `rows` to `acc`, converting to f64 (for the sums over
-/// leading axes). A plain `for` loop, so that it vectorizes inside [`add_rows_f32`].
-#[inline(always)]
-pub(super) fn add_rows_of<T: Element>(acc: &mut [f64], rows: &[T]) {
-    for row in rows.chunks_exact(acc.len()) {
-        for (a, &x) in acc.iter_mut().zip(row) {
-            *a += x.to_f64();
-        }
-    }
-}
-
-f32_avx512!(
-    /// [`add_rows_of`] for f32 (8 f64 accumulators per instruction in the AVX-512 build).
-    pub(super) fn add_rows_f32(acc: &mut [f64], rows: &[f32]) => add_rows_of
-);
-
 /// Float sums (for `Sum` and `Mean`) over the leading axes of a contiguous view, such as a bias
 /// gradient summed over batch and tokens, computed row by row in f64: the per-output loop would
 /// walk each column with a stride of a whole row. `None` when the case does not apply.
