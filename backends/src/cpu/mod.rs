@@ -35,18 +35,6 @@ mod strided;
 #[cfg(test)]
 mod testing;
 
-#[cfg(feature = "cuda")]
-pub(crate) use {
-    copy::concat_shape,
-    fft::{irfft2_check, rfft2_dims},
-    matmul::matmul_dims,
-    pool::{avg_pool_backward_shape, check_adaptive, four_d, max_pool_backward_shapes},
-    random::check_dist,
-    reduce::split_axes,
-    sort::{sort_plan, SortPlan},
-    strided::coalesce,
-};
-
 use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
 use crate::{Backend, CpuStorage, DType, Device, Layout, Result};
 

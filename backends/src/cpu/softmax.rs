@@ -1,7 +1,7 @@
 //! Softmax and log-softmax along one axis, numerically stable (the maximum is subtracted first).
 
-use super::reduce::split_axes;
 use super::strided::Rows;
+use crate::planning::reduce::split_axes;
 use crate::{CpuStorage, Error, FloatElement, Layout, Result};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;

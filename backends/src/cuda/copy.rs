@@ -98,7 +98,8 @@ pub(crate) fn to_host(s: &CudaStorage, l: &Layout) -> Result<CpuStorage> {
 
 /// Concatenates views along `axis` (checks as the CPU backend).
 pub(crate) fn concat(parts: &[(&CudaStorage, &Layout)], axis: usize) -> Result<CudaStorage> {
-    let out_shape = crate::cpu::concat_shape(&parts.iter().map(|&(s, l)| (s.dtype(), l)).collect::<Vec<_>>(), axis)?;
+    let out_shape =
+        crate::planning::concat::concat_shape(&parts.iter().map(|&(s, l)| (s.dtype(), l)).collect::<Vec<_>>(), axis)?;
     let first = parts[0].0;
     for &(s, l) in parts {
         s.check_view("concat", &first.dev, l)?;

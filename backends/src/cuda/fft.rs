@@ -8,7 +8,7 @@ use super::copy::contiguous;
 use super::device::DeviceState;
 use super::launch::{grid_for, kname, launch, Args, Walk};
 use super::storage::CudaStorage;
-use crate::cpu::{irfft2_check, rfft2_dims};
+use crate::planning::fft::{irfft2_check, rfft2_dims};
 use crate::{DType, Error, Layout, Result};
 use cudarc::cufft::{result as fft, sys, CudaFft};
 

@@ -7,7 +7,7 @@ use super::compile::KernelSource;
 use super::copy::contiguous;
 use super::launch::{grid_for, kname, launch, Args, ErrorFlag, Walk};
 use super::storage::CudaStorage;
-use crate::cpu::indexing::{base_view, check_axis, check_scatter_add};
+use crate::planning::indexing::{base_view, check_axis, check_scatter_add, index_select_views};
 use crate::{DType, Error, Layout, Result};
 
 /// The kernels of this file.
@@ -74,7 +74,7 @@ pub(crate) fn index_select(
     li: &Layout,
 ) -> Result<CudaStorage> {
     const OP: &str = "index_select";
-    let (xv, il) = crate::cpu::indexing::index_select_views(lx, axis, li)?;
+    let (xv, il) = index_select_views(lx, axis, li)?;
     let iv = read_indices(OP, idx, li, lx.shape()[axis])?;
     gather_kernel(x, &xv, lx.strides()[axis], &iv, &il)
 }

@@ -5,7 +5,7 @@ use super::compile::KernelSource;
 use super::copy::contiguous;
 use super::launch::{grid_for, launch, Args};
 use super::storage::CudaStorage;
-use crate::cpu::matmul_dims;
+use crate::planning::matmul::matmul_dims;
 use crate::{DType, Error, Layout, Result};
 
 /// The kernels of this file.

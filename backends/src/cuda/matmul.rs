@@ -9,7 +9,7 @@
 use super::copy::contiguous;
 use super::device::DeviceState;
 use super::storage::CudaStorage;
-use crate::cpu::matmul_dims;
+use crate::planning::matmul::matmul_dims;
 use crate::{DType, Error, Layout, Result};
 use cudarc::cublas::{result as blas, sys::cublasOperation_t as Op};
 

@@ -7,8 +7,8 @@ use super::compile::KernelSource;
 use super::copy::contiguous;
 use super::launch::{grid_for, kname, launch, Args, ErrorFlag};
 use super::storage::CudaStorage;
-use crate::cpu::{avg_pool_backward_shape, check_adaptive, four_d, max_pool_backward_shapes};
 use crate::ops::Pool2dParams;
+use crate::planning::pool::{avg_pool_backward_shape, check_adaptive, four_d, max_pool_backward_shapes};
 use crate::{DType, Error, Layout, Result};
 
 /// The kernels of this file.

@@ -1,13 +1,13 @@
 //! Reductions over axes, arg-reductions and softmax on the GPU (kernels in `reduce.cu`).
 //!
-//! The axes are split as in the CPU backend ([`split_axes`]): the view is permuted so the reduced
+//! The axes are split as in the CPU backend (`planning::reduce::split_axes`): the view is permuted so the reduced
 //! dimensions come last, and one thread block reduces each output. Float sums accumulate in f64.
 
 use super::compile::KernelSource;
 use super::launch::{kname, launch, Args, Grid, Walk};
 use super::storage::CudaStorage;
-use crate::cpu::split_axes;
 use crate::ops::{ArgReduceOp, ReduceOp};
+use crate::planning::reduce::split_axes;
 use crate::{DType, Error, Layout, Result};
 
 /// The kernels of this file.

@@ -5,7 +5,7 @@
 use super::compile::KernelSource;
 use super::launch::{grid_for, kname, launch, Args, Walk};
 use super::storage::CudaStorage;
-use crate::cpu::{sort_plan, SortPlan};
+use crate::planning::sort::{sort_plan, SortPlan};
 use crate::{DType, Layout, Result};
 
 /// The kernels of this file.
