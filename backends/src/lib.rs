@@ -36,7 +36,7 @@ pub mod row_norm;
 pub mod softmax_grad;
 mod storage;
 
-pub use backend::Backend;
+pub use backend::{Backend, Fused};
 pub use cpu::CpuBackend;
 pub use device::{cuda_is_available, Device};
 pub use dtype::{DType, Element, FloatElement};

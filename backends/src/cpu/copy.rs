@@ -1,7 +1,7 @@
 //! Data movement: contiguous copies, dtype casts, concatenation and padding.
 
 use super::elementwise::{map1, with_slice};
-use super::strided::gather_view;
+use super::strided::{check_extent, gather_view};
 use crate::planning::concat::concat_shape;
 use crate::{CpuStorage, DType, Element, Error, Layout, Result};
 use rayon::prelude::*;
@@ -13,14 +13,6 @@ pub(crate) fn contiguous(s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
         gather_view(v, l, &mut out);
         T::into_cpu(out)
     }))
-}
-
-/// Checks that a view stays inside its buffer (a broken layout is a caller bug, reported as an error).
-pub(crate) fn check_extent(op: &'static str, s: &CpuStorage, l: &Layout) -> Result<()> {
-    if l.storage_extent() > s.len() {
-        return Err(Error::invalid(op, format!("view {:?} reaches past a buffer of {} elements", l, s.len())));
-    }
-    Ok(())
 }
 
 pub(crate) fn cast(s: &CpuStorage, l: &Layout, dtype: DType) -> Result<CpuStorage> {

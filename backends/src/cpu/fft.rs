@@ -221,7 +221,7 @@ fn irfft2_impl<T: FftFloat>(re: &[T], lre: &Layout, im: &[T], lim: &Layout, (h, 
 
 /// `torch.fft.rfft2` over the last two axes: real and imaginary parts, each `[..., H, W/2+1]`.
 pub(crate) fn rfft2(x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, CpuStorage)> {
-    super::copy::check_extent("rfft2", x, l)?;
+    super::strided::check_extent("rfft2", x, l)?;
     match x {
         CpuStorage::F32(v) => rfft2_impl(v, l).map(|(r, i)| (CpuStorage::F32(r), CpuStorage::F32(i))),
         CpuStorage::F64(v) => rfft2_impl(v, l).map(|(r, i)| (CpuStorage::F64(r), CpuStorage::F64(i))),
@@ -237,8 +237,8 @@ pub(crate) fn irfft2(
     lim: &Layout,
     out_hw: (usize, usize),
 ) -> Result<CpuStorage> {
-    super::copy::check_extent("irfft2", re, lre)?;
-    super::copy::check_extent("irfft2", im, lim)?;
+    super::strided::check_extent("irfft2", re, lre)?;
+    super::strided::check_extent("irfft2", im, lim)?;
     match (re, im) {
         (CpuStorage::F32(r), CpuStorage::F32(i)) => irfft2_impl(r, lre, i, lim, out_hw).map(CpuStorage::F32),
         (CpuStorage::F64(r), CpuStorage::F64(i)) => irfft2_impl(r, lre, i, lim, out_hw).map(CpuStorage::F64),

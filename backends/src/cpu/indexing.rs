@@ -6,9 +6,9 @@
 //! re-strided to the output's shape with stride 0 along `axis`, so one walk over the output yields
 //! the base position of each element, to which `index * stride(axis)` is added.
 
-use super::copy::check_extent;
 use super::elementwise::{map1, with_slice};
 use super::scalar::Arith;
+use super::strided::check_extent;
 use super::strided::{par_fill, Rows};
 use crate::ops::BinaryOp;
 use crate::planning::indexing::{base_view, check_axis, check_scatter_add, index_select_views};

@@ -29,8 +29,8 @@ fn matmul_float<T: GemmElement>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> R
 }
 
 pub(crate) fn matmul(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
-    super::copy::check_extent("matmul", a, la)?;
-    super::copy::check_extent("matmul", b, lb)?;
+    super::strided::check_extent("matmul", a, la)?;
+    super::strided::check_extent("matmul", b, lb)?;
     match (a, b) {
         (CpuStorage::F32(a), CpuStorage::F32(b)) => Ok(CpuStorage::F32(matmul_float(a, la, b, lb)?)),
         (CpuStorage::F64(a), CpuStorage::F64(b)) => Ok(CpuStorage::F64(matmul_float(a, la, b, lb)?)),

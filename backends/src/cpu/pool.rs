@@ -2,7 +2,7 @@
 //! gradients, for f32 and f64. Every kernel works plane by plane (`N * C` independent planes),
 //! in parallel over planes.
 
-use super::copy::check_extent;
+use super::strided::check_extent;
 use super::strided::contiguous_slice as dense;
 use crate::ops::Pool2dParams;
 use crate::planning::pool::{avg_pool_backward_shape, check_adaptive, four_d, max_pool_backward_shapes};

@@ -155,7 +155,7 @@ fn reduce_typed<T: Arith>(
 }
 
 pub(crate) fn reduce(op: ReduceOp, s: &CpuStorage, l: &Layout, axes: &[usize], keepdim: bool) -> Result<CpuStorage> {
-    super::copy::check_extent("reduce", s, l)?;
+    super::strided::check_extent("reduce", s, l)?;
     with_slice!(s, v, T => {
         let (out, _) = reduce_typed::<T>(op, v, l, axes, keepdim)?;
         Ok(T::into_cpu(out))
@@ -170,7 +170,7 @@ pub(crate) fn arg_reduce(
     keepdim: bool,
 ) -> Result<CpuStorage> {
     let name = op.name();
-    super::copy::check_extent(name, s, l)?;
+    super::strided::check_extent(name, s, l)?;
     let (pl, n_out, block, _) = split_axes(name, l, &[axis], keepdim)?;
     if block == 0 {
         return Err(Error::invalid(name, format!("cannot reduce an empty dimension of {:?}", l.shape())));

@@ -248,8 +248,8 @@ pub(crate) fn softmax_backward(
 ) -> Result<Option<CpuStorage>> {
     const OP: &str = "softmax_backward";
     crate::softmax_grad::check(OP, ly, lg, axis)?;
-    super::copy::check_extent(OP, y, ly)?;
-    super::copy::check_extent(OP, g, lg)?;
+    super::strided::check_extent(OP, y, ly)?;
+    super::strided::check_extent(OP, g, lg)?;
     match (y, g) {
         (CpuStorage::F32(y), CpuStorage::F32(g)) => Ok(backward_rows(y, ly, g, lg, axis, log).map(CpuStorage::F32)),
         (CpuStorage::F64(y), CpuStorage::F64(g)) => Ok(backward_rows(y, ly, g, lg, axis, log).map(CpuStorage::F64)),
@@ -321,7 +321,7 @@ fn softmax_typed<T: RowsInPlace>(v: &[T], l: &Layout, axis: usize, log: bool) ->
 }
 
 pub(crate) fn softmax(s: &CpuStorage, l: &Layout, axis: usize, log: bool) -> Result<CpuStorage> {
-    super::copy::check_extent("softmax", s, l)?;
+    super::strided::check_extent("softmax", s, l)?;
     match s {
         CpuStorage::F32(v) => Ok(CpuStorage::F32(softmax_typed(v, l, axis, log)?)),
         CpuStorage::F64(v) => Ok(CpuStorage::F64(softmax_typed(v, l, axis, log)?)),

@@ -102,7 +102,7 @@ fn sort_impl(
     axis: usize,
     descending: bool,
 ) -> Result<(CpuStorage, CpuStorage)> {
-    super::copy::check_extent(op, x, l)?;
+    super::strided::check_extent(op, x, l)?;
     let SortPlan { pl, perm, rows, len, k } = sort_plan(op, l, axis, k)?;
     let mut pshape = pl.shape().to_vec();
     *pshape.last_mut().unwrap() = k;

@@ -5,8 +5,16 @@
 //! kernel's inner loop is a plain strided (usually unit-stride) loop.
 
 use crate::planning::strides::coalesce;
-use crate::Layout;
+use crate::{CpuStorage, Error, Layout, Result};
 use std::mem::MaybeUninit;
+
+/// Checks that a view stays inside its buffer (a broken layout is a caller bug, reported as an error).
+pub(crate) fn check_extent(op: &'static str, s: &CpuStorage, l: &Layout) -> Result<()> {
+    if l.storage_extent() > s.len() {
+        return Err(Error::invalid(op, format!("view {:?} reaches past a buffer of {} elements", l, s.len())));
+    }
+    Ok(())
+}
 
 /// Elements below which a kernel stays on the calling thread.
 pub(crate) const PAR_THRESHOLD: usize = 1 << 15;

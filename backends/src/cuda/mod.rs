@@ -61,7 +61,7 @@ pub use device::{cuda_device_count, cuda_is_available};
 pub use storage::CudaStorage;
 
 use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
-use crate::{Backend, CpuStorage, DType, Device, Layout, Result};
+use crate::{Backend, CpuStorage, DType, Device, Fused, Layout, Result};
 use device::DeviceState;
 use std::sync::Arc;
 
@@ -405,3 +405,6 @@ impl Backend for CudaBackend {
         int8::ternary_conv1x1(x, lx, w, lw)
     }
 }
+
+/// The composites of every fused op (no fused CUDA kernels yet).
+impl Fused for CudaBackend {}

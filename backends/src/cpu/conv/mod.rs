@@ -27,8 +27,8 @@ mod winograd;
 
 pub use plan::{with_algorithm, Algorithm, Isa};
 
-use crate::cpu::copy::check_extent;
 use crate::cpu::gemm::GemmElement;
+use crate::cpu::strided::check_extent;
 use crate::cpu::strided::contiguous_slice as dense;
 use crate::ops::{Conv2dParams, ConvPass};
 use crate::planning::conv::{geom_backward_data, geom_backward_weight, Geom};
