@@ -18,7 +18,7 @@
 //! - the trait methods (`declare_core!`, `declare_fused!`: here);
 //! - the device dispatch of [`crate::Storage`] (`dispatch_ops!`: `dispatch.rs`);
 //! - a backend's forwarding to its kernel functions of the same names and arguments
-//!   (`forward_ops!`).
+//!   (`forward_ops!`; CUDA's kernels take the backend first, to check their operands' views).
 //!
 //! An entry reads `fn name(leading args, [receiver: &$S], other args) -> result;` where `$S`
 //! stands for the backend's buffer type and `[receiver]` is the buffer a `Storage` method is
@@ -310,9 +310,11 @@ macro_rules! declare_fused {
 }
 
 /// A backend's implementations of the listed ops: each calls the function of the same name in
-/// scope where the macro is invoked, with the same arguments.
+/// scope where the macro is invoked, with the same arguments, preceded by the backend (`self`)
+/// under `with_backend` (the CUDA kernels take it to check their operands' views) and not under
+/// `plain` (the CPU kernels).
 macro_rules! forward_ops {
-    (; $(
+    ($mode:ident; $(
         $(#[$m:meta])*
         fn $name:ident($($lead:ident: $lty:ty,)* [$recv:ident: $rty:ty] $(, $arg:ident: $aty:ty)* $(,)?) -> $ret:ty
         $(, $key:ident = $val:expr)*;
@@ -320,10 +322,12 @@ macro_rules! forward_ops {
         $(
             #[allow(clippy::too_many_arguments)]
             fn $name(&self, $($lead: $lty,)* $recv: $rty $(, $arg: $aty)*) -> Result<$ret> {
-                $name($($lead,)* $recv $(, $arg)*)
+                forward_ops!(@call $mode self $name($($lead,)* $recv $(, $arg)*))
             }
         )*
     };
+    (@call plain $this:ident $name:ident($($a:expr),*)) => { $name($($a),*) };
+    (@call with_backend $this:ident $name:ident($($a:expr),*)) => { $name($this, $($a),*) };
 }
 pub(crate) use forward_ops;
 

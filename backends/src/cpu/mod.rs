@@ -91,11 +91,11 @@ impl Backend for CpuBackend {
         random::random(dtype, n, dist, seed, offset)
     }
 
-    core_ops!(forward_ops! {} CpuStorage);
+    core_ops!(forward_ops! { plain } CpuStorage);
 }
 
 impl Fused for CpuBackend {
-    fused_ops!(forward_ops! {} CpuStorage);
+    fused_ops!(forward_ops! { plain } CpuStorage);
 }
 
 /// The softmax backward: the fused kernel on contiguous f32/f64 rows along the last axis, the

@@ -11,8 +11,9 @@
 //!   `[O, images*oH*oW]`, so one GEMM per group and chunk sums over images (accumulated with
 //!   `beta = 1` across chunks).
 
+use super::backend::CudaBackend;
 use super::compile::KernelSource;
-use super::copy::contiguous;
+use super::copy::dense;
 use super::launch::{grid_for, kname, launch, Args};
 use super::matmul::{gemm, Mat};
 use super::storage::CudaStorage;
@@ -80,12 +81,15 @@ fn im2col(
 
 /// `conv2d` forward.
 pub(crate) fn conv2d(
+    backend: &CudaBackend,
     x: &CudaStorage,
     lx: &Layout,
     w: &CudaStorage,
     lw: &Layout,
     p: &Conv2dParams,
 ) -> Result<CudaStorage> {
+    backend.view("conv2d", x, lx)?;
+    backend.view("conv2d", w, lw)?;
     const OP: &str = "conv2d";
     check_dtypes(OP, x, w)?;
     let g = Geom::new(lx.shape(), lw.shape(), p)?;
@@ -98,7 +102,7 @@ pub(crate) fn conv2d(
     if y.is_empty() || g.ckk() == 0 {
         return Ok(y);
     }
-    let (x, w) = (contiguous(x, lx)?, contiguous(w, lw)?);
+    let (x, w) = (dense(x, lx)?, dense(w, lw)?);
     let dtype = x.dtype();
     let (og, cg, ckk, hwi, hwo) = (g.og(), g.cg(), g.ckk(), g.in_plane(), g.out_plane());
     if algorithm(ConvPass::Forward, dtype, &g) == DEPTHWISE {
@@ -138,6 +142,7 @@ pub(crate) fn conv2d(
 
 /// Gradient of conv2d with respect to its input.
 pub(crate) fn conv2d_backward_data(
+    backend: &CudaBackend,
     gy: &CudaStorage,
     lgy: &Layout,
     w: &CudaStorage,
@@ -145,6 +150,8 @@ pub(crate) fn conv2d_backward_data(
     p: &Conv2dParams,
     input_hw: (usize, usize),
 ) -> Result<CudaStorage> {
+    backend.view("conv2d_backward_data", gy, lgy)?;
+    backend.view("conv2d_backward_data", w, lw)?;
     const OP: &str = "conv2d_backward_data";
     check_dtypes(OP, gy, w)?;
     let g = geom_backward_data(lgy.shape(), lw.shape(), p, input_hw)?;
@@ -156,7 +163,7 @@ pub(crate) fn conv2d_backward_data(
     if dx.is_empty() || g.o == 0 || g.kk() == 0 {
         return Ok(dx);
     }
-    let (gy, w) = (contiguous(gy, lgy)?, contiguous(w, lw)?);
+    let (gy, w) = (dense(gy, lgy)?, dense(w, lw)?);
     let (og, cg, ckk, hwi, hwo) = (g.og(), g.cg(), g.ckk(), g.in_plane(), g.out_plane());
     if algorithm(ConvPass::BackwardData, dtype, &g) == DEPTHWISE {
         let args = Args::new().buf(&gy).buf(&w).buf(&dx).push(KGeom::of(&g));
@@ -190,6 +197,7 @@ pub(crate) fn conv2d_backward_data(
 
 /// Gradient of conv2d with respect to its weight.
 pub(crate) fn conv2d_backward_weight(
+    backend: &CudaBackend,
     x: &CudaStorage,
     lx: &Layout,
     gy: &CudaStorage,
@@ -197,6 +205,8 @@ pub(crate) fn conv2d_backward_weight(
     p: &Conv2dParams,
     kernel_hw: (usize, usize),
 ) -> Result<CudaStorage> {
+    backend.view("conv2d_backward_weight", x, lx)?;
+    backend.view("conv2d_backward_weight", gy, lgy)?;
     const OP: &str = "conv2d_backward_weight";
     check_dtypes(OP, x, gy)?;
     let g = geom_backward_weight(lx.shape(), lgy.shape(), p, kernel_hw)?;
@@ -209,7 +219,7 @@ pub(crate) fn conv2d_backward_weight(
     if wlen == 0 || g.n == 0 {
         return Ok(dw);
     }
-    let (x, gyc) = (contiguous(x, lx)?, contiguous(gy, lgy)?);
+    let (x, gyc) = (dense(x, lx)?, dense(gy, lgy)?);
     let (og, ckk, hwo) = (g.og(), g.ckk(), g.out_plane());
     if algorithm(ConvPass::BackwardWeight, dtype, &g) == DEPTHWISE {
         let grid = ((wlen.min(65_535) as u32, 1, 1), (256, 1, 1), 0);
@@ -226,7 +236,7 @@ pub(crate) fn conv2d_backward_weight(
         // col: [C*kH*kW, nb*oH*oW]; gy chunk as [O, nb*oH*oW].
         im2col(&x, &col, &g, (n0, nb), (hwo, cols))?;
         let gview = Layout::new(vec![g.o, nb, hwo], vec![hwo, g.o * hwo, 1], n0 * g.o * hwo)?;
-        let gt = contiguous(&gyc, &gview)?;
+        let gt = dense(&gyc, &gview)?;
         for gi in 0..g.g {
             let a = Mat::row_major(gt.ptr_at(gi * og * cols), cols, 0);
             let b = Mat { ptr: col.ptr_at(gi * ckk * cols), batch_stride: 0, transposed: true, ld: cols };

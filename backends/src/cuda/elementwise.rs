@@ -1,6 +1,7 @@
 //! Elementwise ops on the GPU: unary maps, binary ops with broadcasting, comparisons and select
 //! (kernels in `elementwise.cu`), with the CPU backend's checks and error messages.
 
+use super::backend::CudaBackend;
 use super::compile::KernelSource;
 use super::launch::{grid_for, kname, launch, Args, ErrorFlag, Walk};
 use super::storage::CudaStorage;
@@ -76,7 +77,8 @@ fn check_same_shape(op: &'static str, la: &Layout, lb: &Layout) -> Result<()> {
 }
 
 /// `op(x)` over a view.
-pub(crate) fn unary(op: UnaryOp, s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
+pub(crate) fn unary(backend: &CudaBackend, op: UnaryOp, s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
+    backend.view(op.name(), s, l)?;
     let dtype = s.dtype();
     if !dtype.is_float() && !op.supports_integers() {
         return Err(Error::UnsupportedDType { op: op.name(), dtype });
@@ -118,7 +120,16 @@ fn check_div(flag: Option<ErrorFlag>) -> Result<()> {
 }
 
 /// `op(a, b)` over two views of one (broadcast) shape.
-pub(crate) fn binary(op: BinaryOp, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
+pub(crate) fn binary(
+    backend: &CudaBackend,
+    op: BinaryOp,
+    a: &CudaStorage,
+    la: &Layout,
+    b: &CudaStorage,
+    lb: &Layout,
+) -> Result<CudaStorage> {
+    backend.view(op.name(), a, la)?;
+    backend.view(op.name(), b, lb)?;
     check_same_shape(op.name(), la, lb)?;
     if a.dtype() != b.dtype() {
         return Err(Error::DTypeMismatch { op: op.name(), lhs: a.dtype(), rhs: b.dtype() });
@@ -139,12 +150,14 @@ pub(crate) fn binary(op: BinaryOp, a: &CudaStorage, la: &Layout, b: &CudaStorage
 
 /// `op(a, scalar)` or `op(scalar, a)`; the scalar is converted to the dtype first (`as`).
 pub(crate) fn binary_scalar(
+    backend: &CudaBackend,
     op: BinaryOp,
     a: &CudaStorage,
     la: &Layout,
     scalar: f64,
     scalar_first: bool,
 ) -> Result<CudaStorage> {
+    backend.view(op.name(), a, la)?;
     check_binary_dtype(op, a.dtype())?;
     let n = la.numel();
     let out = CudaStorage::alloc(&a.dev, a.dtype(), n)?;
@@ -160,7 +173,16 @@ pub(crate) fn binary_scalar(
 }
 
 /// A `u8` 0/1 mask of `a op b`.
-pub(crate) fn compare(op: CmpOp, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
+pub(crate) fn compare(
+    backend: &CudaBackend,
+    op: CmpOp,
+    a: &CudaStorage,
+    la: &Layout,
+    b: &CudaStorage,
+    lb: &Layout,
+) -> Result<CudaStorage> {
+    backend.view("compare", a, la)?;
+    backend.view("compare", b, lb)?;
     check_same_shape("compare", la, lb)?;
     if a.dtype() != b.dtype() {
         return Err(Error::DTypeMismatch { op: "compare", lhs: a.dtype(), rhs: b.dtype() });
@@ -176,7 +198,14 @@ pub(crate) fn compare(op: CmpOp, a: &CudaStorage, la: &Layout, b: &CudaStorage, 
 }
 
 /// A `u8` 0/1 mask of `a op scalar` (integers compare in f64).
-pub(crate) fn compare_scalar(op: CmpOp, a: &CudaStorage, la: &Layout, scalar: f64) -> Result<CudaStorage> {
+pub(crate) fn compare_scalar(
+    backend: &CudaBackend,
+    op: CmpOp,
+    a: &CudaStorage,
+    la: &Layout,
+    scalar: f64,
+) -> Result<CudaStorage> {
+    backend.view("compare", a, la)?;
     let n = la.numel();
     let out = CudaStorage::alloc(&a.dev, DType::U8, n)?;
     if n > 0 {
@@ -189,6 +218,7 @@ pub(crate) fn compare_scalar(op: CmpOp, a: &CudaStorage, la: &Layout, scalar: f6
 
 /// `cond ? a : b` elementwise.
 pub(crate) fn where_cond(
+    backend: &CudaBackend,
     cond: &CudaStorage,
     lc: &Layout,
     a: &CudaStorage,
@@ -196,6 +226,9 @@ pub(crate) fn where_cond(
     b: &CudaStorage,
     lb: &Layout,
 ) -> Result<CudaStorage> {
+    backend.view("where", cond, lc)?;
+    backend.view("where", a, la)?;
+    backend.view("where", b, lb)?;
     check_same_shape("where", lc, la)?;
     check_same_shape("where", la, lb)?;
     if cond.dtype() != DType::U8 {
