@@ -24,8 +24,19 @@ pub struct KernelSource {
     pub src: &'static str,
 }
 
-/// Every embedded kernel source, in the order the families were written.
-pub const KERNEL_SOURCES: &[KernelSource] = &[super::copy::SRC];
+/// Every embedded kernel source (the PTX test compiles each of them).
+pub const KERNEL_SOURCES: &[KernelSource] = &[
+    super::copy::SRC,
+    super::elementwise::SRC,
+    super::reduce::SRC,
+    super::conv::SRC,
+    super::pool::SRC,
+    super::indexing::SRC,
+    super::sort::SRC,
+    super::random::SRC,
+    super::fft::SRC,
+    super::int8::SRC,
+];
 
 /// The NVRTC options every source is compiled with (besides the architecture).
 const OPTIONS: &[&str] = &["--std=c++17"];
@@ -130,6 +141,20 @@ mod tests {
         assert_eq!(fnv1a(&[b"abc"]), fnv1a(&[b"abc"]));
         assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]));
         assert_ne!(fnv1a(&[b"src", b"sm_80"]), fnv1a(&[b"src", b"sm_90"]));
+    }
+
+    /// Every `.cu` file of `src/cuda/` is in [`KERNEL_SOURCES`], so the PTX test compiles it.
+    #[test]
+    fn every_cu_file_is_a_listed_source() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cuda");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".cu").map(str::to_owned))
+            .collect();
+        let mut listed: Vec<String> = KERNEL_SOURCES.iter().map(|k| k.name.to_owned()).collect();
+        files.sort();
+        listed.sort();
+        assert_eq!(files, listed, "the .cu files of {} and KERNEL_SOURCES differ", dir.display());
     }
 
     #[test]
