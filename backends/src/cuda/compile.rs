@@ -2,7 +2,7 @@
 //! cache.
 //!
 //! Every kernel family's `.cu` file is compiled on first use for the compute capability of the GPU
-//! present (`compute_XY`), with [`PRELUDE`] prepended. The PTX text is cached on disk under a key
+//! present (`compute_XY`), with [`PRELUDE`] and the op codes (`op_codes.rs`) prepended. The PTX text is cached on disk under a key
 //! that hashes the source, the compiler options, the architecture and the NVRTC version, so a
 //! second process skips NVRTC entirely. The cache folder is `$LAMINA_CUDA_CACHE`, else
 //! `$XDG_CACHE_HOME/lamina/ptx`, else `$HOME/.cache/lamina/ptx`, else a folder in the system's
@@ -96,7 +96,9 @@ pub fn compile(k: &KernelSource, arch: &str, use_cache: bool) -> Result<String> 
     options.push(format!("--gpu-architecture=compute_{cc}"));
     let (major, minor) = nvrtc_version();
     let version = format!("nvrtc {major}.{minor}");
-    let key = fnv1a(&[PRELUDE.as_bytes(), k.src.as_bytes(), options.join(" ").as_bytes(), version.as_bytes()]);
+    let codes = super::op_codes::header();
+    let parts = [PRELUDE, &codes, k.src, &options.join(" "), &version];
+    let key = fnv1a(&parts.map(str::as_bytes));
     let path = cache_dir().join(format!("{}-{arch}-{key:016x}.ptx", k.name));
     if use_cache {
         if let Ok(ptx) = std::fs::read_to_string(&path) {
@@ -105,7 +107,7 @@ pub fn compile(k: &KernelSource, arch: &str, use_cache: bool) -> Result<String> 
             }
         }
     }
-    let src = format!("{PRELUDE}\n// ----- {} -----\n{}", k.name, k.src);
+    let src = format!("{PRELUDE}\n{codes}\n// ----- {} -----\n{}", k.name, k.src);
     let opts = cudarc::nvrtc::CompileOptions { options, name: Some(format!("{}.cu", k.name)), ..Default::default() };
     let ptx = cudarc::nvrtc::compile_ptx_with_opts(src, opts).map_err(|e| match e {
         cudarc::nvrtc::CompileError::CompileError { log, .. } => {

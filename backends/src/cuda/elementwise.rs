@@ -11,62 +11,15 @@ use crate::{DType, Error, Layout, Result};
 /// The kernels of this file.
 pub(crate) const SRC: KernelSource = KernelSource { name: "elementwise", src: include_str!("elementwise.cu") };
 
-/// The kernel's op code and scalar parameters of a unary op.
+/// The kernel's op code (`UNARY_*` in `elementwise.cu`, see `op_codes.rs`) and scalar
+/// parameters of a unary op.
 fn unary_code(op: UnaryOp) -> (i32, f64, f64) {
-    match op {
-        UnaryOp::Neg => (0, 0.0, 0.0),
-        UnaryOp::Abs => (1, 0.0, 0.0),
-        UnaryOp::Exp => (2, 0.0, 0.0),
-        UnaryOp::Log => (3, 0.0, 0.0),
-        UnaryOp::Sqrt => (4, 0.0, 0.0),
-        UnaryOp::Rsqrt => (5, 0.0, 0.0),
-        UnaryOp::Recip => (6, 0.0, 0.0),
-        UnaryOp::Square => (7, 0.0, 0.0),
-        UnaryOp::Sin => (8, 0.0, 0.0),
-        UnaryOp::Cos => (9, 0.0, 0.0),
-        UnaryOp::Tanh => (10, 0.0, 0.0),
-        UnaryOp::Sigmoid => (11, 0.0, 0.0),
-        UnaryOp::Relu => (12, 0.0, 0.0),
-        UnaryOp::Relu6 => (13, 0.0, 0.0),
-        UnaryOp::Erf => (14, 0.0, 0.0),
-        UnaryOp::GeluErf => (15, 0.0, 0.0),
-        UnaryOp::GeluTanh => (16, 0.0, 0.0),
-        UnaryOp::Silu => (17, 0.0, 0.0),
-        UnaryOp::Sign => (18, 0.0, 0.0),
-        UnaryOp::Round => (19, 0.0, 0.0),
-        UnaryOp::Floor => (20, 0.0, 0.0),
-        UnaryOp::Ceil => (21, 0.0, 0.0),
-        UnaryOp::Clamp { min, max } => (22, min, max),
-        UnaryOp::Powf(p) => (23, p, 0.0),
-    }
-}
-
-fn binary_code(op: BinaryOp) -> i32 {
-    match op {
-        BinaryOp::Add => 0,
-        BinaryOp::Sub => 1,
-        BinaryOp::Mul => 2,
-        BinaryOp::Div => 3,
-        BinaryOp::Max => 4,
-        BinaryOp::Min => 5,
-        BinaryOp::Pow => 6,
-        BinaryOp::ReluBackward => 7,
-        BinaryOp::Relu6Backward => 8,
-        BinaryOp::GeluBackward => 9,
-        BinaryOp::GeluTanhBackward => 10,
-        BinaryOp::SiluBackward => 11,
-    }
-}
-
-fn cmp_code(op: CmpOp) -> i32 {
-    match op {
-        CmpOp::Eq => 0,
-        CmpOp::Ne => 1,
-        CmpOp::Lt => 2,
-        CmpOp::Le => 3,
-        CmpOp::Gt => 4,
-        CmpOp::Ge => 5,
-    }
+    let (p0, p1) = match op {
+        UnaryOp::Clamp { min, max } => (min, max),
+        UnaryOp::Powf(p) => (p, 0.0),
+        _ => (0.0, 0.0),
+    };
+    (op.code() as i32, p0, p1)
 }
 
 fn check_same_shape(op: &'static str, la: &Layout, lb: &Layout) -> Result<()> {
@@ -140,7 +93,7 @@ pub(crate) fn binary(
     if n > 0 {
         let flag = div_flag(op, a)?;
         let w = Walk::new(op.name(), [la, lb])?;
-        let args = Args::new().buf(a).buf(b).buf(&out).int(n).push(w).push(binary_code(op));
+        let args = Args::new().buf(a).buf(b).buf(&out).int(n).push(w).push(op.code() as i32);
         let args = args.push(flag.as_ref().map_or(0u64, |f| f.ptr()));
         launch(&a.dev, &SRC, &kname("binary", a.dtype()), grid_for(n), args)?;
         check_div(flag)?;
@@ -164,7 +117,7 @@ pub(crate) fn binary_scalar(
     if n > 0 {
         let flag = div_flag(op, a)?;
         let w = Walk::new(op.name(), [la])?;
-        let args = Args::new().buf(a).buf(&out).int(n).push(w).push(binary_code(op)).push(scalar);
+        let args = Args::new().buf(a).buf(&out).int(n).push(w).push(op.code() as i32).push(scalar);
         let args = args.push(scalar_first as i32).push(flag.as_ref().map_or(0u64, |f| f.ptr()));
         launch(&a.dev, &SRC, &kname("binary_scalar", a.dtype()), grid_for(n), args)?;
         check_div(flag)?;
@@ -191,7 +144,7 @@ pub(crate) fn compare(
     let out = CudaStorage::alloc(&a.dev, DType::U8, n)?;
     if n > 0 {
         let w = Walk::new("compare", [la, lb])?;
-        let args = Args::new().buf(a).buf(b).buf(&out).int(n).push(w).push(cmp_code(op));
+        let args = Args::new().buf(a).buf(b).buf(&out).int(n).push(w).push(op.code() as i32);
         launch(&a.dev, &SRC, &kname("compare", a.dtype()), grid_for(n), args)?;
     }
     Ok(out)
@@ -210,7 +163,7 @@ pub(crate) fn compare_scalar(
     let out = CudaStorage::alloc(&a.dev, DType::U8, n)?;
     if n > 0 {
         let w = Walk::new("compare", [la])?;
-        let args = Args::new().buf(a).buf(&out).int(n).push(w).push(cmp_code(op)).push(scalar);
+        let args = Args::new().buf(a).buf(&out).int(n).push(w).push(op.code() as i32).push(scalar);
         launch(&a.dev, &SRC, &kname("compare_scalar", a.dtype()), grid_for(n), args)?;
     }
     Ok(out)

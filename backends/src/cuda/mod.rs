@@ -51,6 +51,7 @@ mod indexing;
 mod int8;
 mod launch;
 mod matmul;
+mod op_codes;
 mod pool;
 mod random;
 mod reduce;
