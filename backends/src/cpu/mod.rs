@@ -2,8 +2,9 @@
 //!
 //! Each kernel family lives in its own file, with a function per op of the same name and
 //! arguments as the op's method; [`CpuBackend`] wires them to the [`Backend`] contract and its
-//! [`Fused`] extension (the forwarding is generated from the op lists of `backend.rs`). Threads follow rayon's global pool (`RAYON_NUM_THREADS`), with one level of
-//! parallelism: a kernel parallelizes either its outer loop or its GEMM, never both.
+//! [`Fused`] extension (the forwarding is generated from the op lists of `backend.rs`). Threads
+//! follow rayon's global pool (`RAYON_NUM_THREADS`), with one level of parallelism: a kernel
+//! parallelizes either its outer loop or its GEMM, never both.
 
 #[macro_use]
 mod multiversion;
