@@ -52,6 +52,7 @@ pub mod presets;
 pub mod profiling;
 pub mod registry;
 pub mod schedule_spec;
+pub mod sr;
 pub mod swd;
 pub mod trainer;
 
