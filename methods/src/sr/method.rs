@@ -159,13 +159,13 @@ impl SrOptions {
         if o.ablate && !o.block {
             return Err(Error::invalid("--set", "ablate=remove needs the SR block (block=on)"));
         }
-        if o.blocks == Some(0) || o.hidden == Some(0) || o.stage == Some(0) {
-            return Err(Error::invalid("--set", "stage, p and u must be at least 1"));
+        if [o.blocks, o.hidden, o.stage, o.block_size, Some(o.reduction)].contains(&Some(0)) {
+            return Err(Error::invalid("--set", "stage, p, u, block_size and reduction must be at least 1"));
         }
         if let Some(p) = o.drop_p {
             layers::Dropout::new(p)?;
         }
-        DropBlock2d::new(o.block_size.unwrap_or(1).max(1), o.keep_prob)?;
+        DropBlock2d::new(o.block_size.unwrap_or(1), o.keep_prob)?;
         Ok(o)
     }
 }

@@ -147,6 +147,7 @@ fn bad_options_are_errors_that_name_them() {
         ("regularizer=l2", "regularizer"),
         ("act=swish", "activation"),
         ("p=0", "at least 1"),
+        ("block_size=0", "at least 1"),
         ("keep_prob=0", "keep probability"),
         ("drop_p=2", "probability"),
     ] {
