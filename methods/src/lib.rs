@@ -55,6 +55,7 @@ pub mod profiling;
 pub mod registry;
 pub mod sbn;
 pub mod schedule_spec;
+pub mod sr;
 pub mod swd;
 #[cfg(test)]
 mod testing;

@@ -382,6 +382,7 @@ pub fn all() -> Vec<&'static MethodSpec> {
     v.extend(crate::swd::SPECS.iter());
     v.extend(crate::sbn::SPECS.iter());
     v.extend(crate::wc::SPECS.iter());
+    v.extend(crate::sr::SPECS.iter());
     v
 }
 
