@@ -37,6 +37,15 @@ use crate::{Module, ModuleExt};
 pub const FORMAT: &str = "lamina-checkpoint-1";
 /// Prefix of the optimizer's tensors in the file.
 pub const OPTIM_PREFIX: &str = "optim.";
+/// Prefix of the training method's own tensors in the file (masks, scores, weights to rewind
+/// to): saved by [`save_checkpoint_with`], skipped when the model's weights are loaded.
+pub const METHOD_PREFIX: &str = "method.";
+
+/// Whether a checkpoint entry is training state (optimizer or method) rather than a model
+/// parameter or buffer.
+pub fn is_training_state(name: &str) -> bool {
+    name.starts_with(OPTIM_PREFIX) || name.starts_with(METHOD_PREFIX)
+}
 
 /// Where a training run is, saved beside the weights.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -62,10 +71,24 @@ pub fn save_checkpoint(
     scheduler: Option<&Scheduler>,
     state: &TrainingState,
 ) -> Result<()> {
+    save_checkpoint_with(path, model, optimizer, scheduler, state, &[])
+}
+
+/// [`save_checkpoint`] plus the training method's tensors, stored under [`METHOD_PREFIX`]
+/// (`("mask.layer1", t)` is written as `method.mask.layer1`); [`method_tensors`] reads them back.
+pub fn save_checkpoint_with(
+    path: &Path,
+    model: &dyn Module,
+    optimizer: Option<&dyn Optimizer>,
+    scheduler: Option<&Scheduler>,
+    state: &TrainingState,
+    method: &[(String, autograd::Tensor)],
+) -> Result<()> {
     let mut tensors = model.state_dict();
-    if let Some(clash) = tensors.iter().find(|(n, _)| n.starts_with(OPTIM_PREFIX)) {
-        return Err(err(path, format!("model entry {:?} clashes with the optimizer prefix", clash.0)));
+    if let Some(clash) = tensors.iter().find(|(n, _)| is_training_state(n)) {
+        return Err(err(path, format!("model entry {:?} clashes with the optimizer or method prefix", clash.0)));
     }
+    tensors.extend(method.iter().map(|(n, t)| (format!("{METHOD_PREFIX}{n}"), t.clone())));
     let rng = rng::state();
     let mut meta = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
@@ -115,7 +138,11 @@ pub fn load_checkpoint(
         (Some(seed), Some(counter)) => RngState { seed, counter },
         _ => return Err(err(path, format!("bad rng metadata {rng_json}"))),
     };
-    let (optim, weights): (Vec<_>, Vec<_>) = file.tensors.into_iter().partition(|(n, _)| n.starts_with(OPTIM_PREFIX));
+    let (optim, weights): (Vec<_>, Vec<_>) = file
+        .tensors
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with(METHOD_PREFIX))
+        .partition(|(n, _)| n.starts_with(OPTIM_PREFIX));
     load_state_dict(model, &weights, Strictness::Strict).map_err(|e| err(path, e))?;
     if let Some(opt) = optimizer {
         let meta = json("optimizer")?.ok_or_else(|| err(path, "the file holds no optimizer state"))?;
@@ -128,4 +155,9 @@ pub fn load_checkpoint(
     }
     rng::set_state(rng_state);
     Ok(state)
+}
+
+/// The training method's tensors of a checkpoint file (names without [`METHOD_PREFIX`]).
+pub fn method_tensors(file: &crate::state_dict::TensorFile) -> Vec<(String, autograd::Tensor)> {
+    file.tensors.iter().filter_map(|(n, t)| n.strip_prefix(METHOD_PREFIX).map(|k| (k.to_string(), t.clone()))).collect()
 }

@@ -94,6 +94,29 @@ impl Conv2d {
         self.weight.leaf().shape().to_vec()
     }
 
+    /// The kernel's `(height, width)`.
+    ///
+    /// ```
+    /// use layers::{Conv2d, Conv2dOptions};
+    /// let c = Conv2d::new(4, 8, 3, Conv2dOptions::default().stride(2).padding(1).groups(2)).unwrap();
+    /// assert_eq!((c.kernel_size(), c.in_channels(), c.out_channels()), ((3, 3), 4, 8));
+    /// assert_eq!((c.params.stride, c.params.padding, c.params.groups), ((2, 2), (1, 1), 2));
+    /// ```
+    pub fn kernel_size(&self) -> (usize, usize) {
+        let s = self.weight_shape();
+        (s[2], s[3])
+    }
+
+    /// Input channels (`in / groups` per group times the groups).
+    pub fn in_channels(&self) -> usize {
+        self.weight_shape()[1] * self.params.groups
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.weight_shape()[0]
+    }
+
     /// The convolution with an explicit weight (wrappers that transform the weight use this).
     pub fn forward_with_weight(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
         let b = self.bias.as_ref().map(|b| b.tensor());

@@ -30,6 +30,8 @@ pub trait AsAny: Any {
     fn as_any(&self) -> &dyn Any;
     /// `self` as `&mut dyn Any`.
     fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// The boxed `self` as `Box<dyn Any>` (to take a boxed module apart by its concrete type).
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
 impl<T: Any> AsAny for T {
@@ -37,6 +39,9 @@ impl<T: Any> AsAny for T {
         self
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
     }
 }

@@ -246,6 +246,13 @@ impl Scheduler {
         self.base_lrs.get(group).map(|&b| self.schedule.lr(b, self.t))
     }
 
+    /// Moves to step `t` (learning-rate rewinding: a schedule started part-way) and writes its
+    /// rates into `opt`.
+    pub fn seek(&mut self, t: usize, opt: &mut dyn Optimizer) -> Result<()> {
+        self.t = t;
+        self.apply(opt)
+    }
+
     /// Advances one step and writes the new rates into `opt`.
     pub fn step(&mut self, opt: &mut dyn Optimizer) -> Result<()> {
         self.t += 1;

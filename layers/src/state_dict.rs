@@ -2,9 +2,12 @@
 //! extra entries (optimizer state) and string metadata, and PyTorch/torchvision/timm files.
 //!
 //! Writes are atomic (a temporary file beside the target, then a rename), so a crash never leaves
-//! a half-written checkpoint under the final name. Loading memory-maps the file with `memmap2`
-//! and reports missing, unexpected and shape-mismatched names ([`LoadReport`]) instead of
-//! ignoring them; [`Strictness::Strict`] turns any of them into an error that lists them all.
+//! a half-written checkpoint under the final name. Loading reads the file into memory (not a
+//! memory map: a mapped file truncated by another process while being read kills the reader with
+//! SIGBUS, and every tensor is copied out anyway), parses it with [`parse_tensors`] (which never
+//! panics, whatever the bytes), and reports missing, unexpected and shape-mismatched names
+//! ([`LoadReport`]) instead of ignoring them; [`Strictness::Strict`] turns any of them into an
+//! error that lists them all.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -145,15 +148,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Reads every tensor of a safetensors file (memory-mapped) and its metadata. A missing,
-/// truncated or corrupt file is an error naming the file and what was wrong.
+/// Reads every tensor of a safetensors file and its metadata. A missing, truncated or corrupt
+/// file is an error naming the file and what was wrong.
 pub fn load_tensors(path: &Path) -> Result<TensorFile> {
-    let file = File::open(path).map_err(|e| io_err(path, format!("cannot open: {e}")))?;
-    // SAFETY: the map is read-only and dropped before this function returns; a concurrent writer
-    // of the same file would be a user error that at worst yields a parse error here.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_err(path, format!("cannot map: {e}")))?;
-    let (_, meta) = SafeTensors::read_metadata(&map).map_err(|e| io_err(path, format!("corrupt header: {e}")))?;
-    let st = SafeTensors::deserialize(&map).map_err(|e| io_err(path, format!("corrupt file: {e}")))?;
+    if path.is_dir() {
+        return Err(io_err(path, "is a folder, not a safetensors file"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| io_err(path, format!("cannot read: {e}")))?;
+    parse_tensors(&bytes, path)
+}
+
+/// Parses the bytes of a safetensors file (`path` only names the source in errors): every
+/// tensor, in file order, as a host tensor, and the metadata. Any input gives a tensor file or
+/// an error, never a panic (fuzzed in `layers/tests/fuzz_safetensors.rs`).
+pub fn parse_tensors(bytes: &[u8], path: &Path) -> Result<TensorFile> {
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| io_err(path, format!("corrupt header: {e}")))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| io_err(path, format!("corrupt file: {e}")))?;
     let mut names: Vec<(usize, String)> =
         st.names().into_iter().map(|n| (meta.info(n).map(|i| i.data_offsets.0).unwrap_or(0), n.to_string())).collect();
     names.sort();
@@ -212,8 +222,72 @@ impl std::fmt::Display for LoadReport {
 
 type Setter = Box<dyn Fn(&Tensor) -> Result<()>>;
 
+/// A parameter or buffer slot of a module: its name, shape and dtype, and how to write it.
+struct Slot {
+    name: String,
+    shape: Vec<usize>,
+    dtype: DType,
+    set: Setter,
+}
+
+fn slots(module: &dyn Module) -> Vec<Slot> {
+    let mut out = Vec::new();
+    for (name, p) in module.named_parameters() {
+        let leaf = p.leaf();
+        let (shape, dtype) = (leaf.shape().to_vec(), leaf.dtype());
+        out.push(Slot { name, shape, dtype, set: Box::new(move |t: &Tensor| p.set_data(t)) });
+    }
+    for (name, b) in module.named_buffers() {
+        let value = b.get();
+        let (shape, dtype) = (value.shape().to_vec(), value.dtype());
+        out.push(Slot { name, shape, dtype, set: Box::new(move |t: &Tensor| b.set_data(t)) });
+    }
+    out
+}
+
+/// Matches named tensors against the slots: the report (with `loaded` the names that would load)
+/// and the pairs to copy.
+fn plan<'a>(slots: &'a [Slot], tensors: &'a [(String, Tensor)]) -> (LoadReport, Vec<(&'a Slot, &'a Tensor)>) {
+    let mut report = LoadReport::default();
+    let file: HashMap<&str, &Tensor> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let known: std::collections::HashSet<&str> = slots.iter().map(|s| s.name.as_str()).collect();
+    report.unexpected = tensors.iter().filter(|(n, _)| !known.contains(n.as_str())).map(|(n, _)| n.clone()).collect();
+    let mut todo = Vec::new();
+    for slot in slots {
+        match file.get(slot.name.as_str()) {
+            None => report.missing.push(slot.name.clone()),
+            Some(t) if t.shape() != &slot.shape[..] => {
+                report.mismatched.push((slot.name.clone(), slot.shape.clone(), t.shape().to_vec()))
+            }
+            Some(t) => {
+                report.loaded.push(slot.name.clone());
+                todo.push((slot, *t));
+            }
+        }
+    }
+    (report, todo)
+}
+
+/// What [`load_state_dict`] would do with `tensors`, without loading anything: `loaded` lists
+/// the names that would be copied.
+///
+/// ```
+/// use layers::state_dict::compare_state_dict;
+/// use layers::{Linear, ModuleExt};
+/// let fc = Linear::new(3, 2, true);
+/// let mut sd = fc.state_dict();
+/// sd.pop();
+/// let report = compare_state_dict(&fc, &sd);
+/// assert_eq!((report.loaded, report.missing), (vec!["weight".to_string()], vec!["bias".to_string()]));
+/// ```
+pub fn compare_state_dict(module: &dyn Module, tensors: &[(String, Tensor)]) -> LoadReport {
+    plan(&slots(module), tensors).0
+}
+
 /// Copies named tensors into a module's parameters and buffers (values are converted to each
-/// slot's dtype and device).
+/// slot's device, and between f32 and f64). An integer tensor for a floating-point slot or a
+/// floating-point tensor for an integer one (BatchNorm's `num_batches_tracked`) is an error
+/// naming the tensor, whatever the strictness, and nothing is loaded.
 ///
 /// ```
 /// use layers::state_dict::{load_state_dict, Strictness};
@@ -226,43 +300,30 @@ type Setter = Box<dyn Fn(&Tensor) -> Result<()>>;
 /// assert_eq!(a.weight.leaf().to_vec::<f32>().unwrap(), b.weight.leaf().to_vec::<f32>().unwrap());
 /// let err = load_state_dict(&b, &[("nope".into(), Tensor::zeros(&[1]))], Strictness::Strict).unwrap_err();
 /// assert!(err.to_string().contains("nope"));
+/// let ints = Tensor::from_vec(vec![1i64, 2], &[2]).unwrap();
+/// let err = load_state_dict(&b, &[("bias".into(), ints)], Strictness::Lenient).unwrap_err();
+/// assert!(err.to_string().contains("\"bias\""));
 /// ```
 pub fn load_state_dict(
     module: &dyn Module,
     tensors: &[(String, Tensor)],
     strictness: Strictness,
 ) -> Result<LoadReport> {
-    let params = module.named_parameters();
-    let buffers = module.named_buffers();
-    let mut report = LoadReport::default();
-    let file: HashMap<&str, &Tensor> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    let mut targets: Vec<(String, Vec<usize>, Setter)> = Vec::new();
-    for (name, p) in params {
-        let shape = p.leaf().shape().to_vec();
-        targets.push((name, shape, Box::new(move |t: &Tensor| p.set_data(t))));
-    }
-    for (name, b) in buffers {
-        let shape = b.get().shape().to_vec();
-        targets.push((name, shape, Box::new(move |t: &Tensor| b.set_data(t))));
-    }
-    let known: std::collections::HashSet<&str> = targets.iter().map(|(n, _, _)| n.as_str()).collect();
-    report.unexpected = tensors.iter().filter(|(n, _)| !known.contains(n.as_str())).map(|(n, _)| n.clone()).collect();
-    let mut todo = Vec::new();
-    for (name, shape, set) in &targets {
-        match file.get(name.as_str()) {
-            None => report.missing.push(name.clone()),
-            Some(t) if t.shape() != &shape[..] => {
-                report.mismatched.push((name.clone(), shape.clone(), t.shape().to_vec()))
-            }
-            Some(t) => todo.push((name, *t, set)),
+    let slots = slots(module);
+    let (report, todo) = plan(&slots, tensors);
+    for (slot, t) in &todo {
+        if slot.dtype.is_float() != t.dtype().is_float() {
+            return Err(Error::invalid(
+                "load_state_dict",
+                format!("tensor {:?} is {:?} but the module's is {:?}", slot.name, t.dtype(), slot.dtype),
+            ));
         }
     }
     if strictness == Strictness::Strict && !report.is_clean() {
         return Err(Error::invalid("load_state_dict", format!("the state does not match the module: {report}")));
     }
-    for (name, t, set) in todo {
-        set(t)?;
-        report.loaded.push(name.clone());
+    for (slot, t) in todo {
+        (slot.set)(t)?;
     }
     Ok(report)
 }

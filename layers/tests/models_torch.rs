@@ -181,7 +181,12 @@ fn torchvision_and_timm_state_dicts_load_by_name() {
             .enumerate()
             .map(|(i, e)| {
                 let shape: Vec<usize> = e[1].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-                (e[0].as_str().unwrap().to_string(), Tensor::full(&shape, i as f64))
+                let name = e[0].as_str().unwrap().to_string();
+                let value = Tensor::full(&shape, i as f64);
+                // PyTorch saves BatchNorm's counters as int64, and float ones are refused.
+                let value =
+                    if name.ends_with("num_batches_tracked") { value.to_dtype(DType::I64).unwrap() } else { value };
+                (name, value)
             })
             .collect();
         let net = models::build(model, 1000, 3, 0).unwrap();

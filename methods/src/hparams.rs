@@ -40,6 +40,16 @@ impl Hparams {
         Hparams { method: method.to_string(), specs: specs.to_vec(), values }
     }
 
+    /// The defaults of `specs` overridden by `values` (as saved in a configuration); a key
+    /// `specs` does not declare is an error listing the valid keys.
+    pub fn from_values(method: &str, specs: &[HparamSpec], values: &BTreeMap<String, String>) -> Result<Hparams> {
+        let mut h = Hparams::new(method, specs);
+        for (k, v) in values {
+            h.set(&format!("{k}={v}"))?;
+        }
+        Ok(h)
+    }
+
     /// Applies one `key=value` assignment; an unknown key is an error listing the valid keys.
     pub fn set(&mut self, assignment: &str) -> Result<()> {
         let Some((key, value)) = assignment.split_once('=') else {

@@ -3,13 +3,29 @@
 
 use std::fmt::Write;
 
-/// One line of a chart: a legend name and its points.
+/// One line (or set of markers) of a chart: a legend name, its points and optional error bars.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
     /// Legend text.
     pub name: String,
     /// `(x, y)` points, drawn in order; non-finite points are skipped.
     pub points: Vec<(f64, f64)>,
+    /// Half-lengths of vertical error bars, one per point (empty: none).
+    pub errors: Vec<f64>,
+    /// Whether the points are joined by a line (else markers only).
+    pub joined: bool,
+}
+
+impl Series {
+    /// A line through `points`.
+    pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
+        Series { name: name.into(), points, errors: Vec::new(), joined: true }
+    }
+
+    /// Markers at `points` with vertical error bars `± errors` (one per point, or empty).
+    pub fn markers(name: impl Into<String>, points: Vec<(f64, f64)>, errors: Vec<f64>) -> Series {
+        Series { name: name.into(), points, errors, joined: false }
+    }
 }
 
 /// One panel: a title, axis labels and its series.
@@ -23,6 +39,8 @@ pub struct Panel {
     pub y_label: String,
     /// The lines.
     pub series: Vec<Series>,
+    /// Named ticks of the x axis (categories); empty: numeric ticks.
+    pub x_ticks: Vec<(f64, String)>,
 }
 
 const COLORS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
@@ -58,19 +76,28 @@ fn escape(s: &str) -> String {
 }
 
 fn panel_svg(out: &mut String, p: &Panel, ox: f64) {
+    let err = |s: &Series, i: usize| s.errors.get(i).copied().filter(|e| e.is_finite()).unwrap_or(0.0).abs();
     let pts: Vec<(f64, f64)> = p
         .series
         .iter()
-        .flat_map(|s| s.points.iter().copied())
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .flat_map(|s| {
+            s.points.iter().enumerate().flat_map(move |(i, &(x, y))| [(x, y - err(s, i)), (x, y + err(s, i))])
+        })
+        .chain(p.x_ticks.iter().map(|(x, _)| (*x, f64::NAN)))
+        .filter(|(x, _)| x.is_finite())
         .collect();
-    let (mut x0, mut x1, mut y0, mut y1) = pts
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY), |(a, b, c, d), &(x, y)| {
-            (a.min(x), b.max(x), c.min(y), d.max(y))
-        });
+    let ys = || pts.iter().map(|p| p.1).filter(|y| y.is_finite());
+    let (mut x0, mut x1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &(x, _)| (a.min(x), b.max(x)));
+    let (mut y0, mut y1) = ys().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
     if pts.is_empty() {
-        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+        (x0, x1) = (0.0, 1.0);
+    }
+    if ys().next().is_none() {
+        (y0, y1) = (0.0, 1.0);
+    }
+    if !p.x_ticks.is_empty() {
+        // Categories: half a slot of room on each side.
+        (x0, x1) = (x0 - 0.5, x1 + 0.5);
     }
     if x1 - x0 < 1e-12 {
         x1 = x0 + 1.0;
@@ -105,14 +132,19 @@ fn panel_svg(out: &mut String, p: &Panel, ox: f64) {
             label(t)
         );
     }
-    for t in nice_ticks(x0, x1) {
+    let x_ticks: Vec<(f64, String)> = if p.x_ticks.is_empty() {
+        nice_ticks(x0, x1).into_iter().map(|t| (t, label(t))).collect()
+    } else {
+        p.x_ticks.clone()
+    };
+    for (t, text) in x_ticks {
         let x = sx(t);
         let _ = writeln!(
             out,
             r##"<line x1="{x:.1}" x2="{x:.1}" y1="{pb:.1}" y2="{:.1}" stroke="#444"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
             pb + 4.0,
             pb + 16.0,
-            label(t)
+            escape(&text)
         );
     }
     let _ = writeln!(
@@ -137,11 +169,28 @@ fn panel_svg(out: &mut String, p: &Panel, ox: f64) {
             .filter(|(x, y)| x.is_finite() && y.is_finite())
             .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
             .collect();
-        let _ =
-            writeln!(out, r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#, path.join(" "));
-        for pt in &path {
-            let (x, y) = pt.split_once(',').unwrap_or(("0", "0"));
-            let _ = writeln!(out, r#"<circle cx="{x}" cy="{y}" r="2.5" fill="{color}"/>"#);
+        if s.joined {
+            let _ = writeln!(
+                out,
+                r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+                path.join(" ")
+            );
+        }
+        for (i, &(x, y)) in s.points.iter().enumerate().filter(|(_, (x, y))| x.is_finite() && y.is_finite()) {
+            let e = err(s, i);
+            if e > 0.0 {
+                let (cx, lo, hi) = (sx(x), sy(y - e), sy(y + e));
+                let _ = writeln!(
+                    out,
+                    r#"<path d="M{cx:.1},{lo:.1}V{hi:.1}M{:.1},{lo:.1}H{:.1}M{:.1},{hi:.1}H{:.1}" stroke="{color}" stroke-width="1.5" fill="none"/>"#,
+                    cx - 4.0,
+                    cx + 4.0,
+                    cx - 4.0,
+                    cx + 4.0
+                );
+            }
+            let r = if s.joined { 2.5 } else { 4.0 };
+            let _ = writeln!(out, r#"<circle cx="{:.1}" cy="{:.1}" r="{r}" fill="{color}"/>"#, sx(x), sy(y));
         }
         let ly = pt + 14.0 + 16.0 * i as f64;
         let _ = writeln!(
@@ -161,7 +210,7 @@ fn panel_svg(out: &mut String, p: &Panel, ox: f64) {
 /// ```
 /// use methods::plot::{render, Panel, Series};
 /// let p = Panel { title: "loss".into(), x_label: "epoch".into(), y_label: "loss".into(),
-///     series: vec![Series { name: "train".into(), points: vec![(1.0, 0.9), (2.0, 0.5)] }] };
+///     series: vec![Series::line("train", vec![(1.0, 0.9), (2.0, 0.5)])], x_ticks: vec![] };
 /// let svg = render(&[p]);
 /// assert!(svg.starts_with("<svg") && svg.contains("polyline"));
 /// ```
@@ -201,13 +250,30 @@ mod tests {
             x_label: "x".into(),
             y_label: "y".into(),
             series: vec![
-                Series { name: "one".into(), points: vec![(0.0, 1.0), (1.0, 2.0), (2.0, f64::NAN)] },
-                Series { name: "two".into(), points: vec![(0.0, 3.0)] },
+                Series::line("one", vec![(0.0, 1.0), (1.0, 2.0), (2.0, f64::NAN)]),
+                Series::line("two", vec![(0.0, 3.0)]),
             ],
+            x_ticks: vec![],
         };
         let svg = render(&[p.clone(), p]);
         assert_eq!(svg.matches("<polyline").count(), 4);
         assert_eq!(svg.matches("<circle").count(), 6, "the NaN point is skipped");
         assert!(svg.contains("a&lt;b") && !svg.contains("a<b"));
+    }
+
+    #[test]
+    fn markers_draw_error_bars_and_category_ticks() {
+        let p = Panel {
+            title: "accuracy".into(),
+            x_label: "method".into(),
+            y_label: "%".into(),
+            series: vec![Series::markers("mean ± sd", vec![(0.0, 90.0), (1.0, 91.0)], vec![0.5, 0.0])],
+            x_ticks: vec![(0.0, "baseline".into()), (1.0, "swd<2>".into())],
+        };
+        let svg = render(&[p]);
+        assert_eq!(svg.matches("<polyline").count(), 0, "markers are not joined");
+        assert_eq!(svg.matches("<path").count(), 1, "one error bar: the zero one is not drawn");
+        assert_eq!(svg.matches("<circle").count(), 2);
+        assert!(svg.contains(">baseline<") && svg.contains("swd&lt;2&gt;"));
     }
 }

@@ -16,14 +16,13 @@ use autograd::profile::{self, AlgorithmTime, OpTime, Report};
 use autograd::{Error, Result};
 use layers::loss::CrossEntropyOptions;
 use layers::optim::Optimizer;
-use layers::rng;
-use layers::schedule::{Interval, Scheduler};
+use layers::schedule::Scheduler;
+use layers::{rng, ModuleExt};
 use serde_json::json;
 
 use crate::config::TrainConfig;
-use crate::registry::Progress;
-use crate::schedule_spec::parse_schedule;
-use crate::trainer::{build_optimizer, epoch_seed, setup, train_step, Run};
+use crate::registry::{self, Phase, PhaseContext, Progress};
+use crate::trainer::{epoch_seed, phase_optimizer, setup, train_step, Run};
 
 /// How many steps to run and profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,14 +151,24 @@ pub fn profile_training(cfg: &TrainConfig, out: &Path, opts: ProfileOptions) -> 
     if opts.steps == 0 {
         return Err(Error::invalid("--profile", "needs at least one step to profile"));
     }
-    let mut run = setup(cfg, 2)?;
+    let mut run = setup(registry::find(&cfg.method)?, cfg, 2)?;
     std::fs::create_dir_all(out)
         .map_err(|e| Error::invalid("--profile", format!("{}: cannot create: {e}", out.display())))?;
-    let mut opt = build_optimizer(&run.cfg, run.model.as_ref())?;
-    let spe = run.info.steps_per_epoch;
-    let schedule = parse_schedule(&run.cfg.schedule, run.cfg.epochs, spe)?;
-    let mut sched = Scheduler::new(schedule, Interval::Step, opt.as_mut())?;
-    let measured = run_steps(&mut run, opt.as_mut(), &mut sched, opts);
+    // The first phase that trains, as the trainer starts it.
+    let phases = run.method.phases(&run.info);
+    let Some(index) = phases.iter().position(|p| p.epochs > 0) else {
+        return Err(Error::invalid("--profile", format!("method {} trains in no phase of this run", cfg.method)));
+    };
+    for (i, phase) in phases.iter().enumerate().take(index + 1) {
+        let at = Progress { phase: i, epoch: 0, phase_epoch: 0, step: 0 };
+        let ctx = PhaseContext { run: &run.info, at, phase, data: &run.data };
+        run.method.start_phase(&mut run.model, &ctx)?;
+        run.model.convert(autograd::DType::F32, run.device)?;
+    }
+    let phase: &Phase = &phases[index];
+    let (mut opt, mut sched) =
+        phase_optimizer(&mut run, phase, Progress { phase: index, epoch: 0, phase_epoch: 0, step: 0 })?;
+    let measured = run_steps(&mut run, opt.as_mut(), &mut sched, index, opts);
     profile::disable();
     let report = measured?;
     let p = StepProfile {
@@ -179,7 +188,13 @@ pub fn profile_training(cfg: &TrainConfig, out: &Path, opts: ProfileOptions) -> 
 }
 
 /// The warm-up and measured steps, over as many epochs of the training data as they need.
-fn run_steps(run: &mut Run, opt: &mut dyn Optimizer, sched: &mut Scheduler, opts: ProfileOptions) -> Result<Report> {
+fn run_steps(
+    run: &mut Run,
+    opt: &mut dyn Optimizer,
+    sched: &mut Scheduler,
+    phase: usize,
+    opts: ProfileOptions,
+) -> Result<Report> {
     let spe = run.info.steps_per_epoch;
     let ce = CrossEntropyOptions::default().label_smoothing(run.cfg.label_smoothing);
     let total = opts.warmup + opts.steps;
@@ -192,7 +207,8 @@ fn run_steps(run: &mut Run, opt: &mut dyn Optimizer, sched: &mut Scheduler, opts
         rng::manual_seed(epoch_seed(run.cfg.seed, epoch));
         for (i, batch) in run.data.train.epoch(epoch as u64).enumerate() {
             let batch = batch.map_err(|e| Error::invalid("dataset", e.to_string()))?;
-            train_step(run, opt, sched, &batch, Progress { epoch, step: epoch * spe + i }, ce)?;
+            let at = Progress { phase, epoch, phase_epoch: epoch, step: epoch * spe + i };
+            train_step(run, opt, sched, &batch, at, ce)?;
             run.data.train.recycle(batch);
             done += 1;
             if done == opts.warmup {

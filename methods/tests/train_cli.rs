@@ -181,3 +181,113 @@ fn profile_prints_a_per_op_table_and_writes_profile_json() {
     let o = run(&strs(&with(&["--model", "mlp", "--profile", "0"])));
     assert!(!o.status.success() && stderr(&o).contains("--profile"), "{}", stderr(&o));
 }
+
+#[test]
+fn presets_set_the_recipe_and_options_override_it() {
+    let dir = out_dir("preset");
+    // The small protocol's recipe (width 0.25, 15 epochs, one-cycle) on the embedded data.
+    let args = with(&[
+        "--preset",
+        "small",
+        "--dataset",
+        "fashion-mnist-embedded",
+        "--model",
+        "resnet8",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "200",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let o = run(&strs(&args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["preset"], "small");
+    assert_eq!((cfg["width"].as_f64(), cfg["model"].as_str()), (Some(0.25), Some("resnet8")));
+    assert_eq!((cfg["epochs"].as_u64(), cfg["train_limit"].as_u64()), (Some(1), Some(200)));
+    assert_eq!((cfg["schedule"].as_str(), cfg["weight_decay"].as_f64()), (Some("onecycle"), Some(5e-4)));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    // ResNet-8 at width 0.25: 4/8/16 channels.
+    assert!(summary["params"].as_u64().unwrap() < 6_000, "{}", summary["params"]);
+    std::fs::remove_dir_all(dir).unwrap();
+
+    let o = run(&["--method", "swd", "--preset", "nope"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no preset \"nope\"") && stderr(&o).contains("small, paper"), "{}", stderr(&o));
+    let o = run(&["--list-methods"]);
+    let listing = String::from_utf8_lossy(&o.stdout);
+    assert!(listing.contains("--preset small") && listing.contains("--preset paper"), "{listing}");
+    let o = run(&["--model", "mlp", "--width", "0.5", "--epochs", "1"]);
+    assert!(!o.status.success() && stderr(&o).contains("mlp"), "{}", stderr(&o));
+}
+
+#[test]
+fn init_from_loads_a_checkpoint_before_training() {
+    let first = out_dir("init-a");
+    let args = with(&["--model", "mlp", "--epochs", "1", "--train-limit", "600", "--out", first.to_str().unwrap()]);
+    let o = run(&strs(&args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A trained start: the second run evaluates to the first one's accuracy before any training,
+    // so its first epoch starts far above chance.
+    let second = out_dir("init-b");
+    let best = first.join("best.safetensors");
+    let args = with(&[
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "600",
+        "--lr",
+        "0",
+        "--init-from",
+        best.to_str().unwrap(),
+        "--out",
+        second.to_str().unwrap(),
+    ]);
+    let o = run(&strs(&args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap()).unwrap()
+    };
+    let (a, b) = (read(&first), read(&second));
+    assert_eq!(a["test_acc"], b["test_acc"], "lr 0: the loaded weights are the evaluated ones");
+    let extra = b["extra"].to_string();
+    assert!(extra.contains("init-from") && extra.contains("loaded"), "{extra}");
+    // A file that does not exist is named.
+    let o = run(&strs(&with(&["--model", "mlp", "--init-from", "/nonexistent/w.safetensors"])));
+    assert!(!o.status.success() && stderr(&o).contains("/nonexistent/w.safetensors"), "{}", stderr(&o));
+    std::fs::remove_dir_all(first).unwrap();
+    std::fs::remove_dir_all(second).unwrap();
+}
+
+#[test]
+fn test_every_zero_tests_only_the_selected_weights() {
+    let dir = out_dir("test-every");
+    let args = with(&[
+        "--model",
+        "mlp",
+        "--epochs",
+        "2",
+        "--train-limit",
+        "300",
+        "--test-every",
+        "0",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let o = run(&strs(&args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    for line in metrics.lines() {
+        let m: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(m["test"].is_null() && m["val"]["acc"].is_number(), "{m}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["test_acc"].as_f64().unwrap() > 0.3, "{summary}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -15,3 +15,4 @@ mod pool;
 mod reduce;
 mod shape;
 mod softmax;
+mod spectral_batch_norm;

@@ -225,7 +225,7 @@ fn hot_float_unary<T: FloatElement>(op: UnaryOp, v: &[T], l: &Layout) -> Option<
     })
 }
 
-/// [`hot_float_unary`] for `+ − × ÷` and the ReLU backward ops of two float views.
+/// [`hot_float_unary`] for `+ − × ÷` and the ReLU and arctangent backward ops of two float views.
 fn hot_float_binary<T: FloatElement>(op: BinaryOp, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Option<Vec<T>> {
     let zero = T::zero();
     Some(match op {
@@ -237,6 +237,10 @@ fn hot_float_binary<T: FloatElement>(op: BinaryOp, a: &[T], la: &Layout, b: &[T]
         BinaryOp::Relu6Backward => {
             let six = T::from_f32(6.0);
             map2(a, la, b, lb, move |g: T, x: T| if x > zero && x < six { g } else { zero })
+        }
+        BinaryOp::AtanBackward => {
+            let one = T::one();
+            map2(a, la, b, lb, move |g: T, x: T| g / (one + x * x))
         }
         _ => return None,
     })
@@ -251,6 +255,9 @@ pub(crate) fn unary(op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorag
     let hot = match s {
         CpuStorage::F32(v) if op == UnaryOp::GeluErf => Some(CpuStorage::F32(
             contiguous_map1(v, l, fast_math::gelu_slice).unwrap_or_else(|| map1(v, l, fast_math::gelu_f32)),
+        )),
+        CpuStorage::F32(v) if op == UnaryOp::Atan => Some(CpuStorage::F32(
+            contiguous_map1(v, l, fast_math::atan_slice).unwrap_or_else(|| map1(v, l, fast_math::atan_f32)),
         )),
         CpuStorage::F32(v) => hot_float_unary(op, v, l).map(CpuStorage::F32),
         CpuStorage::F64(v) => hot_float_unary(op, v, l).map(CpuStorage::F64),

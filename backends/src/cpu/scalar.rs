@@ -116,6 +116,8 @@ fn float_unary<T: FloatElement>(op: UnaryOp, x: T, erf: impl Fn(T) -> T) -> T {
                 x.powf(T::from_f64(p))
             }
         }
+        UnaryOp::Atan => x.atan(),
+        UnaryOp::Asinh => x.asinh(),
     }
 }
 
@@ -180,6 +182,7 @@ pub(crate) fn activation_backward<T: FloatElement>(op: BinaryOp, g: T, x: T, erf
             let s = sigmoid(x);
             g * s * (one + x * (one - s))
         }
+        BinaryOp::AtanBackward => g / (one + x * x),
         _ => g,
     }
 }
@@ -214,7 +217,8 @@ fn float_binary<T: FloatElement>(op: BinaryOp, a: T, b: T, erf: impl Fn(T) -> T)
         | BinaryOp::Relu6Backward
         | BinaryOp::GeluBackward
         | BinaryOp::GeluTanhBackward
-        | BinaryOp::SiluBackward => activation_backward(op, a, b, erf),
+        | BinaryOp::SiluBackward
+        | BinaryOp::AtanBackward => activation_backward(op, a, b, erf),
     }
 }
 

@@ -14,6 +14,8 @@ MATH1(m_sin, sinf, sin)
 MATH1(m_cos, cosf, cos)
 MATH1(m_tanh, tanhf, tanh)
 MATH1(m_erf, erff, erf)
+MATH1(m_atan, atanf, atan)
+MATH1(m_asinh, asinhf, asinh)
 MATH1(m_rint, rintf, rint)
 MATH1(m_floor, floorf, floor)
 MATH1(m_ceil, ceilf, ceil)
@@ -59,6 +61,8 @@ template <typename T> __device__ __forceinline__ T unary_float(int op, T x, f64 
             return x < lo ? lo : (x > hi ? hi : x);
         }
         case UNARY_POW_SCALAR: return p0 == 2.0 ? x * x : m_pow(x, (T)p0);
+        case UNARY_ATAN: return m_atan(x);
+        case UNARY_ASINH: return m_asinh(x);
     }
     return x;
 }
@@ -111,6 +115,7 @@ template <typename T> struct Ops<T, true> {
                 T s = sigmoid(b);
                 return a * s * ((T)1 + b * ((T)1 - s));
             }
+            case BINARY_ATAN_BACKWARD: return a / ((T)1 + b * b);
         }
         return a;
     }

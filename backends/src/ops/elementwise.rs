@@ -126,6 +126,10 @@ op_enum! {
         } => "clamp",
         /// `x^p` for a scalar exponent.
         Powf(f64) => "pow_scalar",
+        /// Arctangent (principal value, in `(−π/2, π/2)`).
+        Atan => "atan",
+        /// Inverse hyperbolic sine `ln(x + sqrt(x² + 1))`.
+        Asinh => "asinh",
     }
 }
 
@@ -182,6 +186,8 @@ impl UnaryOp {
             UnaryOp::Ceil => x.ceil(),
             UnaryOp::Clamp { min, max } => x.max(min).min(max),
             UnaryOp::Powf(p) => x.powf(p),
+            UnaryOp::Atan => x.atan(),
+            UnaryOp::Asinh => x.signum() * (x.abs() + (x * x + 1.0).sqrt()).ln(),
         }
     }
 
@@ -214,6 +220,8 @@ impl UnaryOp {
         (UnaryOp::Powf(3.0), -3.0, 3.0),
         (UnaryOp::Powf(0.5), 0.0, 4.0),
         (UnaryOp::Powf(-1.5), 0.1, 4.0),
+        (UnaryOp::Atan, -20.0, 20.0),
+        (UnaryOp::Asinh, -20.0, 20.0),
     ];
 }
 
@@ -264,6 +272,8 @@ op_enum! {
         GeluTanhBackward => "gelu_tanh_backward",
         /// SiLU's backward: `a · σ(b) (1 + b (1 − σ(b)))`.
         SiluBackward => "silu_backward",
+        /// Arctangent's backward: `a / (1 + b²)`.
+        AtanBackward => "atan_backward",
     }
 }
 
@@ -274,12 +284,13 @@ impl BinaryOp {
     }
 
     /// The activation backward ops, each with the activation it differentiates.
-    pub const ACTIVATION_BACKWARD: [(BinaryOp, UnaryOp); 5] = [
+    pub const ACTIVATION_BACKWARD: [(BinaryOp, UnaryOp); 6] = [
         (BinaryOp::ReluBackward, UnaryOp::Relu),
         (BinaryOp::Relu6Backward, UnaryOp::Relu6),
         (BinaryOp::GeluBackward, UnaryOp::GeluErf),
         (BinaryOp::GeluTanhBackward, UnaryOp::GeluTanh),
         (BinaryOp::SiluBackward, UnaryOp::Silu),
+        (BinaryOp::AtanBackward, UnaryOp::Atan),
     ];
 
     /// Whether the op is the backward of an activation (in [`BinaryOp::ACTIVATION_BACKWARD`]).
@@ -315,6 +326,7 @@ impl BinaryOp {
                 a * (0.5 * (1.0 + u.tanh()) + 0.5 * b * c * (1.0 + 3.0 * 0.044715 * b * b) / u.cosh().powi(2))
             }
             BinaryOp::SiluBackward => a * (sig(b) + b * sig(b) * (1.0 - sig(b))),
+            BinaryOp::AtanBackward => a / (1.0 + b * b),
         }
     }
 }

@@ -11,6 +11,7 @@
 use autograd::{Error, Pool2dParams, Result, Tensor};
 
 use super::common::{conv, conv_bn_add_relu, conv_bn_relu};
+use super::{scale_channels, ModelOptions};
 use crate::init::FanMode;
 use crate::rng::with_seed;
 use crate::{children, AdaptiveAvgPool2d, BatchNorm2d, Identity, Linear, MaxPool2d, Mode, Module, Sequential};
@@ -177,6 +178,15 @@ pub struct ResNet {
 impl ResNet {
     /// ResNet-`depth` (18, 34, 50, 101 or 152) with the given stem, built from `seed`.
     pub fn new(depth: usize, stem: Stem, num_classes: usize, in_channels: usize, seed: u64) -> Result<ResNet> {
+        ResNet::with_options(depth, stem, &ModelOptions::new(num_classes, in_channels, seed))
+    }
+
+    /// ResNet-`depth` built as `opts` says: at width `w` the stem and the stages have
+    /// [`scale_channels`]`(64, w)`, `(128, w)`, `(256, w)` and `(512, w)` planes (times the
+    /// bottleneck's expansion of 4 at their outputs).
+    pub fn with_options(depth: usize, stem: Stem, opts: &ModelOptions) -> Result<ResNet> {
+        let &ModelOptions { num_classes, in_channels, seed, width } = opts;
+        opts.check_width("ResNet::new")?;
         let (bottleneck, blocks) = match depth {
             18 => (false, [2, 2, 2, 2]),
             34 => (false, [3, 4, 6, 3]),
@@ -191,15 +201,16 @@ impl ResNet {
             return Err(Error::invalid("ResNet::new", "needs at least one class and one input channel"));
         }
         let expansion = if bottleneck { Bottleneck::EXPANSION } else { BasicBlock::EXPANSION };
+        let [c1, c2, c3, c4] = [64, 128, 256, 512].map(|c| scale_channels(c, width));
         with_seed(seed, || {
             let (conv1, maxpool): (Box<dyn Module>, Box<dyn Module>) = match stem {
                 Stem::ImageNet => (
-                    conv_fo(in_channels, 64, 7, 2)?,
+                    conv_fo(in_channels, c1, 7, 2)?,
                     Box::new(MaxPool2d(Pool2dParams { stride: (2, 2), padding: (1, 1), ..Pool2dParams::square(3) })),
                 ),
-                Stem::Cifar => (conv_fo(in_channels, 64, 3, 1)?, Box::new(Identity)),
+                Stem::Cifar => (conv_fo(in_channels, c1, 3, 1)?, Box::new(Identity)),
             };
-            let mut in_c = 64;
+            let mut in_c = c1;
             let mut stage = |planes: usize, n: usize, stride: usize| -> Result<Box<dyn Module>> {
                 let mut seq = Sequential::new();
                 for i in 0..n {
@@ -213,20 +224,20 @@ impl ResNet {
                 }
                 Ok(Box::new(seq))
             };
-            let layer1 = stage(64, blocks[0], 1)?;
-            let layer2 = stage(128, blocks[1], 2)?;
-            let layer3 = stage(256, blocks[2], 2)?;
-            let layer4 = stage(512, blocks[3], 2)?;
+            let layer1 = stage(c1, blocks[0], 1)?;
+            let layer2 = stage(c2, blocks[1], 2)?;
+            let layer3 = stage(c3, blocks[2], 2)?;
+            let layer4 = stage(c4, blocks[3], 2)?;
             Ok(ResNet {
                 conv1,
-                bn1: bn(64),
+                bn1: bn(c1),
                 maxpool,
                 layer1,
                 layer2,
                 layer3,
                 layer4,
                 avgpool: Box::new(AdaptiveAvgPool2d((1, 1))),
-                fc: Box::new(Linear::new(512 * expansion, num_classes, true)),
+                fc: Box::new(Linear::new(c4 * expansion, num_classes, true)),
             })
         })
     }

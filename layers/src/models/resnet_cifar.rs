@@ -13,6 +13,7 @@ use autograd::{Error, Result, Tensor};
 
 use super::common::{conv, conv_bn_relu};
 use super::resnet::BasicBlock;
+use super::{scale_channels, ModelOptions};
 use crate::init::{default_bias, kaiming_normal, FanMode, Nonlinearity};
 use crate::rng::with_seed;
 use crate::{children, BatchNorm2d, Identity, Linear, Mode, Module, Sequential};
@@ -26,10 +27,21 @@ pub enum Shortcut {
     B,
 }
 
-/// Option A's shortcut: `x[:, :, ::2, ::2]` padded with `pad` zero channels on each side.
+/// Option A's shortcut: `x[:, :, ::2, ::2]` with zero channels added before and after (the
+/// reference pads `planes / 4` on each side; at other widths the odd channel goes after).
 pub struct SubsamplePad {
-    /// Zero channels added before and after.
-    pub pad: usize,
+    /// Zero channels added before the input's.
+    pub before: usize,
+    /// Zero channels added after the input's.
+    pub after: usize,
+}
+
+impl SubsamplePad {
+    /// The shortcut from `in_planes` to `planes >= in_planes` channels.
+    pub fn new(in_planes: usize, planes: usize) -> SubsamplePad {
+        let pad = planes.saturating_sub(in_planes);
+        SubsamplePad { before: pad / 2, after: pad - pad / 2 }
+    }
 }
 
 impl Module for SubsamplePad {
@@ -38,7 +50,7 @@ impl Module for SubsamplePad {
             return Err(Error::invalid("SubsamplePad", format!("expected [N, C, H, W], got {:?}", x.shape())));
         }
         let (h, w) = (x.shape()[2], x.shape()[3]);
-        x.slice(2, 0, h, 2)?.slice(3, 0, w, 2)?.pad(&[(0, 0), (self.pad, self.pad), (0, 0), (0, 0)], 0.0)
+        x.slice(2, 0, h, 2)?.slice(3, 0, w, 2)?.pad(&[(0, 0), (self.before, self.after), (0, 0), (0, 0)], 0.0)
     }
 }
 
@@ -47,7 +59,7 @@ fn block(in_planes: usize, planes: usize, stride: usize, kind: Shortcut) -> Resu
         Box::new(Identity)
     } else {
         match kind {
-            Shortcut::A => Box::new(SubsamplePad { pad: planes / 4 }),
+            Shortcut::A => Box::new(SubsamplePad::new(in_planes, planes)),
             Shortcut::B => Box::new(
                 Sequential::new()
                     .push(conv(in_planes, planes, 1, stride, 1, false, FanMode::FanIn)?)
@@ -65,7 +77,8 @@ fn block(in_planes: usize, planes: usize, stride: usize, kind: Shortcut) -> Resu
     Ok(BasicBlock::from_parts(parts, shortcut, "shortcut"))
 }
 
-/// A CIFAR ResNet of depth `6n + 2`.
+/// A CIFAR ResNet of depth `6n + 2`, at width multiplier `w` with stages of
+/// [`scale_channels`]`(16, w)`, `(32, w)` and `(64, w)` channels ([`CifarResNet::with_options`]).
 ///
 /// ```
 /// use layers::models::resnet_cifar::{CifarResNet, Shortcut};
@@ -100,6 +113,13 @@ impl CifarResNet {
         in_channels: usize,
         seed: u64,
     ) -> Result<CifarResNet> {
+        CifarResNet::with_options(depth, shortcut, &ModelOptions::new(num_classes, in_channels, seed))
+    }
+
+    /// A ResNet of `depth` layers built as `opts` says, its width included.
+    pub fn with_options(depth: usize, shortcut: Shortcut, opts: &ModelOptions) -> Result<CifarResNet> {
+        let &ModelOptions { num_classes, in_channels, seed, width } = opts;
+        opts.check_width("CifarResNet::new")?;
         if depth < 8 || !(depth - 2).is_multiple_of(6) || num_classes == 0 || in_channels == 0 {
             return Err(Error::invalid(
                 "CifarResNet::new",
@@ -107,9 +127,10 @@ impl CifarResNet {
             ));
         }
         let n = (depth - 2) / 6;
+        let [c1, c2, c3] = [16, 32, 64].map(|c| scale_channels(c, width));
         with_seed(seed, || {
-            let conv1 = conv(in_channels, 16, 3, 1, 1, false, FanMode::FanIn)?;
-            let mut in_planes = 16;
+            let conv1 = conv(in_channels, c1, 3, 1, 1, false, FanMode::FanIn)?;
+            let mut in_planes = c1;
             let mut stage = |planes: usize, stride: usize| -> Result<Box<dyn Module>> {
                 let mut seq = Sequential::new();
                 for i in 0..n {
@@ -119,12 +140,12 @@ impl CifarResNet {
                 }
                 Ok(Box::new(seq))
             };
-            let (layer1, layer2, layer3) = (stage(16, 1)?, stage(32, 2)?, stage(64, 2)?);
-            let w = kaiming_normal(&[num_classes, 64], FanMode::FanIn, Nonlinearity::Relu)?;
-            let linear = Linear::from_tensors(w, Some(default_bias(num_classes, 64)?));
+            let (layer1, layer2, layer3) = (stage(c1, 1)?, stage(c2, 2)?, stage(c3, 2)?);
+            let w = kaiming_normal(&[num_classes, c3], FanMode::FanIn, Nonlinearity::Relu)?;
+            let linear = Linear::from_tensors(w, Some(default_bias(num_classes, c3)?));
             Ok(CifarResNet {
                 conv1: Box::new(conv1),
-                bn1: Box::new(BatchNorm2d::new(16)),
+                bn1: Box::new(BatchNorm2d::new(c1)),
                 layer1,
                 layer2,
                 layer3,
@@ -179,10 +200,13 @@ mod tests {
     #[test]
     fn option_a_shortcut_subsamples_and_pads() {
         let x = Tensor::arange(0.0, 32.0, 1.0, autograd::DType::F32).unwrap().reshape_to(&[1, 2, 4, 4]).unwrap();
-        let y = SubsamplePad { pad: 1 }.forward(&x, Mode::Eval).unwrap();
+        let y = SubsamplePad::new(2, 4).forward(&x, Mode::Eval).unwrap();
         assert_eq!(y.shape(), &[1, 4, 2, 2]);
         let v = y.to_vec::<f32>().unwrap();
         assert_eq!(v, [0., 0., 0., 0., 0., 2., 8., 10., 16., 18., 24., 26., 0., 0., 0., 0.]);
+        let odd = SubsamplePad::new(2, 5).forward(&x, Mode::Eval).unwrap();
+        assert_eq!(odd.shape(), &[1, 5, 2, 2]);
+        assert_eq!(odd.to_vec::<f32>().unwrap()[4..12], v[4..12], "one zero channel before, two after");
     }
 
     #[test]

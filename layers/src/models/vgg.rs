@@ -14,6 +14,7 @@
 use autograd::{Error, Pool2dParams, Result, Tensor};
 
 use super::common::conv;
+use super::{scale_channels, ModelOptions};
 use crate::init::{normal, zeros, FanMode};
 use crate::rng::with_seed;
 use crate::{children, BatchNorm2d, Linear, MaxPool2d, Mode, Module, ReLU, Sequential};
@@ -41,13 +42,21 @@ fn config(depth: usize) -> Option<&'static [usize]> {
 pub struct Vgg {
     /// Convolutions, BatchNorms, ReLUs and max-pools.
     pub features: Box<dyn Module>,
-    /// `Linear(512, num_classes)`.
+    /// `Linear(512, num_classes)` (512 scaled by the width multiplier).
     pub classifier: Box<dyn Module>,
 }
 
 impl Vgg {
     /// VGG-`depth`-BN (11, 13, 16 or 19), built from `seed`.
     pub fn new(depth: usize, num_classes: usize, in_channels: usize, seed: u64) -> Result<Vgg> {
+        Vgg::with_options(depth, &ModelOptions::new(num_classes, in_channels, seed))
+    }
+
+    /// VGG-`depth`-BN built as `opts` says: at width `w` every convolution of `c` channels has
+    /// [`scale_channels`]`(c, w)`, and the classifier reads the last one's.
+    pub fn with_options(depth: usize, opts: &ModelOptions) -> Result<Vgg> {
+        let &ModelOptions { num_classes, in_channels, seed, width } = opts;
+        opts.check_width("Vgg::new")?;
         let Some(cfg) = config(depth) else {
             return Err(Error::invalid("Vgg::new", format!("depth {depth} is not one of 11, 13, 16, 19")));
         };
@@ -61,12 +70,13 @@ impl Vgg {
                 features = if v == 0 {
                     features.push(MaxPool2d(Pool2dParams { stride: (2, 2), ..Pool2dParams::square(2) }))
                 } else {
+                    let v = scale_channels(v, width);
                     let layer = conv(c, v, 3, 1, 1, true, FanMode::FanOut)?;
                     c = v;
                     features.push(layer).push(BatchNorm2d::new(v)).push(ReLU)
                 };
             }
-            let fc = Linear::from_tensors(normal(&[num_classes, 512], 0.0, 0.01)?, Some(zeros(&[num_classes])));
+            let fc = Linear::from_tensors(normal(&[num_classes, c], 0.0, 0.01)?, Some(zeros(&[num_classes])));
             Ok(Vgg { features: Box::new(features), classifier: Box::new(fc) })
         })
     }

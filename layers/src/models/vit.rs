@@ -49,6 +49,22 @@ impl VitConfig {
         VitConfig { embed_dim: 768, num_heads: 12, ..VitConfig::tiny(patch_size, image_size) }
     }
 
+    /// This shape at width multiplier `width`: the token width `D` becomes `D · width` rounded
+    /// to the nearest multiple of the head count (at least one per head); heads, depth and the MLP
+    /// ratio stay, so the MLP's hidden width follows `D`. ViT-Tiny at 0.5 has `D` 96.
+    ///
+    /// ```
+    /// use layers::models::vit::VitConfig;
+    /// assert_eq!(VitConfig::tiny(4, 32).with_width(0.5).embed_dim, 96);
+    /// assert_eq!(VitConfig::tiny(4, 32).with_width(0.3).embed_dim, 57); // 57.6 -> 19 per head
+    /// assert_eq!(VitConfig::small(4, 32).with_width(0.001).embed_dim, 6);
+    /// ```
+    pub fn with_width(self, width: f64) -> VitConfig {
+        let heads = self.num_heads.max(1);
+        let per_head = ((self.embed_dim as f64 * width / heads as f64).round() as usize).max(1);
+        VitConfig { embed_dim: per_head * heads, ..self }
+    }
+
     /// Patches per image.
     pub fn num_patches(&self) -> usize {
         (self.image_size / self.patch_size).pow(2)

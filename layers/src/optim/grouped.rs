@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Optimizer, OptimizerState};
+use super::{GroupInfo, Optimizer, OptimizerState};
 use crate::Param;
 
 /// Parameters that share hyperparameters; `None` fields take the optimizer's defaults.
@@ -68,6 +68,8 @@ pub trait Hyperparameters: Copy + std::fmt::Debug + Serialize + DeserializeOwned
     fn lr(&self) -> f64;
     /// Sets the learning rate.
     fn set_lr(&mut self, lr: f64);
+    /// The weight decay.
+    fn weight_decay(&self) -> f64;
     /// Sets the weight decay.
     fn set_weight_decay(&mut self, wd: f64);
     /// The momentum the one-cycle schedule cycles (`None` if there is none).
@@ -150,11 +152,6 @@ impl<R: UpdateRule> GroupedOptimizer<R> {
         Ok(&mut self.groups[group].opts)
     }
 
-    /// The state of the parameter called `name`, once it has been updated.
-    pub fn param_state(&self, name: &str) -> Option<&ParamState> {
-        self.state.get(name)
-    }
-
     fn check_group(&self, group: usize) -> Result<()> {
         if group < self.groups.len() {
             Ok(())
@@ -169,6 +166,12 @@ impl<R: UpdateRule> GroupedOptimizer<R> {
 
     fn param_named(&self, name: &str) -> Option<&Param> {
         self.groups.iter().flat_map(|g| &g.params).find(|(n, _)| n == name).map(|(_, p)| p)
+    }
+
+    /// The parameter called `name`, or an error of `op` naming it.
+    fn known_param(&self, op: &str, name: &str) -> Result<&Param> {
+        self.param_named(name)
+            .ok_or_else(|| Error::invalid(R::NAME, format!("{op}: the optimizer holds no parameter named {name:?}")))
     }
 }
 
@@ -299,6 +302,53 @@ impl<R: UpdateRule> Optimizer for GroupedOptimizer<R> {
         }
         self.state = new_state;
         Ok(())
+    }
+
+    fn param_names(&self) -> Vec<String> {
+        self.group_names().concat()
+    }
+
+    fn param_state(&self, name: &str) -> Option<&ParamState> {
+        self.state.get(name)
+    }
+
+    fn param_state_mut(&mut self, name: &str) -> Option<&mut ParamState> {
+        self.state.get_mut(name)
+    }
+
+    fn mask_state(&mut self, name: &str, keep: &Tensor) -> Result<()> {
+        let shape = self.known_param("mask_state", name)?.leaf().shape().to_vec();
+        if keep.shape() != shape {
+            return Err(Error::invalid(
+                R::NAME,
+                format!("mask_state: the mask for {name:?} has shape {:?}, the parameter {shape:?}", keep.shape()),
+            ));
+        }
+        let Some(st) = self.state.get_mut(name) else { return Ok(()) };
+        no_grad(|| {
+            for (key, buf) in st.buffers.iter_mut() {
+                let k = keep.detach().to_dtype(buf.dtype())?.to_device(buf.device())?;
+                *buf = buf
+                    .mul(&k)
+                    .and_then(|b| b.contiguous())
+                    .map_err(|e| Error::invalid(R::NAME, format!("mask_state: {name:?} {key}: {e}")))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn reset_state(&mut self, name: &str) -> Result<()> {
+        self.known_param("reset_state", name)?;
+        self.state.remove(name);
+        Ok(())
+    }
+
+    fn group_info(&self) -> Vec<GroupInfo> {
+        self.groups
+            .iter()
+            .zip(self.group_names())
+            .map(|(g, names)| GroupInfo { names, lr: g.opts.lr(), weight_decay: g.opts.weight_decay() })
+            .collect()
     }
 }
 

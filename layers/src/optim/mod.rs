@@ -34,12 +34,15 @@ macro_rules! setters {
     };
 }
 
-/// The `lr`, `set_lr` and `set_weight_decay` methods of [`Hyperparameters`] for option structs
-/// with `lr` and `weight_decay` fields.
+/// The `lr`, `set_lr`, `weight_decay` and `set_weight_decay` methods of [`Hyperparameters`] for
+/// option structs with `lr` and `weight_decay` fields.
 macro_rules! lr_and_weight_decay {
     () => {
         fn lr(&self) -> f64 {
             self.lr
+        }
+        fn weight_decay(&self) -> f64 {
+            self.weight_decay
         }
         fn set_lr(&mut self, lr: f64) {
             self.lr = lr;
@@ -54,6 +57,8 @@ mod adam;
 mod clip;
 mod grouped;
 mod sgd;
+#[cfg(test)]
+mod state_tests;
 
 pub use adam::{Adam, AdamOptions, AdamRule};
 pub use clip::clip_grad_norm;
@@ -89,6 +94,55 @@ pub trait Optimizer: Send {
     /// Restores a state saved by [`Optimizer::state_dict`] of an optimizer of the same kind over
     /// parameters of the same names (tensors are converted to each parameter's dtype/device).
     fn load_state_dict(&mut self, state: &OptimizerState) -> Result<()>;
+
+    /// Dotted names of every parameter the optimizer holds, group by group.
+    fn param_names(&self) -> Vec<String>;
+
+    /// The state of parameter `name` (`None` before its first update or for unknown names).
+    fn param_state(&self, name: &str) -> Option<&ParamState>;
+
+    /// Mutable state of parameter `name` (`None` before its first update or for unknown names).
+    fn param_state_mut(&mut self, name: &str) -> Option<&mut ParamState>;
+
+    /// Multiplies every state tensor of parameter `name` (SGD's momentum buffer, Adam's
+    /// `exp_avg`, `exp_avg_sq` and `max_exp_avg_sq`) elementwise by `keep`, which has the
+    /// parameter's shape: 0 zeroes that coordinate's state, 1 keeps it (pruning methods call
+    /// this so a pruned weight gets no momentum back). A parameter without state yet is left
+    /// alone; an unknown name or a `keep` of another shape is an error naming the parameter.
+    ///
+    /// ```
+    /// use layers::optim::{Optimizer, ParamGroup, Sgd, SgdOptions};
+    /// use layers::{Linear, ModuleExt};
+    /// use autograd::Tensor;
+    /// let fc = Linear::new(2, 1, false);
+    /// let mut opt = Sgd::new(vec![ParamGroup::new(fc.named_parameters())], SgdOptions::new(0.1).momentum(0.9)).unwrap();
+    /// fc.weight.leaf().set_grad(Some(Tensor::ones(&[1, 2]))).unwrap();
+    /// opt.step().unwrap();
+    /// let keep = Tensor::from_vec(vec![0.0f32, 1.0], &[1, 2]).unwrap();
+    /// opt.mask_state("weight", &keep).unwrap();
+    /// let buf = &opt.param_state("weight").unwrap().buffers["momentum_buffer"];
+    /// assert_eq!(buf.to_vec::<f32>().unwrap(), vec![0.0, 1.0]);
+    /// assert!(opt.mask_state("bias", &keep).unwrap_err().to_string().contains("\"bias\""));
+    /// ```
+    fn mask_state(&mut self, name: &str, keep: &Tensor) -> Result<()>;
+
+    /// Forgets parameter `name`'s state entirely (its step count too), as if it had never been
+    /// updated. An unknown name is an error.
+    fn reset_state(&mut self, name: &str) -> Result<()>;
+
+    /// The parameter groups: for each, its parameter names, learning rate and weight decay.
+    fn group_info(&self) -> Vec<GroupInfo>;
+}
+
+/// One parameter group as [`Optimizer::group_info`] describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupInfo {
+    /// The dotted names of the group's parameters.
+    pub names: Vec<String>,
+    /// The group's current learning rate.
+    pub lr: f64,
+    /// The group's weight decay.
+    pub weight_decay: f64,
 }
 
 /// An optimizer's saved state: named tensors (`state.<param name>.<key>`, e.g.

@@ -7,7 +7,13 @@ use layers::Module;
 
 use super::{MaskGranularity, Position, SpectralKind, SpectralRecipe};
 use crate::hparams::{HparamSpec, Hparams};
-use crate::registry::{Method, MethodSpec, RunInfo, SMALL_DEFAULTS};
+use crate::presets::{PAPER_CIFAR10_RESNET18, SMALL};
+use crate::registry::{Method, MethodSpec, Preset, RunInfo, Training, SMALL_DEFAULTS};
+
+/// `small` (the reproduction protocol; the layer goes where the paper puts it on ResNet-18 for
+/// CIFAR-10) and `paper` (the paper's CIFAR-10 ResNet-18 recipe). Hyperparameters stay `auto`,
+/// the paper's values for the run's model.
+const PRESETS: &[Preset] = &[SMALL, PAPER_CIFAR10_RESNET18];
 
 const P: HparamSpec = HparamSpec {
     key: "p",
@@ -35,7 +41,15 @@ const GRANULARITY: HparamSpec = HparamSpec {
     help: "band masks drawn per call (the paper), per sample, or per (sample, channel): call | sample | channel",
 };
 
-const SWD_HPARAMS: &[HparamSpec] = &[P, STAGES, POSITION, GRANULARITY];
+const LEVELS: HparamSpec = HparamSpec {
+    key: "levels",
+    default: "all",
+    help:
+        "1-D SWD: droppable detail levels (1 finest .. 3 coarsest), all | comma list; 3 = the paper's 1D-SWD3 ablation",
+};
+
+const SWD_HPARAMS: &[HparamSpec] = &[P, STAGES, POSITION, GRANULARITY, LEVELS];
+const SWD2D_HPARAMS: &[HparamSpec] = &[P, STAGES, POSITION, GRANULARITY];
 const SFD_HPARAMS: &[HparamSpec] = &[P, ETA, STAGES, POSITION];
 const DROPOUT2D_HPARAMS: &[HparamSpec] = &[P, STAGES, POSITION];
 
@@ -54,6 +68,9 @@ pub fn recipe_from(kind: SpectralKind, h: &Hparams, run: &RunInfo) -> Result<Spe
     }
     if set("position") {
         r.position = Position::parse(h.str("position")?)?;
+    }
+    if h.values().get("levels").is_some_and(|v| v != "all") {
+        r.droppable_levels = Some(h.usize_list("levels")?);
     }
     if set("granularity") {
         r.granularity = match h.str("granularity")? {
@@ -75,7 +92,18 @@ pub struct SpectralDropoutMethod {
 }
 
 impl Method for SpectralDropoutMethod {
-    fn prepare(&mut self, model: &mut Box<dyn Module>, _run: &RunInfo) -> Result<()> {
+    fn prepare(&mut self, model: &mut Box<dyn Module>, run: &RunInfo) -> Result<()> {
+        if layers::surgery::num_stages(model.as_ref()) == 0 {
+            return Err(Error::invalid(
+                "--model",
+                format!(
+                    "this method needs a convolutional model (a ResNet, VGG or MobileNetV2): it inserts its {} layer around the convolutions of stages {:?}, and model {} has no convolutional stages",
+                    self.recipe.kind.name(),
+                    self.recipe.stages,
+                    run.model
+                ),
+            ));
+        }
         self.wrapped = self.recipe.apply(model.as_mut())?;
         Ok(())
     }
@@ -89,6 +117,9 @@ impl Method for SpectralDropoutMethod {
             ("position".into(), r.position.name().into()),
             ("wrapped_convs".into(), self.wrapped.join(" ")),
         ];
+        if let Some(levels) = &r.droppable_levels {
+            lines.push(("droppable levels".into(), format!("{levels:?}")));
+        }
         if r.kind.has_eta() {
             lines.insert(2, ("eta".into(), r.eta.to_string()));
         }
@@ -113,6 +144,8 @@ pub static SWD: MethodSpec = MethodSpec {
     name: "swd",
     description: "1-D Spectral Wavelet Dropout (Cakaj et al. 2024): drop whole db3 detail bands of flattened maps",
     defaults: SMALL_DEFAULTS,
+    presets: PRESETS,
+    training: Training::Required,
     hparams: SWD_HPARAMS,
     build: |h, run| build(SpectralKind::Swd1d, h, run),
 };
@@ -122,7 +155,9 @@ pub static SWD2D: MethodSpec = MethodSpec {
     name: "swd2d",
     description: "2-D Spectral Wavelet Dropout (Cakaj et al. 2024): drop LH/HL/HH bands of a one-level db3 DWT",
     defaults: SMALL_DEFAULTS,
-    hparams: SWD_HPARAMS,
+    presets: PRESETS,
+    training: Training::Required,
+    hparams: SWD2D_HPARAMS,
     build: |h, run| build(SpectralKind::Swd2d, h, run),
 };
 
@@ -131,6 +166,8 @@ pub static SFD: MethodSpec = MethodSpec {
     name: "sfd",
     description: "1-D Spectral Fourier Dropout (SWD paper baseline): prune below the eta-quantile, drop DCT coefs",
     defaults: SMALL_DEFAULTS,
+    presets: PRESETS,
+    training: Training::Required,
     hparams: SFD_HPARAMS,
     build: |h, run| build(SpectralKind::Sfd1d, h, run),
 };
@@ -140,6 +177,8 @@ pub static SFD2D: MethodSpec = MethodSpec {
     name: "sfd2d",
     description: "2-D Spectral Fourier Dropout (Khan et al. 2019): prune and drop 2-D DCT coefficients per map",
     defaults: SMALL_DEFAULTS,
+    presets: PRESETS,
+    training: Training::Required,
     hparams: SFD_HPARAMS,
     build: |h, run| build(SpectralKind::Sfd2d, h, run),
 };
@@ -149,6 +188,8 @@ pub static DROPOUT2D: MethodSpec = MethodSpec {
     name: "dropout2d",
     description: "Dropout2d placed like swd (after the convs of the deep stage): the SWD paper's D2D baseline",
     defaults: SMALL_DEFAULTS,
+    presets: PRESETS,
+    training: Training::Required,
     hparams: DROPOUT2D_HPARAMS,
     build: |h, run| build(SpectralKind::Dropout2d, h, run),
 };

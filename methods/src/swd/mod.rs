@@ -37,10 +37,12 @@
 //!
 //! # Cost
 //!
-//! With the per-call mask a 1-D SWD call on maps of at most [`OPERATOR_MAX_LEN`] pixels is one
-//! GEMM of the flattened maps with the cached `N × N` band operator `W diag(s) Wᵀ` (eight
-//! possible masks, so eight operators per map size); other granularities and larger maps
-//! transform, scale per coefficient and invert. `cargo bench -p methods --bench swd_step`
+//! With the per-call mask, a 1-D or 2-D SWD call on maps of `N = H·W ≤` [`OPERATOR_MAX_LEN`]
+//! pixels (448: up to 21x21) is one GEMM of the `[B·C, N]` flattened maps with a cached
+//! `N × N` band operator `W diag(s) Wᵀ`: one operator per keep pattern of the three detail
+//! bands (at most `2³ = 8` per map size, wavelet, dtype and device; 64x64 floats for 8x8 maps,
+//! 256x256 for 16x16 maps); other granularities and larger maps transform, scale per
+//! coefficient and invert. `cargo bench -p methods --bench swd_step`
 //! (ResNet-18 CIFAR stem, batch 64, 32x32, forward + backward + SGD step, paper placement for
 //! CIFAR-10: stage 3, five convolutions; `RAYON_NUM_THREADS=2`, 5 interleaved rounds, on the
 //! shared 2-core development machine under a load average of about 5) gave median step times
@@ -100,9 +102,10 @@ mod recipe;
 mod wavelet_dropout;
 
 pub use fourier_dropout::{SpectralFourierDropout1d, SpectralFourierDropout2d};
+pub use layers::surgery::stage_scopes;
 pub use mask::MaskGranularity;
 pub use method::{recipe_from, SpectralDropoutMethod, DROPOUT2D, SFD, SFD2D, SPECS, SWD, SWD2D};
-pub use placement::{convs_under, stage_scopes, wrap_convs, AroundConv, Position};
+pub use placement::{wrap_convs, Position};
 pub use recipe::{SpectralKind, SpectralRecipe, DROPOUT2D_P, FALLBACK_P_ETA};
 pub use wavelet_dropout::{SpectralWaveletDropout1d, SpectralWaveletDropout2d, OPERATOR_MAX_LEN};
 

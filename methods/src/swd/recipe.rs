@@ -71,6 +71,9 @@ pub struct SpectralRecipe {
     pub eta: f64,
     /// SWD's mask granularity (ignored by the other kinds).
     pub granularity: MaskGranularity,
+    /// 1-D SWD's droppable levels (1-based, 1 the finest; `None`: all three). The paper's
+    /// band-restricted ablation "1D-SWD3" drops only level 3. Ignored by the other kinds.
+    pub droppable_levels: Option<Vec<usize>>,
     /// The stages (1-based, see [`stage_scopes`]) whose convolutions get the layer.
     pub stages: Vec<usize>,
     /// Before or after each convolution.
@@ -141,8 +144,9 @@ impl SpectralRecipe {
     /// - `p`, `η`: the selected values of its tables for ResNet-18/34/50 and VGG16-BN (ImageNet
     ///   ResNet-50: 1-D SWD `p = 0.2`, 2-D SFD `(0.2, 0.1)`; ImageNet-stem ResNet-18/34 and the
     ///   other ImageNet ResNet-50 methods take the CIFAR values); [`FALLBACK_P_ETA`] otherwise;
-    /// - stages: stage 4 (VGG: module 4); stage 3 for ResNet-18 on CIFAR-10 and for the 1-D
-    ///   methods on ResNet-34 CIFAR-10; the last stage of the three-stage CIFAR ResNets
+    /// - stages: stage 4 (VGG: module 4); stage 3 for SWD (1-D and 2-D) on ResNet-18 CIFAR-10
+    ///   and for 1-D SWD on ResNet-34 CIFAR-10 (SFD keeps stage 4 there, as in Tables XI/XII;
+    ///   `dropout2d` is placed like 1-D SWD); the last stage of the three-stage CIFAR ResNets
     ///   (ResNet-8/20/...); `conv2` (stage 2) of LeNet-5;
     /// - position: 2-D methods before each convolution; 1-D methods (and `dropout2d`) after it on
     ///   low-resolution inputs (32x32 and smaller), before it on ImageNet-sized inputs.
@@ -158,22 +162,39 @@ impl SpectralRecipe {
         };
         let eta = if kind.has_eta() { eta } else { 0.0 };
         let three_stage_cifar = CIFAR_RESNETS.contains(&model);
+        // Tables XI/XII: stage 4 almost everywhere; stage 3 for SWD on ResNet-18 CIFAR-10 and
+        // for 1-D SWD on ResNet-34 CIFAR-10 (dropout2d is placed like 1-D SWD). SFD: stage 4.
+        let swd_1d = matches!(kind, SpectralKind::Swd1d | SpectralKind::Dropout2d);
         let stage = match family(model) {
-            Some(Family::R18) if cifar_stem && !c100 => 3,
-            Some(Family::R34) if cifar_stem && !c100 && !kind.is_2d() => 3,
+            Some(Family::R18) if cifar_stem && !c100 && (swd_1d || kind == SpectralKind::Swd2d) => 3,
+            Some(Family::R34) if cifar_stem && !c100 && swd_1d => 3,
             _ if three_stage_cifar => 3,
             _ if model == "lenet5" => 2,
             _ => 4,
         };
         let high_resolution = layers::models::input_size(model).is_ok_and(|s| s > 64);
         let position = if kind.is_2d() || high_resolution { Position::Before } else { Position::After };
-        SpectralRecipe { kind, p, eta, granularity: MaskGranularity::PerCall, stages: vec![stage], position }
+        SpectralRecipe {
+            kind,
+            p,
+            eta,
+            granularity: MaskGranularity::PerCall,
+            droppable_levels: None,
+            stages: vec![stage],
+            position,
+        }
     }
 
     /// A fresh dropout layer of this recipe.
     pub fn layer(&self) -> Result<Box<dyn Module>> {
         Ok(match self.kind {
-            SpectralKind::Swd1d => Box::new(SpectralWaveletDropout1d::new(self.p)?.with_granularity(self.granularity)),
+            SpectralKind::Swd1d => {
+                let layer = SpectralWaveletDropout1d::new(self.p)?.with_granularity(self.granularity);
+                match &self.droppable_levels {
+                    Some(levels) => Box::new(layer.with_droppable_levels(levels)?),
+                    None => Box::new(layer),
+                }
+            }
             SpectralKind::Swd2d => Box::new(SpectralWaveletDropout2d::new(self.p)?.with_granularity(self.granularity)),
             SpectralKind::Sfd1d => Box::new(SpectralFourierDropout1d::new(self.p, self.eta)?),
             SpectralKind::Sfd2d => Box::new(SpectralFourierDropout2d::new(self.p, self.eta)?),
@@ -186,6 +207,6 @@ impl SpectralRecipe {
     pub fn apply(&self, model: &mut dyn Module) -> Result<Vec<String>> {
         let scopes = stage_scopes(model, &self.stages)?;
         let refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        wrap_convs(model, &refs, self.position, &mut || self.layer())
+        wrap_convs(model, &refs, self.position, self.kind.name(), &mut || self.layer())
     }
 }

@@ -118,9 +118,11 @@ fn b_to_band(b: usize, level: usize) -> usize {
     }
 }
 
-type OperatorKey = (usize, usize, DType, Device, Vec<bool>);
+/// `(map height or length, map width or 0, wavelet, dtype, device, keep pattern)`.
+type OperatorKey = (usize, usize, Wavelet, DType, Device, Vec<bool>);
 
-/// Band operators per map size, dtype, device and keep pattern (at most `2^bands` per size).
+/// Band operators per map size, wavelet, dtype, device and keep pattern (at most `2^bands` per
+/// size and wavelet).
 #[derive(Default)]
 struct OperatorCache(Mutex<HashMap<OperatorKey, Tensor>>);
 
@@ -148,6 +150,8 @@ struct Core {
     p: f64,
     granularity: MaskGranularity,
     wavelet: Wavelet,
+    /// Which detail bands may be dropped (`None`: all); the others are never touched.
+    droppable: Option<Vec<bool>>,
     operators: OperatorCache,
 }
 
@@ -158,8 +162,18 @@ impl Core {
             p: check_probability(op, "drop probability", p)?,
             granularity: MaskGranularity::PerCall,
             wavelet: Wavelet::Db3,
+            droppable: None,
             operators: OperatorCache::default(),
         })
+    }
+
+    /// The scale of detail band `j` with keep flag `keep`: `1/(1 − p)` or `0` for a droppable
+    /// band, `1` for one the layer never touches.
+    fn scale(&self, j: usize, keep: bool) -> f64 {
+        match &self.droppable {
+            Some(d) if !d.get(j).copied().unwrap_or(false) => 1.0,
+            _ => band_scale(keep, self.p),
+        }
     }
 
     /// The number of keep decisions a call on `x` (`[B, C, ...]`) needs.
@@ -173,7 +187,12 @@ impl Core {
             return Ok(x.clone());
         }
         let plan = plan(x)?;
-        let keep = draw_keep(self.keep_len(x, &plan), self.p, rng::next_seed())?;
+        let mut keep = draw_keep(self.keep_len(x, &plan), self.p, rng::next_seed())?;
+        if let Some(d) = &self.droppable {
+            // Bands the layer never touches count as kept, so they share one cached operator.
+            let bands = plan.detail_bands();
+            keep.iter_mut().enumerate().filter(|(i, _)| !d[i % bands]).for_each(|(_, k)| *k = true);
+        }
         self.apply(x, &plan, &keep)
     }
 
@@ -196,14 +215,24 @@ impl Core {
                 ),
             ));
         }
+        if let Some(j) = (0..keep.len()).find(|&i| self.scale(i % bands, keep[i]).is_infinite()) {
+            return Err(Error::invalid(
+                self.op,
+                format!(
+                    "drop probability {} keeps no band; keeping detail band {} would scale it by 1/(1 - p) = inf",
+                    self.p,
+                    j % bands + 1
+                ),
+            ));
+        }
         let n = plan.map_len();
         if gb * gc == 1 && n <= OPERATOR_MAX_LEN {
             let (h, w) = match plan {
                 Plan::Flat(d) => (d.len(), 0),
                 Plan::Grid(d) => d.hw(),
             };
-            let key = (h, w, x.dtype(), x.device(), keep.to_vec());
-            let scales: Vec<f64> = keep.iter().map(|&k| band_scale(k, self.p)).collect();
+            let key = (h, w, self.wavelet, x.dtype(), x.device(), keep.to_vec());
+            let scales: Vec<f64> = keep.iter().enumerate().map(|(j, &k)| self.scale(j, k)).collect();
             let m = self.operators.get(key, || plan.operator(&scales, x.dtype(), x.device()))?;
             return x.reshape(&[-1, n as isize])?.matmul(&m)?.reshape_to(x.shape());
         }
@@ -211,7 +240,7 @@ impl Core {
         let mut s = Vec::with_capacity(gb * gc * band_of.len());
         for g in 0..gb * gc {
             let mask = &keep[g * bands..(g + 1) * bands];
-            s.extend(band_of.iter().map(|&bd| if bd == 0 { 1.0 } else { band_scale(mask[bd - 1], self.p) }));
+            s.extend(band_of.iter().map(|&bd| if bd == 0 { 1.0 } else { self.scale(bd - 1, mask[bd - 1]) }));
         }
         let shape: Vec<usize> = [gb, gc].into_iter().chain(tail).collect();
         let s = Tensor::from_vec(s, &shape)?.to_dtype(x.dtype())?.to_device(x.device())?;
@@ -283,23 +312,61 @@ pub struct SpectralWaveletDropout1d {
 }
 
 impl SpectralWaveletDropout1d {
-    /// The layer with drop probability `p` in `[0, 1]`, db3, three levels, a per-call mask.
+    /// The layer with drop probability `p` in `[0, 1]`, db3, three levels, a per-call mask (with
+    /// `p = 1` every droppable band is dropped; keeping one is an error, its scale would be
+    /// infinite).
     pub fn new(p: f64) -> Result<SpectralWaveletDropout1d> {
         Ok(SpectralWaveletDropout1d { core: Core::new("SpectralWaveletDropout1d", p)?, level: 3 })
     }
 
-    /// The same layer with a `level`-level transform (`level` detail bands, at least 1).
+    /// The same layer with a `level`-level transform (`level` detail bands, at least 1); it
+    /// resets a restriction of the droppable levels.
     pub fn with_level(mut self, level: usize) -> Result<SpectralWaveletDropout1d> {
         if level == 0 || level > autograd::signal::MAX_LEVEL {
             return Err(Error::invalid(self.core.op, format!("level {level} is outside 1..=32")));
         }
         self.level = level;
+        self.core.droppable = None;
         Ok(self)
     }
 
     /// The number of levels (detail bands in one mask).
     pub fn level(&self) -> usize {
         self.level
+    }
+
+    /// The same layer dropping only the detail bands of `levels` (1-based, 1 the finest): the
+    /// others are never dropped nor scaled. The paper's band-restricted ablation ("1D-SWD3")
+    /// drops only the coarsest band of a three-level transform, `levels = [3]`.
+    ///
+    /// ```
+    /// use methods::swd::SpectralWaveletDropout1d;
+    /// use autograd::Tensor;
+    /// let swd = SpectralWaveletDropout1d::new(0.5).unwrap().with_droppable_levels(&[3]).unwrap();
+    /// let x = Tensor::randn(&[1, 2, 8, 8], 0).unwrap();
+    /// // Dropping the finest two bands is a no-op: they are not droppable.
+    /// let y = swd.forward_with_keep(&x, &[false, false, true]).unwrap();
+    /// let z = swd.forward_with_keep(&x, &[true, true, true]).unwrap();
+    /// assert_eq!(y.to_vec::<f32>().unwrap(), z.to_vec::<f32>().unwrap());
+    /// assert!(SpectralWaveletDropout1d::new(0.5).unwrap().with_droppable_levels(&[4]).is_err());
+    /// ```
+    pub fn with_droppable_levels(mut self, levels: &[usize]) -> Result<SpectralWaveletDropout1d> {
+        if levels.is_empty() || levels.iter().any(|&l| l == 0 || l > self.level) {
+            return Err(Error::invalid(
+                self.core.op,
+                format!("droppable levels {levels:?}: each must be in 1..={} (1 the finest)", self.level),
+            ));
+        }
+        self.core.droppable = Some((1..=self.level).map(|l| levels.contains(&l)).collect());
+        Ok(self)
+    }
+
+    /// The droppable levels (1-based), all of them unless restricted.
+    pub fn droppable_levels(&self) -> Vec<usize> {
+        match &self.core.droppable {
+            Some(d) => (1..=self.level).filter(|l| d[l - 1]).collect(),
+            None => (1..=self.level).collect(),
+        }
     }
 
     fn plan(&self, x: &Tensor) -> Result<Plan> {
@@ -315,8 +382,10 @@ impl SpectralWaveletDropout1d {
 
     /// The layer's output for explicit masks instead of drawn ones: `keep` holds, for each mask
     /// group of the granularity (`1`, `B` or `B·C` groups, row-major), one flag per detail band,
-    /// finest first (`keep[j]` is `d_{j+1}`). Kept bands are scaled by `1/(1 − p)`. This is the
-    /// training-mode computation (whatever `p`), used to test and inspect the layer.
+    /// finest first (`keep[j]` is `d_{j+1}`). Kept bands are scaled by `1/(1 − p)`; bands outside
+    /// [`with_droppable_levels`](Self::with_droppable_levels) are left alone whatever their
+    /// flag. This is the training-mode computation (whatever `p`), used to test and inspect the
+    /// layer.
     pub fn forward_with_keep(&self, x: &Tensor, keep: &[bool]) -> Result<Tensor> {
         let plan = self.plan(x)?;
         self.core.apply(x, &plan, keep)
@@ -345,7 +414,8 @@ pub struct SpectralWaveletDropout2d {
 }
 
 impl SpectralWaveletDropout2d {
-    /// The layer with drop probability `p` in `[0, 1]`, db3, a per-call mask.
+    /// The layer with drop probability `p` in `[0, 1]`, db3, a per-call mask (with `p = 1`
+    /// every band is dropped; keeping one is an error, its scale would be infinite).
     pub fn new(p: f64) -> Result<SpectralWaveletDropout2d> {
         Ok(SpectralWaveletDropout2d { core: Core::new("SpectralWaveletDropout2d", p)? })
     }

@@ -4,7 +4,8 @@ use autograd::{Result, Tensor};
 use layers::{children, BatchNorm2d, Conv2d, Conv2dOptions, Mode, Module, ModuleExt, ReLU, Sequential};
 
 use super::max_diff;
-use crate::swd::{convs_under, wrap_convs, Position, SpectralWaveletDropout1d};
+use crate::swd::{wrap_convs, Position, SpectralWaveletDropout1d};
+use layers::surgery::{Around, Select};
 
 /// A residual block with a projection shortcut, named like torchvision's.
 struct Block {
@@ -69,9 +70,10 @@ fn wraps_every_conv_of_the_chosen_stages_with_stable_names() {
     let x = Tensor::randn(&[2, 1, 6, 6], 1).unwrap();
     let before = n.forward(&x, Mode::Eval).unwrap();
     let params_before = n.named_parameters().len();
-    let wrapped =
-        wrap_convs(&mut n, &["layer2"], Position::After, &mut || Ok(Box::new(SpectralWaveletDropout1d::new(0.2)?)))
-            .unwrap();
+    let wrapped = wrap_convs(&mut n, &["layer2"], Position::After, "swd", &mut || {
+        Ok(Box::new(SpectralWaveletDropout1d::new(0.2)?))
+    })
+    .unwrap();
     let want: Vec<String> = ["0.conv1", "0.conv2", "0.downsample.0", "1.conv1", "1.conv2", "1.downsample.0"]
         .iter()
         .map(|s| format!("layer2.{s}"))
@@ -79,12 +81,19 @@ fn wraps_every_conv_of_the_chosen_stages_with_stable_names() {
     assert_eq!(wrapped, want);
     let names: Vec<String> = n.named_parameters().into_iter().map(|(s, _)| s).collect();
     assert_eq!(names.len(), params_before, "the dropout layers have no parameters");
-    assert!(names.contains(&"layer2.0.downsample.0.conv.weight".to_string()), "{names:?}");
-    assert!(names.contains(&"layer1.conv1.weight".to_string()), "other stages are untouched: {names:?}");
-    let inner: Vec<String> = want.iter().map(|s| format!("{s}.conv")).collect();
-    assert_eq!(convs_under(&n, &["layer2"]), inner, "each conv now sits in its wrapper");
-    assert_eq!(convs_under(&n, &["layer1"]).len(), 3);
-    assert_eq!(convs_under(&n, &[""]).len(), 10);
+    assert_eq!(names, net().named_parameters().into_iter().map(|(s, _)| s).collect::<Vec<_>>(), "names unchanged");
+    let convs = |scope: &str| Select::all().under(&[scope]).of_type::<Conv2d>().paths(&n);
+    assert_eq!(convs("layer2"), want, "each conv is still found at its path, through its wrapper");
+    assert_eq!(convs("layer1").len(), 3);
+    assert_eq!(convs("").len(), 10);
+    for path in &want {
+        let a = n.get_module(path).unwrap().downcast_ref::<Around>().unwrap();
+        assert_eq!((a.before.len(), a.after[0].0.as_str()), (0, "swd"));
+        assert_eq!(a.after[0].1.type_name(), "SpectralWaveletDropout1d");
+    }
+    // A checkpoint of the plain network loads into the wrapped one by name.
+    let plain = net();
+    layers::state_dict::load_state_dict(&n, &plain.state_dict(), layers::state_dict::Strictness::Strict).unwrap();
     // Eval mode: the wrapped model is the same function.
     assert_eq!(max_diff(&n.forward(&x, Mode::Eval).unwrap(), &before), 0.0);
     // Train mode: a different function (the masks bite), same shape.
@@ -101,7 +110,7 @@ fn before_and_after_run_the_layer_on_the_right_side() {
         let conv = n.get_module("layer2.0.conv1").unwrap();
         let plain = conv.forward(&x, Mode::Train).unwrap();
         let pre = conv.forward(&x.mul_scalar(2.0).unwrap(), Mode::Train).unwrap();
-        wrap_convs(&mut n, &["layer2.0.conv1"], position, &mut || Ok(Box::new(Scale(2.0)))).unwrap();
+        wrap_convs(&mut n, &["layer2.0.conv1"], position, "scale", &mut || Ok(Box::new(Scale(2.0)))).unwrap();
         let y = n.get_module("layer2.0.conv1").unwrap().forward(&x, Mode::Train).unwrap();
         let want = match position {
             Position::Before => pre,
@@ -116,7 +125,8 @@ fn before_and_after_run_the_layer_on_the_right_side() {
 #[test]
 fn selecting_nothing_is_an_error() {
     let mut n = net();
-    let e =
-        wrap_convs(&mut n, &["layer9"], Position::Before, &mut || Ok(Box::new(Scale(1.0)))).unwrap_err().to_string();
+    let e = wrap_convs(&mut n, &["layer9"], Position::Before, "scale", &mut || Ok(Box::new(Scale(1.0))))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("layer9") && e.contains("stem"), "{e}");
 }

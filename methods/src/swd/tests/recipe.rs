@@ -3,7 +3,8 @@
 use autograd::Tensor;
 use layers::{models, Mode, Module, ModuleExt};
 
-use crate::swd::{stage_scopes, AroundConv, Position, SpectralKind, SpectralRecipe};
+use crate::swd::{stage_scopes, Position, SpectralKind, SpectralRecipe};
+use layers::surgery::Around;
 
 fn wrapped(kind: SpectralKind, model: &str, classes: usize) -> (Box<dyn Module>, Vec<String>, SpectralRecipe) {
     let mut net = models::build(model, classes, 3, 0).unwrap();
@@ -20,15 +21,25 @@ fn resnet18_cifar_gets_1d_swd_after_the_stage_3_convs() {
         paths,
         ["layer3.0.conv1", "layer3.0.conv2", "layer3.0.downsample.0", "layer3.1.conv1", "layer3.1.conv2"]
     );
-    let m = net.get_module("layer3.0.downsample.0").unwrap().downcast_ref::<AroundConv>().unwrap();
-    assert_eq!(m.drop.type_name(), "SpectralWaveletDropout1d");
-    assert!(net.get_module("layer4.0.conv1").unwrap().downcast_ref::<AroundConv>().is_none());
+    let m = net.get_module("layer3.0.downsample.0").unwrap().downcast_ref::<Around>().unwrap();
+    assert_eq!(m.after[0].1.type_name(), "SpectralWaveletDropout1d");
+    assert_eq!(m.after[0].0, "swd");
+    assert!(net.get_module("layer4.0.conv1").unwrap().downcast_ref::<Around>().is_none());
     // 2-D SWD goes before the convolutions; CIFAR-100 moves to stage 4 with its own p.
     let (_, _, r2) = wrapped(SpectralKind::Swd2d, "resnet18-cifar", 10);
     assert_eq!((r2.p, r2.position), (0.1, Position::Before));
     let (_, paths, r3) = wrapped(SpectralKind::Swd2d, "resnet18-cifar", 100);
     assert_eq!((r3.p, r3.stages.clone()), (0.2, vec![4]));
     assert!(paths.iter().all(|p| p.starts_with("layer4.")));
+    // SFD follows Tables XI/XII: stage 4, on ResNet-18 and ResNet-34 CIFAR-10 too.
+    for kind in [SpectralKind::Sfd1d, SpectralKind::Sfd2d] {
+        for model in ["resnet18-cifar", "resnet34-cifar"] {
+            let (_, paths, r) = wrapped(kind, model, 10);
+            assert_eq!(r.stages, [4], "{kind:?} {model}");
+            assert!(paths.iter().all(|p| p.starts_with("layer4.")), "{kind:?} {model}: {paths:?}");
+        }
+    }
+    assert_eq!(SpectralRecipe::paper_default(SpectralKind::Dropout2d, "resnet18-cifar", 10).stages, [3]);
 }
 
 #[test]
@@ -87,6 +98,9 @@ fn run_info(model: &str) -> crate::registry::RunInfo {
         input_shape: [1, 28, 28],
         epochs: 1,
         steps_per_epoch: 1,
+        width: 1.0,
+        seed: 0,
+        device: autograd::Device::Cpu,
     }
 }
 
@@ -106,6 +120,12 @@ fn registry_entries_default_to_the_paper_and_take_overrides() {
         (r.p, r.stages, r.position, r.granularity),
         (0.3, vec![2, 3], Position::Before, MaskGranularity::PerChannel)
     );
+    h.set("levels=3").unwrap();
+    let r = recipe_from(SpectralKind::Swd1d, &h, &run).unwrap();
+    assert_eq!(r.droppable_levels, Some(vec![3]));
+    h.set("levels=4").unwrap();
+    assert!(recipe_from(SpectralKind::Swd1d, &h, &run).unwrap_err().to_string().contains("1..=3"));
+    h.set("levels=all").unwrap();
     h.set("granularity=pixel").unwrap();
     assert!(recipe_from(SpectralKind::Swd1d, &h, &run).unwrap_err().to_string().contains("pixel"));
     let mut h = crate::swd::SFD.default_hparams();

@@ -160,7 +160,41 @@ fn all_details_dropped_gives_the_low_pass_reconstruction() {
         // p = 1 in training mode drops every detail band.
         rng::manual_seed(1);
         assert!(max_diff(&layer(false, 1.0, MaskGranularity::PerCall).forward(&x, Mode::Train).unwrap(), &low) < 1e-12);
+        // ... and keeping a band at p = 1 would scale it by infinity: refused, naming the band.
+        for two_d in [false, true] {
+            let one = if two_d {
+                SpectralWaveletDropout2d::new(1.0).unwrap().forward_with_keep(&x, &[false, true, false])
+            } else {
+                SpectralWaveletDropout1d::new(1.0).unwrap().forward_with_keep(&x, &[false, true, false])
+            };
+            let e = one.unwrap_err().to_string();
+            assert!(e.contains("band 2") && e.contains("inf"), "{e}");
+        }
     }
+}
+
+#[test]
+fn restricted_levels_drop_only_their_bands() {
+    // The paper's 1D-SWD3 ablation: only the coarsest band may be dropped; the finer ones pass
+    // through unscaled whatever their flag, so the output equals the full layer's with those
+    // bands kept at scale 1, i.e. the level-3 band dropped or scaled alone.
+    let x = randn64(&[2, 3, 8, 8], 7);
+    let p = 0.25;
+    let swd3 = SpectralWaveletDropout1d::new(p).unwrap().with_droppable_levels(&[3]).unwrap();
+    assert_eq!(swd3.droppable_levels(), [3]);
+    let plan = Dwt::new(Wavelet::Db3, 64, 3).unwrap().with_algorithm(DwtAlgorithm::Conv);
+    for keep3 in [false, true] {
+        let mut c = plan.forward(&x.reshape_to(&[2, 3, 64]).unwrap()).unwrap();
+        let s = if keep3 { 1.0 / (1.0 - p) } else { 0.0 };
+        c.details[2] = c.details[2].mul_scalar(s).unwrap(); // finest first: details[2] is level 3
+        let want = plan.inverse(&c).unwrap().reshape_to(&[2, 3, 8, 8]).unwrap();
+        for other in [[false, false], [true, false], [true, true]] {
+            let got = swd3.forward_with_keep(&x, &[other[0], other[1], keep3]).unwrap();
+            assert!(max_diff(&got, &want) < 1e-12, "keep3 {keep3} others {other:?}");
+        }
+    }
+    assert!(SpectralWaveletDropout1d::new(p).unwrap().with_droppable_levels(&[0]).is_err());
+    assert!(SpectralWaveletDropout1d::new(p).unwrap().with_droppable_levels(&[]).is_err());
 }
 
 #[test]

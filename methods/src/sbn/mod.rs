@@ -1,0 +1,60 @@
+//! Spectral Batch Normalization (Cakaj, Mehnert and Yang, IJCNN 2023, arXiv 2306.16999) and the
+//! paper's "+2BN" control.
+//!
+//! - [`SpectralBatchNorm2d`]: per channel, batch normalization of the `rfft2` spectrum with the
+//!   paper's statistics (a complex mean and one real variance over batch and half-spectrum bins),
+//!   real learnable γ and β, running statistics for evaluation, and PyTorch's `irfft2(·, s=(H, W))`
+//!   semantics for the half spectrum (the imaginary parts of the DC and Nyquist columns are
+//!   dropped). The forward transform is unnormalized (`norm="backward"`): per channel the layer
+//!   rescales the map by about `γ / sqrt(H·W·E[x²])`, which is what shrinks the feature maps.
+//! - [`Placement`]: after every `BatchNorm2d` of the chosen stages (`conv → BN → SBN → ReLU`,
+//!   before the residual add), projection-shortcut BNs included by default.
+//! - Registry entries `sbn` and `2bn` ([`SPECS`]), presets `small`, `paper`, `sbn34`/`sbn4`
+//!   (`2bn34`/`2bn4`).
+//!
+//! # How it is computed
+//!
+//! The layer runs one fused op, [`autograd::Tensor::spectral_batch_norm_train`] (and
+//! `spectral_batch_norm_eval`): the FFT pair cancels exactly (`irfft2` is real-linear and
+//! inverts `rfft2`), so the output is `α·x` plus a correction on each map's first row, and the
+//! statistics are per-channel sums of `x²`, of squared row sums and alternating row sums
+//! (Parseval over the half spectrum) and a weighted sum of each map's first row (the mean over
+//! the bins). Its module docs give the derivation; the float64 tests check it against Algorithm 1
+//! written literally with `rfft2`/`irfft2` ([`literal`], selectable as
+//! `--set implementation=fft`) and against a NumPy reference.
+//!
+//! # Choices where the paper is silent
+//!
+//! - Defaults (the spec's reconstruction, BN-like): γ = 1, β = 0, momentum λ = 0.1, eps = 1e-5,
+//!   running mean 0 and variance 1.
+//! - Running variance: `σ²·n/(n − 1)` with `n = B·H·(W/2 + 1)`, the complex samples per channel
+//!   ([`Correction::Samples`]); `--set correction=paper` uses the printed `n = C·H·W/2`.
+//! - `num_batches_tracked` is counted like batch norm's; momentum is never cumulative.
+//! - "After each BN" includes projection-shortcut BNs (`--set shortcuts=false` leaves them
+//!   out). In a residual block SBN sits before the add: `relu(SBN(BN(conv(x))) + shortcut)`.
+//! - Stages (`--set stages=auto`): SBN34 for ResNets and VGG-19 on 10 classes, SBN4 for VGG-16
+//!   and VGG-19 on more classes (the paper's table); for VGG, stage `k` is the `k`-th block
+//!   between max-pools, so SBN4 is block 4 (4x4 maps on CIFAR, the resolution of ResNet's stage
+//!   4) and the BN after each of its convolutions. Models the paper did not run: the last two
+//!   stages of four or more, else the last one (ResNet-8 on Fashion-MNIST: stage 3, 7x7 maps).
+//! - The "2BN" control inserts a `BatchNorm2d` with PyTorch's defaults at the same places.
+//! - The layer's γ and β get no weight decay (1-D, like batch norm's).
+//!
+//! # Cost
+//!
+//! Not measured yet (the benchmark `methods/benches/sbn_wc_step.rs` comes with the next commits).
+//!
+//! # A small reproduction
+//!
+//! Pending: `compare` on the small protocol (`methods/results/`).
+mod layer;
+pub mod literal;
+mod method;
+mod placement;
+
+pub use layer::{Correction, Implementation, SpectralBatchNorm2d};
+pub use method::{placement_from, Inserted, SpectralNormMethod, SBN, SECOND_BN, SPECS};
+pub use placement::Placement;
+
+#[cfg(test)]
+mod tests;
