@@ -56,6 +56,7 @@ pub mod registry;
 pub mod sbn;
 pub mod schedule_spec;
 pub mod sparse;
+pub mod sr;
 pub mod swd;
 #[cfg(test)]
 mod testing;

@@ -383,6 +383,7 @@ pub fn all() -> Vec<&'static MethodSpec> {
     v.extend(crate::sparse::SPECS.iter());
     v.extend(crate::sbn::SPECS.iter());
     v.extend(crate::wc::SPECS.iter());
+    v.extend(crate::sr::SPECS.iter());
     v
 }
 

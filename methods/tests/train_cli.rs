@@ -291,3 +291,11 @@ fn test_every_zero_tests_only_the_selected_weights() {
     assert!(summary["test_acc"].as_f64().unwrap() > 0.3, "{summary}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn help_describes_the_binary_itself() {
+    let o = run(&["--help"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("Train a model with one of Lamina's"), "{text}");
+}

@@ -11,7 +11,7 @@
 
 use crate::graph::record_fn;
 use crate::{Error, Result, Tensor};
-use backends::ops::Conv2dParams;
+use backends::ops::{Conv2dParams, ConvPass};
 use backends::Layout;
 
 pub(super) fn same_dtype_device(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
@@ -22,6 +22,12 @@ pub(super) fn same_dtype_device(op: &'static str, a: &Tensor, b: &Tensor) -> Res
         return Err(Error::DTypeMismatch { op, lhs: a.dtype(), rhs: b.dtype() });
     }
     Ok(())
+}
+
+/// The name of the algorithm the backend runs for `pass` of the convolution of an input of
+/// shape `x` with a weight of shape `w`, operands like `t` (for the profiler).
+fn algorithm(pass: ConvPass, t: &Tensor, x: &[usize], w: &[usize], p: &Conv2dParams) -> &'static str {
+    t.storage().conv2d_algorithm(pass, x, w, p).unwrap_or("none")
 }
 
 fn four_d(op: &'static str, what: &str, t: &Tensor) -> Result<()> {
@@ -50,7 +56,8 @@ impl Tensor {
         let op = "conv2d";
         same_dtype_device(op, self, weight)?;
         let out_shape = params.output_shape(self.shape(), weight.shape())?;
-        let s = crate::profile::forward(op, self.device(), || {
+        let algorithm = || algorithm(ConvPass::Forward, self, self.shape(), weight.shape(), &params);
+        let s = crate::profile::forward_by(op, self.device(), algorithm, || {
             self.storage().conv2d(self.layout(), &weight.storage(), weight.layout(), &params)
         })?;
         let y = Tensor::from_storage(s, Layout::contiguous(&out_shape));
@@ -116,7 +123,8 @@ impl Tensor {
                 ),
             ));
         }
-        let s = crate::profile::forward(op, self.device(), || {
+        let algorithm = || algorithm(ConvPass::BackwardData, self, &in_shape, weight.shape(), &params);
+        let s = crate::profile::forward_by(op, self.device(), algorithm, || {
             self.storage().conv2d_backward_data(self.layout(), &weight.storage(), weight.layout(), &params, input_hw)
         })?;
         let y = Tensor::from_storage(s, Layout::contiguous(&in_shape));
@@ -168,7 +176,8 @@ impl Tensor {
                 ),
             ));
         }
-        let s = crate::profile::forward(op, self.device(), || {
+        let algorithm = || algorithm(ConvPass::BackwardWeight, self, self.shape(), &w_shape, &params);
+        let s = crate::profile::forward_by(op, self.device(), algorithm, || {
             self.storage().conv2d_backward_weight(
                 self.layout(),
                 &grad_output.storage(),

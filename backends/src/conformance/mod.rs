@@ -33,7 +33,7 @@ pub use random::*;
 pub use row_norm::check_layer_norm;
 pub use sort::*;
 
-use crate::{Backend, CpuStorage, DType, Layout};
+use crate::{Backend, CpuStorage, DType, Fused, Layout};
 
 /// Calls `$m!(check_a, check_b, ...)` with the name of every check of the suite, so each backend's
 /// test file instantiates the same list (see `tests/cpu_conformance.rs`).

@@ -10,7 +10,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::use_avx512;
+use super::isa::use_avx512;
 
 /// 1.5 · 2^23: `v + SHIFT` rounds `v` to an integer held in the low mantissa bits.
 const SHIFT: f32 = 12_582_912.0;

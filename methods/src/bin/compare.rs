@@ -17,7 +17,7 @@ use methods::{errln, outln};
 /// Compare methods over several seeds: every method x seed trained one after the other (all
 /// cores each), resumable, summarized in results.md, results.json and results.svg.
 #[derive(Parser, Debug)]
-#[command(name = "compare", version, about)]
+#[command(name = "compare", version)]
 struct Cli {
     /// Methods to compare, comma-separated; each may carry its own hyperparameters in brackets:
     /// `baseline,swd,snip[sparsity=0.9],snip[sparsity=0.98]`. The first is the reference of the

@@ -23,7 +23,7 @@ use methods::{errln, outln, registry};
 
 /// Train a model with one of Lamina's efficiency and regularization methods.
 #[derive(Parser, Debug)]
-#[command(name = "train", version, about)]
+#[command(name = "train", version)]
 struct Cli {
     /// Method to train with (see --list-methods) [default: baseline].
     #[arg(long)]

@@ -103,7 +103,7 @@ fn dot_runs_of<T: FloatElement>(p: &[T], offs: &[u32], grid: &[T], dv: &mut [T])
 
 fn forward_run_f32(p: &[f32], offs: &[u32], vals: &[f32], grid: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if super::super::use_avx512() {
+    if super::super::isa::use_avx512() {
         // SAFETY: AVX-512F is present (checked) and `check` bounded every run by the buffers.
         return unsafe { forward_run_avx512(p, offs, vals, grid) };
     }
@@ -112,7 +112,7 @@ fn forward_run_f32(p: &[f32], offs: &[u32], vals: &[f32], grid: &mut [f32]) {
 
 fn scatter_run_f32(dp: &mut [f32], offs: &[u32], vals: &[f32], grid: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    if super::super::use_avx512() {
+    if super::super::isa::use_avx512() {
         // SAFETY: as in `forward_run_f32`.
         return unsafe { scatter_run_avx512(dp, offs, vals, grid) };
     }
@@ -121,7 +121,7 @@ fn scatter_run_f32(dp: &mut [f32], offs: &[u32], vals: &[f32], grid: &[f32]) {
 
 fn dot_runs_f32(p: &[f32], offs: &[u32], grid: &[f32], dv: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if super::super::use_avx512() {
+    if super::super::isa::use_avx512() {
         // SAFETY: as in `forward_run_f32`.
         return unsafe { dot_runs_avx512(p, offs, grid, dv) };
     }
