@@ -27,7 +27,6 @@
 //! the default implementation calls with the same arguments.
 
 use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
-use crate::sparse_conv::SparsePattern;
 use crate::{CpuStorage, DType, Device, Layout, Result};
 
 /// Calls `$generator! { $($prefix)* ; entries }` with every buffer-to-buffer op of the
@@ -356,54 +355,6 @@ pub trait Backend: Send + Sync {
     fn random(&self, dtype: DType, n: usize, dist: Distribution, seed: u64, offset: u64) -> Result<Self::Storage>;
 
     core_ops!(declare_core! {} Self::Storage);
-
-    // ----- sparse convolution -----
-    //
-    // A weight `[O, C/groups, kH, kW]` stored as its [`SparsePattern`] (host data) and a
-    // contiguous `[nnz]` buffer of the stored values, in the pattern's order (see
-    // [`crate::sparse_conv`]). Backends without kernels of their own inherit the composites
-    // there (densify the weight, run the dense primitive).
-
-    /// [`Backend::conv2d`] with a sparse weight: `x` `[N, C, H, W]` -> `[N, O, oH, oW]`.
-    fn sparse_conv2d(
-        &self,
-        x: &Self::Storage,
-        lx: &Layout,
-        values: &Self::Storage,
-        lv: &Layout,
-        pattern: &SparsePattern,
-        p: &Conv2dParams,
-    ) -> Result<Self::Storage> {
-        crate::sparse_conv::conv2d_composite(self, x, lx, values, lv, pattern, p)
-    }
-    /// [`Backend::conv2d_backward_data`] with a sparse weight: `gy` `[N, O, oH, oW]` ->
-    /// `[N, C, H, W]` where `input_hw` = `(H, W)`.
-    #[allow(clippy::too_many_arguments)]
-    fn sparse_conv2d_backward_data(
-        &self,
-        gy: &Self::Storage,
-        lgy: &Layout,
-        values: &Self::Storage,
-        lv: &Layout,
-        pattern: &SparsePattern,
-        p: &Conv2dParams,
-        input_hw: (usize, usize),
-    ) -> Result<Self::Storage> {
-        crate::sparse_conv::backward_data_composite(self, gy, lgy, values, lv, pattern, p, input_hw)
-    }
-    /// The gradient of the stored values of a sparse convolution: `[nnz]`, the entries of
-    /// [`Backend::conv2d_backward_weight`] on the pattern.
-    fn sparse_conv2d_backward_weight(
-        &self,
-        x: &Self::Storage,
-        lx: &Layout,
-        gy: &Self::Storage,
-        lgy: &Layout,
-        pattern: &SparsePattern,
-        p: &Conv2dParams,
-    ) -> Result<Self::Storage> {
-        crate::sparse_conv::backward_weight_composite(self, x, lx, gy, lgy, pattern, p)
-    }
 }
 
 /// Fused kernels: ops a backend may run in one pass that the [`Backend`] contract can also

@@ -33,14 +33,12 @@ mod softmax;
 #[cfg(target_arch = "x86_64")]
 mod softmax_avx512;
 mod sort;
-mod sparse_conv;
 mod strided;
 #[cfg(test)]
 mod testing;
 
 use crate::backend::{core_ops, forward_ops, fused_ops};
 use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
-use crate::sparse_conv::SparsePattern;
 use crate::{Backend, CpuStorage, DType, Device, Fused, Layout, Result};
 
 // The kernel function of each op of the contract, by the op's name (`forward_ops!` calls them).
@@ -95,43 +93,6 @@ impl Backend for CpuBackend {
     }
 
     core_ops!(forward_ops! { plain } CpuStorage);
-
-    fn sparse_conv2d(
-        &self,
-        x: &CpuStorage,
-        lx: &Layout,
-        values: &CpuStorage,
-        lv: &Layout,
-        pattern: &SparsePattern,
-        p: &Conv2dParams,
-    ) -> Result<CpuStorage> {
-        sparse_conv::sparse_conv2d(x, lx, values, lv, pattern, p)
-    }
-
-    fn sparse_conv2d_backward_data(
-        &self,
-        gy: &CpuStorage,
-        lgy: &Layout,
-        values: &CpuStorage,
-        lv: &Layout,
-        pattern: &SparsePattern,
-        p: &Conv2dParams,
-        input_hw: (usize, usize),
-    ) -> Result<CpuStorage> {
-        sparse_conv::sparse_conv2d_backward_data(gy, lgy, values, lv, pattern, p, input_hw)
-    }
-
-    fn sparse_conv2d_backward_weight(
-        &self,
-        x: &CpuStorage,
-        lx: &Layout,
-        gy: &CpuStorage,
-        lgy: &Layout,
-        pattern: &SparsePattern,
-        p: &Conv2dParams,
-    ) -> Result<CpuStorage> {
-        sparse_conv::sparse_conv2d_backward_weight(x, lx, gy, lgy, pattern, p)
-    }
 }
 
 impl Fused for CpuBackend {

@@ -128,6 +128,10 @@ impl Plan {
         for a in 0..self.sh {
             for b in 0..self.sw {
                 let (q0, q1) = self.cols(b);
+                if q0 == q1 {
+                    // A column phase past the input (stride > width + padding): all padding.
+                    continue;
+                }
                 for c in 0..self.c {
                     let dst = &mut p[((a * self.sw + b) * self.c + c) * plane..][..plane];
                     let src = &x[c * hw..(c + 1) * hw];
@@ -156,6 +160,10 @@ impl Plan {
         for a in 0..self.sh {
             for b in 0..self.sw {
                 let (q0, q1) = self.cols(b);
+                if q0 == q1 {
+                    // A column phase past the input (stride > width + padding): all padding.
+                    continue;
+                }
                 for c in 0..self.c {
                     let src = &dp[((a * self.sw + b) * self.c + c) * plane..][..plane];
                     let dst = &mut dx[c * hw..(c + 1) * hw];

@@ -43,6 +43,8 @@ fn cases() -> Vec<Case> {
         // padding.
         Case { x: [3, 2, 4, 2], w: [3, 2, 3, 3], p: params((3, 3), (2, 2), (1, 1), 1), density: 0.7 },
         Case { x: [2, 3, 5, 1], w: [2, 3, 2, 1], p: params((2, 2), (1, 0), (2, 1), 1), density: 0.8 },
+        // Column phases that hold no input column (stride 3 over one column, no padding).
+        Case { x: [2, 2, 5, 1], w: [3, 2, 1, 1], p: params((3, 3), (0, 0), (1, 1), 1), density: 0.7 },
         // A long run (38 x 34 grid, several chunks) with a 5x5 kernel.
         Case { x: [2, 3, 34, 30], w: [4, 3, 5, 5], p: params((1, 1), (2, 2), (1, 1), 1), density: 0.1 },
     ]
