@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use autograd::backends::sparse_conv::SparsePattern;
+use autograd::backends::ops::SparsePattern;
 use autograd::strategies::f64_tensor;
 use autograd::{gradcheck, Conv2dParams, DType, GradcheckOptions, Tensor};
 use common::{assert_f32_close, grad_norm, randn64};

@@ -26,7 +26,9 @@
 //! errors (the method's name otherwise); `composite = path` (fused ops) the composite that
 //! the default implementation calls with the same arguments.
 
-use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
+use crate::ops::{
+    ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, SparsePattern, UnaryOp,
+};
 use crate::{CpuStorage, DType, Device, Layout, Result};
 
 /// Calls `$generator! { $($prefix)* ; entries }` with every buffer-to-buffer op of the
@@ -272,6 +274,46 @@ macro_rules! fused_ops {
                 rstd: &$S,
                 weight: Option<&$S>
             ) -> ($S, $S, $S), composite = crate::row_norm::layer_norm_backward_composite;
+
+            // ----- sparse convolution -----
+            //
+            // A weight `[O, C/groups, kH, kW]` held as its [`SparsePattern`] (host data) and a
+            // `[nnz]` buffer of the stored values in the pattern's order (floats only). The
+            // composites are those of [`crate::sparse_conv`]: densify the weight, run the dense
+            // primitive.
+
+            /// [`Backend::conv2d`] with a sparse weight: `x` `[N, C, H, W]` ->
+            /// `[N, O, oH, oW]`.
+            fn sparse_conv2d(
+                [x: &$S],
+                lx: &Layout,
+                values: &$S,
+                lv: &Layout,
+                pattern: &SparsePattern,
+                p: &Conv2dParams
+            ) -> $S, composite = crate::sparse_conv::conv2d_composite;
+            /// [`Backend::conv2d_backward_data`] with a sparse weight: `gy` `[N, O, oH, oW]` ->
+            /// `[N, C, H, W]` where `input_hw` = `(H, W)`.
+            #[allow(clippy::too_many_arguments)]
+            fn sparse_conv2d_backward_data(
+                [gy: &$S],
+                lgy: &Layout,
+                values: &$S,
+                lv: &Layout,
+                pattern: &SparsePattern,
+                p: &Conv2dParams,
+                input_hw: (usize, usize)
+            ) -> $S, composite = crate::sparse_conv::backward_data_composite;
+            /// The gradient of the stored values of a [`Fused::sparse_conv2d`]: `[nnz]`, the
+            /// entries of [`Backend::conv2d_backward_weight`] on the pattern.
+            fn sparse_conv2d_backward_weight(
+                [x: &$S],
+                lx: &Layout,
+                gy: &$S,
+                lgy: &Layout,
+                pattern: &SparsePattern,
+                p: &Conv2dParams
+            ) -> $S, composite = crate::sparse_conv::backward_weight_composite;
         }
     };
 }
@@ -359,8 +401,8 @@ pub trait Backend: Send + Sync {
 
 /// Fused kernels: ops a backend may run in one pass that the [`Backend`] contract can also
 /// compose. Every method defaults to its composite (from [`crate::softmax_grad`],
-/// [`crate::channel`] and [`crate::row_norm`]), so a new backend writes `impl Fused for B {}`
-/// and overrides only the kernels it fuses.
+/// [`crate::channel`], [`crate::row_norm`] and [`crate::sparse_conv`]), so a new backend writes
+/// `impl Fused for B {}` and overrides only the kernels it fuses.
 pub trait Fused: Backend {
     fused_ops!(declare_fused! {} Self::Storage);
 }

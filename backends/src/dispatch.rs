@@ -5,7 +5,9 @@
 //! Operands on different devices are an [`Error::DeviceMismatch`] naming the op.
 
 use crate::backend::{core_ops, fused_ops};
-use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, ConvPass, Distribution, Pool2dParams, ReduceOp, UnaryOp};
+use crate::ops::{
+    ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, ConvPass, Distribution, Pool2dParams, ReduceOp, SparsePattern, UnaryOp,
+};
 use crate::{Backend, CpuBackend, CpuStorage, DType, Device, Error, Fused, Layout, Result, Storage};
 
 fn device_mismatch(op: &'static str, a: &Storage, b: &Storage) -> Error {
@@ -79,7 +81,18 @@ macro_rules! pick_as_is {
         )*
     };
 }
-pick_as_is!(&'a Layout, &'a [usize], &'a [(usize, usize)], &'a Conv2dParams, &'a Pool2dParams, usize, f64, bool, DType);
+pick_as_is!(
+    &'a Layout,
+    &'a [usize],
+    &'a [(usize, usize)],
+    &'a Conv2dParams,
+    &'a Pool2dParams,
+    &'a SparsePattern,
+    usize,
+    f64,
+    bool,
+    DType
+);
 
 /// A backend's result as device-tagged storage.
 trait Lift<T> {

@@ -3,7 +3,9 @@
 use crate::{Error, Result};
 
 mod elementwise;
+mod sparse;
 pub use elementwise::{BinaryOp, CmpOp, UnaryOp};
+pub use sparse::SparsePattern;
 
 /// A reduction over a set of axes.
 #[derive(Clone, Copy, Debug, PartialEq)]

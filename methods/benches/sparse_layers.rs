@@ -18,7 +18,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use autograd::backends::sparse_conv::SparsePattern;
+use autograd::backends::ops::SparsePattern;
 use autograd::{no_grad, BackwardOptions, Conv2dParams, Tensor};
 use layers::mac::count_macs;
 use layers::{models, Mode, Module};

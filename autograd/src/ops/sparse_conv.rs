@@ -19,7 +19,7 @@ use super::conv::same_dtype_device;
 use crate::graph::record_fn;
 use crate::{Error, Result, Tensor};
 use backends::ops::Conv2dParams;
-use backends::sparse_conv::SparsePattern;
+use backends::ops::SparsePattern;
 use backends::Layout;
 
 fn check_values(op: &'static str, values: &Tensor, pattern: &SparsePattern) -> Result<()> {
@@ -43,7 +43,7 @@ impl Tensor {
     /// ```
     /// use std::sync::Arc;
     /// use autograd::{Conv2dParams, Tensor};
-    /// use autograd::backends::sparse_conv::SparsePattern;
+    /// use autograd::backends::ops::SparsePattern;
     /// // A 1 -> 1 channel 3x3 kernel with only its centre stored: the identity.
     /// let mut mask = vec![0.0f32; 9];
     /// mask[4] = 1.0;

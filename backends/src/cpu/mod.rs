@@ -33,12 +33,15 @@ mod softmax;
 #[cfg(target_arch = "x86_64")]
 mod softmax_avx512;
 mod sort;
+mod sparse_conv;
 mod strided;
 #[cfg(test)]
 mod testing;
 
 use crate::backend::{core_ops, forward_ops, fused_ops};
-use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
+use crate::ops::{
+    ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, SparsePattern, UnaryOp,
+};
 use crate::{Backend, CpuStorage, DType, Device, Fused, Layout, Result};
 
 // The kernel function of each op of the contract, by the op's name (`forward_ops!` calls them).
@@ -56,6 +59,7 @@ use reduce::{arg_reduce, reduce};
 use row_norm::{layer_norm, layer_norm_backward};
 use softmax::softmax;
 use sort::{sort, topk};
+use sparse_conv::{sparse_conv2d, sparse_conv2d_backward_data, sparse_conv2d_backward_weight};
 
 /// The CPU backend (stateless; threads come from rayon's global pool).
 #[derive(Clone, Copy, Debug, Default)]

@@ -26,7 +26,7 @@
 //!
 //! Work per image is `nnz · Ho · Wq` multiply-adds against the dense `O · C/g · kH · kW · Ho ·
 //! Wo`, with one vector load per multiply-add (a dense GEMM reuses each load many times), so
-//! the sparse path pays at low densities; [`crate::Backend::sparse_conv2d`]'s callers choose it
+//! the sparse path pays at low densities; [`crate::Fused::sparse_conv2d`]'s callers choose it
 //! by measured cost.
 //!
 //! Parallelism: images over rayon's threads (each with its own phase planes); with fewer images
@@ -40,8 +40,7 @@ mod tests;
 use rayon::prelude::*;
 
 use super::strided::contiguous_slice;
-use crate::ops::Conv2dParams;
-use crate::sparse_conv::SparsePattern;
+use crate::ops::{Conv2dParams, SparsePattern};
 use crate::{CpuStorage, Error, FloatElement, Layout, Result};
 
 use kernels::SparseKernels;
@@ -314,7 +313,7 @@ macro_rules! on_floats {
     };
 }
 
-/// See [`crate::Backend::sparse_conv2d`].
+/// See [`crate::Fused::sparse_conv2d`].
 pub(crate) fn sparse_conv2d(
     x: &CpuStorage,
     lx: &Layout,
@@ -330,7 +329,7 @@ pub(crate) fn sparse_conv2d(
     on_floats!(OP, (x, lx), (values, lv), |x: &[_], v: &[_]| forward(x, v, pattern, &plan))
 }
 
-/// See [`crate::Backend::sparse_conv2d_backward_data`].
+/// See [`crate::Fused::sparse_conv2d_backward_data`].
 pub(crate) fn sparse_conv2d_backward_data(
     gy: &CpuStorage,
     lgy: &Layout,
@@ -355,7 +354,7 @@ pub(crate) fn sparse_conv2d_backward_data(
     on_floats!(OP, (gy, lgy), (values, lv), |g: &[_], v: &[_]| backward_data(g, v, pattern, &plan))
 }
 
-/// See [`crate::Backend::sparse_conv2d_backward_weight`].
+/// See [`crate::Fused::sparse_conv2d_backward_weight`].
 pub(crate) fn sparse_conv2d_backward_weight(
     x: &CpuStorage,
     lx: &Layout,

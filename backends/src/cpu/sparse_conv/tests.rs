@@ -6,7 +6,6 @@
 use super::super::conv;
 use super::super::testing::{assert_close_scaled, in_pools_of_1_and_3, values};
 use super::*;
-use crate::sparse_conv::SparsePattern;
 
 /// A deterministic mask of `shape` keeping about `density` of the entries (output channel 1
 /// always empty when there are at least 3 channels).

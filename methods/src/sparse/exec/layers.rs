@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use autograd::backends::sparse_conv::SparsePattern;
+use autograd::backends::ops::SparsePattern;
 use autograd::{Conv2dParams, Result, Tensor};
 use layers::{mac, Buffer, Mode, Module, Param};
 

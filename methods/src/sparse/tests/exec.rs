@@ -70,7 +70,7 @@ fn a_trained_run_is_evaluated_in_its_sparse_form() {
 mod linear {
     use std::sync::Arc;
 
-    use autograd::backends::sparse_conv::SparsePattern;
+    use autograd::backends::ops::SparsePattern;
     use autograd::strategies::f64_tensor;
     use autograd::{gradcheck, GradcheckOptions, Tensor};
     use proptest::prelude::*;
