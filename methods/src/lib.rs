@@ -47,6 +47,7 @@ pub mod compare;
 pub mod config;
 pub mod console;
 pub mod data;
+pub mod haste;
 pub mod hparams;
 pub mod metrics;
 pub mod plot;

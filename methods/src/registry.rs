@@ -384,6 +384,7 @@ pub fn all() -> Vec<&'static MethodSpec> {
     v.extend(crate::sbn::SPECS.iter());
     v.extend(crate::wc::SPECS.iter());
     v.extend(crate::sr::SPECS.iter());
+    v.extend(crate::haste::SPECS.iter());
     v
 }
 

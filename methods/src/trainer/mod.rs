@@ -139,9 +139,22 @@ fn evaluate_run(run: &mut Run, with_test: bool) -> Result<(Option<SplitMetrics>,
     Ok((val, test))
 }
 
+/// The form's test metrics, parameters, and MACs per image counted on the first test batch:
+/// real images, so that layers whose work depends on the data (HASTE) count what they run on
+/// it; for every other layer the count is the same for any image.
 fn form_report(model: &dyn Module, test: SplitMetrics, run: &Run) -> Result<FormReport> {
     let [c, h, w] = run.info.input_shape;
-    let macs = count_macs(model, &Tensor::zeros(&[1, c, h, w]).to_device(run.device)?)?.total_macs;
+    let first = run.data.test.epoch(0).next().transpose().map_err(|e| Error::invalid("dataset", e.to_string()))?;
+    let (input, n) = match first {
+        Some(batch) => {
+            let (x, _) = batch_tensors(&batch, run.device)?;
+            let n = batch.n;
+            run.data.test.recycle(batch);
+            (x, n)
+        }
+        None => (Tensor::zeros(&[1, c, h, w]).to_device(run.device)?, 1),
+    };
+    let macs = count_macs(model, &input)?.total_macs / n.max(1) as u64;
     Ok(FormReport { test, params: model.num_parameters(), macs })
 }
 
