@@ -45,7 +45,8 @@ pub struct MethodResult {
     pub best_epoch_mean: f64,
     /// Parameters of the evaluated model (first seed).
     pub params: usize,
-    /// MACs per image of the evaluated model (first seed).
+    /// MACs per image of the evaluated model (mean over seeds: data-dependent methods such as
+    /// HASTE vary with the seed; for every other method all seeds agree).
     pub macs: u64,
     /// Mean measured training step time (ms).
     pub step_ms_mean: f64,
@@ -92,7 +93,7 @@ pub fn aggregate(labels: &[String], runs: &[RunResult]) -> Vec<MethodResult> {
             test_acc_std: s,
             best_epoch_mean: mean_std(&col(&|r| r.summary.best_epoch as f64)).0,
             params: first.summary.params,
-            macs: first.summary.macs,
+            macs: (mine.iter().map(|r| r.summary.macs as f64).sum::<f64>() / mine.len() as f64).round() as u64,
             step_ms_mean: mean_std(&col(&|r| r.summary.step_ms)).0,
             images_per_second_mean: mean_std(&col(&|r| r.summary.images_per_second)).0,
             wall_seconds_mean: mean_std(&col(&|r| r.summary.wall_seconds)).0,
@@ -110,20 +111,24 @@ pub fn markdown(methods: &[MethodResult], command: &str) -> String {
     let _ = writeln!(s, "Command:\n\n```sh\n{command}\n```\n");
     let sparse = methods.iter().any(|m| m.sparsity.is_some());
     let ckpt = methods.iter().any(|m| m.checkpoint_bytes.is_some());
+    let macs_differ = methods.iter().any(|m| m.macs != methods[0].macs);
     let _ = writeln!(
         s,
-        "| method | seeds | test acc. % (mean ± sd) | per seed | Δ vs {} | selected epoch |{}{} params | MACs | step ms | img/s |",
+        "| method | seeds | test acc. % (mean ± sd) | per seed | Δ vs {} | selected epoch |{}{} params | MACs |{} step ms | img/s |",
         methods.first().map(|m| m.label.as_str()).unwrap_or("-"),
         if sparse { " sparsity |" } else { "" },
-        if ckpt { " checkpoint |" } else { "" }
+        if ckpt { " checkpoint |" } else { "" },
+        if macs_differ { " MACs Δ |" } else { "" }
     );
     let _ = writeln!(
         s,
-        "|---|---:|---:|---|---:|---:|{}{}---:|---:|---:|---:|",
+        "|---|---:|---:|---|---:|---:|{}{}---:|---:|{}---:|---:|",
         if sparse { "---:|" } else { "" },
-        if ckpt { "---:|" } else { "" }
+        if ckpt { "---:|" } else { "" },
+        if macs_differ { "---:|" } else { "" }
     );
     let reference = methods.first().map(|m| m.test_acc_mean).unwrap_or(f64::NAN);
+    let reference_macs = methods.first().map_or(1.0, |m| m.macs.max(1) as f64);
     for m in methods {
         let seeds: Vec<String> = m.test_acc.iter().map(|a| format!("{a:.2}")).collect();
         let sp = match (sparse, m.sparsity) {
@@ -136,9 +141,14 @@ pub fn markdown(methods: &[MethodResult], command: &str) -> String {
             (true, Some(b)) => format!(" {}B |", human(b as f64)),
             (true, None) => " - |".to_string(),
         };
+        let dm = if macs_differ {
+            format!(" {:+.1} % |", 100.0 * (m.macs as f64 / reference_macs - 1.0))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {:.2} ± {:.2} | {} | {:+.2} | {:.1} |{sp}{ck} {} | {} | {:.1} | {:.0} |",
+            "| {} | {} | {:.2} ± {:.2} | {} | {:+.2} | {:.1} |{sp}{ck} {} | {} |{dm} {:.1} | {:.0} |",
             m.label,
             m.seeds.len(),
             m.test_acc_mean,
@@ -154,7 +164,8 @@ pub fn markdown(methods: &[MethodResult], command: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "\nsd: sample standard deviation over seeds; step ms and img/s: measured training throughput (mean over seeds)."
+        "\nsd: sample standard deviation over seeds; MACs: per image of the evaluated model, on the first test batch (mean over seeds){}; step ms and img/s: measured training throughput (mean over seeds).",
+        if macs_differ { ", and their difference from the first method's" } else { "" }
     );
     if ckpt {
         let dense_bytes = methods.iter().find_map(|m| m.dense_checkpoint_bytes);
@@ -278,5 +289,23 @@ mod tests {
         assert!(md.contains("| sparsity | checkpoint |"), "{md}");
         assert!(md.contains("| 0.900 | 52.00KB |") && md.contains("| - | - |"), "{md}");
         assert!(md.contains("400.00KB (400000 bytes)"), "{md}");
+    }
+
+    #[test]
+    fn macs_are_averaged_over_seeds_and_compared_with_the_first_method() {
+        let with_macs = |label: &str, seed: u64, macs: u64| {
+            let mut r = run(label, &[]);
+            r.seed = seed;
+            r.summary.macs = macs;
+            r
+        };
+        let runs = [with_macs("dense", 0, 1000), with_macs("haste", 0, 700), with_macs("haste", 1, 800)];
+        let m = aggregate(&["dense".into(), "haste".into()], &runs);
+        assert_eq!(m[1].macs, 750);
+        let md = markdown(&m, "compare");
+        assert!(md.contains("| MACs | MACs Δ |") && md.contains("| -25.0 % |") && md.contains("| +0.0 % |"), "{md}");
+        // Equal MACs: no difference column.
+        let same = aggregate(&["dense".into()], &runs[..1]);
+        assert!(!markdown(&same, "compare").contains("MACs Δ"));
     }
 }
