@@ -1,7 +1,9 @@
 //! Inference time of HASTE against the dense model it compresses, in one run: a trained
 //! small-protocol ResNet-18 (width 0.25, CIFAR-10) at batch 1 and batch 128 on real test
 //! images, dense and with HASTE at each `L` asked for (full-map patches, from stage 2), with
-//! the MACs per image each ran (HASTE's include its hashing and merging).
+//! the MACs per image each ran (HASTE's include its hashing and merging). `L = 64` merges
+//! nothing: it is HASTE's own pipeline (windows, hashing, one reduced convolution per image on
+//! im2col) at no saving, the reference that separates the savings from the pipeline's cost.
 //!
 //! ```text
 //! RAYON_NUM_THREADS=2 cargo bench -p methods --bench haste_infer
@@ -9,7 +11,7 @@
 //!
 //! `HASTE_CHECKPOINT` (default: the small protocol's baseline seed 0,
 //! `methods/results/small-protocol-baseline/runs/baseline-s0/best.safetensors`, made by the
-//! command in `methods/REPRODUCING.md`), `HASTE_L` (comma list, default `10,12,16`),
+//! command in `methods/REPRODUCING.md`), `HASTE_L` (comma list, default `10,12,16,64`),
 //! `HASTE_PATCH` (default 0: whole maps), `HASTE_ROUNDS` (default 7), `HASTE_DATA` (default
 //! `../shared/data/cifar-10` from the workspace root).
 
@@ -54,7 +56,7 @@ fn main() {
     let data_dir =
         std::env::var_os("HASTE_DATA").map(PathBuf::from).unwrap_or_else(|| root.join("../shared/data/cifar-10"));
     let ls: Vec<usize> = std::env::var("HASTE_L")
-        .unwrap_or_else(|_| "10,12,16".into())
+        .unwrap_or_else(|_| "10,12,16,64".into())
         .split(',')
         .map(|s| s.trim().parse().expect("HASTE_L: a comma list of integers"))
         .collect();

@@ -108,6 +108,13 @@ struct ImageOut {
     cost: PatchCost,
 }
 
+/// A layer's filters for one forward pass: as the convolution takes them, and by input
+/// channel (`[C][O][kh·kw]`) for summing the slices of merged channels.
+struct Filters {
+    tensor: Tensor,
+    by_channel: Vec<f32>,
+}
+
 /// The geometry shared by every patch of a forward pass.
 struct Geometry {
     c: usize,
@@ -240,7 +247,7 @@ impl HasteConv2d {
     }
 
     /// One image (`x`: `C × H × W`) through HASTE, without the bias.
-    fn image(&self, g: &Geometry, x: &[f32], weight: &[f32], proj: &Projection) -> Result<ImageOut> {
+    fn image(&self, g: &Geometry, x: &[f32], filters: &Filters, proj: &Projection) -> Result<ImageOut> {
         let (c, o, kk) = (g.c, g.o, g.kh * g.kw);
         let d = g.ih * g.iw;
         let mut out =
@@ -253,15 +260,17 @@ impl HasteConv2d {
                 let (ih, iw) = ((th - 1) * g.sh + g.kh, (tw - 1) * g.sw + g.kw);
                 // The window, zero outside the input (padding) and outside a partial patch.
                 window.fill(0.0);
+                // Input columns `ix0..ix1` land at window columns `col0..` (the rest is padding).
+                let col0 = g.pw.saturating_sub(x0 * g.sw);
+                let ix0 = (x0 * g.sw + col0).saturating_sub(g.pw);
+                let ix1 = (x0 * g.sw + iw).saturating_sub(g.pw).min(g.w);
                 for ch in 0..c {
                     let plane = &x[ch * g.h * g.w..(ch + 1) * g.h * g.w];
                     for r in 0..ih {
                         let Some(iy) = (y0 * g.sh + r).checked_sub(g.ph).filter(|&iy| iy < g.h) else { continue };
-                        let row = &mut window[ch * d + r * g.iw..ch * d + r * g.iw + iw];
-                        for (col, v) in row.iter_mut().enumerate() {
-                            if let Some(ix) = (x0 * g.sw + col).checked_sub(g.pw).filter(|&ix| ix < g.w) {
-                                *v = plane[iy * g.w + ix];
-                            }
+                        if ix1 > ix0 {
+                            let dst = ch * d + r * g.iw + col0;
+                            window[dst..dst + ix1 - ix0].copy_from_slice(&plane[iy * g.w + ix0..iy * g.w + ix1]);
                         }
                     }
                 }
@@ -282,29 +291,41 @@ impl HasteConv2d {
                     }
                     (xr, None)
                 } else {
-                    let mut xr = vec![0.0f32; kept * ih * iw];
-                    let mut wr = vec![0.0f32; o * kept * kk];
+                    // Whole channel vectors summed (contiguous adds), then averaged.
+                    let mut merged = vec![0.0f32; kept * d];
+                    // The filter slices by input channel (`[C][O·kh·kw]`), summed per bucket.
+                    let ok = o * kk;
+                    let mut summed = vec![0.0f32; kept * ok];
                     for j in 0..kept {
                         let members = &order[starts[j]..starts[j + 1]];
-                        let inv = 1.0 / members.len() as f32;
-                        let dst = &mut xr[j * ih * iw..(j + 1) * ih * iw];
+                        let dst = &mut merged[j * d..(j + 1) * d];
+                        let wdst = &mut summed[j * ok..(j + 1) * ok];
                         for &ch in members {
+                            let ch = ch as usize;
+                            dst.iter_mut().zip(&window[ch * d..(ch + 1) * d]).for_each(|(a, b)| *a += b);
+                            wdst.iter_mut().zip(&filters.by_channel[ch * ok..(ch + 1) * ok]).for_each(|(a, b)| *a += b);
+                        }
+                        let inv = 1.0 / members.len() as f32;
+                        dst.iter_mut().for_each(|v| *v *= inv);
+                    }
+                    // This patch's window of each merged channel.
+                    let xr = if (ih, iw) == (g.ih, g.iw) {
+                        merged
+                    } else {
+                        let mut xr = Vec::with_capacity(kept * ih * iw);
+                        for j in 0..kept {
                             for r in 0..ih {
-                                let src = &window[ch as usize * d + r * g.iw..ch as usize * d + r * g.iw + iw];
-                                for (a, b) in dst[r * iw..(r + 1) * iw].iter_mut().zip(src) {
-                                    *a += b;
-                                }
+                                xr.extend_from_slice(&merged[j * d + r * g.iw..j * d + r * g.iw + iw]);
                             }
                         }
-                        dst.iter_mut().for_each(|v| *v *= inv);
+                        xr
+                    };
+                    // `[C'][O][kh·kw]` to the convolution's `[O][C'][kh·kw]`.
+                    let mut wr = vec![0.0f32; o * kept * kk];
+                    for j in 0..kept {
                         for oc in 0..o {
-                            let slot = &mut wr[(oc * kept + j) * kk..(oc * kept + j + 1) * kk];
-                            for &ch in members {
-                                let src = &weight[(oc * c + ch as usize) * kk..(oc * c + ch as usize + 1) * kk];
-                                for (a, b) in slot.iter_mut().zip(src) {
-                                    *a += b;
-                                }
-                            }
+                            wr[(oc * kept + j) * kk..(oc * kept + j + 1) * kk]
+                                .copy_from_slice(&summed[(j * o + oc) * kk..(j * o + oc + 1) * kk]);
                         }
                     }
                     (xr, Some(wr))
@@ -312,7 +333,7 @@ impl HasteConv2d {
                 let xt = Tensor::from_vec(xr, &[1, kept, ih, iw])?;
                 let wt = match wr {
                     Some(wr) => Tensor::from_vec(wr, &[o, kept, g.kh, g.kw])?,
-                    None => Tensor::from_vec(weight.to_vec(), &[o, c, g.kh, g.kw])?,
+                    None => filters.tensor.clone(),
                 };
                 let yt = reduced_conv(&xt, &wt, params)?.to_vec::<f32>()?;
                 for oc in 0..o {
@@ -334,10 +355,10 @@ impl HasteConv2d {
 }
 
 /// The reduced convolution of one patch: im2col and the GEMM on the CPU. Its filters are new for
-/// every image, so the algorithms that transform filters first (Winograd) pay the transform per
-/// image; measured on the small protocol's ResNet-18 (Zen 4, 2 threads, `haste_infer`), im2col
-/// ran HASTE 1.6x faster at batch 1 and 1.5x faster at batch 128 than the planner's
-/// batch-amortized choice.
+/// every image, so the algorithms that transform filters first (Winograd) would pay the
+/// transform per image; measured on the small protocol's ResNet-18 (`haste_infer`, Zen 4, 2
+/// threads, loaded machine), im2col ran HASTE 1.5x faster than the planner's choice at batch 1
+/// and at batch 128.
 fn reduced_conv(x: &Tensor, w: &Tensor, params: Conv2dParams) -> Result<Tensor> {
     with_algorithm(Algorithm::Im2col, || x.conv2d(w, None, params))
 }
@@ -351,11 +372,20 @@ impl Module for HasteConv2d {
         let host = |t: &Tensor| -> Result<Vec<f32>> { t.to_dtype(DType::F32)?.to_device(Device::Cpu)?.to_vec::<f32>() };
         let xs = host(x)?;
         let weight = host(&self.weight.tensor())?;
+        let kk = g.kh * g.kw;
+        let mut by_channel = vec![0.0f32; weight.len()];
+        for oc in 0..g.o {
+            for ch in 0..g.c {
+                by_channel[(ch * g.o + oc) * kk..(ch * g.o + oc + 1) * kk]
+                    .copy_from_slice(&weight[(oc * g.c + ch) * kk..(oc * g.c + ch + 1) * kk]);
+            }
+        }
+        let filters = Filters { tensor: Tensor::from_vec(weight, &wshape)?, by_channel };
         let n = x.shape()[0];
         let per_image = g.c * g.h * g.w;
         let images: Vec<ImageOut> = (0..n)
             .into_par_iter()
-            .map(|i| self.image(&g, &xs[i * per_image..(i + 1) * per_image], &weight, &proj))
+            .map(|i| self.image(&g, &xs[i * per_image..(i + 1) * per_image], &filters, &proj))
             .collect::<Result<_>>()?;
         let plane = g.oh * g.ow;
         let mut y = Vec::with_capacity(n * g.o * plane);
