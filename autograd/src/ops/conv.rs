@@ -24,6 +24,28 @@ pub(super) fn same_dtype_device(op: &'static str, a: &Tensor, b: &Tensor) -> Res
     Ok(())
 }
 
+/// `y` (`[N, O, oH, oW]`, the output of convolution `op` of `x` with a weight of shape
+/// `weight_shape`) plus `bias` (`[O]`, broadcast over the batch and the plane) if there is one,
+/// as a differentiable addition; a bias of another shape, dtype or device is an error of `op`.
+pub(super) fn add_channel_bias(
+    op: &'static str,
+    x: &Tensor,
+    y: Tensor,
+    bias: Option<&Tensor>,
+    weight_shape: &[usize],
+) -> Result<Tensor> {
+    let Some(b) = bias else { return Ok(y) };
+    let o = y.shape()[1];
+    same_dtype_device(op, x, b)?;
+    if b.shape() != [o] {
+        return Err(Error::invalid(
+            op,
+            format!("bias must have shape [{o}] for weight {weight_shape:?}, got {:?}", b.shape()),
+        ));
+    }
+    y.add(&b.reshape_to(&[1, o, 1, 1])?)
+}
+
 /// The name of the algorithm the backend runs for `pass` of the convolution of an input of
 /// shape `x` with a weight of shape `w`, operands like `t` (for the profiler).
 fn algorithm(pass: ConvPass, t: &Tensor, x: &[usize], w: &[usize], p: &Conv2dParams) -> &'static str {
@@ -78,20 +100,7 @@ impl Tensor {
                 Ok(vec![gx, gw])
             }
         });
-        match bias {
-            None => Ok(y),
-            Some(b) => {
-                let o = out_shape[1];
-                same_dtype_device(op, self, b)?;
-                if b.shape() != [o] {
-                    return Err(Error::invalid(
-                        op,
-                        format!("bias must have shape [{o}] for weight {:?}, got {:?}", weight.shape(), b.shape()),
-                    ));
-                }
-                y.add(&b.reshape_to(&[1, o, 1, 1])?)
-            }
-        }
+        add_channel_bias(op, self, y, bias, weight.shape())
     }
 
     /// The gradient of [`Tensor::conv2d`] with respect to its input, as a differentiable op:

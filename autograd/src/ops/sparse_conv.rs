@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use super::conv::same_dtype_device;
+use super::conv::{add_channel_bias, same_dtype_device};
 use crate::graph::record_fn;
 use crate::{Error, Result, Tensor};
 use backends::ops::Conv2dParams;
@@ -85,17 +85,7 @@ impl Tensor {
                 Ok(vec![gx, gv])
             }
         });
-        match bias {
-            None => Ok(y),
-            Some(b) => {
-                let o = out_shape[1];
-                same_dtype_device(op, self, b)?;
-                if b.shape() != [o] {
-                    return Err(Error::invalid(op, format!("bias must have shape [{o}], got {:?}", b.shape())));
-                }
-                y.add(&b.reshape_to(&[1, o, 1, 1])?)
-            }
-        }
+        add_channel_bias(op, self, y, bias, &pattern.shape)
     }
 
     /// The gradient of [`Tensor::sparse_conv2d`] with respect to its input: `self` is the output
