@@ -53,6 +53,7 @@ pub mod metrics;
 pub mod plot;
 pub mod presets;
 pub mod profiling;
+pub mod prom;
 pub mod registry;
 pub mod sbn;
 pub mod schedule_spec;
