@@ -385,6 +385,7 @@ pub fn all() -> Vec<&'static MethodSpec> {
     v.extend(crate::wc::SPECS.iter());
     v.extend(crate::sr::SPECS.iter());
     v.extend(crate::haste::SPECS.iter());
+    v.extend(crate::prom::SPECS.iter());
     v
 }
 

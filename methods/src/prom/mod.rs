@@ -9,6 +9,10 @@
 //! - [`quant`]: the fake quantizers with their straight-through gradients: ternary absmean
 //!   (default), TWN and TTQ; symmetric per-channel int8 weights; LSQ (default), PACT and
 //!   fixed-range activations.
+//! - [`QuantLayer`] and [`quantize`]: PROM's recipe (1x1 convolutions inside inverted-residual
+//!   blocks ternary, every other convolution and the classifier int8, 8-bit activations at every
+//!   quantized layer's input, BatchNorm float) and the registry entry `prom`, which trains the
+//!   fake-quantized model (QAT from `--init-from` a float checkpoint).
 //! - [`energy`]: the energy and storage estimator over the MAC counter's layers, with the 45 nm
 //!   table as default and the accounting written down; [`block_pointwise_convs`] picks PROM's
 //!   ternary layers of a MobileNetV2.
@@ -23,11 +27,15 @@
 //! so neither is reproduced exactly (the tests pin the spec's figures).
 
 pub mod energy;
+pub mod layer;
+mod method;
 pub mod quant;
 #[cfg(test)]
 mod tests;
 
 pub use energy::{block_pointwise_convs, estimate, layer_costs, Accumulator, EnergyReport, EnergyTable, Precision};
+pub use layer::{ActQuant, QuantLayer, WeightQuant};
+pub use method::{quantize, Prom, PromConfig, SPECS};
 pub use quant::{
     fixed_range, int8_weight, lsq, lsq_init, pact, straight_through, ternary_absmean, ternary_ttq, ternary_twn,
 };

@@ -234,3 +234,76 @@ fn mobilenet_v2_energy_matches_the_hand_computation() {
     let l = p.layers.iter().find(|l| l.precision == Precision::Ternary).unwrap();
     assert!((l.pj - l.macs as f64 * 0.03).abs() < 1e-6 && l.bits == 2 * l.weights);
 }
+
+mod training {
+    use std::path::PathBuf;
+
+    use layers::state_dict::load_tensors;
+    use layers::{Mode, ModuleExt};
+
+    use crate::config::TrainConfig;
+    use crate::hparams::Hparams;
+    use crate::prom::{quantize, ActQuant, PromConfig, QuantLayer, WeightQuant};
+    use crate::registry::find;
+    use crate::trainer::{train_with, RunOptions};
+
+    fn out_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("lamina-prom-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    /// One epoch of QAT of MobileNetV2-0.5 on 300 embedded images: LSQ's steps are set on the
+    /// first batch and saved, the ternary layers hold three levels per channel, the classifier
+    /// and the depthwise layers int8.
+    #[test]
+    fn qat_trains_and_saves_the_quantizers_state() {
+        let spec = find("prom").unwrap();
+        let mut cfg = TrainConfig::from_defaults(spec);
+        let h = Hparams::from_values(spec.name, spec.hparams, &cfg.hparams).unwrap();
+        cfg.hparams = h.values().clone();
+        cfg.dataset = "fashion-mnist-embedded".into();
+        cfg.train_limit = Some(300);
+        cfg.test_limit = Some(100);
+        cfg.val_fraction = 0.1;
+        cfg.test_every = 1;
+        cfg.epochs = 1;
+        cfg.batch_size = 50;
+        let dir = out_dir("qat");
+        let s = train_with(spec, &cfg, &dir, false, &RunOptions { quiet: true, ..RunOptions::default() }).unwrap();
+        assert!(s.test.loss.is_finite());
+        let line = &s.extra.iter().find(|(k, _)| k == "prom").unwrap().1;
+        assert!(line.starts_with("33 ternary layers"), "{line}");
+        let file = load_tensors(&dir.join("best.safetensors")).unwrap();
+        let get = |n: &str| file.get(n).unwrap_or_else(|| panic!("{n} missing")).to_f64_vec().unwrap();
+        // The stem sees normalized images (signed); a projection sees ReLU6 outputs (unsigned).
+        assert_eq!(get("features.0.0.act_signed"), vec![1.0]);
+        assert_eq!(get("features.2.conv.2.act_signed"), vec![0.0]);
+        assert!(get("features.2.conv.2.act_step")[0] > 0.0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_uninitialized_lsq_step_is_an_error_in_evaluation_and_options_are_checked() {
+        let mut net = layers::models::build("mobilenetv2-0.5-cifar", 10, 3, 0).unwrap();
+        let cfg = PromConfig { ternary: WeightQuant::TernaryTwn, act: ActQuant::Lsq, final_ternary: true };
+        let wrapped = quantize(net.as_mut(), &cfg).unwrap();
+        assert_eq!(wrapped.iter().filter(|(_, t)| *t).count(), 34, "the final 1x1 is ternary too");
+        let x = autograd::Tensor::randn(&[2, 3, 32, 32], 0).unwrap();
+        let e = net.forward(&x, Mode::Eval).unwrap_err().to_string();
+        assert!(e.contains("first training batch"), "{e}");
+        net.forward(&x, Mode::Train).unwrap();
+        net.forward(&x, Mode::Eval).unwrap();
+        let q = net.get_module("features.1.conv.1").unwrap().downcast_ref::<QuantLayer>().unwrap();
+        assert!(q.weight_quant().is_ternary());
+        let spec = find("prom").unwrap();
+        for (set, word) in
+            [("ternary=bin", "ternary"), ("act=minmax", "act"), ("final=fp16", "final"), ("ttq_t=2", "ttq_t")]
+        {
+            let mut h = spec.default_hparams();
+            h.set(set).unwrap();
+            let e = PromConfig::parse(&h).unwrap_err().to_string();
+            assert!(e.contains(word), "{set}: {e}");
+        }
+    }
+}
