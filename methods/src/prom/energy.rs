@@ -147,7 +147,8 @@ impl EnergyReport {
 
 /// Each weighted layer's `(path, MACs, weights)` for one image of shape `input` (`[1, C, H, W]`).
 pub fn layer_costs(model: &dyn Module, input: &[usize]) -> Result<Vec<(String, u64, u64)>> {
-    let report = count_macs(model, &Tensor::zeros(input))?;
+    let device = model.parameters().first().map_or(autograd::Device::Cpu, |p| p.leaf().device());
+    let report = count_macs(model, &Tensor::zeros(input).to_device(device)?)?;
     let mut out = Vec::with_capacity(report.rows.len());
     for r in report.rows {
         let weights = model

@@ -274,6 +274,9 @@ mod training {
         assert!(s.test.loss.is_finite());
         let line = &s.extra.iter().find(|(k, _)| k == "prom").unwrap().1;
         assert!(line.starts_with("33 ternary layers"), "{line}");
+        let energy = &s.extra.iter().find(|(k, _)| k == "prom energy").unwrap().1;
+        let ratio: f64 = energy.split('x').next().unwrap().parse().unwrap();
+        assert!(ratio > 10.0 && energy.contains("storage"), "{energy}");
         let file = load_tensors(&dir.join("best.safetensors")).unwrap();
         let get = |n: &str| file.get(n).unwrap_or_else(|| panic!("{n} missing")).to_f64_vec().unwrap();
         // The stem sees normalized images (signed); a projection sees ReLU6 outputs (unsigned).
