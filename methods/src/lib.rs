@@ -43,6 +43,7 @@
 
 pub mod checks;
 pub mod cli;
+pub mod cnn_mod;
 pub mod compare;
 pub mod config;
 pub mod console;

@@ -386,6 +386,7 @@ pub fn all() -> Vec<&'static MethodSpec> {
     v.extend(crate::sr::SPECS.iter());
     v.extend(crate::haste::SPECS.iter());
     v.extend(crate::prom::SPECS.iter());
+    v.extend(crate::cnn_mod::SPECS.iter());
     v
 }
 
