@@ -9,7 +9,7 @@ use super::block::Selection;
 use super::models::build_mod;
 use crate::hparams::{HparamSpec, Hparams};
 use crate::presets::SMALL;
-use crate::registry::{Method, MethodSpec, RunInfo, Training, SMALL_DEFAULTS};
+use crate::registry::{Defaults, Method, MethodSpec, RunInfo, Training, SMALL_DEFAULTS};
 
 const C: HparamSpec = HparamSpec {
     key: "c",
@@ -77,12 +77,16 @@ impl Method for Mod {
     }
 }
 
+/// A quick run on the embedded data: the small protocol's ResNet-18/0.25 (a model MoD has a
+/// version of), otherwise the small defaults.
+const DEFAULTS: Defaults = Defaults { model: "resnet18-cifar", width: 0.25, ..SMALL_DEFAULTS };
+
 /// The registry entries of this module.
 pub static SPECS: [MethodSpec; 1] = [MethodSpec {
     name: "mod",
     description:
         "CNN Mixture-of-Depths (Cakaj et al. 2024): every odd block of a stage processes only its top-k channels",
-    defaults: SMALL_DEFAULTS,
+    defaults: DEFAULTS,
     presets: &[SMALL],
     training: Training::Required,
     hparams: &[C, VARIANT, SELECTION],

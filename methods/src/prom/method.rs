@@ -10,7 +10,7 @@ use super::energy::{block_pointwise_convs, estimate, layer_costs, Accumulator, E
 use super::layer::{ActQuant, QuantLayer, WeightQuant};
 use crate::hparams::{HparamSpec, Hparams};
 use crate::presets::SMALL_PROTOCOL;
-use crate::registry::{Defaults, Method, MethodSpec, Preset, RunInfo, Training};
+use crate::registry::{Defaults, Method, MethodSpec, Preset, RunInfo, Training, SMALL_DEFAULTS};
 
 const TERNARY: HparamSpec = HparamSpec {
     key: "ternary",
@@ -176,11 +176,14 @@ impl Method for Prom {
 /// the same recipe, `--init-from`).
 const SMALL_MOBILENET: Defaults = Defaults { model: "mobilenetv2-0.5-cifar", width: 1.0, ..SMALL_PROTOCOL };
 
+/// A quick run on the embedded data with MobileNetV2-0.5 (CIFAR strides).
+const DEFAULTS: Defaults = Defaults { model: "mobilenetv2-0.5-cifar", width: 1.0, ..SMALL_DEFAULTS };
+
 /// The registry entries of this module.
 pub static SPECS: [MethodSpec; 1] = [MethodSpec {
     name: "prom",
     description: "PROM (2025): ternary pointwise + int8 quantization-aware training (fake quantization; the integer inference form is not built yet)",
-    defaults: SMALL_MOBILENET,
+    defaults: DEFAULTS,
     presets: &[Preset {
         name: "small",
         about: "the small protocol on MobileNetV2-0.5 (CIFAR strides); QAT from a float run with --init-from",
