@@ -185,7 +185,13 @@ impl ResNet {
     /// [`scale_channels`]`(64, w)`, `(128, w)`, `(256, w)` and `(512, w)` planes (times the
     /// bottleneck's expansion of 4 at their outputs).
     pub fn with_options(depth: usize, stem: Stem, opts: &ModelOptions) -> Result<ResNet> {
-        let (bottleneck, blocks) = match depth {
+        let (bottleneck, blocks) = ResNet::layout(depth)?;
+        ResNet::with_layout(bottleneck, blocks, stem, opts)
+    }
+
+    /// `(bottleneck, blocks per stage)` of torchvision's ResNet-`depth` (18, 34, 50, 101, 152).
+    pub fn layout(depth: usize) -> Result<(bool, [usize; 4])> {
+        Ok(match depth {
             18 => (false, [2, 2, 2, 2]),
             34 => (false, [3, 4, 6, 3]),
             50 => (true, [3, 4, 6, 3]),
@@ -194,8 +200,7 @@ impl ResNet {
             _ => {
                 return Err(Error::invalid("ResNet::new", format!("depth {depth} is not one of 18, 34, 50, 101, 152")))
             }
-        };
-        ResNet::with_layout(bottleneck, blocks, stem, opts)
+        })
     }
 
     /// A ResNet of `blocks[i]` blocks in stage `i + 1`, Bottlenecks if `bottleneck` else

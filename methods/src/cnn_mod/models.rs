@@ -23,24 +23,20 @@ pub const C_RESNET: usize = 64;
 /// `c` for MobileNetV2 (16).
 pub const C_MOBILENET: usize = 16;
 
-/// `(bottleneck, blocks per stage)` of ResNet-`depth`-MoD.
+/// `(bottleneck, blocks per stage)` of ResNet-`depth`-MoD: the standard depths' layouts, and
+/// the paper's deeper or shallower variants at about constant cost (26, 42, 75, 86).
 pub fn resnet_layout(depth: usize) -> Result<(bool, [usize; 4])> {
     Ok(match depth {
-        18 => (false, [2, 2, 2, 2]),
         26 => (false, [2, 2, 3, 4]),
-        34 => (false, [3, 4, 6, 3]),
         42 => (false, [3, 3, 6, 6]),
-        50 => (true, [3, 4, 6, 3]),
         75 => (true, [3, 4, 14, 3]),
         86 => (true, [3, 4, 18, 3]),
-        101 => (true, [3, 4, 23, 3]),
-        152 => (true, [3, 8, 36, 3]),
-        _ => {
-            return Err(Error::invalid(
+        _ => ResNet::layout(depth).map_err(|_| {
+            Error::invalid(
                 "resnet_mod",
                 format!("depth {depth}: ResNet-MoD depths are 18, 26, 34, 42, 50, 75, 86, 101, 152"),
-            ))
-        }
+            )
+        })?,
     })
 }
 
