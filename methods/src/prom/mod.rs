@@ -3,12 +3,15 @@
 //! training. The spec (`shared/papers/prom.md`) is a reconstruction from the abstract; every
 //! choice below it marks as such is an option here.
 //!
-//! Built so far (issue 26 is open: the QAT recipe and registry entry, BatchNorm folding, the
-//! integer inference form on the backend's integer kernels, and the CIFAR-10 runs remain):
+//! Built so far (issue 26 is open: BatchNorm folding, the integer inference form on the
+//! backend's integer kernels with 2-bit packed checkpoints, their timings, and the CIFAR-10
+//! float-vs-QAT runs remain; until then the fake-quantized model is what a run evaluates):
 //!
 //! - [`quant`]: the fake quantizers with their straight-through gradients: ternary absmean
 //!   (default), TWN and TTQ; symmetric per-channel int8 weights; LSQ (default), PACT and
-//!   fixed-range activations.
+//!   fixed-range activations. Reconstructions (the spec's): absmean as the ternary default, LSQ
+//!   as the activation default, a signed or unsigned LSQ range chosen by the sign of the first
+//!   training batch at each layer's input, BatchNorm kept float during QAT.
 //! - [`QuantLayer`] and [`quantize`]: PROM's recipe (1x1 convolutions inside inverted-residual
 //!   blocks ternary, every other convolution and the classifier int8, 8-bit activations at every
 //!   quantized layer's input, BatchNorm float) and the registry entry `prom`, which trains the
