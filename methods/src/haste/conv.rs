@@ -282,14 +282,7 @@ impl HasteConv2d {
                 let kept = starts.len() - 1;
                 // The reduced window `[1, C', ih, iw]` and filters `[O, C', kh, kw]`.
                 let (xr, wr) = if kept == c {
-                    let mut xr = vec![0.0f32; c * ih * iw];
-                    for ch in 0..c {
-                        for r in 0..ih {
-                            let src = ch * d + r * g.iw;
-                            xr[(ch * ih + r) * iw..(ch * ih + r + 1) * iw].copy_from_slice(&window[src..src + iw]);
-                        }
-                    }
-                    (xr, None)
+                    (crop(&window, c, g.ih, g.iw, ih, iw), None)
                 } else {
                     // Whole channel vectors summed (contiguous adds), then averaged.
                     let mut merged = vec![0.0f32; kept * d];
@@ -308,18 +301,7 @@ impl HasteConv2d {
                         let inv = 1.0 / members.len() as f32;
                         dst.iter_mut().for_each(|v| *v *= inv);
                     }
-                    // This patch's window of each merged channel.
-                    let xr = if (ih, iw) == (g.ih, g.iw) {
-                        merged
-                    } else {
-                        let mut xr = Vec::with_capacity(kept * ih * iw);
-                        for j in 0..kept {
-                            for r in 0..ih {
-                                xr.extend_from_slice(&merged[j * d + r * g.iw..j * d + r * g.iw + iw]);
-                            }
-                        }
-                        xr
-                    };
+                    let xr = crop(&merged, kept, g.ih, g.iw, ih, iw);
                     // `[C'][O][kh·kw]` to the convolution's `[O][C'][kh·kw]`.
                     let mut wr = vec![0.0f32; o * kept * kk];
                     for j in 0..kept {
@@ -352,6 +334,22 @@ impl HasteConv2d {
         }
         Ok(out)
     }
+}
+
+/// The top-left `ih × iw` of each of `channels` windows of `full_h × full_w` values (the whole
+/// buffer when the patch is whole).
+fn crop(buf: &[f32], channels: usize, full_h: usize, full_w: usize, ih: usize, iw: usize) -> Vec<f32> {
+    if (ih, iw) == (full_h, full_w) {
+        return buf[..channels * ih * iw].to_vec();
+    }
+    let d = full_h * full_w;
+    let mut out = Vec::with_capacity(channels * ih * iw);
+    for ch in 0..channels {
+        for r in 0..ih {
+            out.extend_from_slice(&buf[ch * d + r * full_w..ch * d + r * full_w + iw]);
+        }
+    }
+    out
 }
 
 /// The reduced convolution of one patch: im2col and the GEMM on the CPU. Its filters are new for

@@ -117,22 +117,7 @@ fn layer_seed(seed: u64, path: &str) -> u64 {
 /// assert!(paths.iter().all(|p| p.starts_with("layer2") || p.starts_with("layer3")));
 /// ```
 pub fn compress(model: &mut dyn Module, cfg: &HasteConfig, seed: u64, input: [usize; 3]) -> Result<Vec<String>> {
-    let Some(start) = cfg.start else { return Ok(Vec::new()) };
-    let stages = num_stages(model);
-    if start > stages {
-        return Err(Error::invalid(
-            "haste",
-            format!("start = {start}, but the model has {stages} stages: nothing would be replaced"),
-        ));
-    }
-    let scopes = stage_scopes(model, &(start..=stages).collect::<Vec<_>>())?;
-    let pointwise = cfg.pointwise;
-    let select = Select::all().under(&scopes).of_type::<Conv2d>().filter(move |_, m| {
-        m.downcast_ref::<Conv2d>().is_some_and(|c| {
-            let (kh, kw) = c.kernel_size();
-            c.params.groups == 1 && c.params.dilation == (1, 1) && c.in_channels() > 3 && (pointwise || kh * kw > 1)
-        })
-    });
+    let Some(select) = targets(model, cfg)? else { return Ok(Vec::new()) };
     if select.paths(model).is_empty() {
         return Ok(Vec::new());
     }
@@ -148,6 +133,26 @@ pub fn compress(model: &mut dyn Module, cfg: &HasteConfig, seed: u64, input: [us
         };
         Ok(Box::new(HasteConv2d::from_conv(conv, settings)?))
     })
+}
+
+/// What `cfg` replaces in `model` (see [`compress`]); `None` with `start=none`.
+fn targets(model: &dyn Module, cfg: &HasteConfig) -> Result<Option<Select>> {
+    let Some(start) = cfg.start else { return Ok(None) };
+    let stages = num_stages(model);
+    if start > stages {
+        return Err(Error::invalid(
+            "haste",
+            format!("start = {start}, but the model has {stages} stages: nothing would be replaced"),
+        ));
+    }
+    let scopes = stage_scopes(model, &(start..=stages).collect::<Vec<_>>())?;
+    let pointwise = cfg.pointwise;
+    Ok(Some(Select::all().under(&scopes).of_type::<Conv2d>().filter(move |_, m| {
+        m.downcast_ref::<Conv2d>().is_some_and(|c| {
+            let (kh, kw) = c.kernel_size();
+            c.params.groups == 1 && c.params.dilation == (1, 1) && c.in_channels() > 3 && (pointwise || kh * kw > 1)
+        })
+    })))
 }
 
 /// The HASTE layers of `model` with their paths.
@@ -179,16 +184,12 @@ impl Method for Haste {
         Ok(Some(copy))
     }
 
-    fn finish(&mut self, _model: &mut Box<dyn Module>, run: &RunInfo) -> Result<Vec<(String, String)>> {
+    fn finish(&mut self, model: &mut Box<dyn Module>, run: &RunInfo) -> Result<Vec<(String, String)>> {
         let c = &self.cfg;
         let Some(start) = c.start else {
             return Ok(vec![("haste".into(), "start=none: the dense model, nothing replaced".into())]);
         };
-        let mut probe = models::build_with(
-            &run.model,
-            &ModelOptions::new(run.num_classes, run.input_shape[0], run.seed).width(run.width),
-        )?;
-        let layers = compress(probe.as_mut(), c, run.seed, run.input_shape)?;
+        let layers = targets(model.as_ref(), c)?.map_or(Vec::new(), |s| s.paths(model.as_ref()));
         Ok(vec![(
             "haste".into(),
             format!(

@@ -72,9 +72,9 @@ pub struct QuantLayer {
     ttq: Option<(Param, Param)>,
 }
 
-/// The one-element parameter `v`.
-fn scalar_param(v: f64) -> Result<Param> {
-    Ok(Param::new(Tensor::from_vec(vec![v as f32], &[1])?))
+/// The one-element parameter `v` in `dtype`.
+fn scalar_param(v: f64, dtype: autograd::DType) -> Result<Param> {
+    Ok(Param::new(Tensor::from_vec(vec![v], &[1])?.to_dtype(dtype)?))
 }
 
 impl QuantLayer {
@@ -92,6 +92,7 @@ impl QuantLayer {
             Host::Conv(c) => c.weight.tensor(),
             Host::Linear(l) => l.weight.tensor(),
         };
+        let dtype = weight.dtype();
         let ttq = match weight_quant {
             WeightQuant::TernaryTtq { t } => {
                 // TTQ's start: each scale the mean magnitude of the weights in its region.
@@ -105,28 +106,20 @@ impl QuantLayer {
                         sel.iter().sum::<f64>() / sel.len() as f64
                     }
                 };
-                Some((scalar_param(mean(&|v| v > delta))?, scalar_param(mean(&|v| v < -delta))?))
+                Some((scalar_param(mean(&|v| v > delta), dtype)?, scalar_param(mean(&|v| v < -delta), dtype)?))
             }
             _ => None,
         };
         let act_step = match act_quant {
-            ActQuant::Lsq => Some(scalar_param(1.0)?),
-            ActQuant::Pact { alpha } => Some(scalar_param(alpha)?),
+            ActQuant::Lsq => Some(scalar_param(1.0, dtype)?),
+            ActQuant::Pact { alpha } => Some(scalar_param(alpha, dtype)?),
             _ => None,
-        };
-        let dtype = weight.dtype();
-        let converted = |p: Option<Param>| -> Result<Option<Param>> {
-            p.map(|p| -> Result<Param> { Ok(Param::new(p.tensor().to_dtype(dtype)?)) }).transpose()
-        };
-        let ttq = match ttq {
-            Some((a, b)) => Some((converted(Some(a))?.expect("some"), converted(Some(b))?.expect("some"))),
-            None => None,
         };
         Ok(QuantLayer {
             host,
             weight_quant,
             act_quant,
-            act_step: converted(act_step)?,
+            act_step,
             act_signed: Buffer::new(Tensor::from_vec(vec![-1.0f32], &[1])?.to_dtype(dtype)?),
             ttq,
         })
