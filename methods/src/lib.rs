@@ -42,6 +42,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod cluster;
 pub mod compare;
 pub mod config;
 pub mod data;
