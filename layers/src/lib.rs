@@ -39,6 +39,7 @@ pub mod loss;
 pub mod mac;
 pub mod metrics;
 pub mod models;
+pub mod moe;
 mod module;
 mod norm;
 pub mod optim;
