@@ -146,17 +146,14 @@ impl MoeMlp {
     /// The layer for a trained [`Mlp`] and experts given as lists of its hidden neurons
     /// (`0..D`): the hidden neurons no expert uses are removed (`U ≤ D` remain, in increasing
     /// order) and the lists renumbered. The activation is the MLP's own.
-    pub fn from_mlp(
-        mlp: &Mlp,
-        experts: &[Vec<usize>],
-        keys: Tensor,
-        routing: Routing,
-        top_k: usize,
-    ) -> Result<MoeMlp> {
+    pub fn from_mlp(mlp: &Mlp, experts: &[Vec<usize>], keys: Tensor, routing: Routing, top_k: usize) -> Result<MoeMlp> {
         let (fc1, fc2) = (lin(mlp.fc1.as_ref(), "fc1")?, lin(mlp.fc2.as_ref(), "fc2")?);
         let hidden = fc1.features().1;
         if experts.iter().flatten().any(|&j| j >= hidden) {
-            return Err(Error::invalid("MoeMlp::from_mlp", format!("an expert names a neuron beyond the {hidden} hidden")));
+            return Err(Error::invalid(
+                "MoeMlp::from_mlp",
+                format!("an expert names a neuron beyond the {hidden} hidden"),
+            ));
         }
         let mut union: Vec<usize> = experts.iter().flatten().copied().collect();
         union.sort_unstable();
@@ -166,7 +163,8 @@ impl MoeMlp {
             pos[j] = i;
         }
         let dev = fc1.weight.leaf().device();
-        let idx = Tensor::from_vec(union.iter().map(|&j| j as i64).collect::<Vec<_>>(), &[union.len()])?.to_device(dev)?;
+        let idx =
+            Tensor::from_vec(union.iter().map(|&j| j as i64).collect::<Vec<_>>(), &[union.len()])?.to_device(dev)?;
         let pick = |t: Tensor, axis: usize| no_grad(|| t.detach().index_select(axis, &idx)?.contiguous());
         let new_fc1 = Linear::from_tensors(
             pick(fc1.weight.leaf(), 0)?,
@@ -318,11 +316,7 @@ impl Module for MoeMlp {
         let m = perm.len();
         let perm = Tensor::from_vec(perm, &[m])?.to_device(x.device())?;
         let xs = x.reshape_to(&[t, d])?.index_select(0, &perm)?;
-        let bias = self
-            .expert_bias
-            .as_ref()
-            .map(|b| b.get().to_dtype(x.dtype())?.to_device(x.device()))
-            .transpose()?;
+        let bias = self.expert_bias.as_ref().map(|b| b.get().to_dtype(x.dtype())?.to_device(x.device())).transpose()?;
         let mut outs = Vec::with_capacity(k);
         let mut macs = (t * k * d) as u64;
         for e in (0..k).filter(|&e| count[e] > 0) {

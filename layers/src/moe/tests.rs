@@ -45,7 +45,8 @@ fn masked_dense(m: &Mlp, x: &Tensor, experts: &[Vec<usize>], routes: &[usize], t
             }
         }
         for o in 0..d {
-            out[i * d + o] = b2[o] + (0..hidden).map(|j| count[j] * h[i * hidden + j] * w2[o * hidden + j]).sum::<f64>();
+            out[i * d + o] =
+                b2[o] + (0..hidden).map(|j| count[j] * h[i * hidden + j] * w2[o * hidden + j]).sum::<f64>();
         }
     }
     out
@@ -154,10 +155,7 @@ fn names_buffers_and_errors() {
     let moe = MoeMlp::from_mlp(&m, &[vec![1, 2], vec![2, 5]], Tensor::randn(&[2, 4], 1).unwrap(), Routing::Cosine, 1)
         .unwrap();
     let names: Vec<String> = moe.state_dict().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(
-        names,
-        ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "keys", "expert_neurons", "expert_offsets"]
-    );
+    assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "keys", "expert_neurons", "expert_offsets"]);
     assert_eq!(moe.experts(), [vec![0, 1], vec![1, 2]]);
     assert_eq!(moe.named_buffers()[1].1.get().to_vec::<i64>().unwrap(), [0, 1, 1, 2]);
     assert_eq!(moe.num_parameters(), 3 * 4 + 3 + 4 * 3 + 4);
