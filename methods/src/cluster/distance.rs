@@ -46,15 +46,21 @@ pub(crate) fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// The full `n x n` Euclidean distance matrix (row-major, `f64`; `8 n²` bytes), computed
-/// row-parallel from the coordinates directly (no `|a|² + |b|² − 2ab` cancellation).
+/// from the coordinates directly (no `|a|² + |b|² − 2ab` cancellation): the upper triangle
+/// row-parallel, then mirrored.
 pub fn pairwise_distances(p: Points<'_>) -> Vec<f64> {
     let n = p.len();
     let mut d = vec![0.0f64; n * n];
     d.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, row)| {
         let a = p.row(i);
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = if i == j { 0.0 } else { sq_dist(a, p.row(j)).sqrt() };
+        for (j, v) in row.iter_mut().enumerate().skip(i + 1) {
+            *v = sq_dist(a, p.row(j)).sqrt();
         }
     });
+    for i in 0..n {
+        for j in 0..i {
+            d[i * n + j] = d[j * n + i];
+        }
+    }
     d
 }

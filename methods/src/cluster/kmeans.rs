@@ -66,11 +66,12 @@ pub(crate) fn seed_plus_plus(points: Points<'_>, k: usize, seed: u64) -> Vec<f32
         let total: f64 = near.iter().sum();
         let pick = if total > 0.0 {
             let mut r = rng.uniform() * total;
-            near.iter().position(|&d| {
-                r -= d;
-                r < 0.0
-            })
-            .unwrap_or(n - 1)
+            near.iter()
+                .position(|&d| {
+                    r -= d;
+                    r < 0.0
+                })
+                .unwrap_or(n - 1)
         } else {
             ((rng.uniform() * n as f64) as usize).min(n - 1)
         };

@@ -26,9 +26,9 @@ fn blobs(centers: &[&[f32]], n: usize, std: f64, seed: u64) -> Vec<f32> {
 fn same_partition(a: &[i64], b: &[i64]) -> bool {
     let (mut ab, mut ba) = (HashMap::new(), HashMap::new());
     a.len() == b.len()
-        && a.iter().zip(b).all(|(&x, &y)| {
-            (x == -1) == (y == -1) && *ab.entry(x).or_insert(y) == y && *ba.entry(y).or_insert(x) == x
-        })
+        && a.iter()
+            .zip(b)
+            .all(|(&x, &y)| (x == -1) == (y == -1) && *ab.entry(x).or_insert(y) == y && *ba.entry(y).or_insert(x) == x)
 }
 
 #[test]
@@ -45,9 +45,8 @@ fn hdbscan_matches_scikit_learn() {
             min_cluster_size: case["min_cluster_size"].as_u64().unwrap() as usize,
             min_samples: case["min_samples"].as_u64().map(|v| v as usize),
         };
-        let labels = |key: &str| -> Vec<i64> {
-            case[key].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect()
-        };
+        let labels =
+            |key: &str| -> Vec<i64> { case[key].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect() };
         let (sklearn, stable) = (labels("labels"), labels("labels_stable_ties"));
         let got = hdbscan(Points::new(&pts, dim).unwrap(), opts).unwrap();
         assert_eq!(num_clusters(&got), case["clusters"].as_u64().unwrap() as usize, "{name}");
