@@ -48,6 +48,7 @@ pub mod config;
 pub mod data;
 pub mod hparams;
 pub mod metrics;
+pub mod moee;
 pub mod plot;
 pub mod presets;
 pub mod profiling;

@@ -380,6 +380,7 @@ impl Method for Baseline {}
 pub fn all() -> Vec<&'static MethodSpec> {
     let mut v = vec![&BASELINE];
     v.extend(crate::swd::SPECS.iter());
+    v.extend(crate::moee::SPECS.iter());
     v
 }
 
