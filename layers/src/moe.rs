@@ -17,8 +17,8 @@
 //!
 //! Routing is one `[T, d] x [d, K]` product and a host-side counting sort of the `T` routes;
 //! the tokens are gathered in expert order (one `index_select`), each expert runs one GEMM pair
-//! on its `n_e` tokens with its gathered `|E_e|` rows and columns, and the results are
-//! scattered back (one `scatter_add`). The multiply-accumulates recorded for
+//! on its `n_e` tokens with its gathered `|E_e|` rows and columns, and the results are gathered
+//! back into token order (one `index_select` per chosen slot). The multiply-accumulates recorded for
 //! [`crate::mac::count_macs`] are `T·K·d + Σ_e n_e · 2·d·|E_e|` (biases and the activation
 //! excluded, as for [`crate::Linear`]); a dense MLP costs `T · 2·d·D`.
 //!
@@ -50,12 +50,13 @@ impl Routing {
     }
 }
 
-/// One expert's weights gathered from the shared hidden layer: `W1[E]` `[|E|, d]`, `b1[E]`,
-/// `W2[:, E]` `[d, |E|]`.
+/// One expert's weights gathered from the shared hidden layer, as the right operands of its two
+/// products: `W1[E]ᵀ` `[d, |E|]`, `b1[E]`, `W2[:, E]ᵀ` `[|E|, d]` (transposed views while
+/// training, contiguous copies once gathered).
 struct ExpertWeights {
-    w1: Tensor,
+    w1t: Tensor,
     b1: Option<Tensor>,
-    w2: Tensor,
+    w2t: Tensor,
 }
 
 /// A mixture-of-experts MLP over a shared hidden layer (see the [module docs](self)).
@@ -234,9 +235,9 @@ impl MoeMlp {
                 .map(|e| {
                     let w = self.expert_weights(e)?;
                     Ok(ExpertWeights {
-                        w1: w.w1.detach().contiguous()?,
+                        w1t: w.w1t.detach().contiguous()?,
                         b1: w.b1.map(|b| b.detach().contiguous()).transpose()?,
-                        w2: w.w2.detach().contiguous()?,
+                        w2t: w.w2t.detach().contiguous()?,
                     })
                 })
                 .collect()
@@ -262,9 +263,9 @@ impl MoeMlp {
         let (fc1, fc2) = (lin(self.fc1.as_ref(), "fc1")?, lin(self.fc2.as_ref(), "fc2")?);
         let idx = self.index(e)?;
         Ok(ExpertWeights {
-            w1: fc1.weight.tensor().index_select(0, &idx)?,
+            w1t: fc1.weight.tensor().index_select(0, &idx)?.t()?,
             b1: fc1.bias.as_ref().map(|b| b.tensor().index_select(0, &idx)).transpose()?,
-            w2: fc2.weight.tensor().index_select(1, &idx)?,
+            w2t: fc2.weight.tensor().index_select(1, &idx)?.t()?,
         })
     }
 
@@ -307,10 +308,13 @@ impl Module for MoeMlp {
         for e in 0..k {
             start[e + 1] = start[e] + count[e];
         }
+        // perm: the tokens in expert order; slot_pos[s][i]: where token i's s-th choice went.
         let mut perm = vec![0i64; routes.len()];
+        let mut slot_pos = vec![vec![0i64; t]; top_k];
         let mut fill = start.clone();
         for (i, &e) in routes.iter().enumerate() {
             perm[fill[e]] = (i / top_k) as i64;
+            slot_pos[i % top_k][i / top_k] = fill[e] as i64;
             fill[e] += 1;
         }
         let m = perm.len();
@@ -329,11 +333,11 @@ impl Module for MoeMlp {
                 }
             };
             let xe = xs.narrow(0, start[e], count[e])?;
-            let mut h = xe.matmul(&w.w1.t()?)?;
+            let mut h = xe.matmul(&w.w1t)?;
             if let Some(b1) = &w.b1 {
                 h = h.add(b1)?;
             }
-            let mut y = self.act.forward(&h, mode)?.matmul(&w.w2.t()?)?;
+            let mut y = self.act.forward(&h, mode)?.matmul(&w.w2t)?;
             if let Some(b) = &bias {
                 y = y.add(&b.select(0, e)?)?;
             }
@@ -342,9 +346,17 @@ impl Module for MoeMlp {
         }
         let refs: Vec<&Tensor> = outs.iter().collect();
         let ys = Tensor::cat(&refs, 0)?;
-        let idx = perm.reshape_to(&[m, 1])?.expand(&[m, d])?.contiguous()?;
-        let zeros = Tensor::full_on(&[t, d], 0.0, ys.dtype(), ys.device())?;
-        let mut out = zeros.scatter_add(0, &idx, &ys)?;
+        // Back to token order (a gather per slot; the chosen experts' outputs add up).
+        let mut out: Option<Tensor> = None;
+        for pos in slot_pos {
+            let pos = Tensor::from_vec(pos, &[t])?.to_device(x.device())?;
+            let y = ys.index_select(0, &pos)?;
+            out = Some(match out {
+                Some(o) => o.add(&y)?,
+                None => y,
+            });
+        }
+        let mut out = out.ok_or_else(|| Error::invalid("MoeMlp", "no expert chosen"))?;
         if let Some(b2) = &lin(self.fc2.as_ref(), "fc2")?.bias {
             out = out.add(&b2.tensor())?;
         }
