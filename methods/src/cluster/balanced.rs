@@ -16,7 +16,8 @@ use super::{KmeansOptions, Points};
 ///
 /// ```
 /// use methods::cluster::{balanced_kmeans, KmeansOptions, Points};
-/// let xs: Vec<f32> = (0..12).map(|i| i as f32).collect();
+/// // Three groups of four, far apart.
+/// let xs: Vec<f32> = (0..12).map(|i| (i / 4) as f32 * 10.0 + (i % 4) as f32 * 0.1).collect();
 /// let (labels, _) = balanced_kmeans(Points::new(&xs, 1).unwrap(), KmeansOptions::new(3)).unwrap();
 /// for c in 0..3 { assert_eq!(labels.iter().filter(|&&l| l == c).count(), 4); }
 /// assert!(labels[..4].iter().all(|&l| l == labels[0]));
