@@ -26,7 +26,7 @@
 //!
 //! | ops | test file (`autograd/tests/`) |
 //! |---|---|
-//! | `neg abs exp log sqrt rsqrt recip square sin cos tanh sigmoid relu relu6 erf gelu gelu_tanh silu sign round floor ceil clamp powf` and the scalar forms `add/sub/rsub/mul/div/rdiv_scalar scalar_pow maximum_scalar` | `grad_elementwise` (gradcheck + f32 agreement) |
+//! | `neg abs exp log sqrt rsqrt recip square sin cos tanh sigmoid relu relu6 erf atan asinh gelu gelu_tanh silu sign round floor ceil clamp powf` and the scalar forms `add/sub/rsub/mul/div/rdiv_scalar scalar_pow maximum_scalar` | `grad_elementwise` (gradcheck + f32 agreement) |
 //! | `add sub mul div maximum minimum pow` with broadcasting, `where_` | `grad_elementwise` |
 //! | `sum sum_all mean mean_all max min var sum_to` | `grad_reduce_shape` |
 //! | `reshape view flatten permute transpose narrow slice select unsqueeze squeeze expand broadcast_to contiguous pad repeat cat stack to_device`, `to_dtype` (exact check) | `grad_reduce_shape` |
@@ -37,6 +37,7 @@
 //! | `index_select gather scatter_add topk sort` | `grad_indexing` |
 //! | `rfft2 irfft2`, round trip, second order | `grad_fft` |
 //! | `batch_norm_train channel_affine` (fused batch norm), naive forward, second order, f32 agreement | `grad_batch_norm` |
+//! | `spectral_batch_norm_train spectral_batch_norm_eval` (fused SBN) against literal `rfft2`/`irfft2` Algorithm 1, second order, f32 agreement | `grad_spectral_batch_norm` |
 //! | `dropout dropout2d` (fixed seed = fixed mask) | `grad_dropout` |
 //! | tape memory over 200 conv-net training steps | `memory` |
 //! | custom ops ([`Tensor::from_op`]), accumulation, `retain_grad`, `no_grad`, backward errors | doc tests, `grad_reduce_shape`, `scalars` |

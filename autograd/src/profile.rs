@@ -16,6 +16,11 @@
 //! times are kernel times rather than launch times (and the profiled code runs slower than it
 //! would without profiling).
 //!
+//! Convolutions also say which algorithm ran: each backend call of `conv2d` and of its two
+//! gradient convolutions is timed under the name of the algorithm the backend picked
+//! ([`Report::algorithms`], e.g. `conv2d_backward_weight` by `winograd4`), nested in a backward
+//! rule or not. Those entries break the op entries down; they are not added to them.
+//!
 //! When profiling is off, each op pays one relaxed atomic load.
 //!
 //! ```
@@ -38,7 +43,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
-static STATE: Mutex<State> = Mutex::new(State { totals: BTreeMap::new(), since: None });
+static STATE: Mutex<State> = Mutex::new(State { totals: BTreeMap::new(), algorithms: BTreeMap::new(), since: None });
 
 thread_local! {
     /// Whether a timed region is running on this thread (nested regions are not timed).
@@ -47,6 +52,7 @@ thread_local! {
 
 struct State {
     totals: BTreeMap<(&'static str, Pass), (u64, Duration)>,
+    algorithms: BTreeMap<(&'static str, &'static str), (u64, Duration)>,
     since: Option<Instant>,
 }
 
@@ -95,11 +101,29 @@ pub struct OpTime {
     pub time: Duration,
 }
 
+/// The accumulated time of the backend calls of one op that one algorithm computed (a
+/// convolution pass by `winograd4`, say): a breakdown of the op entries, not a part of them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AlgorithmTime {
+    /// The op (`conv2d`, `conv2d_backward_data`, `conv2d_backward_weight`).
+    pub op: &'static str,
+    /// The algorithm's name as the backend gives it (`winograd4`, `im2col`, ...).
+    pub algorithm: &'static str,
+    /// Number of timed calls.
+    pub calls: u64,
+    /// Total wall time of those calls, whether they ran inside a backward rule or not.
+    pub time: Duration,
+}
+
 /// What the profiler measured between [`enable`] and [`take_report`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
     /// One entry per (op, pass) that ran, the most expensive first.
     pub ops: Vec<OpTime>,
+    /// One entry per (op, algorithm) of the ops that name their algorithm (the convolutions),
+    /// the most expensive first. They break the op entries down and are not counted in
+    /// [`Report::attributed`].
+    pub algorithms: Vec<AlgorithmTime>,
     /// Wall time from [`enable`] (or the previous [`take_report`]) to this report.
     pub elapsed: Duration,
 }
@@ -108,6 +132,11 @@ impl Report {
     /// The entry of `name` in `pass`, if that op ran.
     pub fn get(&self, name: &str, pass: Pass) -> Option<&OpTime> {
         self.ops.iter().find(|o| o.name == name && o.pass == pass)
+    }
+
+    /// The entry of `op` computed by `algorithm`, if it ran.
+    pub fn algorithm(&self, op: &str, algorithm: &str) -> Option<&AlgorithmTime> {
+        self.algorithms.iter().find(|a| a.op == op && a.algorithm == algorithm)
     }
 
     /// The time attributed to ops (the sum of every entry).
@@ -125,6 +154,7 @@ impl Report {
 pub fn enable() {
     let mut s = state();
     s.totals.clear();
+    s.algorithms.clear();
     s.since = Some(Instant::now());
     ENABLED.store(true, Ordering::Relaxed);
 }
@@ -150,7 +180,12 @@ pub fn take_report() -> Report {
         .map(|((name, pass), (calls, time))| OpTime { name, pass, calls, time })
         .collect();
     ops.sort_by(|a, b| b.time.cmp(&a.time).then(a.name.cmp(b.name)).then(a.pass.cmp(&b.pass)));
-    Report { ops, elapsed }
+    let mut algorithms: Vec<AlgorithmTime> = std::mem::take(&mut s.algorithms)
+        .into_iter()
+        .map(|((op, algorithm), (calls, time))| AlgorithmTime { op, algorithm, calls, time })
+        .collect();
+    algorithms.sort_by(|a, b| b.time.cmp(&a.time).then(a.op.cmp(b.op)).then(a.algorithm.cmp(b.algorithm)));
+    Report { ops, algorithms, elapsed }
 }
 
 /// Runs `f` with profiling on and returns its result with the report (profiling is off after).
@@ -189,6 +224,38 @@ pub(crate) fn forward<T>(name: &'static str, device: Device, f: impl FnOnce() ->
     timed_slow(name, Pass::Forward, device, f)
 }
 
+/// [`forward`] for a backend call that names its algorithm: also times `f` as an
+/// [`AlgorithmTime`] of `name` by `algorithm()` (asked only while profiling), nested in another
+/// region or not.
+#[inline]
+pub(crate) fn forward_by<T>(
+    name: &'static str,
+    device: Device,
+    algorithm: impl FnOnce() -> &'static str,
+    f: impl FnOnce() -> T,
+) -> T {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return f();
+    }
+    algorithm_slow(name, algorithm(), device, f)
+}
+
+#[inline(never)]
+fn algorithm_slow<T>(name: &'static str, algorithm: &'static str, device: Device, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = timed_slow(name, Pass::Forward, device, f);
+    let _ = synchronize(device);
+    count(&mut state().algorithms, (name, algorithm), start.elapsed());
+    out
+}
+
+/// Adds one call of `took` to the entry `key` of `totals`.
+fn count<K: Ord>(totals: &mut BTreeMap<K, (u64, Duration)>, key: K, took: Duration) {
+    let e = totals.entry(key).or_default();
+    e.0 += 1;
+    e.1 += took;
+}
+
 /// Times `f`, the backward rule of the op `name` (or gradient accumulation), as backward time.
 #[inline]
 pub(crate) fn backward<T>(name: &'static str, device: Device, f: impl FnOnce() -> T) -> T {
@@ -215,11 +282,7 @@ fn timed_slow<T>(name: &'static str, pass: Pass, device: Device, f: impl FnOnce(
     let out = f();
     // A failed wait shows up again in the next op on that device; the profiler reports no errors.
     let _ = synchronize(device);
-    let took = start.elapsed();
-    let mut s = state();
-    let e = s.totals.entry((name, pass)).or_default();
-    e.0 += 1;
-    e.1 += took;
+    count(&mut state().totals, (name, pass), start.elapsed());
     out
 }
 

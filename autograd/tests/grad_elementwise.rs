@@ -27,6 +27,8 @@ fn unary_cases() -> Vec<(&'static str, UnaryFn, f64, f64, Vec<f64>)> {
         ("relu", |t| t.relu(), -3.0, 3.0, vec![0.0]),
         ("relu6", |t| t.relu6(), -2.0, 8.0, vec![0.0, 6.0]),
         ("erf", |t| t.erf(), -3.0, 3.0, vec![]),
+        ("atan", |t| t.atan(), -4.0, 4.0, vec![]),
+        ("asinh", |t| t.asinh(), -4.0, 4.0, vec![]),
         ("gelu", |t| t.gelu(), -4.0, 4.0, vec![]),
         ("gelu_tanh", |t| t.gelu_tanh(), -4.0, 4.0, vec![]),
         ("silu", |t| t.silu(), -5.0, 5.0, vec![]),

@@ -76,3 +76,31 @@ fn nothing_is_counted_while_profiling_is_off() {
     assert_eq!(calls(&second, "matmul", Pass::Forward), 0);
     assert_eq!(calls(&second, "exp", Pass::Forward), 1);
 }
+
+#[test]
+fn convolutions_name_the_algorithm_of_each_pass() {
+    use autograd::backends::cpu::conv::algorithm;
+    use autograd::backends::ops::ConvPass;
+    use autograd::{Conv2dParams, DType};
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let x = Tensor::randn(&[2, 16, 12, 12], 1).unwrap().requires_grad_();
+    let w = Tensor::randn(&[16, 16, 3, 3], 2).unwrap().requires_grad_();
+    let p = Conv2dParams { padding: (1, 1), ..Default::default() };
+    let (grads, r) = profile::measure(|| x.conv2d(&w, None, p).unwrap().sum_all().unwrap().backward());
+    grads.unwrap();
+    let (xs, ws) = ([2, 16, 12, 12], [16, 16, 3, 3]);
+    let mut backward = Duration::ZERO;
+    for pass in [ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeight] {
+        let name = algorithm(pass, DType::F32, &xs, &ws, &p).unwrap().name();
+        let a = r.algorithm(pass.op_name(), name).unwrap_or_else(|| panic!("no {pass:?} by {name}: {r:?}"));
+        assert_eq!(a.calls, 1, "{pass:?}");
+        if pass != ConvPass::Forward {
+            backward += a.time;
+        }
+    }
+    assert_eq!(r.algorithms.len(), 3, "{r:?}");
+    // The gradient convolutions ran inside conv2d's backward rule: listed by algorithm only.
+    assert!(r.get("conv2d_backward_data", Pass::Forward).is_none());
+    assert!(backward <= r.get("conv2d", Pass::Backward).unwrap().time);
+    assert!(r.algorithms[0].time <= r.elapsed);
+}

@@ -7,7 +7,7 @@
 //! `rows <name> <median ms> <min ms>` per op.
 
 use backends::ops::{BinaryOp, ReduceOp, UnaryOp};
-use backends::{Backend, CpuBackend, CpuStorage, Layout};
+use backends::{Backend, CpuBackend, CpuStorage, Fused, Layout};
 
 mod common;
 use common::time_ms;

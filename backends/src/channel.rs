@@ -6,7 +6,7 @@
 //! `[C]` buffers of the input's dtype.
 
 use crate::ops::{BinaryOp, ReduceOp, UnaryOp};
-use crate::{Backend, Error, Layout, Result};
+use crate::{Backend, Error, Fused, Layout, Result};
 
 /// `x`'s extents as `[N, C, S]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +76,7 @@ impl<B: Backend + ?Sized> Owned<B> {
 
 const AXES: [usize; 2] = [0, 2];
 
-/// [`Backend::channel_stats`] from `reduce`: mean and biased variance per channel.
+/// [`Fused::channel_stats`] from `reduce`: mean and biased variance per channel.
 pub fn stats_composite<B: Backend + ?Sized>(b: &B, x: &B::Storage, l: &Layout) -> Result<(B::Storage, B::Storage)> {
     let g = ChannelGeom::of("channel_stats", l)?;
     let own = as_ncs(b, x, l, &g)?;
@@ -86,7 +86,7 @@ pub fn stats_composite<B: Backend + ?Sized>(b: &B, x: &B::Storage, l: &Layout) -
     Ok((mean, var))
 }
 
-/// [`Backend::channel_sums`] from `binary` and `reduce`: `Σ g` and `Σ g·(x − mean[c])`.
+/// [`Fused::channel_sums`] from `binary` and `reduce`: `Σ g` and `Σ g·(x − mean[c])`.
 pub fn sums_composite<B: Backend + ?Sized>(
     b: &B,
     gr: &B::Storage,
@@ -106,7 +106,7 @@ pub fn sums_composite<B: Backend + ?Sized>(
     Ok((sum_g, sum_gx))
 }
 
-/// [`Backend::channel_fma`] from `binary`: `x·scale[c] + shift[c]` (+ `y·y_scale[c]`).
+/// [`Fused::channel_fma`] from `binary`: `x·scale[c] + shift[c]` (+ `y·y_scale[c]`).
 pub fn fma_composite<B: Backend + ?Sized>(
     b: &B,
     x: &B::Storage,
@@ -132,8 +132,8 @@ pub fn fma_composite<B: Backend + ?Sized>(
     Ok(out)
 }
 
-/// [`Backend::channel_fma_relu`] from `channel_fma`, `binary` and `unary`.
-pub fn fma_relu_composite<B: Backend + ?Sized>(
+/// [`Fused::channel_fma_relu`] from `channel_fma`, `binary` and `unary`.
+pub fn fma_relu_composite<B: Fused + ?Sized>(
     b: &B,
     x: &B::Storage,
     lx: &Layout,
@@ -152,7 +152,7 @@ pub fn fma_relu_composite<B: Backend + ?Sized>(
 
 /// `g` where `x·gate.0[c] + gate.1[c] > 0`, else 0, contiguous with `x`'s shape: ReLU's
 /// backward against the recomputed pre-activation (the forward pass's own `channel_fma`).
-fn gated<B: Backend + ?Sized>(
+fn gated<B: Fused + ?Sized>(
     b: &B,
     op: &'static str,
     g: &B::Storage,
@@ -166,8 +166,8 @@ fn gated<B: Backend + ?Sized>(
     b.binary(BinaryOp::ReluBackward, g, lg, &pre, &Layout::contiguous(lx.shape()))
 }
 
-/// [`Backend::channel_sums_gated`] from `channel_fma`, `binary` and [`sums_composite`].
-pub fn sums_gated_composite<B: Backend + ?Sized>(
+/// [`Fused::channel_sums_gated`] from `channel_fma`, `binary` and [`sums_composite`].
+pub fn sums_gated_composite<B: Fused + ?Sized>(
     b: &B,
     g: &B::Storage,
     lg: &Layout,
@@ -180,8 +180,8 @@ pub fn sums_gated_composite<B: Backend + ?Sized>(
     b.channel_sums(&masked, &Layout::contiguous(lx.shape()), x, lx, mean)
 }
 
-/// [`Backend::channel_fma_gated`] from `channel_fma` and `binary`.
-pub fn fma_gated_composite<B: Backend + ?Sized>(
+/// [`Fused::channel_fma_gated`] from `channel_fma` and `binary`.
+pub fn fma_gated_composite<B: Fused + ?Sized>(
     b: &B,
     x: &B::Storage,
     lx: &Layout,

@@ -31,11 +31,13 @@ mod dtype;
 mod error;
 mod layout;
 pub mod ops;
+mod planning;
 pub mod row_norm;
 pub mod softmax_grad;
+pub mod sparse_conv;
 mod storage;
 
-pub use backend::Backend;
+pub use backend::{Backend, Fused};
 pub use cpu::CpuBackend;
 pub use device::{cuda_is_available, Device};
 pub use dtype::{DType, Element, FloatElement};

@@ -2,189 +2,10 @@
 
 use crate::{Error, Result};
 
-/// An elementwise function of one argument.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum UnaryOp {
-    /// `-x` (every numeric dtype).
-    Neg,
-    /// `|x|` (every numeric dtype).
-    Abs,
-    /// `e^x`.
-    Exp,
-    /// Natural logarithm.
-    Log,
-    /// Square root.
-    Sqrt,
-    /// `1 / sqrt(x)`.
-    Rsqrt,
-    /// `1 / x`.
-    Recip,
-    /// `x * x` (every numeric dtype).
-    Square,
-    /// Sine.
-    Sin,
-    /// Cosine.
-    Cos,
-    /// Hyperbolic tangent.
-    Tanh,
-    /// Logistic sigmoid `1 / (1 + e^-x)`.
-    Sigmoid,
-    /// `max(x, 0)` (every numeric dtype).
-    Relu,
-    /// `min(max(x, 0), 6)`.
-    Relu6,
-    /// The Gauss error function.
-    Erf,
-    /// GELU, exact form `x * Φ(x) = x/2 * (1 + erf(x/√2))`.
-    GeluErf,
-    /// GELU, tanh approximation `x/2 * (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
-    GeluTanh,
-    /// SiLU (swish) `x * sigmoid(x)`.
-    Silu,
-    /// `-1`, `0` or `1` by the sign of x; NaN stays NaN (every numeric dtype).
-    Sign,
-    /// Round half to even, as PyTorch's `round`.
-    Round,
-    /// Round toward −∞.
-    Floor,
-    /// Round toward +∞.
-    Ceil,
-    /// `min(max(x, min), max)` (every numeric dtype).
-    Clamp {
-        /// Lower bound.
-        min: f64,
-        /// Upper bound.
-        max: f64,
-    },
-    /// `x^p` for a scalar exponent.
-    Powf(f64),
-}
-
-impl UnaryOp {
-    /// The fused backward op `g · f'(x)` of an activation, when there is one.
-    pub fn backward_op(&self) -> Option<BinaryOp> {
-        BinaryOp::ACTIVATION_BACKWARD.iter().find(|(_, u)| u == self).map(|(b, _)| *b)
-    }
-
-    /// Whether the op is defined for integer dtypes too.
-    pub fn supports_integers(&self) -> bool {
-        matches!(
-            self,
-            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Square | UnaryOp::Relu | UnaryOp::Sign | UnaryOp::Clamp { .. }
-        )
-    }
-
-    /// A short name for messages and profiles.
-    pub fn name(&self) -> &'static str {
-        match self {
-            UnaryOp::Neg => "neg",
-            UnaryOp::Abs => "abs",
-            UnaryOp::Exp => "exp",
-            UnaryOp::Log => "log",
-            UnaryOp::Sqrt => "sqrt",
-            UnaryOp::Rsqrt => "rsqrt",
-            UnaryOp::Recip => "recip",
-            UnaryOp::Square => "square",
-            UnaryOp::Sin => "sin",
-            UnaryOp::Cos => "cos",
-            UnaryOp::Tanh => "tanh",
-            UnaryOp::Sigmoid => "sigmoid",
-            UnaryOp::Relu => "relu",
-            UnaryOp::Relu6 => "relu6",
-            UnaryOp::Erf => "erf",
-            UnaryOp::GeluErf => "gelu",
-            UnaryOp::GeluTanh => "gelu_tanh",
-            UnaryOp::Silu => "silu",
-            UnaryOp::Sign => "sign",
-            UnaryOp::Round => "round",
-            UnaryOp::Floor => "floor",
-            UnaryOp::Ceil => "ceil",
-            UnaryOp::Clamp { .. } => "clamp",
-            UnaryOp::Powf(_) => "pow_scalar",
-        }
-    }
-}
-
-/// An elementwise function of two arguments (NumPy broadcasting happens in the caller's layouts).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BinaryOp {
-    /// `a + b`.
-    Add,
-    /// `a - b`.
-    Sub,
-    /// `a * b`.
-    Mul,
-    /// `a / b` (integer division truncates; division by zero is an error for integers).
-    Div,
-    /// `max(a, b)` (NaN propagates for floats).
-    Max,
-    /// `min(a, b)` (NaN propagates for floats).
-    Min,
-    /// `a ^ b` (floats only).
-    Pow,
-    /// ReLU's backward: `a` where `b > 0`, else 0 (`a` the output gradient, `b` the input;
-    /// floats only, as are the other `*Backward` ops).
-    ReluBackward,
-    /// ReLU6's backward: `a` where `0 < b < 6`, else 0.
-    Relu6Backward,
-    /// GELU's (erf form) backward: `a · (Φ(b) + b φ(b))`.
-    GeluBackward,
-    /// The tanh-approximated GELU's backward: `a · d/db gelu_tanh(b)`.
-    GeluTanhBackward,
-    /// SiLU's backward: `a · σ(b) (1 + b (1 − σ(b)))`.
-    SiluBackward,
-}
-
-impl BinaryOp {
-    /// A short name for messages and profiles.
-    pub fn name(&self) -> &'static str {
-        match self {
-            BinaryOp::Add => "add",
-            BinaryOp::Sub => "sub",
-            BinaryOp::Mul => "mul",
-            BinaryOp::Div => "div",
-            BinaryOp::Max => "maximum",
-            BinaryOp::Min => "minimum",
-            BinaryOp::Pow => "pow",
-            BinaryOp::ReluBackward => "relu_backward",
-            BinaryOp::Relu6Backward => "relu6_backward",
-            BinaryOp::GeluBackward => "gelu_backward",
-            BinaryOp::GeluTanhBackward => "gelu_tanh_backward",
-            BinaryOp::SiluBackward => "silu_backward",
-        }
-    }
-
-    /// Whether the op is defined for float dtypes only.
-    pub fn float_only(&self) -> bool {
-        !matches!(self, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Max | BinaryOp::Min)
-    }
-
-    /// The activation backward ops, each with the activation it differentiates.
-    pub const ACTIVATION_BACKWARD: [(BinaryOp, UnaryOp); 5] = [
-        (BinaryOp::ReluBackward, UnaryOp::Relu),
-        (BinaryOp::Relu6Backward, UnaryOp::Relu6),
-        (BinaryOp::GeluBackward, UnaryOp::GeluErf),
-        (BinaryOp::GeluTanhBackward, UnaryOp::GeluTanh),
-        (BinaryOp::SiluBackward, UnaryOp::Silu),
-    ];
-}
-
-/// An elementwise comparison producing a `u8` mask of 0/1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CmpOp {
-    /// `a == b`.
-    Eq,
-    /// `a != b`.
-    Ne,
-    /// `a < b`.
-    Lt,
-    /// `a <= b`.
-    Le,
-    /// `a > b`.
-    Gt,
-    /// `a >= b`.
-    Ge,
-}
+mod elementwise;
+mod sparse;
+pub use elementwise::{BinaryOp, CmpOp, UnaryOp};
+pub use sparse::SparsePattern;
 
 /// A reduction over a set of axes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -294,6 +115,29 @@ impl Conv2dParams {
                 op,
                 format!("kernel of weight {w:?} is larger than the padded input {x:?} ({self:?})"),
             )),
+        }
+    }
+}
+
+/// One of the three passes of a convolution: each has its own kernels and its own choice of
+/// algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConvPass {
+    /// `conv2d`: input and weight to output.
+    Forward,
+    /// `conv2d_backward_data`: output gradient and weight to input gradient.
+    BackwardData,
+    /// `conv2d_backward_weight`: input and output gradient to weight gradient.
+    BackwardWeight,
+}
+
+impl ConvPass {
+    /// The op's name (`conv2d`, `conv2d_backward_data`, `conv2d_backward_weight`).
+    pub fn op_name(self) -> &'static str {
+        match self {
+            ConvPass::Forward => "conv2d",
+            ConvPass::BackwardData => "conv2d_backward_data",
+            ConvPass::BackwardWeight => "conv2d_backward_weight",
         }
     }
 }

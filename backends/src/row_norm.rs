@@ -67,7 +67,7 @@ fn normalized<B: Backend + ?Sized>(
     b.binary(BinaryOp::Mul, &centered, &full, rstd, &row)
 }
 
-/// [`Backend::layer_norm`] from `reduce`, `unary` and `binary`.
+/// [`crate::Fused::layer_norm`] from `reduce`, `unary` and `binary`.
 pub fn layer_norm_composite<B: Backend + ?Sized>(
     b: &B,
     x: &B::Storage,
@@ -95,7 +95,7 @@ pub fn layer_norm_composite<B: Backend + ?Sized>(
     Ok((y, mean, rstd))
 }
 
-/// [`Backend::layer_norm_backward`] from `reduce` and `binary`.
+/// [`crate::Fused::layer_norm_backward`] from `reduce` and `binary`.
 #[allow(clippy::too_many_arguments)]
 pub fn layer_norm_backward_composite<B: Backend + ?Sized>(
     b: &B,

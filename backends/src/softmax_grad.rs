@@ -1,6 +1,6 @@
 //! The input gradient of softmax and log-softmax along one axis, from the op's output: the
 //! composite fallback a backend gets when it has no fused kernel (see
-//! [`crate::Backend::softmax_backward`]).
+//! [`crate::Fused::softmax_backward`]).
 
 use crate::ops::{BinaryOp, ReduceOp, UnaryOp};
 use crate::{Backend, Error, Layout, Result};
@@ -16,7 +16,7 @@ pub fn check(op: &'static str, ly: &Layout, lg: &Layout, axis: usize) -> Result<
     Ok(())
 }
 
-/// [`Backend::softmax_backward`] from `reduce`, `unary` and `binary`: softmax
+/// [`crate::Fused::softmax_backward`] from `reduce`, `unary` and `binary`: softmax
 /// `y·(g − Σ g·y)`, log-softmax `g − e^y·Σ g`, the sums along `axis`.
 pub fn softmax_backward_composite<B: Backend + ?Sized>(
     b: &B,

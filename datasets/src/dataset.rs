@@ -2,6 +2,7 @@
 //! [`Subset`] (a view on some indices of another dataset, as a train/validation split gives).
 
 use std::borrow::Cow;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::{DatasetError, Result};
@@ -38,6 +39,13 @@ pub trait Dataset: Send + Sync {
     fn class_names(&self) -> &[String];
     /// `[c, h, w]` of every image, or `None` when sizes vary (image folders).
     fn image_shape(&self) -> Option<[usize; 3]>;
+    /// `[c, h, w]` of every image after [`Dataset::standard_pipeline`]`(train)`, or `None`
+    /// when it varies. The default follows the stored shape through the pipeline; a dataset
+    /// of varying image sizes whose pipelines resize and crop to a fixed size (image folders)
+    /// says so here.
+    fn output_shape(&self, train: bool) -> Option<[usize; 3]> {
+        self.image_shape().map(|s| self.standard_pipeline(train).output_shape(s))
+    }
     /// The value of a full-intensity pixel: 255, or 16 for the sklearn digits. Conversion to
     /// `f32` divides by it, so images enter the transforms in `[0, 1]`.
     fn pixel_max(&self) -> f32 {
@@ -54,6 +62,11 @@ pub trait Dataset: Send + Sync {
     /// The standard augmentation pipeline for this dataset: for training (`train = true`)
     /// or evaluation.
     fn standard_pipeline(&self, train: bool) -> Pipeline;
+    /// Files left out when the dataset was opened, and why (an image folder's unreadable
+    /// files, when it skips them); none by default.
+    fn skipped(&self) -> &[(PathBuf, String)] {
+        &[]
+    }
 }
 
 /// Errors unless `index < ds.len()`.
@@ -151,6 +164,9 @@ impl Dataset for Subset {
     fn image_shape(&self) -> Option<[usize; 3]> {
         self.inner.image_shape()
     }
+    fn output_shape(&self, train: bool) -> Option<[usize; 3]> {
+        self.inner.output_shape(train)
+    }
     fn pixel_max(&self) -> f32 {
         self.inner.pixel_max()
     }
@@ -167,6 +183,9 @@ impl Dataset for Subset {
     }
     fn standard_pipeline(&self, train: bool) -> Pipeline {
         self.inner.standard_pipeline(train)
+    }
+    fn skipped(&self) -> &[(PathBuf, String)] {
+        self.inner.skipped()
     }
 }
 

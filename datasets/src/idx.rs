@@ -240,6 +240,12 @@ impl IdxDataset {
         let image_bytes = crate::read::maybe_gunzip(image_bytes, images)?;
         let label_bytes = crate::read::maybe_gunzip(label_bytes, labels)?;
         let (n, rows, cols, pixels) = parse_images(image_bytes, images)?;
+        if n == 0 {
+            return Err(DatasetError::CountMismatch {
+                path: images.to_path_buf(),
+                message: "the file holds no images (its header says 0)".into(),
+            });
+        }
         let labels_v = parse_labels(label_bytes, labels, info.class_names.len())?;
         if labels_v.len() != n {
             return Err(DatasetError::CountMismatch {

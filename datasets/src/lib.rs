@@ -42,6 +42,7 @@ pub mod transforms;
 
 pub use dataset::{class_histogram, split_indices, train_val_split, Dataset, Sample, Subset};
 pub use error::{DatasetError, Result};
+pub use image_folder::ImageFolderOptions;
 pub use loader::{Batch, EpochIter, Loader, LoaderConfig};
 pub use registry::{open, DataOptions, Split, DATASET_NAMES};
 pub use rng::SampleRng;

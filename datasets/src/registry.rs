@@ -8,7 +8,7 @@
 //! | `cifar10` | `cifar-10/data_batch_{1..5}.bin`, `cifar-10/test_batch.bin` | 10 | 3x32x32 |
 //! | `cifar100` | `cifar-100/train.bin`, `cifar-100/test.bin` (fine labels) | 100 | 3x32x32 |
 //! | `digits` | `sklearn-digits/digits.csv.gz` (seeded 1438/359 split) | 10 | 1x8x8 |
-//! | `imagefolder` | `train/<class>/<image>`, `val/<class>/<image>` (the directory is the root) | any | varies |
+//! | `imagefolder` | `train/<class>/<image>`, `val/<class>/<image>` (the directory is the root) | any | 3xSxS after the pipelines ([`DataOptions::image_folder`]) |
 //!
 //! The data directory is [`DataOptions::data_dir`], else the `LAMINA_DATA` environment
 //! variable. Sub-folders may also be named as the official archives extract
@@ -31,7 +31,7 @@ use crate::digits::DigitsDataset;
 use crate::embedded;
 use crate::error::{DatasetError, Result};
 use crate::idx::{IdxDataset, IdxInfo};
-use crate::image_folder::ImageFolder;
+use crate::image_folder::{ImageFolder, ImageFolderOptions};
 use crate::transforms::Normalization;
 
 /// Every name [`open`] accepts.
@@ -50,17 +50,19 @@ pub enum Split {
     Test,
 }
 
-/// Where to look for data.
+/// Where to look for data, and how datasets with options read it.
 #[derive(Clone, Debug, Default)]
 pub struct DataOptions {
     /// The data directory; `None` uses `$LAMINA_DATA`.
     pub data_dir: Option<PathBuf>,
+    /// Image size, evaluation resize and unreadable files of `imagefolder`.
+    pub image_folder: ImageFolderOptions,
 }
 
 impl DataOptions {
     /// Options with an explicit data directory.
     pub fn with_dir(dir: impl Into<PathBuf>) -> Self {
-        DataOptions { data_dir: Some(dir.into()) }
+        DataOptions { data_dir: Some(dir.into()), ..Default::default() }
     }
 
     /// The data directory in effect: the option, else `$LAMINA_DATA`.
@@ -217,6 +219,15 @@ pub fn open(name: &str, split: Split, opts: &DataOptions) -> Result<Arc<dyn Data
             let f = find_files(&dir, &["sklearn-digits", ""], &["digits.csv.gz"])?;
             let all: Arc<dyn Dataset> = Arc::new(DigitsDataset::open(&f[0])?);
             let n_test = all.len() / 5;
+            if n_test == 0 {
+                return Err(DatasetError::CountMismatch {
+                    path: f[0].clone(),
+                    message: format!(
+                        "{} records are too few for the train/test split (a fifth is the test set): at least 5 are needed",
+                        all.len()
+                    ),
+                });
+            }
             let (train, test) = split_indices(all.len(), n_test, 0)?;
             let idx = match split {
                 Split::Train => train,
@@ -235,7 +246,7 @@ pub fn open(name: &str, split: Split, opts: &DataOptions) -> Result<Arc<dyn Data
                     dir: dir.clone(),
                     expected: subs.iter().map(|s| format!("{s}/<class>/<image>")).collect(),
                 })?;
-            Ok(Arc::new(ImageFolder::open(&root)?))
+            Ok(Arc::new(ImageFolder::open_with(&root, &opts.image_folder)?))
         }
         _ => Err(DatasetError::UnknownDataset { name: name.to_string(), valid: strings(&DATASET_NAMES) }),
     }

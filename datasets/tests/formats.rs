@@ -267,6 +267,57 @@ fn image_folder() {
 
 use datasets::Pipeline;
 
+/// Image folders of photos of different sizes give one fixed input shape (what the trainer
+/// needs to build a model), sizes as options; a 0-byte file is refused when the folder is
+/// opened, naming it, or skipped with the unreadable ones and listed.
+#[test]
+fn image_folder_sizes_and_unreadable_files() {
+    use datasets::image_folder::ImageFolderOptions;
+    let dir = common::temp_dir("folder-sizes");
+    let train = dir.join("train");
+    for (c, sizes) in [("a", [(50, 30), (23, 41)]), ("b", [(64, 64), (31, 17)])] {
+        std::fs::create_dir_all(train.join(c)).unwrap();
+        for (k, (w, h)) in sizes.into_iter().enumerate() {
+            write_png(&train.join(format!("{c}/{k}.png")), w, h, [200, 10, 10]);
+            write_jpeg(&train.join(format!("{c}/{k}.jpg")), h, w, [10, 10, 200]);
+        }
+    }
+    let opts = |size, resize, skip| DataOptions {
+        data_dir: Some(dir.to_path_buf()),
+        image_folder: ImageFolderOptions { image_size: size, resize, skip_unreadable: skip },
+    };
+    let ds = open("imagefolder", Split::Train, &opts(20, Some(24), false)).unwrap();
+    assert_eq!((ds.len(), ds.image_shape()), (8, None));
+    for train in [true, false] {
+        assert_eq!(ds.output_shape(train), Some([3, 20, 20]));
+        let l =
+            Loader::new(ds.clone(), ds.standard_pipeline(train), LoaderConfig { batch_size: 8, ..Default::default() })
+                .unwrap();
+        let b = l.epoch(0).next().unwrap().unwrap();
+        assert_eq!((b.n, b.c, b.h, b.w), (8, 3, 20, 20));
+    }
+    let steps = format!("{:?}", ds.standard_pipeline(false).steps());
+    assert!(steps.contains("Resize { size: 24 }") && steps.contains("height: 20"), "{steps}");
+    let e = open("imagefolder", Split::Train, &opts(20, Some(10), false)).err().unwrap().to_string();
+    assert!(e.contains("resize 10") && e.contains("image size 20"), "{e}");
+
+    std::fs::write(train.join("b/empty.jpg"), b"").unwrap();
+    std::fs::write(train.join("a/text.png"), "not an image").unwrap();
+    let e = open("imagefolder", Split::Train, &opts(20, None, false)).err().unwrap();
+    assert!(matches!(e, DatasetError::Decode { .. }), "{e}");
+    names_file(&e, "empty.jpg");
+    let ds = open("imagefolder", Split::Train, &opts(20, None, true)).unwrap();
+    assert_eq!(ds.len(), 8, "both unreadable files skipped");
+    let folder = datasets::image_folder::ImageFolder::open_with(
+        &train,
+        &ImageFolderOptions { image_size: 20, resize: None, skip_unreadable: true },
+    )
+    .unwrap();
+    let skipped: Vec<String> = folder.skipped().iter().map(|(p, why)| format!("{} {why}", p.display())).collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(skipped[0].contains("text.png") && skipped[1].contains("empty.jpg") && skipped[1].contains("0 bytes"));
+}
+
 #[test]
 fn registry_errors() {
     let Err(e) = open("imagenet-22k", Split::Train, &DataOptions::default()) else { panic!("unknown name opened") };

@@ -42,11 +42,21 @@ impl Linear {
     }
 }
 
-impl Module for Linear {
-    fn forward(&self, x: &Tensor, _mode: Mode) -> Result<Tensor> {
-        let w = self.weight.tensor();
+impl Linear {
+    /// The layer with an explicit weight `[out, in]` (wrappers that transform the weight, such
+    /// as masked or reparametrized weights, use this); the bias and the MAC record are the
+    /// layer's own.
+    ///
+    /// ```
+    /// use layers::Linear;
+    /// use autograd::Tensor;
+    /// let fc = Linear::new(2, 1, false);
+    /// let y = fc.forward_with_weight(&Tensor::ones(&[1, 2]), &Tensor::full(&[1, 2], 3.0)).unwrap();
+    /// assert_eq!(y.to_vec::<f32>().unwrap(), vec![6.0]);
+    /// ```
+    pub fn forward_with_weight(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
         let (fin, fout) = self.features();
-        if x.ndim() == 0 || x.shape()[x.ndim() - 1] != fin {
+        if x.ndim() == 0 || x.shape()[x.ndim() - 1] != fin || w.shape() != [fout, fin] {
             return Err(Error::shape("Linear", x.shape(), w.shape()));
         }
         let mut y = x.matmul(&w.t()?)?;
@@ -56,6 +66,12 @@ impl Module for Linear {
         let rows = (x.numel() / fin.max(1)) as u64;
         mac::record(Some(&self.weight), "linear", rows * (fin * fout) as u64, x.shape(), y.shape());
         Ok(y)
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor, _mode: Mode) -> Result<Tensor> {
+        self.forward_with_weight(x, &self.weight.tensor())
     }
 
     fn params(&self) -> Vec<(String, Param)> {

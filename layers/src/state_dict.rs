@@ -2,9 +2,12 @@
 //! extra entries (optimizer state) and string metadata, and PyTorch/torchvision/timm files.
 //!
 //! Writes are atomic (a temporary file beside the target, then a rename), so a crash never leaves
-//! a half-written checkpoint under the final name. Loading memory-maps the file with `memmap2`
-//! and reports missing, unexpected and shape-mismatched names ([`LoadReport`]) instead of
-//! ignoring them; [`Strictness::Strict`] turns any of them into an error that lists them all.
+//! a half-written checkpoint under the final name. Loading reads the file into memory (not a
+//! memory map: a mapped file truncated by another process while being read kills the reader with
+//! SIGBUS, and every tensor is copied out anyway), parses it with [`parse_tensors`] (which never
+//! panics, whatever the bytes), and reports missing, unexpected and shape-mismatched names
+//! ([`LoadReport`]) instead of ignoring them; [`Strictness::Strict`] turns any of them into an
+//! error that lists them all.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -110,11 +113,27 @@ fn f16_to_f32(h: u16) -> f32 {
 /// # std::fs::remove_dir_all(dir).unwrap();
 /// ```
 pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: &HashMap<String, String>) -> Result<()> {
+    let bytes = serialize_tensors(tensors, metadata).map_err(|e| io_err(path, e))?;
+    write_atomic(path, &bytes)
+}
+
+/// The bytes of the safetensors file [`save_tensors`] writes (to measure or send a file
+/// without writing it).
+///
+/// ```
+/// use layers::state_dict::serialize_tensors;
+/// use autograd::Tensor;
+/// let t = Tensor::from_vec(vec![1.0f32, 2.0], &[2]).unwrap();
+/// let bytes = serialize_tensors(&[("a".into(), t)], &Default::default()).unwrap();
+/// assert!(bytes.len() > 8 + 8); // header length, JSON header, 8 bytes of data
+/// ```
+pub fn serialize_tensors(tensors: &[(String, Tensor)], metadata: &HashMap<String, String>) -> Result<Vec<u8>> {
+    let bad = |what: String| Error::invalid("safetensors", what);
     let mut seen = std::collections::HashSet::new();
     let mut data = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
         if !seen.insert(name.as_str()) {
-            return Err(io_err(path, format!("the name {name:?} appears twice")));
+            return Err(bad(format!("the name {name:?} appears twice")));
         }
         let dtype = to_dtype(t.dtype()).expect("every dtype maps");
         data.push((name.clone(), dtype, t.shape().to_vec(), host_bytes(t)?));
@@ -123,10 +142,9 @@ pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: &HashMa
         .iter()
         .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| io_err(path, e))?;
+        .map_err(|e| bad(e.to_string()))?;
     let info = (!metadata.is_empty()).then(|| metadata.clone());
-    let bytes = safetensors::serialize(views, info).map_err(|e| io_err(path, e))?;
-    write_atomic(path, &bytes)
+    safetensors::serialize(views, info).map_err(|e| bad(e.to_string()))
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
@@ -145,15 +163,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Reads every tensor of a safetensors file (memory-mapped) and its metadata. A missing,
-/// truncated or corrupt file is an error naming the file and what was wrong.
+/// Reads every tensor of a safetensors file and its metadata. A missing, truncated or corrupt
+/// file is an error naming the file and what was wrong.
 pub fn load_tensors(path: &Path) -> Result<TensorFile> {
-    let file = File::open(path).map_err(|e| io_err(path, format!("cannot open: {e}")))?;
-    // SAFETY: the map is read-only and dropped before this function returns; a concurrent writer
-    // of the same file would be a user error that at worst yields a parse error here.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_err(path, format!("cannot map: {e}")))?;
-    let (_, meta) = SafeTensors::read_metadata(&map).map_err(|e| io_err(path, format!("corrupt header: {e}")))?;
-    let st = SafeTensors::deserialize(&map).map_err(|e| io_err(path, format!("corrupt file: {e}")))?;
+    if path.is_dir() {
+        return Err(io_err(path, "is a folder, not a safetensors file"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| io_err(path, format!("cannot read: {e}")))?;
+    parse_tensors(&bytes, path)
+}
+
+/// Parses the bytes of a safetensors file (`path` only names the source in errors): every
+/// tensor, in file order, as a host tensor, and the metadata. Any input gives a tensor file or
+/// an error, never a panic (fuzzed in `layers/tests/fuzz_safetensors.rs`).
+pub fn parse_tensors(bytes: &[u8], path: &Path) -> Result<TensorFile> {
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| io_err(path, format!("corrupt header: {e}")))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| io_err(path, format!("corrupt file: {e}")))?;
     let mut names: Vec<(usize, String)> =
         st.names().into_iter().map(|n| (meta.info(n).map(|i| i.data_offsets.0).unwrap_or(0), n.to_string())).collect();
     names.sort();

@@ -1,11 +1,13 @@
 //! Finite-difference gradchecks (f64) of `Linear`, `Conv2d`, `BatchNorm2d` in training mode
-//! (batch statistics), `LayerNorm` and `GroupNorm` with respect to their input and every
-//! parameter, over random small shapes; BatchNorm's running statistics against their closed form.
+//! (batch statistics), `LayerNorm`, `GroupNorm`, `SqueezeExcitation`, CBAM (`Cbam` and its two
+//! gates) with respect to their input and every parameter, and of `DropBlock2d` with a fixed
+//! mask, over random small shapes; BatchNorm's running statistics against their closed form.
 
 use autograd::strategies::f64_tensor_distinct;
 use autograd::{gradcheck, DType, Device, GradcheckOptions, Tensor};
 use layers::{
-    BatchNorm, BatchNorm2d, Conv2d, Conv2dOptions, GroupNorm, LayerNorm, Linear, Mode, Module, ModuleExt, Param,
+    BatchNorm, BatchNorm2d, Cbam, ChannelAttention, Conv2d, Conv2dOptions, DropBlock2d, GroupNorm, LayerNorm, Linear,
+    Mode, Module, ModuleExt, Param, SpatialAttention, SqueezeExcitation,
 };
 use proptest::prelude::*;
 
@@ -81,6 +83,34 @@ proptest! {
         .prop_flat_map(|(n, groups, per_group, hw)| (f64_tensor_distinct(vec![n, groups * per_group, hw, 2]), Just(groups))))
     {
         check_module(&GroupNorm::new(groups, x.shape()[1], 1e-5).unwrap(), x, Mode::Train);
+    }
+
+    #[test]
+    fn squeeze_excitation_gradcheck((x, r) in (1usize..3, 1usize..6, 1usize..4, 1usize..4)
+        .prop_flat_map(|(n, c, h, w)| (f64_tensor_distinct(vec![n, c, h, w]), 1usize..4)))
+    {
+        check_module(&SqueezeExcitation::new(x.shape()[1], r).unwrap(), x, Mode::Train);
+    }
+
+    #[test]
+    fn cbam_gradcheck((x, r, part) in (1usize..3, 1usize..5, 1usize..4, 1usize..4)
+        .prop_flat_map(|(n, c, h, w)| (f64_tensor_distinct(vec![n, c, h, w]), 1usize..3, 0usize..3)))
+    {
+        let c = x.shape()[1];
+        let m: Box<dyn Module> = match part {
+            0 => Box::new(ChannelAttention::new(c, r).unwrap()),
+            1 => Box::new(SpatialAttention::new(3).unwrap()),
+            _ => Box::new(Cbam::new(c, r).unwrap()),
+        };
+        check_module(m.as_ref(), x, Mode::Train);
+    }
+
+    #[test]
+    fn dropblock_fixed_mask_gradcheck((x, b, keep, seed) in (1usize..3, 1usize..3, 2usize..6, 2usize..6)
+        .prop_flat_map(|(n, c, h, w)| (f64_tensor_distinct(vec![n, c, h, w]), 1usize..4, 0.5f64..1.0, 0u64..1000)))
+    {
+        let db = DropBlock2d::new(b, keep).unwrap();
+        gradcheck(|t| db.forward_with_seed(&t[0], seed), &[x], &GradcheckOptions::default()).unwrap();
     }
 }
 

@@ -23,7 +23,7 @@ fn mnist_dir() -> Option<PathBuf> {
 /// `(images [N, 1, 28, 28] normalized, labels)`.
 fn data() -> (Vec<f32>, Vec<i64>) {
     if let Some(dir) = mnist_dir() {
-        let ds = open("mnist", Split::Train, &DataOptions { data_dir: Some(dir) }).expect("MNIST opens");
+        let ds = open("mnist", Split::Train, &DataOptions::with_dir(dir)).expect("MNIST opens");
         let mut x = Vec::with_capacity(N * 784);
         let mut y = Vec::with_capacity(N);
         for i in 0..N {

@@ -60,6 +60,7 @@ fn main() {
         train_limit: Some(1024),
         test_limit: Some(128),
         workers: 1,
+        image_folder: Default::default(),
     };
     let (calib, test): (Vec<Tensor>, Tensor) = match open_data(&cfg) {
         Ok(data) => {

@@ -63,6 +63,36 @@ pub struct TrainConfig {
     /// or a torchvision/timm safetensors file.
     #[serde(default)]
     pub init_from: Option<PathBuf>,
+    /// Side of the square images of an image folder (`--image-size`; `None`: 224).
+    #[serde(default)]
+    pub image_size: Option<usize>,
+    /// The shorter side an image folder's evaluation resizes to before its center crop
+    /// (`--resize`; `None`: `image_size * 256 / 224`).
+    #[serde(default)]
+    pub resize: Option<usize>,
+    /// Leave out an image folder's empty or unreadable files instead of failing
+    /// (`--skip-unreadable`).
+    #[serde(default)]
+    pub skip_unreadable: bool,
+}
+
+/// One option on which two configurations differ.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// The command-line flag that sets it (`--lr`, `--set p`).
+    pub flag: String,
+    /// The first configuration's value, as text.
+    pub was: String,
+    /// The second configuration's value, as text.
+    pub now: String,
+}
+
+fn show(v: Option<&serde_json::Value>) -> String {
+    match v {
+        None | Some(serde_json::Value::Null) => "none".into(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    }
 }
 
 fn one() -> f64 {
@@ -117,7 +147,51 @@ impl TrainConfig {
             test_every: d.test_every,
             hparams: spec.default_hparams().values().clone(),
             init_from: None,
+            image_size: None,
+            resize: None,
+            skip_unreadable: false,
         }
+    }
+
+    /// The options on which `self` and `other` differ, named by their flags (`--lr`, and
+    /// `--set KEY` for a method hyperparameter), sorted by name.
+    ///
+    /// ```
+    /// use methods::config::TrainConfig;
+    /// let a = TrainConfig::from_defaults(methods::registry::find("baseline").unwrap());
+    /// let mut b = a.clone();
+    /// b.lr = 0.05;
+    /// b.train_limit = Some(100);
+    /// let d = a.differences(&b);
+    /// assert_eq!(d.iter().map(|d| d.flag.as_str()).collect::<Vec<_>>(), ["--lr", "--train-limit"]);
+    /// assert_eq!((d[1].was.as_str(), d[1].now.as_str()), ("none", "100"));
+    /// ```
+    pub fn differences(&self, other: &TrainConfig) -> Vec<Difference> {
+        let (Ok(a), Ok(b)) = (serde_json::to_value(self), serde_json::to_value(other)) else { return Vec::new() };
+        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return Vec::new() };
+        let mut out = Vec::new();
+        for (key, va) in a {
+            let vb = b.get(key);
+            if Some(va) == vb {
+                continue;
+            }
+            if key == "hparams" {
+                let empty = serde_json::Map::new();
+                let ha = va.as_object().unwrap_or(&empty);
+                let hb = vb.and_then(|v| v.as_object()).unwrap_or(&empty);
+                let mut keys: Vec<&String> = ha.keys().chain(hb.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    if ha.get(k) != hb.get(k) {
+                        out.push(Difference { flag: format!("--set {k}"), was: show(ha.get(k)), now: show(hb.get(k)) });
+                    }
+                }
+                continue;
+            }
+            out.push(Difference { flag: format!("--{}", key.replace('_', "-")), was: show(Some(va)), now: show(vb) });
+        }
+        out
     }
 
     /// The device to train on.
@@ -134,8 +208,14 @@ impl TrainConfig {
     /// Reads `config.json` from `dir`.
     pub fn load(dir: &Path) -> Result<TrainConfig> {
         let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::invalid("config", format!("{}: cannot read: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            let what = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("{}: no such file: {} is not a run folder", path.display(), dir.display())
+            } else {
+                format!("{}: cannot read: {e}", path.display())
+            };
+            Error::invalid("config", what)
+        })?;
         serde_json::from_str(&text).map_err(|e| Error::invalid("config", format!("{}: {e}", path.display())))
     }
 }

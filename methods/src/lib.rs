@@ -41,21 +41,32 @@
 
 #![warn(missing_docs)]
 
+pub mod checks;
 pub mod cli;
 pub mod cluster;
+pub mod cnn_mod;
 pub mod compare;
 pub mod config;
+pub mod console;
 pub mod data;
+pub mod haste;
 pub mod hparams;
 pub mod metrics;
 pub mod moee;
 pub mod plot;
 pub mod presets;
 pub mod profiling;
+pub mod prom;
 pub mod registry;
+pub mod sbn;
 pub mod schedule_spec;
+pub mod sparse;
+pub mod sr;
 pub mod swd;
+#[cfg(test)]
+mod testing;
 pub mod trainer;
+pub mod wc;
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[doc = include_str!("../../README.md")]

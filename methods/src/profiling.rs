@@ -5,12 +5,14 @@
 //! and schedule. The measured window starts after the warm-up steps and covers whole steps,
 //! fetching the batch included, so the op entries, the `optimizer_step` scope (the optimizer and
 //! schedule updates with every op they run) and `other` (data loading, tape bookkeeping, views,
-//! the method's host-side work) add up to the measured step time.
+//! the method's host-side work) add up to the measured step time. Below the table, each
+//! convolution pass is broken down by the algorithm the backend ran for it (`winograd4`,
+//! `im2col`, ...), with its own calls and time (inside the conv2d rows, not added to them).
 
 use std::fmt;
 use std::path::Path;
 
-use autograd::profile::{self, OpTime, Report};
+use autograd::profile::{self, AlgorithmTime, OpTime, Report};
 use autograd::{Error, Result};
 use layers::loss::CrossEntropyOptions;
 use layers::optim::Optimizer;
@@ -78,7 +80,18 @@ impl StepProfile {
         })
     }
 
+    fn algorithm_row(&self, a: &AlgorithmTime) -> serde_json::Value {
+        json!({
+            "op": a.op,
+            "algorithm": a.algorithm,
+            "calls_per_step": a.calls as f64 / self.steps as f64,
+            "ms_per_step": self.per_step_ms(a.time),
+            "share": self.share(a.time),
+        })
+    }
+
     /// The profile as JSON (what `profile.json` holds); shares are fractions of the step time.
+    /// `algorithms` breaks the convolution rows of `ops` down by algorithm.
     pub fn to_json(&self) -> serde_json::Value {
         let other = self.report.unattributed();
         json!({
@@ -89,6 +102,7 @@ impl StepProfile {
             "other_ms_per_step": self.per_step_ms(other),
             "other_share": self.share(other),
             "ops": self.report.ops.iter().map(|o| self.row(o)).collect::<Vec<_>>(),
+            "algorithms": self.report.algorithms.iter().map(|a| self.algorithm_row(a)).collect::<Vec<_>>(),
         })
     }
 }
@@ -110,7 +124,24 @@ impl fmt::Display for StepProfile {
         let other = self.report.unattributed();
         let (ms, share) = (self.per_step_ms(other), 100.0 * self.share(other));
         writeln!(f, "{:<w$}  {:<4}  {:>10}  {ms:>10.3}  {share:>6.1}%", "other", "", "")?;
-        writeln!(f, "{:<w$}  {:<4}  {:>10}  {:>10.3}  {:>6.1}%", "(total step)", "", "", self.step_ms(), 100.0)
+        writeln!(f, "{:<w$}  {:<4}  {:>10}  {:>10.3}  {:>6.1}%", "(total step)", "", "", self.step_ms(), 100.0)?;
+        if self.report.algorithms.is_empty() {
+            return Ok(());
+        }
+        let a = &self.report.algorithms;
+        let w = a.iter().map(|a| a.op.len()).max().unwrap_or(0).max("convolution".len());
+        let wa = a.iter().map(|a| a.algorithm.len()).max().unwrap_or(0).max("algorithm".len());
+        writeln!(
+            f,
+            "{:<w$}  {:<wa$}  {:>10}  {:>10}  {:>7}",
+            "convolution", "algorithm", "calls/step", "ms/step", "share"
+        )?;
+        for a in a {
+            let calls = a.calls as f64 / self.steps as f64;
+            let (ms, share) = (self.per_step_ms(a.time), 100.0 * self.share(a.time));
+            writeln!(f, "{:<w$}  {:<wa$}  {calls:>10.1}  {ms:>10.3}  {share:>6.1}%", a.op, a.algorithm)?;
+        }
+        Ok(())
     }
 }
 

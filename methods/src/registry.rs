@@ -380,6 +380,13 @@ impl Method for Baseline {}
 pub fn all() -> Vec<&'static MethodSpec> {
     let mut v = vec![&BASELINE];
     v.extend(crate::swd::SPECS.iter());
+    v.extend(crate::sparse::SPECS.iter());
+    v.extend(crate::sbn::SPECS.iter());
+    v.extend(crate::wc::SPECS.iter());
+    v.extend(crate::sr::SPECS.iter());
+    v.extend(crate::haste::SPECS.iter());
+    v.extend(crate::prom::SPECS.iter());
+    v.extend(crate::cnn_mod::SPECS.iter());
     v.extend(crate::moee::SPECS.iter());
     v
 }

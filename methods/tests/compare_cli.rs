@@ -102,3 +102,11 @@ fn set_assignments_go_to_the_methods_that_declare_them() {
     assert!(!o.status.success() && stderr(&o).contains("unknown method \"nope\""), "{}", stderr(&o));
     assert!(!out.exists(), "nothing is written before the sweep is valid");
 }
+
+#[test]
+fn help_describes_the_binary_itself() {
+    let o = compare(&["--help"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("Compare methods over several seeds"), "{text}");
+}

@@ -303,3 +303,11 @@ fn moee_on_its_defaults_without_data_says_what_to_pass() {
         "{e}"
     );
 }
+
+#[test]
+fn help_describes_the_binary_itself() {
+    let o = run(&["--help"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("Train a model with one of Lamina's"), "{text}");
+}

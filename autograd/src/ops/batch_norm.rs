@@ -25,7 +25,7 @@ fn axes_and_bshape(x: &Tensor) -> (Vec<usize>, Vec<usize>) {
 
 /// Checks that `x` is `[N, C, ...]` and that each per-channel vector is `[C]` of `x`'s dtype and
 /// device; returns `C`.
-fn check(op: &'static str, x: &Tensor, vectors: &[(&str, Option<&Tensor>)]) -> Result<usize> {
+pub(super) fn check(op: &'static str, x: &Tensor, vectors: &[(&str, Option<&Tensor>)]) -> Result<usize> {
     if x.ndim() < 2 {
         return Err(Error::invalid(op, format!("expected an input [N, C, ...] of rank >= 2, got {:?}", x.shape())));
     }

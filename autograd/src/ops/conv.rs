@@ -11,10 +11,10 @@
 
 use crate::graph::record_fn;
 use crate::{Error, Result, Tensor};
-use backends::ops::Conv2dParams;
+use backends::ops::{Conv2dParams, ConvPass};
 use backends::Layout;
 
-fn same_dtype_device(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+pub(super) fn same_dtype_device(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     if a.device() != b.device() {
         return Err(Error::DeviceMismatch { op, lhs: a.device(), rhs: b.device() });
     }
@@ -22,6 +22,34 @@ fn same_dtype_device(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
         return Err(Error::DTypeMismatch { op, lhs: a.dtype(), rhs: b.dtype() });
     }
     Ok(())
+}
+
+/// `y` (`[N, O, oH, oW]`, the output of convolution `op` of `x` with a weight of shape
+/// `weight_shape`) plus `bias` (`[O]`, broadcast over the batch and the plane) if there is one,
+/// as a differentiable addition; a bias of another shape, dtype or device is an error of `op`.
+pub(super) fn add_channel_bias(
+    op: &'static str,
+    x: &Tensor,
+    y: Tensor,
+    bias: Option<&Tensor>,
+    weight_shape: &[usize],
+) -> Result<Tensor> {
+    let Some(b) = bias else { return Ok(y) };
+    let o = y.shape()[1];
+    same_dtype_device(op, x, b)?;
+    if b.shape() != [o] {
+        return Err(Error::invalid(
+            op,
+            format!("bias must have shape [{o}] for weight {weight_shape:?}, got {:?}", b.shape()),
+        ));
+    }
+    y.add(&b.reshape_to(&[1, o, 1, 1])?)
+}
+
+/// The name of the algorithm the backend runs for `pass` of the convolution of an input of
+/// shape `x` with a weight of shape `w`, operands like `t` (for the profiler).
+fn algorithm(pass: ConvPass, t: &Tensor, x: &[usize], w: &[usize], p: &Conv2dParams) -> &'static str {
+    t.storage().conv2d_algorithm(pass, x, w, p).unwrap_or("none")
 }
 
 fn four_d(op: &'static str, what: &str, t: &Tensor) -> Result<()> {
@@ -50,7 +78,8 @@ impl Tensor {
         let op = "conv2d";
         same_dtype_device(op, self, weight)?;
         let out_shape = params.output_shape(self.shape(), weight.shape())?;
-        let s = crate::profile::forward(op, self.device(), || {
+        let algorithm = || algorithm(ConvPass::Forward, self, self.shape(), weight.shape(), &params);
+        let s = crate::profile::forward_by(op, self.device(), algorithm, || {
             self.storage().conv2d(self.layout(), &weight.storage(), weight.layout(), &params)
         })?;
         let y = Tensor::from_storage(s, Layout::contiguous(&out_shape));
@@ -71,20 +100,7 @@ impl Tensor {
                 Ok(vec![gx, gw])
             }
         });
-        match bias {
-            None => Ok(y),
-            Some(b) => {
-                let o = out_shape[1];
-                same_dtype_device(op, self, b)?;
-                if b.shape() != [o] {
-                    return Err(Error::invalid(
-                        op,
-                        format!("bias must have shape [{o}] for weight {:?}, got {:?}", weight.shape(), b.shape()),
-                    ));
-                }
-                y.add(&b.reshape_to(&[1, o, 1, 1])?)
-            }
-        }
+        add_channel_bias(op, self, y, bias, weight.shape())
     }
 
     /// The gradient of [`Tensor::conv2d`] with respect to its input, as a differentiable op:
@@ -116,7 +132,8 @@ impl Tensor {
                 ),
             ));
         }
-        let s = crate::profile::forward(op, self.device(), || {
+        let algorithm = || algorithm(ConvPass::BackwardData, self, &in_shape, weight.shape(), &params);
+        let s = crate::profile::forward_by(op, self.device(), algorithm, || {
             self.storage().conv2d_backward_data(self.layout(), &weight.storage(), weight.layout(), &params, input_hw)
         })?;
         let y = Tensor::from_storage(s, Layout::contiguous(&in_shape));
@@ -168,7 +185,8 @@ impl Tensor {
                 ),
             ));
         }
-        let s = crate::profile::forward(op, self.device(), || {
+        let algorithm = || algorithm(ConvPass::BackwardWeight, self, self.shape(), &w_shape, &params);
+        let s = crate::profile::forward_by(op, self.device(), algorithm, || {
             self.storage().conv2d_backward_weight(
                 self.layout(),
                 &grad_output.storage(),

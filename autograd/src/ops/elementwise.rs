@@ -112,6 +112,14 @@ impl Tensor {
     pub fn erf(&self) -> Result<Tensor> {
         self.unary_op(UnaryOp::Erf)
     }
+    /// Arctangent (derivative `1 / (1 + x²)`).
+    pub fn atan(&self) -> Result<Tensor> {
+        self.unary_op(UnaryOp::Atan)
+    }
+    /// Inverse hyperbolic sine (derivative `1 / sqrt(1 + x²)`).
+    pub fn asinh(&self) -> Result<Tensor> {
+        self.unary_op(UnaryOp::Asinh)
+    }
     /// GELU, exact (erf) form.
     pub fn gelu(&self) -> Result<Tensor> {
         self.unary_op(UnaryOp::GeluErf)
@@ -410,6 +418,8 @@ fn unary_derivative(op: UnaryOp, x: &Tensor, y: &Tensor) -> Result<Option<Tensor
         UnaryOp::Sign | UnaryOp::Round | UnaryOp::Floor | UnaryOp::Ceil => Tensor::zeros_like(x)?,
         UnaryOp::Clamp { min, max } => x.mask_scalar(min, CmpOp::Ge)?.mul(&x.mask_scalar(max, CmpOp::Le)?)?,
         UnaryOp::Powf(p) => x.powf(p - 1.0)?.mul_scalar(p)?,
+        UnaryOp::Atan => x.square()?.add_scalar(1.0)?.recip()?,
+        UnaryOp::Asinh => x.square()?.add_scalar(1.0)?.rsqrt()?,
     }))
 }
 

@@ -15,3 +15,5 @@ mod pool;
 mod reduce;
 mod shape;
 mod softmax;
+mod sparse_conv;
+mod spectral_batch_norm;

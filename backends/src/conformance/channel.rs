@@ -2,7 +2,7 @@
 //! multiply-add, on every view kind, against naive per-channel loops.
 
 use super::{assert_close, download, host, logical, tol, upload, views_of, TestRng};
-use crate::{Backend, DType, Layout};
+use crate::{Backend, DType, Fused, Layout};
 
 const SHAPES: [&[usize]; 5] = [&[5, 3], &[3, 4, 5], &[2, 3, 5, 7], &[1, 7, 1, 3], &[33, 2, 2, 2]];
 
@@ -25,7 +25,7 @@ fn vector<B: Backend>(b: &B, rng: &mut TestRng, c: usize, dtype: DType) -> (Vec<
 /// `channel_stats`, `channel_sums`, `channel_fma` (with and without the second term),
 /// `channel_fma_relu` (with and without a residual) and the gated `channel_sums_gated` and
 /// `channel_fma_gated`.
-pub fn check_channel_ops<B: Backend>(b: &B) {
+pub fn check_channel_ops<B: Fused>(b: &B) {
     let mut rng = TestRng::new(31);
     for shape in SHAPES {
         let c = shape[1];

@@ -188,7 +188,7 @@ pub fn naive_conv2d_backward_weight(
 
 /// Random data for a view of `shape` (kind `kind` of [`views_of`]), rounded to `dtype`: the
 /// uploaded buffer, its layout and its logical row-major values.
-fn random_view<B: Backend>(
+pub fn random_view<B: Backend>(
     b: &B,
     rng: &mut TestRng,
     shape: &[usize],

@@ -4,100 +4,12 @@ use super::*;
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
 use crate::Error;
 
-/// An independent f64 erf: the Maclaurin series (accurate to ~1e-14 on [-3, 3]).
-fn erf_ref(x: f64) -> f64 {
-    let mut term = x;
-    let mut sum = x;
-    let mut n = 0.0;
-    while term.abs() > 1e-17 * sum.abs().max(1e-300) {
-        n += 1.0;
-        term *= -x * x / n;
-        sum += term / (2.0 * n + 1.0);
-        if n > 200.0 {
-            break;
-        }
-    }
-    sum * 2.0 / std::f64::consts::PI.sqrt()
-}
-
-fn unary_ref(op: UnaryOp, x: f64) -> f64 {
-    let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
-    match op {
-        UnaryOp::Neg => -x,
-        UnaryOp::Abs => x.abs(),
-        UnaryOp::Exp => x.exp(),
-        UnaryOp::Log => x.ln(),
-        UnaryOp::Sqrt => x.sqrt(),
-        UnaryOp::Rsqrt => 1.0 / x.sqrt(),
-        UnaryOp::Recip => 1.0 / x,
-        UnaryOp::Square => x * x,
-        UnaryOp::Sin => x.sin(),
-        UnaryOp::Cos => x.cos(),
-        UnaryOp::Tanh => x.tanh(),
-        UnaryOp::Sigmoid => sig(x),
-        UnaryOp::Relu => x.max(0.0),
-        UnaryOp::Relu6 => x.clamp(0.0, 6.0),
-        UnaryOp::Erf => erf_ref(x),
-        UnaryOp::GeluErf => 0.5 * x * (1.0 + erf_ref(x / 2f64.sqrt())),
-        UnaryOp::GeluTanh => {
-            0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
-        }
-        UnaryOp::Silu => x * sig(x),
-        UnaryOp::Sign => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                0.0
-            }
-        }
-        UnaryOp::Round => x.round_ties_even(),
-        UnaryOp::Floor => x.floor(),
-        UnaryOp::Ceil => x.ceil(),
-        UnaryOp::Clamp { min, max } => x.max(min).min(max),
-        UnaryOp::Powf(p) => x.powf(p),
-    }
-}
-
-/// Every float unary op, with the input range it is checked on.
-pub fn unary_ops() -> Vec<(UnaryOp, f64, f64)> {
-    vec![
-        (UnaryOp::Neg, -5.0, 5.0),
-        (UnaryOp::Abs, -5.0, 5.0),
-        (UnaryOp::Exp, -5.0, 5.0),
-        (UnaryOp::Log, 0.01, 10.0),
-        (UnaryOp::Sqrt, 0.0, 10.0),
-        (UnaryOp::Rsqrt, 0.01, 10.0),
-        (UnaryOp::Recip, 0.1, 10.0),
-        (UnaryOp::Square, -5.0, 5.0),
-        (UnaryOp::Sin, -5.0, 5.0),
-        (UnaryOp::Cos, -5.0, 5.0),
-        (UnaryOp::Tanh, -5.0, 5.0),
-        (UnaryOp::Sigmoid, -30.0, 30.0),
-        (UnaryOp::Relu, -5.0, 5.0),
-        (UnaryOp::Relu6, -3.0, 9.0),
-        (UnaryOp::Erf, -3.0, 3.0),
-        (UnaryOp::GeluErf, -4.0, 4.0),
-        (UnaryOp::GeluTanh, -4.0, 4.0),
-        (UnaryOp::Silu, -8.0, 8.0),
-        (UnaryOp::Sign, -2.0, 2.0),
-        (UnaryOp::Round, -4.0, 4.0),
-        (UnaryOp::Floor, -4.0, 4.0),
-        (UnaryOp::Ceil, -4.0, 4.0),
-        (UnaryOp::Clamp { min: -1.5, max: 0.5 }, -3.0, 3.0),
-        (UnaryOp::Powf(3.0), -3.0, 3.0),
-        (UnaryOp::Powf(0.5), 0.0, 4.0),
-        (UnaryOp::Powf(-1.5), 0.1, 4.0),
-    ]
-}
-
 const SHAPES: [&[usize]; 6] = [&[1], &[7], &[3, 33], &[2, 3, 7], &[127, 3], &[5, 1, 4, 3]];
 
 /// Unary float ops on every view kind, f32 and f64, against f64 references.
 pub fn check_unary_float<B: Backend>(b: &B) {
     let mut rng = TestRng::new(1);
-    for (op, lo, hi) in unary_ops() {
+    for &(op, lo, hi) in UnaryOp::CHECKED {
         for dtype in [DType::F32, DType::F64] {
             for shape in SHAPES {
                 for v in views_of(shape) {
@@ -107,7 +19,7 @@ pub fn check_unary_float<B: Backend>(b: &B) {
                     let s = upload(b, &data, dtype);
                     let out = b.unary(op, &s, &v.layout).unwrap();
                     let got = download(b, &out, &Layout::contiguous(shape));
-                    let want: Vec<f64> = logical(&stored, &v.layout).iter().map(|&x| unary_ref(op, x)).collect();
+                    let want: Vec<f64> = logical(&stored, &v.layout).iter().map(|&x| op.reference(x)).collect();
                     let (rt, at) = tol(dtype);
                     let at = if dtype == DType::F32 {
                         at.max(1e-6 * want.iter().fold(1.0f64, |m, w| m.max(w.abs())))
@@ -138,7 +50,7 @@ pub fn check_unary_int<B: Backend>(b: &B) {
                 let data: Vec<f64> = rng.vec(v.buffer_len, -10.0, 10.0).iter().map(|x| x.round()).collect();
                 let s = upload(b, &data, dtype);
                 let got = download(b, &b.unary(op, &s, &v.layout).unwrap(), &Layout::contiguous(&[3, 7]));
-                let want: Vec<f64> = logical(&data, &v.layout).iter().map(|&x| unary_ref(op, x)).collect();
+                let want: Vec<f64> = logical(&data, &v.layout).iter().map(|&x| op.reference(x)).collect();
                 assert_close(&got, &want, 0.0, 0.0, &format!("{} {dtype} {}", op.name(), v.kind));
             }
         }
@@ -150,42 +62,6 @@ pub fn check_unary_int<B: Backend>(b: &B) {
     let s = upload(b, &[0.0, 7.0, 255.0], DType::U8);
     let got = download(b, &b.unary(UnaryOp::Abs, &s, &Layout::contiguous(&[3])).unwrap(), &Layout::contiguous(&[3]));
     assert_eq!(got, vec![0.0, 7.0, 255.0]);
-}
-
-fn binary_ref(op: BinaryOp, a: f64, b: f64, int: bool) -> f64 {
-    match op {
-        BinaryOp::Add => a + b,
-        BinaryOp::Sub => a - b,
-        BinaryOp::Mul => a * b,
-        BinaryOp::Div if int => (a / b).trunc(),
-        BinaryOp::Div => a / b,
-        BinaryOp::Max => a.max(b),
-        BinaryOp::Min => a.min(b),
-        BinaryOp::Pow => a.powf(b),
-        _ => a * activation_derivative_ref(op, b),
-    }
-}
-
-/// The derivative of the activation an activation backward op differentiates, at `x`, written
-/// independently of the kernels (sech² through cosh, the Gaussian density from its definition).
-fn activation_derivative_ref(op: BinaryOp, x: f64) -> f64 {
-    let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
-    let step = |c: bool| if c { 1.0 } else { 0.0 };
-    match op {
-        BinaryOp::ReluBackward => step(x > 0.0),
-        BinaryOp::Relu6Backward => step(x > 0.0 && x < 6.0),
-        BinaryOp::GeluBackward => {
-            let density = (-x * x / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt();
-            0.5 * (1.0 + erf_ref(x / 2f64.sqrt())) + x * density
-        }
-        BinaryOp::GeluTanhBackward => {
-            let c = (2.0 / std::f64::consts::PI).sqrt();
-            let u = c * (x + 0.044715 * x.powi(3));
-            0.5 * (1.0 + u.tanh()) + 0.5 * x * c * (1.0 + 3.0 * 0.044715 * x * x) / u.cosh().powi(2)
-        }
-        BinaryOp::SiluBackward => sig(x) + x * sig(x) * (1.0 - sig(x)),
-        _ => unreachable!("{op:?} is not an activation backward op"),
-    }
 }
 
 /// The activation backward ops (`g · f'(x)`) over broadcast views, f32 and f64, against closed
@@ -228,7 +104,7 @@ pub const BROADCAST_PAIRS: [(&[usize], &[usize]); 7] = [
 ];
 
 /// Runs `op` on every broadcast pair of [`BROADCAST_PAIRS`] over every view kind, with operands
-/// from `data(len, is_rhs)`, and compares with `binary_ref` on the values as stored in `dtype`.
+/// from `data(len, is_rhs)`, and compares with [`BinaryOp::reference`] on the values as stored in `dtype`.
 fn check_binary_broadcasts<B: Backend>(
     b: &B,
     op: BinaryOp,
@@ -246,7 +122,7 @@ fn check_binary_broadcasts<B: Backend>(
             let out = b.binary(op, &upload(b, &da, dtype), &la, &upload(b, &db, dtype), &lb).unwrap();
             let got = download(b, &out, &Layout::contiguous(&out_shape));
             let want: Vec<f64> =
-                logical(&sta, &la).iter().zip(logical(&stb, &lb)).map(|(&x, y)| binary_ref(op, x, y, int)).collect();
+                logical(&sta, &la).iter().zip(logical(&stb, &lb)).map(|(&x, y)| op.reference(x, y, int)).collect();
             let (rt, at) = tol(dtype);
             let what = format!("{} {dtype} {sa:?}x{sb:?} {}/{}", op.name(), va.kind, vb.kind);
             assert_close(&got, &want, rt, at, &what);
@@ -257,11 +133,11 @@ fn check_binary_broadcasts<B: Backend>(
 /// Binary ops with broadcasting over views, all dtypes that support each op.
 pub fn check_binary<B: Backend>(b: &B) {
     let mut rng = TestRng::new(3);
-    let ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min, BinaryOp::Pow];
-    for op in ops {
+    let ops: Vec<BinaryOp> = BinaryOp::ALL.iter().copied().filter(|op| !op.is_activation_backward()).collect();
+    for &op in &ops {
         for dtype in [DType::F32, DType::F64, DType::I64, DType::I32] {
             let int = !dtype.is_float();
-            if int && op == BinaryOp::Pow {
+            if int && op.float_only() {
                 continue;
             }
             let (lo, hi) = if op == BinaryOp::Pow { (0.1, 3.0) } else { (-20.0, 20.0) };
@@ -278,7 +154,7 @@ pub fn check_binary<B: Backend>(b: &B) {
     // Scalar variants on both sides.
     let data = rng.vec(21, 0.5, 4.0);
     let l = Layout::contiguous(&[3, 7]).transpose(0, 1).unwrap();
-    for op in ops {
+    for &op in &ops {
         for dtype in [DType::F32, DType::F64] {
             let stored = host(&data, dtype).to_f64_vec();
             let s = upload(b, &data, dtype);
@@ -287,9 +163,7 @@ pub fn check_binary<B: Backend>(b: &B) {
                 let got = download(b, &out, &Layout::contiguous(l.shape()));
                 let want: Vec<f64> = logical(&stored, &l)
                     .iter()
-                    .map(
-                        |&x| if scalar_first { binary_ref(op, 1.75, x, false) } else { binary_ref(op, x, 1.75, false) },
-                    )
+                    .map(|&x| if scalar_first { op.reference(1.75, x, false) } else { op.reference(x, 1.75, false) })
                     .collect();
                 let (rt, at) = tol(dtype);
                 assert_close(&got, &want, rt, at, &format!("{} scalar_first={scalar_first} {dtype}", op.name()));

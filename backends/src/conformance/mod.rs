@@ -19,6 +19,7 @@ pub mod pool;
 pub mod random;
 pub mod row_norm;
 pub mod sort;
+pub mod sparse_conv;
 
 pub use conv::{check_conv2d, check_conv2d_errors, check_conv2d_i8, check_conv2d_large, check_conv2d_thread_counts};
 pub use pool::{check_adaptive_avg_pool2d, check_avg_pool2d, check_max_pool2d, check_pool2d_errors};
@@ -32,8 +33,9 @@ pub use linalg::*;
 pub use random::*;
 pub use row_norm::check_layer_norm;
 pub use sort::*;
+pub use sparse_conv::{check_sparse_conv2d, check_sparse_conv2d_errors};
 
-use crate::{Backend, CpuStorage, DType, Layout};
+use crate::{Backend, CpuStorage, DType, Fused, Layout};
 
 /// Calls `$m!(check_a, check_b, ...)` with the name of every check of the suite, so each backend's
 /// test file instantiates the same list (see `tests/cpu_conformance.rs`).
@@ -61,6 +63,8 @@ macro_rules! conformance_checks {
             check_conv2d_large,
             check_conv2d_i8,
             check_conv2d_errors,
+            check_sparse_conv2d,
+            check_sparse_conv2d_errors,
             check_max_pool2d,
             check_avg_pool2d,
             check_adaptive_avg_pool2d,

@@ -2,7 +2,7 @@
 //! without the affine parameters, against naive per-row loops.
 
 use super::{assert_close, download, host, logical, tol, upload, views_of, TestRng};
-use crate::{Backend, DType, Error, Layout};
+use crate::{DType, Error, Fused, Layout};
 
 /// Shapes with the number of normalized elements per row: several trailing axes, one row, more
 /// rows than one parallel block, and an input large enough to be split across threads.
@@ -24,7 +24,7 @@ fn normalize_ref(x: &[f64], d: usize, eps: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>
 }
 
 /// `layer_norm` and `layer_norm_backward` against naive loops, plus their errors.
-pub fn check_layer_norm<B: Backend>(b: &B) {
+pub fn check_layer_norm<B: Fused>(b: &B) {
     let mut rng = TestRng::new(41);
     let eps = 1e-5;
     for (shape, d) in CASES {

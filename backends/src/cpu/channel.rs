@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
-use super::copy::check_extent;
+use super::strided::check_extent;
 use super::strided::{contiguous_slice, par_build, PAR_THRESHOLD};
 use crate::channel::{check_pair, ChannelGeom};
 use crate::{CpuStorage, Element, Error, FloatElement, Layout, Result};

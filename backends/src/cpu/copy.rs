@@ -1,7 +1,8 @@
 //! Data movement: contiguous copies, dtype casts, concatenation and padding.
 
 use super::elementwise::{map1, with_slice};
-use super::strided::gather_view;
+use super::strided::{check_extent, gather_view};
+use crate::planning::concat::concat_shape;
 use crate::{CpuStorage, DType, Element, Error, Layout, Result};
 use rayon::prelude::*;
 
@@ -12,14 +13,6 @@ pub(crate) fn contiguous(s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
         gather_view(v, l, &mut out);
         T::into_cpu(out)
     }))
-}
-
-/// Checks that a view stays inside its buffer (a broken layout is a caller bug, reported as an error).
-pub(crate) fn check_extent(op: &'static str, s: &CpuStorage, l: &Layout) -> Result<()> {
-    if l.storage_extent() > s.len() {
-        return Err(Error::invalid(op, format!("view {:?} reaches past a buffer of {} elements", l, s.len())));
-    }
-    Ok(())
 }
 
 pub(crate) fn cast(s: &CpuStorage, l: &Layout, dtype: DType) -> Result<CpuStorage> {
@@ -41,31 +34,6 @@ pub(crate) fn cast(s: &CpuStorage, l: &Layout, dtype: DType) -> Result<CpuStorag
         DType::U8 => to::<u8>(s, l),
         DType::I8 => to::<i8>(s, l),
     })
-}
-
-/// Checks the operands of a concatenation (at least one, one dtype, equal sizes outside `axis`)
-/// and returns the output shape.
-pub(crate) fn concat_shape(parts: &[(DType, &Layout)], axis: usize) -> Result<Vec<usize>> {
-    let op = "concat";
-    let Some(&(dtype0, l0)) = parts.first() else {
-        return Err(Error::invalid(op, "needs at least one tensor"));
-    };
-    if axis >= l0.ndim() {
-        return Err(Error::AxisOutOfRange { op, axis, ndim: l0.ndim() });
-    }
-    let mut out_shape = l0.shape().to_vec();
-    out_shape[axis] = 0;
-    for &(dtype, l) in parts {
-        if dtype != dtype0 {
-            return Err(Error::DTypeMismatch { op, lhs: dtype0, rhs: dtype });
-        }
-        let same_rest = l.ndim() == l0.ndim() && (0..l0.ndim()).all(|d| d == axis || l.shape()[d] == l0.shape()[d]);
-        if !same_rest {
-            return Err(Error::shape(op, l0.shape(), l.shape()));
-        }
-        out_shape[axis] += l.shape()[axis];
-    }
-    Ok(out_shape)
 }
 
 pub(crate) fn concat(parts: &[(&CpuStorage, &Layout)], axis: usize) -> Result<CpuStorage> {

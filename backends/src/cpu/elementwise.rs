@@ -2,7 +2,7 @@
 
 use super::fast_math;
 use super::scalar::{compare, Arith};
-use super::strided::{par_build, Rows};
+use super::strided::{check_extent, par_build, Rows};
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
 use crate::{CpuStorage, DType, Element, Error, FloatElement, Layout, Result};
 use std::mem::MaybeUninit;
@@ -225,7 +225,7 @@ fn hot_float_unary<T: FloatElement>(op: UnaryOp, v: &[T], l: &Layout) -> Option<
     })
 }
 
-/// [`hot_float_unary`] for `+ − × ÷` and the ReLU backward ops of two float views.
+/// [`hot_float_unary`] for `+ − × ÷` and the ReLU and arctangent backward ops of two float views.
 fn hot_float_binary<T: FloatElement>(op: BinaryOp, a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Option<Vec<T>> {
     let zero = T::zero();
     Some(match op {
@@ -238,11 +238,16 @@ fn hot_float_binary<T: FloatElement>(op: BinaryOp, a: &[T], la: &Layout, b: &[T]
             let six = T::from_f32(6.0);
             map2(a, la, b, lb, move |g: T, x: T| if x > zero && x < six { g } else { zero })
         }
+        BinaryOp::AtanBackward => {
+            let one = T::one();
+            map2(a, la, b, lb, move |g: T, x: T| g / (one + x * x))
+        }
         _ => return None,
     })
 }
 
 pub(crate) fn unary(op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
+    check_extent(op.name(), s, l)?;
     let dtype = s.dtype();
     if !dtype.is_float() && !op.supports_integers() {
         return Err(Error::UnsupportedDType { op: op.name(), dtype });
@@ -250,6 +255,9 @@ pub(crate) fn unary(op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorag
     let hot = match s {
         CpuStorage::F32(v) if op == UnaryOp::GeluErf => Some(CpuStorage::F32(
             contiguous_map1(v, l, fast_math::gelu_slice).unwrap_or_else(|| map1(v, l, fast_math::gelu_f32)),
+        )),
+        CpuStorage::F32(v) if op == UnaryOp::Atan => Some(CpuStorage::F32(
+            contiguous_map1(v, l, fast_math::atan_slice).unwrap_or_else(|| map1(v, l, fast_math::atan_f32)),
         )),
         CpuStorage::F32(v) => hot_float_unary(op, v, l).map(CpuStorage::F32),
         CpuStorage::F64(v) => hot_float_unary(op, v, l).map(CpuStorage::F64),
@@ -279,6 +287,8 @@ fn binary_impl<T: Arith>(op: BinaryOp, a: &[T], la: &Layout, b: &[T], lb: &Layou
 }
 
 pub(crate) fn binary(op: BinaryOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
+    check_extent(op.name(), a, la)?;
+    check_extent(op.name(), b, lb)?;
     check_same_shape(op.name(), la, lb)?;
     if a.dtype() != b.dtype() {
         return Err(Error::DTypeMismatch { op: op.name(), lhs: a.dtype(), rhs: b.dtype() });
@@ -318,6 +328,7 @@ pub(crate) fn binary_scalar(
     scalar: f64,
     scalar_first: bool,
 ) -> Result<CpuStorage> {
+    check_extent(op.name(), a, la)?;
     // The scalar as a view of one element broadcast to every position (stride 0).
     let sl = Layout::new(la.shape().to_vec(), vec![0; la.ndim()], 0)?;
     let hot = match a {
@@ -339,6 +350,8 @@ pub(crate) fn binary_scalar(
 }
 
 pub(crate) fn compare_op(op: CmpOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
+    check_extent("compare", a, la)?;
+    check_extent("compare", b, lb)?;
     check_same_shape("compare", la, lb)?;
     if a.dtype() != b.dtype() {
         return Err(Error::DTypeMismatch { op: "compare", lhs: a.dtype(), rhs: b.dtype() });
@@ -350,6 +363,7 @@ pub(crate) fn compare_op(op: CmpOp, a: &CpuStorage, la: &Layout, b: &CpuStorage,
 }
 
 pub(crate) fn compare_scalar(op: CmpOp, a: &CpuStorage, la: &Layout, scalar: f64) -> Result<CpuStorage> {
+    check_extent("compare", a, la)?;
     with_slice!(a, av, T => {
         if T::DTYPE.is_float() {
             let s = T::from_f64(scalar);
@@ -369,6 +383,9 @@ pub(crate) fn where_cond(
     b: &CpuStorage,
     lb: &Layout,
 ) -> Result<CpuStorage> {
+    check_extent("where", cond, lc)?;
+    check_extent("where", a, la)?;
+    check_extent("where", b, lb)?;
     check_same_shape("where", lc, la)?;
     check_same_shape("where", la, lb)?;
     let CpuStorage::U8(c) = cond else {

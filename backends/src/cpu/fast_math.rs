@@ -1,15 +1,16 @@
-//! Branch-free f32 `exp` and GELU (forward and backward) that the compiler vectorizes, for the
-//! hot activation paths. libm's scalar `expf`/`erff` cost a call and several branches per
-//! element; these run 16 lanes at a time.
+//! Branch-free f32 `exp`, GELU (forward and backward) and `atan` that the compiler vectorizes,
+//! for the hot elementwise paths. libm's scalar `expf`/`erff`/`atanf` cost a call and several
+//! branches per element; these run 16 lanes at a time.
 //!
 //! Accuracy: `exp_f32` is within a few ulp of `exp` on its whole range; the GELU functions use
 //! Abramowitz & Stegun 7.1.26 for `erfc` (absolute error below 1.5e-7), so their absolute error
-//! is below `2e-7 · max(1, |x|)`, under f32's own rounding of the inputs of a training step.
-//! f64 keeps libm's exact functions.
+//! is below `2e-7 · max(1, |x|)`, under f32's own rounding of the inputs of a training step;
+//! `atan_f32` (Cephes' `atanf` reduction and polynomial, with selects for its branches) is
+//! within 3 ulp of `atan`. f64 keeps libm's exact functions.
 
 use std::mem::MaybeUninit;
 
-use super::use_avx512;
+use super::isa::use_avx512;
 
 /// 1.5 · 2^23: `v + SHIFT` rounds `v` to an integer held in the low mantissa bits.
 const SHIFT: f32 = 12_582_912.0;
@@ -79,6 +80,47 @@ fn exp_with<M: MulAdd>(x: f32) -> f32 {
     let h = n >> 1;
     let pow2 = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
     p * pow2(h) * pow2(n - h)
+}
+
+/// `atan(x)` in f32, branch-free (Cephes' `atanf`): `|x|` is reduced to `|t| <= tan(π/8)` by
+/// `atan x = π/2 + atan(−1/x)` above `tan(3π/8)` and `π/4 + atan((x − 1)/(x + 1))` above
+/// `tan(π/8)`, then a degree-9 odd polynomial; the sign is restored last. NaN stays NaN,
+/// `±∞` gives `±π/2`.
+#[inline(always)]
+pub(crate) fn atan_f32(x: f32) -> f32 {
+    atan_with::<Separate>(x)
+}
+
+#[inline(always)]
+fn atan_with<M: MulAdd>(x: f32) -> f32 {
+    let a = x.abs();
+    let big = a > 2.414_213_6; // tan(3π/8)
+    let mid = a > 0.414_213_57; // tan(π/8)
+    let num = if big {
+        -1.0
+    } else if mid {
+        a - 1.0
+    } else {
+        a
+    };
+    let den = if big {
+        a
+    } else if mid {
+        a + 1.0
+    } else {
+        1.0
+    };
+    let base = if big {
+        std::f32::consts::FRAC_PI_2
+    } else if mid {
+        std::f32::consts::FRAC_PI_4
+    } else {
+        0.0
+    };
+    let t = num / den;
+    let z = t * t;
+    let p = M::mul_add(M::mul_add(M::mul_add(8.053_744_5e-2, z, -1.387_768_6e-1), z, 1.997_771_1e-1), z, -3.333_295e-1);
+    (base + M::mul_add(t * z, p, t)).copysign(x)
 }
 
 /// The standard normal CDF `Φ(x)` and `e^{-x²/2}`, which the GELU derivative reuses.
@@ -166,6 +208,10 @@ slice_kernel!(
     /// [`gelu_backward_f32`] of every pair of `g` and `x` into `out`.
     gelu_backward_slice / gelu_backward_slice_avx512: |g, x| gelu_backward_with::<M>(g, x)
 );
+slice_kernel!(
+    /// [`atan_f32`] of every element of `x` into `out`.
+    atan_slice / atan_slice_avx512: |x| atan_with::<M>(x)
+);
 
 #[cfg(test)]
 mod tests {
@@ -212,6 +258,28 @@ mod tests {
         }
         assert!(gelu_f32(f32::NAN).is_nan() && gelu_backward_f32(1.0, f32::NAN).is_nan());
         assert_eq!(gelu_f32(f32::INFINITY), f32::INFINITY);
+    }
+
+    /// `atan_f32` and its slice kernel are within 3 ulp of the f64 `atan` (rounded to f32) over
+    /// the reduction's three ranges, at their boundaries, near 0 and on huge values.
+    #[test]
+    fn atan_matches_f64_to_3_ulp() {
+        let mut x: Vec<f32> = (-40_000..=40_000).map(|i| i as f32 * 0.00123).collect();
+        x.extend([0.414_213_57, 0.414_213_6, 2.414_213_6, 2.414_214, 1e-30, -1e-7, 3e5, -1e30, f32::MAX]);
+        let mut out = vec![MaybeUninit::new(f32::NAN); x.len()];
+        atan_slice(&x, &mut out);
+        for (i, &v) in x.iter().enumerate() {
+            let want = (v as f64).atan();
+            let ulp = (want.abs() as f32).max(f32::MIN_POSITIVE);
+            let ulp = (f32::from_bits(ulp.to_bits() + 1) - ulp) as f64;
+            for got in [atan_f32(v) as f64, unsafe { out[i].assume_init() } as f64] {
+                assert!((got - want).abs() <= 3.0 * ulp, "atan({v}) = {got}, want {want}");
+            }
+        }
+        assert!(atan_f32(f32::NAN).is_nan());
+        assert_eq!(atan_f32(f32::INFINITY), std::f32::consts::FRAC_PI_2);
+        assert_eq!(atan_f32(f32::NEG_INFINITY), -std::f32::consts::FRAC_PI_2);
+        assert_eq!(atan_f32(-0.0).to_bits(), (-0.0f32).to_bits());
     }
 
     /// The slice kernels (fused multiply-adds under AVX-512) meet the same bounds as the scalar

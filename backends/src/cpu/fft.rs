@@ -13,6 +13,7 @@
 //! per-thread `FftPlanner` (which caches them) on the calling thread.
 
 use super::strided::contiguous_slice;
+use crate::planning::fft::{irfft2_check, rfft2_dims};
 use crate::{CpuStorage, Error, FloatElement, Layout, Result};
 use rayon::prelude::*;
 use rustfft::num_complex::Complex;
@@ -185,44 +186,6 @@ fn irfft2_plane<T: FftFloat>(
     }
 }
 
-/// The plane size `(H, W)` of a `[..., H, W]` view, checked.
-fn plane_dims(op: &'static str, l: &Layout) -> Result<(usize, usize)> {
-    if l.ndim() < 2 {
-        return Err(Error::invalid(op, format!("needs at least 2 dimensions, got shape {:?}", l.shape())));
-    }
-    Ok((l.shape()[l.ndim() - 2], l.shape()[l.ndim() - 1]))
-}
-
-/// Checks an `rfft2` input and returns its plane size `(H, W)`.
-pub(crate) fn rfft2_dims(l: &Layout) -> Result<(usize, usize)> {
-    let (h, w) = plane_dims("rfft2", l)?;
-    if h == 0 || w == 0 {
-        return Err(Error::invalid("rfft2", format!("cannot transform an empty plane (shape {:?})", l.shape())));
-    }
-    Ok((h, w))
-}
-
-/// Checks an `irfft2` half spectrum (`re` and `im` views) against the output size `(H, W)`.
-pub(crate) fn irfft2_check(lre: &Layout, lim: &Layout, (h, w): (usize, usize)) -> Result<()> {
-    const OP: &str = "irfft2";
-    if lre.shape() != lim.shape() {
-        return Err(Error::shape(OP, lre.shape(), lim.shape()));
-    }
-    let (sh, swh) = plane_dims(OP, lre)?;
-    if h == 0 || w == 0 {
-        return Err(Error::invalid(OP, format!("cannot produce an empty plane (out_hw ({h}, {w}))")));
-    }
-    let wh = w / 2 + 1;
-    if (sh, swh) != (h, wh) {
-        let mut want = lre.shape().to_vec();
-        let nd = want.len();
-        want[nd - 2] = h;
-        want[nd - 1] = wh;
-        return Err(Error::shape(OP, lre.shape(), &want));
-    }
-    Ok(())
-}
-
 fn rfft2_impl<T: FftFloat>(x: &[T], l: &Layout) -> Result<(Vec<T>, Vec<T>)> {
     let (h, w) = rfft2_dims(l)?;
     let wh = w / 2 + 1;
@@ -258,7 +221,7 @@ fn irfft2_impl<T: FftFloat>(re: &[T], lre: &Layout, im: &[T], lim: &Layout, (h, 
 
 /// `torch.fft.rfft2` over the last two axes: real and imaginary parts, each `[..., H, W/2+1]`.
 pub(crate) fn rfft2(x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, CpuStorage)> {
-    super::copy::check_extent("rfft2", x, l)?;
+    super::strided::check_extent("rfft2", x, l)?;
     match x {
         CpuStorage::F32(v) => rfft2_impl(v, l).map(|(r, i)| (CpuStorage::F32(r), CpuStorage::F32(i))),
         CpuStorage::F64(v) => rfft2_impl(v, l).map(|(r, i)| (CpuStorage::F64(r), CpuStorage::F64(i))),
@@ -274,8 +237,8 @@ pub(crate) fn irfft2(
     lim: &Layout,
     out_hw: (usize, usize),
 ) -> Result<CpuStorage> {
-    super::copy::check_extent("irfft2", re, lre)?;
-    super::copy::check_extent("irfft2", im, lim)?;
+    super::strided::check_extent("irfft2", re, lre)?;
+    super::strided::check_extent("irfft2", im, lim)?;
     match (re, im) {
         (CpuStorage::F32(r), CpuStorage::F32(i)) => irfft2_impl(r, lre, i, lim, out_hw).map(CpuStorage::F32),
         (CpuStorage::F64(r), CpuStorage::F64(i)) => irfft2_impl(r, lre, i, lim, out_hw).map(CpuStorage::F64),

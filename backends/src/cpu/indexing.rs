@@ -6,12 +6,13 @@
 //! re-strided to the output's shape with stride 0 along `axis`, so one walk over the output yields
 //! the base position of each element, to which `index * stride(axis)` is added.
 
-use super::copy::check_extent;
 use super::elementwise::{map1, with_slice};
 use super::scalar::Arith;
+use super::strided::check_extent;
 use super::strided::{par_fill, Rows};
 use crate::ops::BinaryOp;
-use crate::{CpuStorage, DType, Element, Error, Layout, Result};
+use crate::planning::indexing::{base_view, check_axis, check_scatter_add, index_select_views};
+use crate::{CpuStorage, Element, Error, Layout, Result};
 use rayon::prelude::*;
 
 /// The indices of a view as a contiguous `i64` buffer, each checked to lie in `0..size`.
@@ -27,20 +28,6 @@ fn read_indices(op: &'static str, idx: &CpuStorage, li: &Layout, size: usize) ->
         return Err(Error::IndexOutOfRange { op, index: bad, size });
     }
     Ok(v)
-}
-
-pub(crate) fn check_axis(op: &'static str, l: &Layout, axis: usize) -> Result<()> {
-    if axis >= l.ndim() {
-        return Err(Error::AxisOutOfRange { op, axis, ndim: l.ndim() });
-    }
-    Ok(())
-}
-
-/// `x` re-strided to `shape` with stride 0 along `axis` (the caller adds `index * stride`).
-pub(crate) fn base_view(lx: &Layout, shape: &[usize], axis: usize) -> Result<Layout> {
-    let mut strides = lx.strides().to_vec();
-    strides[axis] = 0;
-    Layout::new(shape.to_vec(), strides, lx.offset())
 }
 
 /// `out[p] = x[base(p) + idx[ip] * axis_stride]` over the output walk of `xv` and `il`.
@@ -99,22 +86,6 @@ pub(crate) fn index_select(
     Ok(with_slice!(x, v, T => T::into_cpu(gather_kernel(v, &xv, lx.strides()[axis], &iv, &il))))
 }
 
-/// The views `index_select` walks, shared by every backend: `x` re-strided to the output shape
-/// with stride 0 along `axis`, and the 1-D index broadcast over every other dimension.
-pub(crate) fn index_select_views(lx: &Layout, axis: usize, li: &Layout) -> Result<(Layout, Layout)> {
-    const OP: &str = "index_select";
-    check_axis(OP, lx, axis)?;
-    if li.ndim() > 1 {
-        return Err(Error::invalid(OP, format!("the index must be 1-D, got shape {:?}", li.shape())));
-    }
-    let mut shape = lx.shape().to_vec();
-    shape[axis] = li.numel();
-    let xv = base_view(lx, &shape, axis)?;
-    let mut istrides = vec![0; shape.len()];
-    istrides[axis] = 1;
-    Ok((xv, Layout::new(shape, istrides, 0)?))
-}
-
 /// Adds `src` into a contiguous copy `out` of `base` (shape `bshape`) at the positions `idx`
 /// names along `axis`. Parallel over the first dimension when it is not `axis` (the rows of
 /// dimension 0 are then disjoint output slices); sequential otherwise.
@@ -163,31 +134,6 @@ fn scatter_add_kernel<T: Arith>(
     } else {
         run(out, 0, 0, n_idx);
     }
-}
-
-/// Checks the operands of a `scatter_add` (axis, dtypes, and `idx` fitting in `base` off the axis
-/// and in `src` everywhere); shared by every backend.
-pub(crate) fn check_scatter_add(
-    lb: &Layout,
-    axis: usize,
-    li: &Layout,
-    ls: &Layout,
-    base: DType,
-    src: DType,
-) -> Result<()> {
-    const OP: &str = "scatter_add";
-    check_axis(OP, lb, axis)?;
-    if base != src {
-        return Err(Error::DTypeMismatch { op: OP, lhs: base, rhs: src });
-    }
-    let nd = lb.ndim();
-    if li.ndim() != nd || (0..nd).any(|d| d != axis && li.shape()[d] > lb.shape()[d]) {
-        return Err(Error::shape(OP, lb.shape(), li.shape()));
-    }
-    if ls.ndim() != nd || (0..nd).any(|d| li.shape()[d] > ls.shape()[d]) {
-        return Err(Error::shape(OP, li.shape(), ls.shape()));
-    }
-    Ok(())
 }
 
 /// `torch.scatter_add(base, axis, idx, src)`: `idx` has as many dimensions as `base`, sizes at

@@ -92,8 +92,8 @@ fn accumulate_plane(out: &mut [i32], x: &[i8], hw: usize, plus: &[usize], minus:
 /// {−1, 0, 1} -> i32 `[N, O, H, W]`, by additions and subtractions only; parallel over `N*O`.
 pub(crate) fn ternary_conv1x1(x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout) -> Result<CpuStorage> {
     const OP: &str = "ternary_conv1x1";
-    super::copy::check_extent(OP, x, lx)?;
-    super::copy::check_extent(OP, w, lw)?;
+    super::strided::check_extent(OP, x, lx)?;
+    super::strided::check_extent(OP, w, lw)?;
     let (xv, wv) = match (x, w) {
         (CpuStorage::I8(xv), CpuStorage::I8(wv)) => (xv, wv),
         (CpuStorage::I8(_), _) => return Err(Error::UnsupportedDType { op: OP, dtype: w.dtype() }),

@@ -1,22 +1,9 @@
 //! Batched matrix multiplication over strided views.
 
 use super::gemm::{batched_products, GemmElement, MatRef};
+use crate::planning::matmul::matmul_dims;
 use crate::{CpuStorage, Error, Layout, Result};
 use rayon::prelude::*;
-
-/// Checks `[..., M, K] x [..., K, N]` with equal batch dims; returns (batch, M, K, N, out shape).
-pub(crate) fn matmul_dims(la: &Layout, lb: &Layout) -> Result<(usize, usize, usize, usize, Vec<usize>)> {
-    let (sa, sb) = (la.shape(), lb.shape());
-    let nd = sa.len();
-    if nd < 2 || sb.len() != nd || sa[..nd - 2] != sb[..nd - 2] || sa[nd - 1] != sb[nd - 2] {
-        return Err(Error::shape("matmul", sa, sb));
-    }
-    let (m, k, n) = (sa[nd - 2], sa[nd - 1], sb[nd - 1]);
-    let batch: usize = sa[..nd - 2].iter().product();
-    let mut out = sa[..nd - 2].to_vec();
-    out.extend([m, n]);
-    Ok((batch, m, k, n, out))
-}
 
 /// Storage offset of batch element `i` of a layout's leading dims.
 pub(crate) fn batch_offset(l: &Layout, i: usize) -> usize {
@@ -42,8 +29,8 @@ fn matmul_float<T: GemmElement>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> R
 }
 
 pub(crate) fn matmul(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
-    super::copy::check_extent("matmul", a, la)?;
-    super::copy::check_extent("matmul", b, lb)?;
+    super::strided::check_extent("matmul", a, la)?;
+    super::strided::check_extent("matmul", b, lb)?;
     match (a, b) {
         (CpuStorage::F32(a), CpuStorage::F32(b)) => Ok(CpuStorage::F32(matmul_float(a, la, b, lb)?)),
         (CpuStorage::F64(a), CpuStorage::F64(b)) => Ok(CpuStorage::F64(matmul_float(a, la, b, lb)?)),

@@ -1,23 +1,23 @@
 //! The CPU backend: host memory, rayon threads, `matrixmultiply` GEMM, `rustfft`.
 //!
-//! Each kernel family lives in its own file; [`CpuBackend`] wires them to the [`Backend`]
-//! contract. Threads follow rayon's global pool (`RAYON_NUM_THREADS`), with one level of
-//! parallelism: a kernel parallelizes either its outer loop or its GEMM, never both.
+//! Each kernel family lives in its own file, with a function per op of the same name and
+//! arguments as the op's method; [`CpuBackend`] wires them to the [`Backend`] contract and its
+//! [`Fused`] extension (the forwarding is generated from the op lists of `backend.rs`). Threads
+//! follow rayon's global pool (`RAYON_NUM_THREADS`), with one level of parallelism: a kernel
+//! parallelizes either its outer loop or its GEMM, never both.
 
 #[macro_use]
 mod multiversion;
 mod channel;
-mod conv;
+pub mod conv;
 mod copy;
-mod depthwise3x3;
-mod direct3x3;
 mod elementwise;
 mod fast_math;
 mod fft;
 mod gemm;
-mod im2col_avx512;
 pub(crate) mod indexing;
 mod int8;
+mod isa;
 #[cfg(target_arch = "x86_64")]
 mod mask16;
 mod matmul;
@@ -33,55 +33,33 @@ mod softmax;
 #[cfg(target_arch = "x86_64")]
 mod softmax_avx512;
 mod sort;
-mod stride2_3x3;
+mod sparse_conv;
 mod strided;
 #[cfg(test)]
 mod testing;
-mod winograd;
-mod winograd4;
-mod winograd_lanes;
 
-/// Whether the CPU runs the AVX-512 kernels (the AVX-512 SGEMM micro-kernel and the builds of
-/// the Winograd transforms and slice kernels compiled with AVX-512 enabled).
-pub(crate) fn use_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return crate::cpu::sgemm::Isa::detect() == Some(crate::cpu::sgemm::Isa::Avx512);
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-/// Whether the CPU runs the AVX-512 convolution kernels (`direct3x3`, `depthwise3x3`): AVX-512F
-/// and VL (with VL the 256-bit steps of their lane sums may use all 32 vector registers, so
-/// the accumulators are not confined to zmm0-15).
-pub(crate) fn use_avx512_vl() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return use_avx512() && is_x86_feature_detected!("avx512vl");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-/// Whether the environment variable `name` is set, read once per `cell`: the switches
-/// (`LAMINA_NO_WINOGRAD`, ...) that turn a fast path off so benchmarks can compare paths in
-/// one build.
-pub(crate) fn switched_off(cell: &std::sync::OnceLock<bool>, name: &str) -> bool {
-    *cell.get_or_init(|| std::env::var_os(name).is_some())
-}
-
-#[cfg(feature = "cuda")]
-pub(crate) use {
-    conv::{geom_backward_data, geom_backward_weight, Geom},
-    copy::concat_shape,
-    fft::{irfft2_check, rfft2_dims},
-    matmul::matmul_dims,
-    pool::{avg_pool_backward_shape, check_adaptive, four_d, max_pool_backward_shapes},
-    random::check_dist,
-    reduce::split_axes,
-    sort::{sort_plan, SortPlan},
-    strided::coalesce,
+use crate::backend::{core_ops, forward_ops, fused_ops};
+use crate::ops::{
+    ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, SparsePattern, UnaryOp,
 };
+use crate::{Backend, CpuStorage, DType, Device, Fused, Layout, Result};
 
-use crate::ops::{ArgReduceOp, BinaryOp, CmpOp, Conv2dParams, Distribution, Pool2dParams, ReduceOp, UnaryOp};
-use crate::{Backend, CpuStorage, DType, Device, Layout, Result};
+// The kernel function of each op of the contract, by the op's name (`forward_ops!` calls them).
+use channel::{channel_fma, channel_fma_gated, channel_fma_relu, channel_stats, channel_sums, channel_sums_gated};
+use conv::{conv2d, conv2d_backward_data, conv2d_backward_weight};
+use copy::{cast, contiguous, pad};
+use elementwise::{binary, binary_scalar, compare_op as compare, compare_scalar, unary, where_cond};
+use fft::{irfft2, rfft2};
+use indexing::{gather, index_select, scatter_add};
+use int8::ternary_conv1x1;
+use matmul::matmul;
+use pool::{adaptive_avg_pool2d, adaptive_avg_pool2d_backward, avg_pool2d, avg_pool2d_backward};
+use pool::{max_pool2d, max_pool2d_backward};
+use reduce::{arg_reduce, reduce};
+use row_norm::{layer_norm, layer_norm_backward};
+use softmax::softmax;
+use sort::{sort, topk};
+use sparse_conv::{sparse_conv2d, sparse_conv2d_backward_data, sparse_conv2d_backward_weight};
 
 /// The CPU backend (stateless; threads come from rayon's global pool).
 #[derive(Clone, Copy, Debug, Default)]
@@ -110,321 +88,33 @@ impl Backend for CpuBackend {
         s.dtype()
     }
 
-    fn contiguous(&self, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
-        copy::contiguous(s, l)
-    }
-
-    fn cast(&self, s: &CpuStorage, l: &Layout, dtype: DType) -> Result<CpuStorage> {
-        copy::cast(s, l, dtype)
-    }
-
-    fn unary(&self, op: UnaryOp, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
-        copy::check_extent(op.name(), s, l)?;
-        elementwise::unary(op, s, l)
-    }
-
-    fn binary(&self, op: BinaryOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
-        copy::check_extent(op.name(), a, la)?;
-        copy::check_extent(op.name(), b, lb)?;
-        elementwise::binary(op, a, la, b, lb)
-    }
-
-    fn binary_scalar(
-        &self,
-        op: BinaryOp,
-        a: &CpuStorage,
-        la: &Layout,
-        scalar: f64,
-        scalar_first: bool,
-    ) -> Result<CpuStorage> {
-        copy::check_extent(op.name(), a, la)?;
-        elementwise::binary_scalar(op, a, la, scalar, scalar_first)
-    }
-
-    fn compare(&self, op: CmpOp, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
-        copy::check_extent("compare", a, la)?;
-        copy::check_extent("compare", b, lb)?;
-        elementwise::compare_op(op, a, la, b, lb)
-    }
-
-    fn compare_scalar(&self, op: CmpOp, a: &CpuStorage, la: &Layout, scalar: f64) -> Result<CpuStorage> {
-        copy::check_extent("compare", a, la)?;
-        elementwise::compare_scalar(op, a, la, scalar)
-    }
-
-    fn where_cond(
-        &self,
-        cond: &CpuStorage,
-        lc: &Layout,
-        a: &CpuStorage,
-        la: &Layout,
-        b: &CpuStorage,
-        lb: &Layout,
-    ) -> Result<CpuStorage> {
-        copy::check_extent("where", cond, lc)?;
-        copy::check_extent("where", a, la)?;
-        copy::check_extent("where", b, lb)?;
-        elementwise::where_cond(cond, lc, a, la, b, lb)
-    }
-
-    fn reduce(&self, op: ReduceOp, s: &CpuStorage, l: &Layout, axes: &[usize], keepdim: bool) -> Result<CpuStorage> {
-        reduce::reduce(op, s, l, axes, keepdim)
-    }
-
-    fn arg_reduce(
-        &self,
-        op: ArgReduceOp,
-        s: &CpuStorage,
-        l: &Layout,
-        axis: usize,
-        keepdim: bool,
-    ) -> Result<CpuStorage> {
-        reduce::arg_reduce(op, s, l, axis, keepdim)
-    }
-
-    fn softmax(&self, s: &CpuStorage, l: &Layout, axis: usize, log: bool) -> Result<CpuStorage> {
-        softmax::softmax(s, l, axis, log)
-    }
-
-    fn softmax_backward(
-        &self,
-        y: &CpuStorage,
-        ly: &Layout,
-        g: &CpuStorage,
-        lg: &Layout,
-        axis: usize,
-        log: bool,
-    ) -> Result<CpuStorage> {
-        softmax::softmax_backward(y, ly, g, lg, axis, log)
-    }
-
-    fn layer_norm(
-        &self,
-        x: &CpuStorage,
-        lx: &Layout,
-        d: usize,
-        weight: Option<&CpuStorage>,
-        bias: Option<&CpuStorage>,
-        eps: f64,
-    ) -> Result<(CpuStorage, CpuStorage, CpuStorage)> {
-        row_norm::layer_norm(x, lx, d, weight, bias, eps)
-    }
-
-    fn layer_norm_backward(
-        &self,
-        g: &CpuStorage,
-        lg: &Layout,
-        x: &CpuStorage,
-        lx: &Layout,
-        d: usize,
-        mean: &CpuStorage,
-        rstd: &CpuStorage,
-        weight: Option<&CpuStorage>,
-    ) -> Result<(CpuStorage, CpuStorage, CpuStorage)> {
-        row_norm::layer_norm_backward(g, lg, x, lx, d, mean, rstd, weight)
-    }
-
-    fn channel_stats(&self, x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, CpuStorage)> {
-        channel::channel_stats(x, l)
-    }
-
-    fn channel_sums(
-        &self,
-        g: &CpuStorage,
-        lg: &Layout,
-        x: &CpuStorage,
-        lx: &Layout,
-        mean: &CpuStorage,
-    ) -> Result<(CpuStorage, CpuStorage)> {
-        channel::channel_sums(g, lg, x, lx, mean)
-    }
-
-    fn channel_fma(
-        &self,
-        x: &CpuStorage,
-        lx: &Layout,
-        scale: &CpuStorage,
-        shift: &CpuStorage,
-        extra: Option<(&CpuStorage, &Layout, &CpuStorage)>,
-    ) -> Result<CpuStorage> {
-        channel::channel_fma(x, lx, scale, shift, extra)
-    }
-
-    fn channel_fma_relu(
-        &self,
-        x: &CpuStorage,
-        lx: &Layout,
-        scale: &CpuStorage,
-        shift: &CpuStorage,
-        residual: Option<(&CpuStorage, &Layout)>,
-    ) -> Result<CpuStorage> {
-        channel::channel_fma_relu(x, lx, scale, shift, residual)
-    }
-
-    fn channel_sums_gated(
-        &self,
-        g: &CpuStorage,
-        lg: &Layout,
-        x: &CpuStorage,
-        lx: &Layout,
-        mean: &CpuStorage,
-        gate: (&CpuStorage, &CpuStorage),
-    ) -> Result<(CpuStorage, CpuStorage)> {
-        channel::channel_sums_gated(g, lg, x, lx, mean, gate)
-    }
-
-    fn channel_fma_gated(
-        &self,
-        x: &CpuStorage,
-        lx: &Layout,
-        scale: &CpuStorage,
-        shift: &CpuStorage,
-        term: (&CpuStorage, &Layout, &CpuStorage),
-        gate: (&CpuStorage, &CpuStorage),
-    ) -> Result<CpuStorage> {
-        channel::channel_fma_gated(x, lx, scale, shift, term, gate)
-    }
-
-    fn matmul(&self, a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -> Result<CpuStorage> {
-        matmul::matmul(a, la, b, lb)
-    }
-
-    fn conv2d(&self, x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout, p: &Conv2dParams) -> Result<CpuStorage> {
-        conv::conv2d(x, lx, w, lw, p)
-    }
-
-    fn conv2d_backward_data(
-        &self,
-        gy: &CpuStorage,
-        lgy: &Layout,
-        w: &CpuStorage,
-        lw: &Layout,
-        p: &Conv2dParams,
-        input_hw: (usize, usize),
-    ) -> Result<CpuStorage> {
-        conv::conv2d_backward_data(gy, lgy, w, lw, p, input_hw)
-    }
-
-    fn conv2d_backward_weight(
-        &self,
-        x: &CpuStorage,
-        lx: &Layout,
-        gy: &CpuStorage,
-        lgy: &Layout,
-        p: &Conv2dParams,
-        kernel_hw: (usize, usize),
-    ) -> Result<CpuStorage> {
-        conv::conv2d_backward_weight(x, lx, gy, lgy, p, kernel_hw)
-    }
-
-    fn max_pool2d(&self, x: &CpuStorage, l: &Layout, p: &Pool2dParams) -> Result<(CpuStorage, CpuStorage)> {
-        pool::max_pool2d(x, l, p)
-    }
-
-    fn max_pool2d_backward(
-        &self,
-        gy: &CpuStorage,
-        lgy: &Layout,
-        indices: &CpuStorage,
-        li: &Layout,
-        input_shape: &[usize],
-    ) -> Result<CpuStorage> {
-        pool::max_pool2d_backward(gy, lgy, indices, li, input_shape)
-    }
-
-    fn avg_pool2d(&self, x: &CpuStorage, l: &Layout, p: &Pool2dParams) -> Result<CpuStorage> {
-        pool::avg_pool2d(x, l, p)
-    }
-
-    fn avg_pool2d_backward(
-        &self,
-        gy: &CpuStorage,
-        lgy: &Layout,
-        p: &Pool2dParams,
-        input_shape: &[usize],
-    ) -> Result<CpuStorage> {
-        pool::avg_pool2d_backward(gy, lgy, p, input_shape)
-    }
-
-    fn adaptive_avg_pool2d(&self, x: &CpuStorage, l: &Layout, out_hw: (usize, usize)) -> Result<CpuStorage> {
-        pool::adaptive_avg_pool2d(x, l, out_hw)
-    }
-
-    fn adaptive_avg_pool2d_backward(&self, gy: &CpuStorage, lgy: &Layout, input_shape: &[usize]) -> Result<CpuStorage> {
-        pool::adaptive_avg_pool2d_backward(gy, lgy, input_shape)
-    }
-
-    fn gather(&self, x: &CpuStorage, lx: &Layout, axis: usize, idx: &CpuStorage, li: &Layout) -> Result<CpuStorage> {
-        indexing::gather(x, lx, axis, idx, li)
-    }
-
-    fn scatter_add(
-        &self,
-        base: &CpuStorage,
-        lb: &Layout,
-        axis: usize,
-        idx: &CpuStorage,
-        li: &Layout,
-        src: &CpuStorage,
-        ls: &Layout,
-    ) -> Result<CpuStorage> {
-        indexing::scatter_add(base, lb, axis, idx, li, src, ls)
-    }
-
-    fn index_select(
-        &self,
-        x: &CpuStorage,
-        lx: &Layout,
-        axis: usize,
-        idx: &CpuStorage,
-        li: &Layout,
-    ) -> Result<CpuStorage> {
-        indexing::index_select(x, lx, axis, idx, li)
-    }
-
-    fn topk(
-        &self,
-        x: &CpuStorage,
-        l: &Layout,
-        k: usize,
-        axis: usize,
-        largest: bool,
-    ) -> Result<(CpuStorage, CpuStorage)> {
-        sort::topk(x, l, k, axis, largest)
-    }
-
-    fn sort(&self, x: &CpuStorage, l: &Layout, axis: usize, descending: bool) -> Result<(CpuStorage, CpuStorage)> {
-        sort::sort(x, l, axis, descending)
-    }
-
     fn concat(&self, parts: &[(&CpuStorage, &Layout)], axis: usize) -> Result<CpuStorage> {
         copy::concat(parts, axis)
-    }
-
-    fn pad(&self, x: &CpuStorage, l: &Layout, pads: &[(usize, usize)], value: f64) -> Result<CpuStorage> {
-        copy::pad(x, l, pads, value)
     }
 
     fn random(&self, dtype: DType, n: usize, dist: Distribution, seed: u64, offset: u64) -> Result<CpuStorage> {
         random::random(dtype, n, dist, seed, offset)
     }
 
-    fn rfft2(&self, x: &CpuStorage, l: &Layout) -> Result<(CpuStorage, CpuStorage)> {
-        fft::rfft2(x, l)
-    }
+    core_ops!(forward_ops! { plain } CpuStorage);
+}
 
-    fn irfft2(
-        &self,
-        re: &CpuStorage,
-        lre: &Layout,
-        im: &CpuStorage,
-        lim: &Layout,
-        out_hw: (usize, usize),
-    ) -> Result<CpuStorage> {
-        fft::irfft2(re, lre, im, lim, out_hw)
-    }
+impl Fused for CpuBackend {
+    fused_ops!(forward_ops! { plain } CpuStorage);
+}
 
-    fn ternary_conv1x1(&self, x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout) -> Result<CpuStorage> {
-        int8::ternary_conv1x1(x, lx, w, lw)
+/// The softmax backward: the fused kernel on contiguous f32/f64 rows along the last axis, the
+/// composite elsewhere.
+fn softmax_backward(
+    y: &CpuStorage,
+    ly: &Layout,
+    g: &CpuStorage,
+    lg: &Layout,
+    axis: usize,
+    log: bool,
+) -> Result<CpuStorage> {
+    match softmax::softmax_backward(y, ly, g, lg, axis, log)? {
+        Some(fused) => Ok(fused),
+        None => crate::softmax_grad::softmax_backward_composite(&CpuBackend, y, ly, g, lg, axis, log),
     }
 }

@@ -24,7 +24,7 @@ macro_rules! f32_avx512 {
                 $generic::<f32>($($a),*)
             }
             #[cfg(target_arch = "x86_64")]
-            if $crate::cpu::use_avx512() {
+            if $crate::cpu::isa::use_avx512() {
                 // SAFETY: the CPU has AVX-512F (checked above).
                 return unsafe { built($($a),*) };
             }

@@ -2,9 +2,10 @@
 //! gradients, for f32 and f64. Every kernel works plane by plane (`N * C` independent planes),
 //! in parallel over planes.
 
-use super::copy::check_extent;
+use super::strided::check_extent;
 use super::strided::contiguous_slice as dense;
 use crate::ops::Pool2dParams;
+use crate::planning::pool::{avg_pool_backward_shape, check_adaptive, four_d, max_pool_backward_shapes};
 use crate::{CpuStorage, Error, FloatElement, Layout, Result};
 use rayon::prelude::*;
 
@@ -24,50 +25,6 @@ fn window(i: usize, k: usize, s: usize, p: usize, len: usize) -> (usize, usize, 
     let lo = start.max(0) as usize;
     let hi = (end_padded.min(len as isize)).max(0) as usize;
     (lo.min(hi), hi, padded)
-}
-
-/// Checks the shapes of a max-pool backward pass (gradient and indices alike, N and C equal to
-/// the input's) and returns `(input, gradient)` as `[N, C, H, W]`; shared by every backend.
-pub(crate) fn max_pool_backward_shapes(
-    lgy: &Layout,
-    li: &Layout,
-    input_shape: &[usize],
-) -> Result<([usize; 4], [usize; 4])> {
-    const OP: &str = "max_pool2d_backward";
-    let input = four_d(OP, input_shape)?;
-    let sg = four_d(OP, lgy.shape())?;
-    if li.shape() != lgy.shape() {
-        return Err(Error::shape(OP, lgy.shape(), li.shape()));
-    }
-    if sg[0] != input[0] || sg[1] != input[1] {
-        return Err(Error::invalid(
-            OP,
-            format!("gradient {:?} does not match input shape {input_shape:?} in N and C", lgy.shape()),
-        ));
-    }
-    Ok((input, sg))
-}
-
-/// Checks that an average-pool gradient has the shape the forward pass gives `input_shape` and
-/// returns the input as `[N, C, H, W]`; shared by every backend.
-pub(crate) fn avg_pool_backward_shape(lgy: &Layout, p: &Pool2dParams, input_shape: &[usize]) -> Result<[usize; 4]> {
-    const OP: &str = "avg_pool2d_backward";
-    let input = four_d(OP, input_shape)?;
-    let want = p.output_shape(OP, input_shape)?;
-    if lgy.shape() != want.as_slice() {
-        return Err(Error::invalid(
-            OP,
-            format!("gradient {:?} does not match the output {want:?} of input {input_shape:?} ({p:?})", lgy.shape()),
-        ));
-    }
-    Ok(input)
-}
-
-pub(crate) fn four_d(op: &'static str, shape: &[usize]) -> Result<[usize; 4]> {
-    match shape {
-        &[n, c, h, w] => Ok([n, c, h, w]),
-        _ => Err(Error::invalid(op, format!("expected a 4-D NCHW shape, got {shape:?}"))),
-    }
 }
 
 // ----- max pooling -----
@@ -283,14 +240,6 @@ pub(crate) fn avg_pool2d_backward(
 #[inline]
 fn adaptive_window(i: usize, len: usize, out: usize) -> (usize, usize) {
     (i * len / out, ((i + 1) * len).div_ceil(out))
-}
-
-pub(crate) fn check_adaptive(op: &'static str, input: &[usize], out_hw: (usize, usize)) -> Result<[usize; 4]> {
-    let s = four_d(op, input)?;
-    if out_hw.0 == 0 || out_hw.1 == 0 || s[2] == 0 || s[3] == 0 {
-        return Err(Error::invalid(op, format!("cannot pool input {input:?} to output size {out_hw:?}")));
-    }
-    Ok(s)
 }
 
 fn adaptive_float<T: FloatElement>(x: &[T], l: &Layout, (oh, ow): (usize, usize)) -> Vec<T> {

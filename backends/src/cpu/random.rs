@@ -47,6 +47,7 @@
 
 use super::strided::par_fill;
 use crate::ops::Distribution;
+use crate::planning::random::check_dist;
 use crate::{CpuStorage, DType, Error, Result};
 
 const M0: u32 = 0xD251_1F53;
@@ -108,22 +109,6 @@ fn fill<T: Copy + Default + Send + Sync>(n: usize, seed: u64, offset: u64, f: im
         }
     });
     out
-}
-
-pub(crate) fn check_dist(dist: &Distribution) -> Result<()> {
-    const OP: &str = "random";
-    match *dist {
-        Distribution::Uniform { low, high } if !(low.is_finite() && high.is_finite() && low <= high) => {
-            Err(Error::invalid(OP, format!("uniform bounds [{low}, {high}) must be finite with low <= high")))
-        }
-        Distribution::Normal { mean, std } if !(mean.is_finite() && std.is_finite() && std >= 0.0) => {
-            Err(Error::invalid(OP, format!("normal needs a finite mean and std >= 0, got mean {mean}, std {std}")))
-        }
-        Distribution::Bernoulli { p } if !(0.0..=1.0).contains(&p) => {
-            Err(Error::invalid(OP, format!("bernoulli probability {p} is outside [0, 1]")))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// `n` samples of `dist` for elements `offset..offset + n` of the stream keyed by `seed`.

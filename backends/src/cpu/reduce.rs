@@ -4,40 +4,9 @@ use super::elementwise::with_slice;
 use super::scalar::Arith;
 use super::strided::Rows;
 use crate::ops::{ArgReduceOp, ReduceOp};
+use crate::planning::reduce::split_axes;
 use crate::{CpuStorage, Element, Error, Layout, Result};
 use rayon::prelude::*;
-
-/// Splits a layout into (kept dims first, reduced dims last) and returns the permuted view, the
-/// number of outputs, the size of each reduced block and the output shape.
-pub(crate) fn split_axes(
-    op: &'static str,
-    l: &Layout,
-    axes: &[usize],
-    keepdim: bool,
-) -> Result<(Layout, usize, usize, Vec<usize>)> {
-    let nd = l.ndim();
-    let mut reduced = vec![false; nd];
-    for &a in axes {
-        if a >= nd {
-            return Err(Error::AxisOutOfRange { op, axis: a, ndim: nd });
-        }
-        if std::mem::replace(&mut reduced[a], true) {
-            return Err(Error::invalid(op, format!("axis {a} appears twice in {axes:?}")));
-        }
-    }
-    let kept: Vec<usize> = (0..nd).filter(|&d| !reduced[d]).collect();
-    let red: Vec<usize> = (0..nd).filter(|&d| reduced[d]).collect();
-    let perm: Vec<usize> = kept.iter().chain(&red).copied().collect();
-    let pl = l.permute(&perm)?;
-    let n_out: usize = kept.iter().map(|&d| l.shape()[d]).product();
-    let block: usize = red.iter().map(|&d| l.shape()[d]).product();
-    let out_shape: Vec<usize> = if keepdim {
-        (0..nd).map(|d| if reduced[d] { 1 } else { l.shape()[d] }).collect()
-    } else {
-        kept.iter().map(|&d| l.shape()[d]).collect()
-    };
-    Ok((pl, n_out, block, out_shape))
-}
 
 /// Calls `f(o, rows)` for each output `o`, where the elements reduced into `o` are linear indices
 /// `o*block..(o+1)*block` of the permuted view; parallel over outputs.
@@ -92,22 +61,6 @@ fn sum_f64<T: Element>(it: &mut dyn Iterator<Item = T>) -> f64 {
 /// Rows summed per block by one task of [`leading_sums`] (fixed, so the summation order does not
 /// depend on the thread count).
 const ROW_BLOCK: usize = 64;
-
-/// Adds each `acc.len()`-long row of `rows` to `acc`, converting to f64 (for the sums over
-/// leading axes). A plain `for` loop, so that it vectorizes inside [`add_rows_f32`].
-#[inline(always)]
-pub(super) fn add_rows_of<T: Element>(acc: &mut [f64], rows: &[T]) {
-    for row in rows.chunks_exact(acc.len()) {
-        for (a, &x) in acc.iter_mut().zip(row) {
-            *a += x.to_f64();
-        }
-    }
-}
-
-f32_avx512!(
-    /// [`add_rows_of`] for f32 (8 f64 accumulators per instruction in the AVX-512 build).
-    pub(super) fn add_rows_f32(acc: &mut [f64], rows: &[f32]) => add_rows_of
-);
 
 /// Float sums (for `Sum` and `Mean`) over the leading axes of a contiguous view, such as a bias
 /// gradient summed over batch and tokens, computed row by row in f64: the per-output loop would
@@ -202,7 +155,7 @@ fn reduce_typed<T: Arith>(
 }
 
 pub(crate) fn reduce(op: ReduceOp, s: &CpuStorage, l: &Layout, axes: &[usize], keepdim: bool) -> Result<CpuStorage> {
-    super::copy::check_extent("reduce", s, l)?;
+    super::strided::check_extent("reduce", s, l)?;
     with_slice!(s, v, T => {
         let (out, _) = reduce_typed::<T>(op, v, l, axes, keepdim)?;
         Ok(T::into_cpu(out))
@@ -217,7 +170,7 @@ pub(crate) fn arg_reduce(
     keepdim: bool,
 ) -> Result<CpuStorage> {
     let name = op.name();
-    super::copy::check_extent(name, s, l)?;
+    super::strided::check_extent(name, s, l)?;
     let (pl, n_out, block, _) = split_axes(name, l, &[axis], keepdim)?;
     if block == 0 {
         return Err(Error::invalid(name, format!("cannot reduce an empty dimension of {:?}", l.shape())));

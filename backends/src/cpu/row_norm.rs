@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use super::channel::{float_only, lane_sum1, lane_sum2};
-use super::copy::check_extent;
+use super::strided::check_extent;
 use super::strided::{contiguous_slice, PAR_THRESHOLD};
 use crate::row_norm::{check_pair, RowGeom};
 use crate::{CpuStorage, Element, Error, FloatElement, Layout, Result};

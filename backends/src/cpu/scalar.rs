@@ -12,9 +12,26 @@ pub(crate) trait Arith: Element {
     /// Whether the value is NaN.
     fn is_nan_(self) -> bool;
     /// Adds each `acc.len()`-long row of a block to `acc` in f64, the inner loop of a sum over
-    /// leading axes ([`super::reduce::add_rows_of`]); f32 runs an AVX-512 build of it.
-    const ADD_ROWS: fn(&mut [f64], &[Self]) = super::reduce::add_rows_of::<Self>;
+    /// leading axes ([`add_rows_of`]); f32 runs an AVX-512 build of it.
+    const ADD_ROWS: fn(&mut [f64], &[Self]) = add_rows_of::<Self>;
 }
+
+/// Adds each `acc.len()`-long row of `rows` to `acc`, converting to f64: the inner loop of the
+/// sums over leading axes of `reduce`. A plain `for` loop, so that it vectorizes inside
+/// [`add_rows_f32`].
+#[inline(always)]
+fn add_rows_of<T: Element>(acc: &mut [f64], rows: &[T]) {
+    for row in rows.chunks_exact(acc.len()) {
+        for (a, &x) in acc.iter_mut().zip(row) {
+            *a += x.to_f64();
+        }
+    }
+}
+
+f32_avx512!(
+    /// [`add_rows_of`] for f32 (8 f64 accumulators per instruction in the AVX-512 build).
+    fn add_rows_f32(acc: &mut [f64], rows: &[f32]) => add_rows_of
+);
 
 #[inline(always)]
 pub(crate) fn compare<T: PartialOrd>(op: CmpOp, a: T, b: T) -> u8 {
@@ -99,6 +116,8 @@ fn float_unary<T: FloatElement>(op: UnaryOp, x: T, erf: impl Fn(T) -> T) -> T {
                 x.powf(T::from_f64(p))
             }
         }
+        UnaryOp::Atan => x.atan(),
+        UnaryOp::Asinh => x.asinh(),
     }
 }
 
@@ -163,6 +182,7 @@ pub(crate) fn activation_backward<T: FloatElement>(op: BinaryOp, g: T, x: T, erf
             let s = sigmoid(x);
             g * s * (one + x * (one - s))
         }
+        BinaryOp::AtanBackward => g / (one + x * x),
         _ => g,
     }
 }
@@ -197,12 +217,13 @@ fn float_binary<T: FloatElement>(op: BinaryOp, a: T, b: T, erf: impl Fn(T) -> T)
         | BinaryOp::Relu6Backward
         | BinaryOp::GeluBackward
         | BinaryOp::GeluTanhBackward
-        | BinaryOp::SiluBackward => activation_backward(op, a, b, erf),
+        | BinaryOp::SiluBackward
+        | BinaryOp::AtanBackward => activation_backward(op, a, b, erf),
     }
 }
 
 impl Arith for f32 {
-    const ADD_ROWS: fn(&mut [f64], &[f32]) = super::reduce::add_rows_f32;
+    const ADD_ROWS: fn(&mut [f64], &[f32]) = add_rows_f32;
     #[inline(always)]
     fn binary(op: BinaryOp, a: Self, b: Self) -> Option<Self> {
         Some(float_binary(op, a, b, libm::erff))

@@ -1,7 +1,7 @@
 //! Softmax and log-softmax along one axis, numerically stable (the maximum is subtracted first).
 
-use super::reduce::split_axes;
 use super::strided::Rows;
+use crate::planning::reduce::split_axes;
 use crate::{CpuStorage, Error, FloatElement, Layout, Result};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -97,7 +97,7 @@ fn rows_softmax_of<T: FloatElement + ExpFast>(src: &[T], dst: &mut [MaybeUninit<
 /// ([`super::softmax_avx512::rows`]) where the CPU has AVX-512F.
 fn rows_softmax_f32(src: &[f32], dst: &mut [MaybeUninit<f32>], block: usize) {
     #[cfg(target_arch = "x86_64")]
-    if super::use_avx512() {
+    if super::isa::use_avx512() {
         // SAFETY: the CPU has AVX-512F.
         return unsafe { super::softmax_avx512::rows(src, dst, block) };
     }
@@ -236,8 +236,8 @@ fn backward_rows<T: RowsBackward>(
     Some(unsafe { build_rows(y.len(), block, |r, o| (T::ROWS_BACKWARD)(&y[r.clone()], &g[r], o, block, log)) })
 }
 
-/// See [`crate::Backend::softmax_backward`]: fused for contiguous f32/f64 rows along the last
-/// axis, the composite otherwise.
+/// See [`crate::Backend::softmax_backward`]: the fused kernel for contiguous f32/f64 rows along
+/// the last axis, `None` where it does not apply (the backend composes the op then).
 pub(crate) fn softmax_backward(
     y: &CpuStorage,
     ly: &Layout,
@@ -245,20 +245,16 @@ pub(crate) fn softmax_backward(
     lg: &Layout,
     axis: usize,
     log: bool,
-) -> Result<CpuStorage> {
+) -> Result<Option<CpuStorage>> {
     const OP: &str = "softmax_backward";
     crate::softmax_grad::check(OP, ly, lg, axis)?;
-    super::copy::check_extent(OP, y, ly)?;
-    super::copy::check_extent(OP, g, lg)?;
-    let fused = match (y, g) {
-        (CpuStorage::F32(y), CpuStorage::F32(g)) => backward_rows(y, ly, g, lg, axis, log).map(CpuStorage::F32),
-        (CpuStorage::F64(y), CpuStorage::F64(g)) => backward_rows(y, ly, g, lg, axis, log).map(CpuStorage::F64),
-        _ if y.dtype() != g.dtype() => return Err(Error::DTypeMismatch { op: OP, lhs: y.dtype(), rhs: g.dtype() }),
-        _ => return Err(Error::UnsupportedDType { op: OP, dtype: y.dtype() }),
-    };
-    match fused {
-        Some(out) => Ok(out),
-        None => crate::softmax_grad::softmax_backward_composite(&super::CpuBackend, y, ly, g, lg, axis, log),
+    super::strided::check_extent(OP, y, ly)?;
+    super::strided::check_extent(OP, g, lg)?;
+    match (y, g) {
+        (CpuStorage::F32(y), CpuStorage::F32(g)) => Ok(backward_rows(y, ly, g, lg, axis, log).map(CpuStorage::F32)),
+        (CpuStorage::F64(y), CpuStorage::F64(g)) => Ok(backward_rows(y, ly, g, lg, axis, log).map(CpuStorage::F64)),
+        _ if y.dtype() != g.dtype() => Err(Error::DTypeMismatch { op: OP, lhs: y.dtype(), rhs: g.dtype() }),
+        _ => Err(Error::UnsupportedDType { op: OP, dtype: y.dtype() }),
     }
 }
 
@@ -325,7 +321,7 @@ fn softmax_typed<T: RowsInPlace>(v: &[T], l: &Layout, axis: usize, log: bool) ->
 }
 
 pub(crate) fn softmax(s: &CpuStorage, l: &Layout, axis: usize, log: bool) -> Result<CpuStorage> {
-    super::copy::check_extent("softmax", s, l)?;
+    super::strided::check_extent("softmax", s, l)?;
     match s {
         CpuStorage::F32(v) => Ok(CpuStorage::F32(softmax_typed(v, l, axis, log)?)),
         CpuStorage::F64(v) => Ok(CpuStorage::F64(softmax_typed(v, l, axis, log)?)),
@@ -408,10 +404,9 @@ mod tests {
         let l = Layout::contiguous(&[rows, width]);
         let (ys, gs) = (CpuStorage::F32(y), CpuStorage::F32(g));
         for log in [false, true] {
-            let fused = softmax_backward(&ys, &l, &gs, &l, 1, log).unwrap();
+            let fused = softmax_backward(&ys, &l, &gs, &l, 1, log).unwrap().expect("the fused kernel applies");
             let composite =
-                crate::softmax_grad::softmax_backward_composite(&super::super::CpuBackend, &ys, &l, &gs, &l, 1, log)
-                    .unwrap();
+                crate::softmax_grad::softmax_backward_composite(&crate::CpuBackend, &ys, &l, &gs, &l, 1, log).unwrap();
             let (a, b) = (fused.as_slice::<f32>().unwrap(), composite.as_slice::<f32>().unwrap());
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
                 assert!((x - y).abs() <= 1e-5 * y.abs().max(1.0), "log {log} [{i}]: {x} vs {y}");

@@ -93,7 +93,7 @@ mod tests {
     /// and infinity far above the range (on CPUs without AVX-512F there is nothing to check).
     #[test]
     fn exp16_is_within_a_few_ulp() {
-        if !crate::cpu::use_avx512() {
+        if !crate::cpu::isa::use_avx512() {
             return;
         }
         let xs: Vec<f32> = (0..20_000).map(|i| -110.0 + i as f32 * 0.01).collect();

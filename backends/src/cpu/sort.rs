@@ -7,7 +7,8 @@
 
 use super::elementwise::with_slice;
 use super::strided::{contiguous_slice, gather_view};
-use crate::{CpuStorage, Element, Error, Layout, Result};
+use crate::planning::sort::{sort_plan, SortPlan};
+use crate::{CpuStorage, Element, Layout, Result};
 use rayon::prelude::*;
 use std::cmp::Ordering;
 
@@ -26,42 +27,6 @@ fn cmp_nan_last<T: PartialOrd>(a: &T, b: &T) -> Ordering {
             }
         }
     }
-}
-
-/// A sort or top-k along `axis`, planned once for every backend.
-pub(crate) struct SortPlan {
-    /// The input viewed with `axis` moved last.
-    pub(crate) pl: Layout,
-    /// The permutation that moved it (`axis` last).
-    pub(crate) perm: Vec<usize>,
-    /// Number of rows (the product of the other dims).
-    pub(crate) rows: usize,
-    /// Row length (the size of `axis`).
-    pub(crate) len: usize,
-    /// Values kept per row: `k` when given (checked against `len`), else the whole row.
-    pub(crate) k: usize,
-}
-
-/// Checks `axis` and `k` and plans the rows of a sort or top-k; errors name `op`.
-pub(crate) fn sort_plan(op: &'static str, l: &Layout, axis: usize, k: Option<usize>) -> Result<SortPlan> {
-    if axis >= l.ndim() {
-        return Err(Error::AxisOutOfRange { op, axis, ndim: l.ndim() });
-    }
-    let perm: Vec<usize> = (0..l.ndim()).filter(|&d| d != axis).chain([axis]).collect();
-    let pl = l.permute(&perm)?;
-    let len = l.shape()[axis];
-    let rows = pl.shape()[..pl.ndim() - 1].iter().product();
-    let k = match k {
-        Some(k) if k > len => {
-            return Err(Error::invalid(
-                op,
-                format!("k = {k} is larger than dimension {axis} of size {len} (shape {:?})", l.shape()),
-            ))
-        }
-        Some(k) => k,
-        None => len,
-    };
-    Ok(SortPlan { pl, perm, rows, len, k })
 }
 
 /// Copies a buffer laid out as the permuted shape (axis last, `k` long) back to the original
@@ -137,7 +102,7 @@ fn sort_impl(
     axis: usize,
     descending: bool,
 ) -> Result<(CpuStorage, CpuStorage)> {
-    super::copy::check_extent(op, x, l)?;
+    super::strided::check_extent(op, x, l)?;
     let SortPlan { pl, perm, rows, len, k } = sort_plan(op, l, axis, k)?;
     let mut pshape = pl.shape().to_vec();
     *pshape.last_mut().unwrap() = k;

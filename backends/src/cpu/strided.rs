@@ -4,50 +4,20 @@
 //! contiguous in every operand merged), then walked as rows of the innermost dimension, so a
 //! kernel's inner loop is a plain strided (usually unit-stride) loop.
 
-use crate::Layout;
+use crate::planning::strides::coalesce;
+use crate::{CpuStorage, Error, Layout, Result};
 use std::mem::MaybeUninit;
+
+/// Checks that a view stays inside its buffer (a broken layout is a caller bug, reported as an error).
+pub(crate) fn check_extent(op: &'static str, s: &CpuStorage, l: &Layout) -> Result<()> {
+    if l.storage_extent() > s.len() {
+        return Err(Error::invalid(op, format!("view {:?} reaches past a buffer of {} elements", l, s.len())));
+    }
+    Ok(())
+}
 
 /// Elements below which a kernel stays on the calling thread.
 pub(crate) const PAR_THRESHOLD: usize = 1 << 15;
-
-/// Coalesces `K` layouts that share a shape: size-1 dimensions are dropped and adjacent
-/// dimensions that are contiguous in every operand merged. Returns the merged shape (at least one
-/// dimension) and each operand's strides over it; offsets are unchanged.
-pub(crate) fn coalesce<const K: usize>(layouts: [&Layout; K]) -> (Vec<usize>, [Vec<usize>; K]) {
-    let shape0 = layouts[0].shape();
-    debug_assert!(layouts.iter().all(|l| l.shape() == shape0));
-    let mut shape: Vec<usize> = Vec::with_capacity(shape0.len());
-    let mut strides: [Vec<usize>; K] = std::array::from_fn(|_| Vec::with_capacity(shape0.len()));
-    for d in 0..shape0.len() {
-        let size = shape0[d];
-        if size == 1 {
-            continue;
-        }
-        let mergeable = !shape.is_empty()
-            && (0..K).all(|k| {
-                let last = *strides[k].last().unwrap();
-                last == layouts[k].strides()[d] * size
-            });
-        if mergeable {
-            *shape.last_mut().unwrap() *= size;
-            for k in 0..K {
-                *strides[k].last_mut().unwrap() = layouts[k].strides()[d];
-            }
-        } else {
-            shape.push(size);
-            for k in 0..K {
-                strides[k].push(layouts[k].strides()[d]);
-            }
-        }
-    }
-    if shape.is_empty() {
-        shape.push(1);
-        for s in strides.iter_mut() {
-            s.push(1);
-        }
-    }
-    (shape, strides)
-}
 
 /// A walk over the rows of `K` layouts that share one shape, in row-major order.
 #[derive(Clone, Debug)]

@@ -2,7 +2,7 @@
 //! cache.
 //!
 //! Every kernel family's `.cu` file is compiled on first use for the compute capability of the GPU
-//! present (`compute_XY`), with [`PRELUDE`] prepended. The PTX text is cached on disk under a key
+//! present (`compute_XY`), with [`PRELUDE`] and the op codes (`op_codes.rs`) prepended. The PTX text is cached on disk under a key
 //! that hashes the source, the compiler options, the architecture and the NVRTC version, so a
 //! second process skips NVRTC entirely. The cache folder is `$LAMINA_CUDA_CACHE`, else
 //! `$XDG_CACHE_HOME/lamina/ptx`, else `$HOME/.cache/lamina/ptx`, else a folder in the system's
@@ -24,8 +24,19 @@ pub struct KernelSource {
     pub src: &'static str,
 }
 
-/// Every embedded kernel source, in the order the families were written.
-pub const KERNEL_SOURCES: &[KernelSource] = &[super::copy::SRC];
+/// Every embedded kernel source (the PTX test compiles each of them).
+pub const KERNEL_SOURCES: &[KernelSource] = &[
+    super::copy::SRC,
+    super::elementwise::SRC,
+    super::reduce::SRC,
+    super::conv::SRC,
+    super::pool::SRC,
+    super::indexing::SRC,
+    super::sort::SRC,
+    super::random::SRC,
+    super::fft::SRC,
+    super::int8::SRC,
+];
 
 /// The NVRTC options every source is compiled with (besides the architecture).
 const OPTIONS: &[&str] = &["--std=c++17"];
@@ -85,7 +96,9 @@ pub fn compile(k: &KernelSource, arch: &str, use_cache: bool) -> Result<String> 
     options.push(format!("--gpu-architecture=compute_{cc}"));
     let (major, minor) = nvrtc_version();
     let version = format!("nvrtc {major}.{minor}");
-    let key = fnv1a(&[PRELUDE.as_bytes(), k.src.as_bytes(), options.join(" ").as_bytes(), version.as_bytes()]);
+    let codes = super::op_codes::header();
+    let parts = [PRELUDE, &codes, k.src, &options.join(" "), &version];
+    let key = fnv1a(&parts.map(str::as_bytes));
     let path = cache_dir().join(format!("{}-{arch}-{key:016x}.ptx", k.name));
     if use_cache {
         if let Ok(ptx) = std::fs::read_to_string(&path) {
@@ -94,7 +107,7 @@ pub fn compile(k: &KernelSource, arch: &str, use_cache: bool) -> Result<String> 
             }
         }
     }
-    let src = format!("{PRELUDE}\n// ----- {} -----\n{}", k.name, k.src);
+    let src = format!("{PRELUDE}\n{codes}\n// ----- {} -----\n{}", k.name, k.src);
     let opts = cudarc::nvrtc::CompileOptions { options, name: Some(format!("{}.cu", k.name)), ..Default::default() };
     let ptx = cudarc::nvrtc::compile_ptx_with_opts(src, opts).map_err(|e| match e {
         cudarc::nvrtc::CompileError::CompileError { log, .. } => {
@@ -130,6 +143,20 @@ mod tests {
         assert_eq!(fnv1a(&[b"abc"]), fnv1a(&[b"abc"]));
         assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]));
         assert_ne!(fnv1a(&[b"src", b"sm_80"]), fnv1a(&[b"src", b"sm_90"]));
+    }
+
+    /// Every `.cu` file of `src/cuda/` is in [`KERNEL_SOURCES`], so the PTX test compiles it.
+    #[test]
+    fn every_cu_file_is_a_listed_source() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cuda");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".cu").map(str::to_owned))
+            .collect();
+        let mut listed: Vec<String> = KERNEL_SOURCES.iter().map(|k| k.name.to_owned()).collect();
+        files.sort();
+        listed.sort();
+        assert_eq!(files, listed, "the .cu files of {} and KERNEL_SOURCES differ", dir.display());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! 2-D convolution on the GPU: forward, backward-data and backward-weight (f32/f64; i8 -> i32
-//! forward), with the CPU backend's checks (its `Geom`).
+//! forward), with the CPU backend's checks (the device-neutral `Geom` of `planning::conv`).
 //!
 //! - General path: im2col over a chunk of images (bounded scratch) and one strided-batched cuBLAS
 //!   GEMM per group (the weight is shared across the batch with batch stride 0); backward-data is
@@ -11,13 +11,14 @@
 //!   `[O, images*oH*oW]`, so one GEMM per group and chunk sums over images (accumulated with
 //!   `beta = 1` across chunks).
 
+use super::backend::CudaBackend;
 use super::compile::KernelSource;
-use super::copy::contiguous;
+use super::copy::dense;
 use super::launch::{grid_for, kname, launch, Args};
 use super::matmul::{gemm, Mat};
 use super::storage::CudaStorage;
-use crate::cpu::{geom_backward_data, geom_backward_weight, Geom};
-use crate::ops::Conv2dParams;
+use crate::ops::{Conv2dParams, ConvPass};
+use crate::planning::conv::{geom_backward_data, geom_backward_weight, Geom};
 use crate::{DType, Error, Layout, Result};
 
 /// The kernels of this file.
@@ -25,6 +26,21 @@ pub(crate) const SRC: KernelSource = KernelSource { name: "conv", src: include_s
 
 /// Elements of im2col scratch per chunk of images (256 MiB of f32).
 const COL_BUDGET: usize = 1 << 26;
+
+/// The kernel family that computes `pass` of `g` in `dtype` (what the profiler shows): the
+/// direct depthwise kernels for float depthwise layers, im2col + cuBLAS otherwise (1x1 stride-1
+/// kernels skip the unfold).
+pub(crate) fn algorithm(pass: ConvPass, dtype: DType, g: &Geom) -> &'static str {
+    let float = dtype.is_float() || pass != ConvPass::Forward;
+    if float && g.is_depthwise() {
+        DEPTHWISE
+    } else {
+        "im2col"
+    }
+}
+
+/// The name of the direct depthwise kernels.
+const DEPTHWISE: &str = "depthwise";
 
 /// The geometry as `struct Geom` in `conv.cu`.
 #[repr(C)]
@@ -65,12 +81,15 @@ fn im2col(
 
 /// `conv2d` forward.
 pub(crate) fn conv2d(
+    backend: &CudaBackend,
     x: &CudaStorage,
     lx: &Layout,
     w: &CudaStorage,
     lw: &Layout,
     p: &Conv2dParams,
 ) -> Result<CudaStorage> {
+    backend.view("conv2d", x, lx)?;
+    backend.view("conv2d", w, lw)?;
     const OP: &str = "conv2d";
     check_dtypes(OP, x, w)?;
     let g = Geom::new(lx.shape(), lw.shape(), p)?;
@@ -83,10 +102,10 @@ pub(crate) fn conv2d(
     if y.is_empty() || g.ckk() == 0 {
         return Ok(y);
     }
-    let (x, w) = (contiguous(x, lx)?, contiguous(w, lw)?);
+    let (x, w) = (dense(x, lx)?, dense(w, lw)?);
     let dtype = x.dtype();
     let (og, cg, ckk, hwi, hwo) = (g.og(), g.cg(), g.ckk(), g.in_plane(), g.out_plane());
-    if dtype.is_float() && g.is_depthwise() {
+    if algorithm(ConvPass::Forward, dtype, &g) == DEPTHWISE {
         let args = Args::new().buf(&x).buf(&w).buf(&y).push(KGeom::of(&g));
         launch(&x.dev, &SRC, &kname("depthwise_forward", dtype), grid_for(y.len()), args)?;
         return Ok(y);
@@ -123,6 +142,7 @@ pub(crate) fn conv2d(
 
 /// Gradient of conv2d with respect to its input.
 pub(crate) fn conv2d_backward_data(
+    backend: &CudaBackend,
     gy: &CudaStorage,
     lgy: &Layout,
     w: &CudaStorage,
@@ -130,6 +150,8 @@ pub(crate) fn conv2d_backward_data(
     p: &Conv2dParams,
     input_hw: (usize, usize),
 ) -> Result<CudaStorage> {
+    backend.view("conv2d_backward_data", gy, lgy)?;
+    backend.view("conv2d_backward_data", w, lw)?;
     const OP: &str = "conv2d_backward_data";
     check_dtypes(OP, gy, w)?;
     let g = geom_backward_data(lgy.shape(), lw.shape(), p, input_hw)?;
@@ -141,9 +163,9 @@ pub(crate) fn conv2d_backward_data(
     if dx.is_empty() || g.o == 0 || g.kk() == 0 {
         return Ok(dx);
     }
-    let (gy, w) = (contiguous(gy, lgy)?, contiguous(w, lw)?);
+    let (gy, w) = (dense(gy, lgy)?, dense(w, lw)?);
     let (og, cg, ckk, hwi, hwo) = (g.og(), g.cg(), g.ckk(), g.in_plane(), g.out_plane());
-    if g.is_depthwise() {
+    if algorithm(ConvPass::BackwardData, dtype, &g) == DEPTHWISE {
         let args = Args::new().buf(&gy).buf(&w).buf(&dx).push(KGeom::of(&g));
         launch(&gy.dev, &SRC, &kname("depthwise_backward_data", dtype), grid_for(dx.len()), args)?;
         return Ok(dx);
@@ -175,6 +197,7 @@ pub(crate) fn conv2d_backward_data(
 
 /// Gradient of conv2d with respect to its weight.
 pub(crate) fn conv2d_backward_weight(
+    backend: &CudaBackend,
     x: &CudaStorage,
     lx: &Layout,
     gy: &CudaStorage,
@@ -182,6 +205,8 @@ pub(crate) fn conv2d_backward_weight(
     p: &Conv2dParams,
     kernel_hw: (usize, usize),
 ) -> Result<CudaStorage> {
+    backend.view("conv2d_backward_weight", x, lx)?;
+    backend.view("conv2d_backward_weight", gy, lgy)?;
     const OP: &str = "conv2d_backward_weight";
     check_dtypes(OP, x, gy)?;
     let g = geom_backward_weight(lx.shape(), lgy.shape(), p, kernel_hw)?;
@@ -194,9 +219,9 @@ pub(crate) fn conv2d_backward_weight(
     if wlen == 0 || g.n == 0 {
         return Ok(dw);
     }
-    let (x, gyc) = (contiguous(x, lx)?, contiguous(gy, lgy)?);
+    let (x, gyc) = (dense(x, lx)?, dense(gy, lgy)?);
     let (og, ckk, hwo) = (g.og(), g.ckk(), g.out_plane());
-    if g.is_depthwise() {
+    if algorithm(ConvPass::BackwardWeight, dtype, &g) == DEPTHWISE {
         let grid = ((wlen.min(65_535) as u32, 1, 1), (256, 1, 1), 0);
         let args = Args::new().buf(&x).buf(&gyc).buf(&dw).push(KGeom::of(&g));
         launch(&x.dev, &SRC, &kname("depthwise_backward_weight", dtype), grid, args)?;
@@ -211,7 +236,7 @@ pub(crate) fn conv2d_backward_weight(
         // col: [C*kH*kW, nb*oH*oW]; gy chunk as [O, nb*oH*oW].
         im2col(&x, &col, &g, (n0, nb), (hwo, cols))?;
         let gview = Layout::new(vec![g.o, nb, hwo], vec![hwo, g.o * hwo, 1], n0 * g.o * hwo)?;
-        let gt = contiguous(&gyc, &gview)?;
+        let gt = dense(&gyc, &gview)?;
         for gi in 0..g.g {
             let a = Mat::row_major(gt.ptr_at(gi * og * cols), cols, 0);
             let b = Mat { ptr: col.ptr_at(gi * ckk * cols), batch_stride: 0, transposed: true, ld: cols };

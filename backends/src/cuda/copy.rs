@@ -1,6 +1,7 @@
 //! Data movement on the GPU: contiguous copies of views, dtype casts, fills, concatenation and
 //! padding (kernels in `copy.cu`).
 
+use super::backend::CudaBackend;
 use super::compile::KernelSource;
 use super::device::{driver_err, DeviceState};
 use super::launch::{grid_for, launch, Args, Walk};
@@ -41,10 +42,16 @@ pub(crate) fn copy_into(src: &CudaStorage, ls: &Layout, dst: &CudaStorage, ld: &
 }
 
 /// The elements of a view as a new contiguous buffer.
-pub(crate) fn contiguous(s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
+pub(crate) fn dense(s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
     let out = CudaStorage::alloc(&s.dev, s.dtype(), l.numel())?;
     copy_into(s, l, &out, &Layout::contiguous(l.shape()))?;
     Ok(out)
+}
+
+/// The `contiguous` op: checks the view, then [`dense`].
+pub(crate) fn contiguous(backend: &CudaBackend, s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
+    backend.view("contiguous", s, l)?;
+    dense(s, l)
 }
 
 /// Fills `n` elements of `dst` from its start with `value` converted to its dtype.
@@ -74,9 +81,10 @@ pub(crate) fn full(dev: &Arc<DeviceState>, dtype: DType, n: usize, value: f64) -
 }
 
 /// A view converted to `dtype` (Rust `as` semantics, saturating for integer targets).
-pub(crate) fn cast(s: &CudaStorage, l: &Layout, dtype: DType) -> Result<CudaStorage> {
+pub(crate) fn cast(backend: &CudaBackend, s: &CudaStorage, l: &Layout, dtype: DType) -> Result<CudaStorage> {
+    backend.view("cast", s, l)?;
     if s.dtype() == dtype {
-        return contiguous(s, l);
+        return dense(s, l);
     }
     let n = l.numel();
     let out = CudaStorage::alloc(&s.dev, dtype, n)?;
@@ -92,13 +100,14 @@ pub(crate) fn cast(s: &CudaStorage, l: &Layout, dtype: DType) -> Result<CudaStor
 pub(crate) fn to_host(s: &CudaStorage, l: &Layout) -> Result<CpuStorage> {
     match l.contiguous_range() {
         Some(r) => s.download_range(r.start, r.len()),
-        None => contiguous(s, l)?.download_range(0, l.numel()),
+        None => dense(s, l)?.download_range(0, l.numel()),
     }
 }
 
 /// Concatenates views along `axis` (checks as the CPU backend).
 pub(crate) fn concat(parts: &[(&CudaStorage, &Layout)], axis: usize) -> Result<CudaStorage> {
-    let out_shape = crate::cpu::concat_shape(&parts.iter().map(|&(s, l)| (s.dtype(), l)).collect::<Vec<_>>(), axis)?;
+    let out_shape =
+        crate::planning::concat::concat_shape(&parts.iter().map(|&(s, l)| (s.dtype(), l)).collect::<Vec<_>>(), axis)?;
     let first = parts[0].0;
     for &(s, l) in parts {
         s.check_view("concat", &first.dev, l)?;
@@ -115,7 +124,14 @@ pub(crate) fn concat(parts: &[(&CudaStorage, &Layout)], axis: usize) -> Result<C
 }
 
 /// Pads every dimension with `(before, after)` elements of `value`.
-pub(crate) fn pad(s: &CudaStorage, l: &Layout, pads: &[(usize, usize)], value: f64) -> Result<CudaStorage> {
+pub(crate) fn pad(
+    backend: &CudaBackend,
+    s: &CudaStorage,
+    l: &Layout,
+    pads: &[(usize, usize)],
+    value: f64,
+) -> Result<CudaStorage> {
+    backend.view("pad", s, l)?;
     if pads.len() != l.ndim() {
         return Err(Error::invalid(
             "pad",

@@ -1,6 +1,7 @@
 //! Elementwise ops on the GPU: unary maps, binary ops with broadcasting, comparisons and select
 //! (kernels in `elementwise.cu`), with the CPU backend's checks and error messages.
 
+use super::backend::CudaBackend;
 use super::compile::KernelSource;
 use super::launch::{grid_for, kname, launch, Args, ErrorFlag, Walk};
 use super::storage::CudaStorage;
@@ -10,62 +11,15 @@ use crate::{DType, Error, Layout, Result};
 /// The kernels of this file.
 pub(crate) const SRC: KernelSource = KernelSource { name: "elementwise", src: include_str!("elementwise.cu") };
 
-/// The kernel's op code and scalar parameters of a unary op.
+/// The kernel's op code (`UNARY_*` in `elementwise.cu`, see `op_codes.rs`) and scalar
+/// parameters of a unary op.
 fn unary_code(op: UnaryOp) -> (i32, f64, f64) {
-    match op {
-        UnaryOp::Neg => (0, 0.0, 0.0),
-        UnaryOp::Abs => (1, 0.0, 0.0),
-        UnaryOp::Exp => (2, 0.0, 0.0),
-        UnaryOp::Log => (3, 0.0, 0.0),
-        UnaryOp::Sqrt => (4, 0.0, 0.0),
-        UnaryOp::Rsqrt => (5, 0.0, 0.0),
-        UnaryOp::Recip => (6, 0.0, 0.0),
-        UnaryOp::Square => (7, 0.0, 0.0),
-        UnaryOp::Sin => (8, 0.0, 0.0),
-        UnaryOp::Cos => (9, 0.0, 0.0),
-        UnaryOp::Tanh => (10, 0.0, 0.0),
-        UnaryOp::Sigmoid => (11, 0.0, 0.0),
-        UnaryOp::Relu => (12, 0.0, 0.0),
-        UnaryOp::Relu6 => (13, 0.0, 0.0),
-        UnaryOp::Erf => (14, 0.0, 0.0),
-        UnaryOp::GeluErf => (15, 0.0, 0.0),
-        UnaryOp::GeluTanh => (16, 0.0, 0.0),
-        UnaryOp::Silu => (17, 0.0, 0.0),
-        UnaryOp::Sign => (18, 0.0, 0.0),
-        UnaryOp::Round => (19, 0.0, 0.0),
-        UnaryOp::Floor => (20, 0.0, 0.0),
-        UnaryOp::Ceil => (21, 0.0, 0.0),
-        UnaryOp::Clamp { min, max } => (22, min, max),
-        UnaryOp::Powf(p) => (23, p, 0.0),
-    }
-}
-
-fn binary_code(op: BinaryOp) -> i32 {
-    match op {
-        BinaryOp::Add => 0,
-        BinaryOp::Sub => 1,
-        BinaryOp::Mul => 2,
-        BinaryOp::Div => 3,
-        BinaryOp::Max => 4,
-        BinaryOp::Min => 5,
-        BinaryOp::Pow => 6,
-        BinaryOp::ReluBackward => 7,
-        BinaryOp::Relu6Backward => 8,
-        BinaryOp::GeluBackward => 9,
-        BinaryOp::GeluTanhBackward => 10,
-        BinaryOp::SiluBackward => 11,
-    }
-}
-
-fn cmp_code(op: CmpOp) -> i32 {
-    match op {
-        CmpOp::Eq => 0,
-        CmpOp::Ne => 1,
-        CmpOp::Lt => 2,
-        CmpOp::Le => 3,
-        CmpOp::Gt => 4,
-        CmpOp::Ge => 5,
-    }
+    let (p0, p1) = match op {
+        UnaryOp::Clamp { min, max } => (min, max),
+        UnaryOp::Powf(p) => (p, 0.0),
+        _ => (0.0, 0.0),
+    };
+    (op.code() as i32, p0, p1)
 }
 
 fn check_same_shape(op: &'static str, la: &Layout, lb: &Layout) -> Result<()> {
@@ -76,7 +30,8 @@ fn check_same_shape(op: &'static str, la: &Layout, lb: &Layout) -> Result<()> {
 }
 
 /// `op(x)` over a view.
-pub(crate) fn unary(op: UnaryOp, s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
+pub(crate) fn unary(backend: &CudaBackend, op: UnaryOp, s: &CudaStorage, l: &Layout) -> Result<CudaStorage> {
+    backend.view(op.name(), s, l)?;
     let dtype = s.dtype();
     if !dtype.is_float() && !op.supports_integers() {
         return Err(Error::UnsupportedDType { op: op.name(), dtype });
@@ -118,7 +73,16 @@ fn check_div(flag: Option<ErrorFlag>) -> Result<()> {
 }
 
 /// `op(a, b)` over two views of one (broadcast) shape.
-pub(crate) fn binary(op: BinaryOp, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
+pub(crate) fn binary(
+    backend: &CudaBackend,
+    op: BinaryOp,
+    a: &CudaStorage,
+    la: &Layout,
+    b: &CudaStorage,
+    lb: &Layout,
+) -> Result<CudaStorage> {
+    backend.view(op.name(), a, la)?;
+    backend.view(op.name(), b, lb)?;
     check_same_shape(op.name(), la, lb)?;
     if a.dtype() != b.dtype() {
         return Err(Error::DTypeMismatch { op: op.name(), lhs: a.dtype(), rhs: b.dtype() });
@@ -129,7 +93,7 @@ pub(crate) fn binary(op: BinaryOp, a: &CudaStorage, la: &Layout, b: &CudaStorage
     if n > 0 {
         let flag = div_flag(op, a)?;
         let w = Walk::new(op.name(), [la, lb])?;
-        let args = Args::new().buf(a).buf(b).buf(&out).int(n).push(w).push(binary_code(op));
+        let args = Args::new().buf(a).buf(b).buf(&out).int(n).push(w).push(op.code() as i32);
         let args = args.push(flag.as_ref().map_or(0u64, |f| f.ptr()));
         launch(&a.dev, &SRC, &kname("binary", a.dtype()), grid_for(n), args)?;
         check_div(flag)?;
@@ -139,19 +103,21 @@ pub(crate) fn binary(op: BinaryOp, a: &CudaStorage, la: &Layout, b: &CudaStorage
 
 /// `op(a, scalar)` or `op(scalar, a)`; the scalar is converted to the dtype first (`as`).
 pub(crate) fn binary_scalar(
+    backend: &CudaBackend,
     op: BinaryOp,
     a: &CudaStorage,
     la: &Layout,
     scalar: f64,
     scalar_first: bool,
 ) -> Result<CudaStorage> {
+    backend.view(op.name(), a, la)?;
     check_binary_dtype(op, a.dtype())?;
     let n = la.numel();
     let out = CudaStorage::alloc(&a.dev, a.dtype(), n)?;
     if n > 0 {
         let flag = div_flag(op, a)?;
         let w = Walk::new(op.name(), [la])?;
-        let args = Args::new().buf(a).buf(&out).int(n).push(w).push(binary_code(op)).push(scalar);
+        let args = Args::new().buf(a).buf(&out).int(n).push(w).push(op.code() as i32).push(scalar);
         let args = args.push(scalar_first as i32).push(flag.as_ref().map_or(0u64, |f| f.ptr()));
         launch(&a.dev, &SRC, &kname("binary_scalar", a.dtype()), grid_for(n), args)?;
         check_div(flag)?;
@@ -160,7 +126,16 @@ pub(crate) fn binary_scalar(
 }
 
 /// A `u8` 0/1 mask of `a op b`.
-pub(crate) fn compare(op: CmpOp, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
+pub(crate) fn compare(
+    backend: &CudaBackend,
+    op: CmpOp,
+    a: &CudaStorage,
+    la: &Layout,
+    b: &CudaStorage,
+    lb: &Layout,
+) -> Result<CudaStorage> {
+    backend.view("compare", a, la)?;
+    backend.view("compare", b, lb)?;
     check_same_shape("compare", la, lb)?;
     if a.dtype() != b.dtype() {
         return Err(Error::DTypeMismatch { op: "compare", lhs: a.dtype(), rhs: b.dtype() });
@@ -169,19 +144,26 @@ pub(crate) fn compare(op: CmpOp, a: &CudaStorage, la: &Layout, b: &CudaStorage, 
     let out = CudaStorage::alloc(&a.dev, DType::U8, n)?;
     if n > 0 {
         let w = Walk::new("compare", [la, lb])?;
-        let args = Args::new().buf(a).buf(b).buf(&out).int(n).push(w).push(cmp_code(op));
+        let args = Args::new().buf(a).buf(b).buf(&out).int(n).push(w).push(op.code() as i32);
         launch(&a.dev, &SRC, &kname("compare", a.dtype()), grid_for(n), args)?;
     }
     Ok(out)
 }
 
 /// A `u8` 0/1 mask of `a op scalar` (integers compare in f64).
-pub(crate) fn compare_scalar(op: CmpOp, a: &CudaStorage, la: &Layout, scalar: f64) -> Result<CudaStorage> {
+pub(crate) fn compare_scalar(
+    backend: &CudaBackend,
+    op: CmpOp,
+    a: &CudaStorage,
+    la: &Layout,
+    scalar: f64,
+) -> Result<CudaStorage> {
+    backend.view("compare", a, la)?;
     let n = la.numel();
     let out = CudaStorage::alloc(&a.dev, DType::U8, n)?;
     if n > 0 {
         let w = Walk::new("compare", [la])?;
-        let args = Args::new().buf(a).buf(&out).int(n).push(w).push(cmp_code(op)).push(scalar);
+        let args = Args::new().buf(a).buf(&out).int(n).push(w).push(op.code() as i32).push(scalar);
         launch(&a.dev, &SRC, &kname("compare_scalar", a.dtype()), grid_for(n), args)?;
     }
     Ok(out)
@@ -189,6 +171,7 @@ pub(crate) fn compare_scalar(op: CmpOp, a: &CudaStorage, la: &Layout, scalar: f6
 
 /// `cond ? a : b` elementwise.
 pub(crate) fn where_cond(
+    backend: &CudaBackend,
     cond: &CudaStorage,
     lc: &Layout,
     a: &CudaStorage,
@@ -196,6 +179,9 @@ pub(crate) fn where_cond(
     b: &CudaStorage,
     lb: &Layout,
 ) -> Result<CudaStorage> {
+    backend.view("where", cond, lc)?;
+    backend.view("where", a, la)?;
+    backend.view("where", b, lb)?;
     check_same_shape("where", lc, la)?;
     check_same_shape("where", la, lb)?;
     if cond.dtype() != DType::U8 {

@@ -3,12 +3,13 @@
 //! call (batched over the leading dimensions); `fft.cu` converts between cuFFT's interleaved
 //! complex layout and separate real and imaginary buffers.
 
+use super::backend::CudaBackend;
 use super::compile::KernelSource;
-use super::copy::contiguous;
+use super::copy::dense;
 use super::device::DeviceState;
 use super::launch::{grid_for, kname, launch, Args, Walk};
 use super::storage::CudaStorage;
-use crate::cpu::{irfft2_check, rfft2_dims};
+use crate::planning::fft::{irfft2_check, rfft2_dims};
 use crate::{DType, Error, Layout, Result};
 use cudarc::cufft::{result as fft, sys, CudaFft};
 
@@ -38,7 +39,8 @@ fn float_only(op: &'static str, dtype: DType) -> Result<()> {
 }
 
 /// `torch.fft.rfft2`: real and imaginary parts, each `[..., H, W/2 + 1]`.
-pub(crate) fn rfft2(x: &CudaStorage, l: &Layout) -> Result<(CudaStorage, CudaStorage)> {
+pub(crate) fn rfft2(backend: &CudaBackend, x: &CudaStorage, l: &Layout) -> Result<(CudaStorage, CudaStorage)> {
+    backend.view("rfft2", x, l)?;
     float_only("rfft2", x.dtype())?;
     let (h, w) = rfft2_dims(l)?;
     let dt = x.dtype();
@@ -48,7 +50,7 @@ pub(crate) fn rfft2(x: &CudaStorage, l: &Layout) -> Result<(CudaStorage, CudaSto
     if n == 0 {
         return Ok((re, im));
     }
-    let xc = contiguous(x, l)?;
+    let xc = dense(x, l)?;
     let spec = CudaStorage::alloc(&x.dev, dt, 2 * n)?;
     let kind = if dt == DType::F32 { sys::cufftType::CUFFT_R2C } else { sys::cufftType::CUFFT_D2Z };
     let p = plan(&x.dev, h, w, batch, kind)?;
@@ -70,12 +72,15 @@ pub(crate) fn rfft2(x: &CudaStorage, l: &Layout) -> Result<(CudaStorage, CudaSto
 
 /// `torch.fft.irfft2(z, s = out_hw)`: half spectrum `[..., H, W/2 + 1]` -> real `[..., H, W]`.
 pub(crate) fn irfft2(
+    backend: &CudaBackend,
     re: &CudaStorage,
     lre: &Layout,
     im: &CudaStorage,
     lim: &Layout,
     out_hw: (usize, usize),
 ) -> Result<CudaStorage> {
+    backend.view("irfft2", re, lre)?;
+    backend.view("irfft2", im, lim)?;
     const OP: &str = "irfft2";
     if re.dtype() != im.dtype() {
         return Err(Error::DTypeMismatch { op: OP, lhs: re.dtype(), rhs: im.dtype() });

@@ -3,11 +3,12 @@
 //! `i64` buffer and range-checked on the device; the first bad one (in row-major order) is the
 //! error's index.
 
+use super::backend::CudaBackend;
 use super::compile::KernelSource;
-use super::copy::contiguous;
+use super::copy::dense;
 use super::launch::{grid_for, kname, launch, Args, ErrorFlag, Walk};
 use super::storage::CudaStorage;
-use crate::cpu::indexing::{base_view, check_axis, check_scatter_add};
+use crate::planning::indexing::{base_view, check_axis, check_scatter_add, index_select_views};
 use crate::{DType, Error, Layout, Result};
 
 /// The kernels of this file.
@@ -54,7 +55,16 @@ fn gather_kernel(
 }
 
 /// `torch.gather(x, axis, idx)`.
-pub(crate) fn gather(x: &CudaStorage, lx: &Layout, axis: usize, idx: &CudaStorage, li: &Layout) -> Result<CudaStorage> {
+pub(crate) fn gather(
+    backend: &CudaBackend,
+    x: &CudaStorage,
+    lx: &Layout,
+    axis: usize,
+    idx: &CudaStorage,
+    li: &Layout,
+) -> Result<CudaStorage> {
+    backend.view("gather", x, lx)?;
+    backend.view("gather", idx, li)?;
     const OP: &str = "gather";
     check_axis(OP, lx, axis)?;
     if li.ndim() != lx.ndim() || (0..lx.ndim()).any(|d| d != axis && li.shape()[d] > lx.shape()[d]) {
@@ -67,14 +77,17 @@ pub(crate) fn gather(x: &CudaStorage, lx: &Layout, axis: usize, idx: &CudaStorag
 
 /// `torch.index_select(x, axis, idx)` with a 1-D (or scalar) index.
 pub(crate) fn index_select(
+    backend: &CudaBackend,
     x: &CudaStorage,
     lx: &Layout,
     axis: usize,
     idx: &CudaStorage,
     li: &Layout,
 ) -> Result<CudaStorage> {
+    backend.view("index_select", x, lx)?;
+    backend.view("index_select", idx, li)?;
     const OP: &str = "index_select";
-    let (xv, il) = crate::cpu::indexing::index_select_views(lx, axis, li)?;
+    let (xv, il) = index_select_views(lx, axis, li)?;
     let iv = read_indices(OP, idx, li, lx.shape()[axis])?;
     gather_kernel(x, &xv, lx.strides()[axis], &iv, &il)
 }
@@ -82,6 +95,7 @@ pub(crate) fn index_select(
 /// `torch.scatter_add(base, axis, idx, src)` into a contiguous copy of `base`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn scatter_add(
+    backend: &CudaBackend,
     base: &CudaStorage,
     lb: &Layout,
     axis: usize,
@@ -90,10 +104,13 @@ pub(crate) fn scatter_add(
     src: &CudaStorage,
     ls: &Layout,
 ) -> Result<CudaStorage> {
+    backend.view("scatter_add", base, lb)?;
+    backend.view("scatter_add", idx, li)?;
+    backend.view("scatter_add", src, ls)?;
     const OP: &str = "scatter_add";
     check_scatter_add(lb, axis, li, ls, base.dtype(), src.dtype())?;
     let iv = read_indices(OP, idx, li, lb.shape()[axis])?;
-    let out = contiguous(base, lb)?;
+    let out = dense(base, lb)?;
     let n = li.numel();
     if n > 0 {
         let ov = base_view(&Layout::contiguous(lb.shape()), li.shape(), axis)?;

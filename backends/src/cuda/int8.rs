@@ -1,11 +1,12 @@
 //! Integer kernels for quantized inference on the GPU (`int8.cu`): i8 x i8 -> i32 batched GEMM
 //! (for `matmul` and conv2d on `i8`) and the ternary 1x1 convolution.
 
+use super::backend::CudaBackend;
 use super::compile::KernelSource;
-use super::copy::contiguous;
+use super::copy::dense;
 use super::launch::{grid_for, launch, Args};
 use super::storage::CudaStorage;
-use crate::cpu::matmul_dims;
+use crate::planning::matmul::matmul_dims;
 use crate::{DType, Error, Layout, Result};
 
 /// The kernels of this file.
@@ -43,13 +44,21 @@ pub(crate) fn matmul_i8(a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layo
     if m * n == 0 || batch == 0 {
         return Ok(out);
     }
-    let (ca, cb) = (contiguous(a, la)?, contiguous(b, lb)?);
+    let (ca, cb) = (dense(a, la)?, dense(b, lb)?);
     gemm_i8((&ca, 0), (&cb, 0), (&out, 0), (m, n, k, batch), (m * k, k * n, m * n))?;
     Ok(out)
 }
 
 /// 1x1 convolution with ternary weights: `x` i8 `[N, C, H, W]`, `w` i8 `[O, C]` in {-1, 0, 1}.
-pub(crate) fn ternary_conv1x1(x: &CudaStorage, lx: &Layout, w: &CudaStorage, lw: &Layout) -> Result<CudaStorage> {
+pub(crate) fn ternary_conv1x1(
+    backend: &CudaBackend,
+    x: &CudaStorage,
+    lx: &Layout,
+    w: &CudaStorage,
+    lw: &Layout,
+) -> Result<CudaStorage> {
+    backend.view("ternary_conv1x1", x, lx)?;
+    backend.view("ternary_conv1x1", w, lw)?;
     const OP: &str = "ternary_conv1x1";
     if x.dtype() != DType::I8 {
         return Err(Error::UnsupportedDType { op: OP, dtype: x.dtype() });
@@ -74,7 +83,7 @@ pub(crate) fn ternary_conv1x1(x: &CudaStorage, lx: &Layout, w: &CudaStorage, lw:
     let total = n * o * h * wd;
     let out = CudaStorage::alloc(&x.dev, DType::I32, total)?;
     if total > 0 {
-        let (cx, cw) = (contiguous(x, lx)?, contiguous(w, lw)?);
+        let (cx, cw) = (dense(x, lx)?, dense(w, lw)?);
         let args = Args::new().buf(&cx).buf(&cw).buf(&out).int(n).int(c).int(o).int(h * wd);
         launch(&x.dev, &SRC, "ternary_conv1x1", grid_for(total), args)?;
     }

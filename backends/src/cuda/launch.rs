@@ -31,7 +31,7 @@ impl Walk {
     /// The walk over `layouts` (which share a shape), coalesced like the CPU backend's rows.
     pub(crate) fn new<const K: usize>(op: &'static str, layouts: [&Layout; K]) -> Result<Walk> {
         assert!(K <= MAX_OPS, "a Walk holds at most {MAX_OPS} operands");
-        let (shape, strides) = crate::cpu::coalesce(layouts);
+        let (shape, strides) = crate::planning::strides::coalesce(layouts);
         if shape.len() > MAX_DIMS {
             return Err(Error::invalid(
                 op,

@@ -6,10 +6,11 @@
 //! row-major or column-major (any leading dimension) with a uniform batch stride (0 for a
 //! broadcast batch) is passed as it is; any other view is copied contiguous first.
 
-use super::copy::contiguous;
+use super::backend::CudaBackend;
+use super::copy::dense;
 use super::device::DeviceState;
 use super::storage::CudaStorage;
-use crate::cpu::matmul_dims;
+use crate::planning::matmul::matmul_dims;
 use crate::{DType, Error, Layout, Result};
 use cudarc::cublas::{result as blas, sys::cublasOperation_t as Op};
 
@@ -162,7 +163,15 @@ pub(crate) fn gemm(
 }
 
 /// The batched product of two views, `[..., M, K] x [..., K, N] -> [..., M, N]`.
-pub(crate) fn matmul(a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Result<CudaStorage> {
+pub(crate) fn matmul(
+    backend: &CudaBackend,
+    a: &CudaStorage,
+    la: &Layout,
+    b: &CudaStorage,
+    lb: &Layout,
+) -> Result<CudaStorage> {
+    backend.view("matmul", a, la)?;
+    backend.view("matmul", b, lb)?;
     match (a.dtype(), b.dtype()) {
         (DType::F32, DType::F32) | (DType::F64, DType::F64) => {}
         (DType::I8, DType::I8) => return super::int8::matmul_i8(a, la, b, lb),
@@ -179,14 +188,14 @@ pub(crate) fn matmul(a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout)
     let ma = match Mat::of_view(a, la) {
         Some(mat) => mat,
         None => {
-            ca = contiguous(a, la)?;
+            ca = dense(a, la)?;
             Mat::row_major(ca.ptr(), k, m * k)
         }
     };
     let mb = match Mat::of_view(b, lb) {
         Some(mat) => mat,
         None => {
-            cb = contiguous(b, lb)?;
+            cb = dense(b, lb)?;
             Mat::row_major(cb.ptr(), n, k * n)
         }
     };

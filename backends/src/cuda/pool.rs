@@ -3,12 +3,13 @@
 //! gathers (one thread per input element); max pooling's routes to the recorded indices with
 //! atomic adds, checking each index.
 
+use super::backend::CudaBackend;
 use super::compile::KernelSource;
-use super::copy::contiguous;
+use super::copy::dense;
 use super::launch::{grid_for, kname, launch, Args, ErrorFlag};
 use super::storage::CudaStorage;
-use crate::cpu::{avg_pool_backward_shape, check_adaptive, four_d, max_pool_backward_shapes};
 use crate::ops::Pool2dParams;
+use crate::planning::pool::{avg_pool_backward_shape, check_adaptive, four_d, max_pool_backward_shapes};
 use crate::{DType, Error, Layout, Result};
 
 /// The kernels of this file.
@@ -43,7 +44,7 @@ fn float_only(op: &'static str, s: &CudaStorage) -> Result<()> {
 fn run(name: &str, src: &CudaStorage, l: &Layout, g: PoolGeom, n_out: usize, threads: usize) -> Result<CudaStorage> {
     let out = CudaStorage::zeros(&src.dev, src.dtype(), n_out)?;
     if n_out > 0 && l.numel() > 0 {
-        let c = contiguous(src, l)?;
+        let c = dense(src, l)?;
         let args = Args::new().buf(&c).buf(&out).push(g);
         launch(&src.dev, &SRC, &kname(name, src.dtype()), grid_for(threads), args)?;
     }
@@ -51,7 +52,13 @@ fn run(name: &str, src: &CudaStorage, l: &Layout, g: PoolGeom, n_out: usize, thr
 }
 
 /// Max pooling: values and `i64` flat indices within each input plane.
-pub(crate) fn max_pool2d(x: &CudaStorage, l: &Layout, p: &Pool2dParams) -> Result<(CudaStorage, CudaStorage)> {
+pub(crate) fn max_pool2d(
+    backend: &CudaBackend,
+    x: &CudaStorage,
+    l: &Layout,
+    p: &Pool2dParams,
+) -> Result<(CudaStorage, CudaStorage)> {
+    backend.view("max_pool2d", x, l)?;
     const OP: &str = "max_pool2d";
     let out = p.output_shape(OP, l.shape())?;
     float_only(OP, x)?;
@@ -60,7 +67,7 @@ pub(crate) fn max_pool2d(x: &CudaStorage, l: &Layout, p: &Pool2dParams) -> Resul
     let vals = CudaStorage::zeros(&x.dev, x.dtype(), n_out)?;
     let idx = CudaStorage::zeros(&x.dev, DType::I64, n_out)?;
     if n_out > 0 {
-        let c = contiguous(x, l)?;
+        let c = dense(x, l)?;
         let args = Args::new().buf(&c).buf(&vals).buf(&idx).push(PoolGeom::new(input, (out[2], out[3]), Some(p)));
         launch(&x.dev, &SRC, &kname("max_pool", x.dtype()), grid_for(n_out), args)?;
     }
@@ -69,12 +76,15 @@ pub(crate) fn max_pool2d(x: &CudaStorage, l: &Layout, p: &Pool2dParams) -> Resul
 
 /// Routes `gy` to the argmax positions `indices`.
 pub(crate) fn max_pool2d_backward(
+    backend: &CudaBackend,
     gy: &CudaStorage,
     lgy: &Layout,
     indices: &CudaStorage,
     li: &Layout,
     input_shape: &[usize],
 ) -> Result<CudaStorage> {
+    backend.view("max_pool2d_backward", gy, lgy)?;
+    backend.view("max_pool2d_backward", indices, li)?;
     const OP: &str = "max_pool2d_backward";
     let (input, sg) = max_pool_backward_shapes(lgy, li, input_shape)?;
     if indices.dtype() != DType::I64 {
@@ -87,7 +97,7 @@ pub(crate) fn max_pool2d_backward(
     if gx.is_empty() || ohw == 0 {
         return Ok(gx);
     }
-    let (g, ix) = (contiguous(gy, lgy)?, contiguous(indices, li)?);
+    let (g, ix) = (dense(gy, lgy)?, dense(indices, li)?);
     let flag = ErrorFlag::new(&gy.dev)?;
     let planes = input[0] * input[1];
     let args = Args::new().buf(&g).buf(&ix).buf(&gx).int(planes).int(ohw).int(hw).push(flag.ptr());
@@ -100,7 +110,8 @@ pub(crate) fn max_pool2d_backward(
 }
 
 /// Average pooling.
-pub(crate) fn avg_pool2d(x: &CudaStorage, l: &Layout, p: &Pool2dParams) -> Result<CudaStorage> {
+pub(crate) fn avg_pool2d(backend: &CudaBackend, x: &CudaStorage, l: &Layout, p: &Pool2dParams) -> Result<CudaStorage> {
+    backend.view("avg_pool2d", x, l)?;
     const OP: &str = "avg_pool2d";
     let out = p.output_shape(OP, l.shape())?;
     float_only(OP, x)?;
@@ -111,11 +122,13 @@ pub(crate) fn avg_pool2d(x: &CudaStorage, l: &Layout, p: &Pool2dParams) -> Resul
 
 /// Gradient of average pooling.
 pub(crate) fn avg_pool2d_backward(
+    backend: &CudaBackend,
     gy: &CudaStorage,
     lgy: &Layout,
     p: &Pool2dParams,
     input_shape: &[usize],
 ) -> Result<CudaStorage> {
+    backend.view("avg_pool2d_backward", gy, lgy)?;
     const OP: &str = "avg_pool2d_backward";
     let input = avg_pool_backward_shape(lgy, p, input_shape)?;
     float_only(OP, gy)?;
@@ -124,7 +137,13 @@ pub(crate) fn avg_pool2d_backward(
 }
 
 /// Adaptive average pooling to `out_hw`.
-pub(crate) fn adaptive_avg_pool2d(x: &CudaStorage, l: &Layout, out_hw: (usize, usize)) -> Result<CudaStorage> {
+pub(crate) fn adaptive_avg_pool2d(
+    backend: &CudaBackend,
+    x: &CudaStorage,
+    l: &Layout,
+    out_hw: (usize, usize),
+) -> Result<CudaStorage> {
+    backend.view("adaptive_avg_pool2d", x, l)?;
     const OP: &str = "adaptive_avg_pool2d";
     let input = check_adaptive(OP, l.shape(), out_hw)?;
     float_only(OP, x)?;
@@ -134,10 +153,12 @@ pub(crate) fn adaptive_avg_pool2d(x: &CudaStorage, l: &Layout, out_hw: (usize, u
 
 /// Gradient of adaptive average pooling.
 pub(crate) fn adaptive_avg_pool2d_backward(
+    backend: &CudaBackend,
     gy: &CudaStorage,
     lgy: &Layout,
     input_shape: &[usize],
 ) -> Result<CudaStorage> {
+    backend.view("adaptive_avg_pool2d_backward", gy, lgy)?;
     const OP: &str = "adaptive_avg_pool2d_backward";
     let sg = four_d(OP, lgy.shape())?;
     let input = check_adaptive(OP, input_shape, (sg[2], sg[3]))?;

@@ -6,8 +6,8 @@ use super::compile::KernelSource;
 use super::device::DeviceState;
 use super::launch::{grid_for, kname, launch, Args};
 use super::storage::CudaStorage;
-use crate::cpu::check_dist;
 use crate::ops::Distribution;
+use crate::planning::random::check_dist;
 use crate::{DType, Error, Result};
 use std::sync::Arc;
 

@@ -1,13 +1,14 @@
 //! Reductions over axes, arg-reductions and softmax on the GPU (kernels in `reduce.cu`).
 //!
-//! The axes are split as in the CPU backend ([`split_axes`]): the view is permuted so the reduced
+//! The axes are split as in the CPU backend (`planning::reduce::split_axes`): the view is permuted so the reduced
 //! dimensions come last, and one thread block reduces each output. Float sums accumulate in f64.
 
+use super::backend::CudaBackend;
 use super::compile::KernelSource;
 use super::launch::{kname, launch, Args, Grid, Walk};
 use super::storage::CudaStorage;
-use crate::cpu::split_axes;
 use crate::ops::{ArgReduceOp, ReduceOp};
+use crate::planning::reduce::split_axes;
 use crate::{DType, Error, Layout, Result};
 
 /// The kernels of this file.
@@ -22,7 +23,15 @@ fn grid(n_out: usize) -> Grid {
 }
 
 /// Reduces a view over `axes`.
-pub(crate) fn reduce(op: ReduceOp, s: &CudaStorage, l: &Layout, axes: &[usize], keepdim: bool) -> Result<CudaStorage> {
+pub(crate) fn reduce(
+    backend: &CudaBackend,
+    op: ReduceOp,
+    s: &CudaStorage,
+    l: &Layout,
+    axes: &[usize],
+    keepdim: bool,
+) -> Result<CudaStorage> {
+    backend.view("reduce", s, l)?;
     let name = op.name();
     let dtype = s.dtype();
     let (pl, n_out, block, _) = split_axes(name, l, axes, keepdim)?;
@@ -57,12 +66,14 @@ pub(crate) fn reduce(op: ReduceOp, s: &CudaStorage, l: &Layout, axes: &[usize], 
 
 /// The `i64` index of the max/min along `axis` (first NaN, else first extreme).
 pub(crate) fn arg_reduce(
+    backend: &CudaBackend,
     op: ArgReduceOp,
     s: &CudaStorage,
     l: &Layout,
     axis: usize,
     keepdim: bool,
 ) -> Result<CudaStorage> {
+    backend.view(if op == ArgReduceOp::ArgMax { "argmax" } else { "argmin" }, s, l)?;
     let name = op.name();
     let (pl, n_out, block, _) = split_axes(name, l, &[axis], keepdim)?;
     if block == 0 {
@@ -79,7 +90,14 @@ pub(crate) fn arg_reduce(
 }
 
 /// Softmax or log-softmax along `axis`.
-pub(crate) fn softmax(s: &CudaStorage, l: &Layout, axis: usize, log: bool) -> Result<CudaStorage> {
+pub(crate) fn softmax(
+    backend: &CudaBackend,
+    s: &CudaStorage,
+    l: &Layout,
+    axis: usize,
+    log: bool,
+) -> Result<CudaStorage> {
+    backend.view("softmax", s, l)?;
     if !s.dtype().is_float() {
         return Err(Error::UnsupportedDType { op: "softmax", dtype: s.dtype() });
     }

@@ -2,10 +2,11 @@
 //! to a power of two and sorted by a bitonic network under the CPU backend's total order, so
 //! values and indices agree with it exactly; top-k keeps the first `k` of each sorted row.
 
+use super::backend::CudaBackend;
 use super::compile::KernelSource;
 use super::launch::{grid_for, kname, launch, Args, Walk};
 use super::storage::CudaStorage;
-use crate::cpu::{sort_plan, SortPlan};
+use crate::planning::sort::{sort_plan, SortPlan};
 use crate::{DType, Layout, Result};
 
 /// The kernels of this file.
@@ -56,16 +57,25 @@ fn sort_impl(
 
 /// The `k` largest (or smallest) values along `axis`, sorted, and their `i64` indices.
 pub(crate) fn topk(
+    backend: &CudaBackend,
     x: &CudaStorage,
     l: &Layout,
     k: usize,
     axis: usize,
     largest: bool,
 ) -> Result<(CudaStorage, CudaStorage)> {
+    backend.view("topk", x, l)?;
     sort_impl("topk", x, l, Some(k), axis, largest)
 }
 
 /// Sort along `axis`: values and `i64` argsort indices.
-pub(crate) fn sort(x: &CudaStorage, l: &Layout, axis: usize, descending: bool) -> Result<(CudaStorage, CudaStorage)> {
+pub(crate) fn sort(
+    backend: &CudaBackend,
+    x: &CudaStorage,
+    l: &Layout,
+    axis: usize,
+    descending: bool,
+) -> Result<(CudaStorage, CudaStorage)> {
+    backend.view("sort", x, l)?;
     sort_impl("sort", x, l, None, axis, descending)
 }

@@ -47,3 +47,4 @@ pub fn temp_dir(tag: &str) -> TempDir {
     std::fs::create_dir_all(&d).unwrap();
     TempDir(d)
 }
+pub mod mutate;

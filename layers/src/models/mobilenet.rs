@@ -104,22 +104,39 @@ impl MobileNetV2 {
     /// MobileNetV2 with width multiplier `width` (1.0 is the paper's), the CIFAR strides if
     /// `cifar`, built from `seed`.
     pub fn new(width: f64, cifar: bool, num_classes: usize, in_channels: usize, seed: u64) -> Result<MobileNetV2> {
-        if !(width > 0.0 && width.is_finite()) || num_classes == 0 || in_channels == 0 {
+        MobileNetV2::with_channels(Self::CHANNELS, width, cifar, num_classes, in_channels, seed)
+    }
+
+    /// The channel column `c` of the paper's Table 2.
+    pub const CHANNELS: [usize; 7] = [16, 24, 32, 64, 96, 160, 320];
+
+    /// [`MobileNetV2::new`] with another channel column (one entry per row of Table 2; the
+    /// expansions, repeats and strides stay the paper's).
+    pub fn with_channels(
+        channels: [usize; 7],
+        width: f64,
+        cifar: bool,
+        num_classes: usize,
+        in_channels: usize,
+        seed: u64,
+    ) -> Result<MobileNetV2> {
+        if !(width > 0.0 && width.is_finite()) || num_classes == 0 || in_channels == 0 || channels.contains(&0) {
             return Err(Error::invalid(
                 "MobileNetV2::new",
-                format!("width {width} must be positive; {num_classes} classes, {in_channels} input channels"),
+                format!("width {width} must be positive; {num_classes} classes, {in_channels} input channels; channels {channels:?} all positive"),
             ));
         }
         // (expansion t, channels c, repeats n, first stride s) of the paper's Table 2.
         let second_stride = if cifar { 1 } else { 2 };
+        let c = channels;
         let setting = [
-            (1, 16, 1, 1),
-            (6, 24, 2, second_stride),
-            (6, 32, 3, 2),
-            (6, 64, 4, 2),
-            (6, 96, 3, 1),
-            (6, 160, 3, 2),
-            (6, 320, 1, 1),
+            (1, c[0], 1, 1),
+            (6, c[1], 2, second_stride),
+            (6, c[2], 3, 2),
+            (6, c[3], 4, 2),
+            (6, c[4], 3, 1),
+            (6, c[5], 3, 2),
+            (6, c[6], 1, 1),
         ];
         with_seed(seed, || {
             let mut c = make_divisible(32.0 * width, 8);

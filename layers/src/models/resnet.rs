@@ -185,9 +185,13 @@ impl ResNet {
     /// [`scale_channels`]`(64, w)`, `(128, w)`, `(256, w)` and `(512, w)` planes (times the
     /// bottleneck's expansion of 4 at their outputs).
     pub fn with_options(depth: usize, stem: Stem, opts: &ModelOptions) -> Result<ResNet> {
-        let &ModelOptions { num_classes, in_channels, seed, width } = opts;
-        opts.check_width("ResNet::new")?;
-        let (bottleneck, blocks) = match depth {
+        let (bottleneck, blocks) = ResNet::layout(depth)?;
+        ResNet::with_layout(bottleneck, blocks, stem, opts)
+    }
+
+    /// `(bottleneck, blocks per stage)` of torchvision's ResNet-`depth` (18, 34, 50, 101, 152).
+    pub fn layout(depth: usize) -> Result<(bool, [usize; 4])> {
+        Ok(match depth {
             18 => (false, [2, 2, 2, 2]),
             34 => (false, [3, 4, 6, 3]),
             50 => (true, [3, 4, 6, 3]),
@@ -196,9 +200,27 @@ impl ResNet {
             _ => {
                 return Err(Error::invalid("ResNet::new", format!("depth {depth} is not one of 18, 34, 50, 101, 152")))
             }
-        };
+        })
+    }
+
+    /// A ResNet of `blocks[i]` blocks in stage `i + 1`, Bottlenecks if `bottleneck` else
+    /// BasicBlocks (the layouts of deeper or shallower variants, such as the `[2, 2, 3, 4]` of a
+    /// ResNet-26), otherwise as [`ResNet::with_options`].
+    ///
+    /// ```
+    /// use layers::models::{resnet::{ResNet, Stem}, ModelOptions};
+    /// use layers::ModuleExt;
+    /// let r50 = ResNet::with_layout(true, [3, 4, 6, 3], Stem::ImageNet, &ModelOptions::new(1000, 3, 0)).unwrap();
+    /// assert_eq!(r50.num_parameters(), 25_557_032);
+    /// ```
+    pub fn with_layout(bottleneck: bool, blocks: [usize; 4], stem: Stem, opts: &ModelOptions) -> Result<ResNet> {
+        let &ModelOptions { num_classes, in_channels, seed, width } = opts;
+        opts.check_width("ResNet::new")?;
         if num_classes == 0 || in_channels == 0 {
             return Err(Error::invalid("ResNet::new", "needs at least one class and one input channel"));
+        }
+        if blocks.contains(&0) {
+            return Err(Error::invalid("ResNet::new", format!("every stage needs a block, got {blocks:?}")));
         }
         let expansion = if bottleneck { Bottleneck::EXPANSION } else { BasicBlock::EXPANSION };
         let [c1, c2, c3, c4] = [64, 128, 256, 512].map(|c| scale_channels(c, width));

@@ -4,7 +4,8 @@
 //! Every run of seed `s` uses seed `s` for the model's initialization and the data order, so all
 //! methods of a seed see the same data in the same order. Runs live in `OUT/runs/<label>-s<seed>/`;
 //! a finished run (its `summary.json` exists) is never redone, a killed one resumes from its last
-//! checkpoint, and a run folder started with other options is an error, so a killed sweep
+//! checkpoint (or starts again when killed in its first epoch), and a run folder started with
+//! other options is an error, so a killed sweep
 //! continues where it stopped when the same command is run again. The results are rewritten after
 //! every run ([`results`]).
 //!
@@ -206,11 +207,13 @@ pub fn run_sweep(runs: &[PlannedRun], out: &Path, command: &str, quiet: bool) ->
         let summary = match read_summary(&r.dir)? {
             Some(s) => s,
             None => {
+                // The folder is this sweep's (its config.json, if any, was checked above): a
+                // checkpoint is resumed; anything else is a killed first epoch, started again.
                 let resume = r.dir.join("last.safetensors").is_file();
                 let base = done_epochs;
                 let b = bar.clone();
                 let on_epoch = Arc::new(move |done: usize, _of: usize| b.set_position(base + done as u64));
-                let opts = RunOptions { quiet: true, on_epoch: Some(on_epoch) };
+                let opts = RunOptions { quiet: true, on_epoch: Some(on_epoch), overwrite: !resume };
                 train(&r.cfg, &r.dir, resume, &opts)?
             }
         };

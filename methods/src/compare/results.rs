@@ -45,7 +45,8 @@ pub struct MethodResult {
     pub best_epoch_mean: f64,
     /// Parameters of the evaluated model (first seed).
     pub params: usize,
-    /// MACs per image of the evaluated model (first seed).
+    /// MACs per image of the evaluated model (mean over seeds: data-dependent methods such as
+    /// HASTE vary with the seed; for every other method all seeds agree).
     pub macs: u64,
     /// Mean measured training step time (ms).
     pub step_ms_mean: f64,
@@ -55,10 +56,22 @@ pub struct MethodResult {
     pub wall_seconds_mean: f64,
     /// Mean sparsity the method reported (`sparsity` summary line), if any.
     pub sparsity: Option<f64>,
+    /// Size in bytes of the method's compact checkpoint (`compact checkpoint bytes` summary
+    /// line, first seed), if it reports one.
+    pub checkpoint_bytes: Option<u64>,
+    /// Size in bytes of the same network's dense checkpoint (`dense checkpoint bytes`), if
+    /// reported.
+    pub dense_checkpoint_bytes: Option<u64>,
+}
+
+/// The number at the start of summary line `key` of run `r`.
+fn reported(r: &RunResult, key: &str) -> Option<f64> {
+    let v = r.summary.extra.iter().find(|(k, _)| k == key)?.1.split_whitespace().next()?.to_string();
+    v.trim_end_matches('%').parse().ok()
 }
 
 fn sparsity(r: &RunResult) -> Option<f64> {
-    r.summary.extra.iter().find(|(k, _)| k == "sparsity").and_then(|(_, v)| v.trim_end_matches('%').parse().ok())
+    reported(r, "sparsity")
 }
 
 /// Per-method aggregates of `runs`, in the order of `labels` (methods with no finished run yet
@@ -80,11 +93,13 @@ pub fn aggregate(labels: &[String], runs: &[RunResult]) -> Vec<MethodResult> {
             test_acc_std: s,
             best_epoch_mean: mean_std(&col(&|r| r.summary.best_epoch as f64)).0,
             params: first.summary.params,
-            macs: first.summary.macs,
+            macs: (mine.iter().map(|r| r.summary.macs as f64).sum::<f64>() / mine.len() as f64).round() as u64,
             step_ms_mean: mean_std(&col(&|r| r.summary.step_ms)).0,
             images_per_second_mean: mean_std(&col(&|r| r.summary.images_per_second)).0,
             wall_seconds_mean: mean_std(&col(&|r| r.summary.wall_seconds)).0,
             sparsity: (!sp.is_empty()).then(|| mean_std(&sp).0),
+            checkpoint_bytes: reported(first, "compact checkpoint bytes").map(|b| b as u64),
+            dense_checkpoint_bytes: reported(first, "dense checkpoint bytes").map(|b| b as u64),
         });
     }
     out
@@ -95,14 +110,25 @@ pub fn markdown(methods: &[MethodResult], command: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Command:\n\n```sh\n{command}\n```\n");
     let sparse = methods.iter().any(|m| m.sparsity.is_some());
+    let ckpt = methods.iter().any(|m| m.checkpoint_bytes.is_some());
+    let macs_differ = methods.iter().any(|m| m.macs != methods[0].macs);
     let _ = writeln!(
         s,
-        "| method | seeds | test acc. % (mean ± sd) | per seed | Δ vs {} | selected epoch |{} params | MACs | step ms | img/s |",
+        "| method | seeds | test acc. % (mean ± sd) | per seed | Δ vs {} | selected epoch |{}{} params | MACs |{} step ms | img/s |",
         methods.first().map(|m| m.label.as_str()).unwrap_or("-"),
-        if sparse { " sparsity |" } else { "" }
+        if sparse { " sparsity |" } else { "" },
+        if ckpt { " checkpoint |" } else { "" },
+        if macs_differ { " MACs Δ |" } else { "" }
     );
-    let _ = writeln!(s, "|---|---:|---:|---|---:|---:|{}---:|---:|---:|---:|", if sparse { "---:|" } else { "" });
+    let _ = writeln!(
+        s,
+        "|---|---:|---:|---|---:|---:|{}{}---:|---:|{}---:|---:|",
+        if sparse { "---:|" } else { "" },
+        if ckpt { "---:|" } else { "" },
+        if macs_differ { "---:|" } else { "" }
+    );
     let reference = methods.first().map(|m| m.test_acc_mean).unwrap_or(f64::NAN);
+    let reference_macs = methods.first().map_or(1.0, |m| m.macs.max(1) as f64);
     for m in methods {
         let seeds: Vec<String> = m.test_acc.iter().map(|a| format!("{a:.2}")).collect();
         let sp = match (sparse, m.sparsity) {
@@ -110,9 +136,19 @@ pub fn markdown(methods: &[MethodResult], command: &str) -> String {
             (true, Some(v)) => format!(" {v:.3} |"),
             (true, None) => " - |".to_string(),
         };
+        let ck = match (ckpt, m.checkpoint_bytes) {
+            (false, _) => String::new(),
+            (true, Some(b)) => format!(" {}B |", human(b as f64)),
+            (true, None) => " - |".to_string(),
+        };
+        let dm = if macs_differ {
+            format!(" {:+.1} % |", 100.0 * (m.macs as f64 / reference_macs - 1.0))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {:.2} ± {:.2} | {} | {:+.2} | {:.1} |{sp} {} | {} | {:.1} | {:.0} |",
+            "| {} | {} | {:.2} ± {:.2} | {} | {:+.2} | {:.1} |{sp}{ck} {} | {} |{dm} {:.1} | {:.0} |",
             m.label,
             m.seeds.len(),
             m.test_acc_mean,
@@ -128,8 +164,17 @@ pub fn markdown(methods: &[MethodResult], command: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "\nsd: sample standard deviation over seeds; step ms and img/s: measured training throughput (mean over seeds)."
+        "\nsd: sample standard deviation over seeds; MACs: per image of the evaluated model, on the first test batch (mean over seeds){}; step ms and img/s: measured training throughput (mean over seeds).",
+        if macs_differ { ", and their difference from the first method's" } else { "" }
     );
+    if ckpt {
+        let dense_bytes = methods.iter().find_map(|m| m.dense_checkpoint_bytes);
+        let dense = dense_bytes.map_or("-".to_string(), |b| format!("{}B ({b} bytes)", human(b as f64)));
+        let _ = writeln!(
+            s,
+            "checkpoint: the method's compact checkpoint (`compact checkpoint bytes`: masks as bitmaps, kept values, frozen weights as seeds); the dense checkpoint of the same network is {dense}."
+        );
+    }
     s
 }
 
@@ -197,5 +242,70 @@ mod tests {
         assert_eq!(mean_std(&[1.0, 2.0, 3.0]), (2.0, 1.0));
         assert_eq!(mean_std(&[5.0]), (5.0, 0.0));
         assert!(mean_std(&[]).0.is_nan());
+    }
+
+    fn run(label: &str, extra: &[(&str, &str)]) -> RunResult {
+        let test = crate::metrics::SplitMetrics { loss: 1.0, acc: 0.5 };
+        let form = crate::trainer::FormReport { test, params: 10, macs: 100 };
+        let summary = crate::trainer::Summary {
+            method: label.into(),
+            model: "m".into(),
+            dataset: "d".into(),
+            test,
+            trained: form,
+            inference: None,
+            best_epoch: 1,
+            selection: "s".into(),
+            params: 10,
+            macs: 100,
+            wall_seconds: 1.0,
+            images_per_second: 1.0,
+            step_ms: 1.0,
+            extra: extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            out: "x".into(),
+        };
+        RunResult { label: label.into(), seed: 0, summary }
+    }
+
+    #[test]
+    fn sparsity_and_checkpoint_sizes_get_columns() {
+        let runs = [
+            run("baseline", &[]),
+            run(
+                "snip",
+                &[
+                    ("sparsity", "0.9000"),
+                    ("compact checkpoint bytes", "52000"),
+                    ("dense checkpoint bytes", "400000 (7.7x)"),
+                ],
+            ),
+        ];
+        let m = aggregate(&["baseline".into(), "snip".into()], &runs);
+        assert_eq!(
+            (m[1].sparsity, m[1].checkpoint_bytes, m[1].dense_checkpoint_bytes),
+            (Some(0.9), Some(52000), Some(400000))
+        );
+        let md = markdown(&m, "compare");
+        assert!(md.contains("| sparsity | checkpoint |"), "{md}");
+        assert!(md.contains("| 0.900 | 52.00KB |") && md.contains("| - | - |"), "{md}");
+        assert!(md.contains("400.00KB (400000 bytes)"), "{md}");
+    }
+
+    #[test]
+    fn macs_are_averaged_over_seeds_and_compared_with_the_first_method() {
+        let with_macs = |label: &str, seed: u64, macs: u64| {
+            let mut r = run(label, &[]);
+            r.seed = seed;
+            r.summary.macs = macs;
+            r
+        };
+        let runs = [with_macs("dense", 0, 1000), with_macs("haste", 0, 700), with_macs("haste", 1, 800)];
+        let m = aggregate(&["dense".into(), "haste".into()], &runs);
+        assert_eq!(m[1].macs, 750);
+        let md = markdown(&m, "compare");
+        assert!(md.contains("| MACs | MACs Δ |") && md.contains("| -25.0 % |") && md.contains("| +0.0 % |"), "{md}");
+        // Equal MACs: no difference column.
+        let same = aggregate(&["dense".into()], &runs[..1]);
+        assert!(!markdown(&same, "compare").contains("MACs Δ"));
     }
 }

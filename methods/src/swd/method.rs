@@ -92,7 +92,18 @@ pub struct SpectralDropoutMethod {
 }
 
 impl Method for SpectralDropoutMethod {
-    fn prepare(&mut self, model: &mut Box<dyn Module>, _run: &RunInfo) -> Result<()> {
+    fn prepare(&mut self, model: &mut Box<dyn Module>, run: &RunInfo) -> Result<()> {
+        if layers::surgery::num_stages(model.as_ref()) == 0 {
+            return Err(Error::invalid(
+                "--model",
+                format!(
+                    "this method needs a convolutional model (a ResNet, VGG or MobileNetV2): it inserts its {} layer around the convolutions of stages {:?}, and model {} has no convolutional stages",
+                    self.recipe.kind.name(),
+                    self.recipe.stages,
+                    run.model
+                ),
+            ));
+        }
         self.wrapped = self.recipe.apply(model.as_mut())?;
         Ok(())
     }

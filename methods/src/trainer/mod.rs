@@ -17,21 +17,25 @@
 //! and the method's own state is checkpointed, so a run resumed from the checkpoint of epoch
 //! `e` (in any phase) continues exactly like an uninterrupted one.
 
+mod folder;
+pub mod interrupt;
 mod phase;
+mod resume;
 mod setup;
 mod state;
 mod step;
 mod summary;
 
+pub use folder::{default_out_dir, default_out_dir_in, LOCK_FILE, RUN_FILES};
 pub use summary::{FormReport, Summary};
 
 pub(crate) use phase::phase_optimizer;
 pub(crate) use setup::{setup, Run};
 pub(crate) use step::train_step;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use autograd::{no_grad, DType, Device, Error, Result, Tensor};
 use layers::checkpoint::{is_training_state, load_checkpoint};
@@ -45,48 +49,40 @@ use crate::config::TrainConfig;
 use crate::data::batch_tensors;
 use crate::metrics::{write_metrics, EpochMetrics, SplitMetrics};
 use crate::registry::{self, MethodSpec, PhaseContext, Progress, Training};
+use folder::{Claim, RunFolder};
 use state::{read_saved, save_best, save_last, Best, Position, BEST, LAST};
 
 /// Called after every epoch with `(epochs done, epochs in the run)`.
 pub type EpochCallback = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
-/// Presentation options of a run (they do not change its results).
+/// Options of a run that do not change its results: presentation, and whether a new run may
+/// replace the run in its folder.
 #[derive(Clone, Default)]
 pub struct RunOptions {
     /// Print only the final summary.
     pub quiet: bool,
     /// Told after every epoch (`compare`'s sweep-wide progress line).
     pub on_epoch: Option<EpochCallback>,
+    /// A new run may take a folder that holds a run: the old run's files are removed first
+    /// (`--overwrite`). Without it a new run refuses any folder that is not new or empty.
+    pub overwrite: bool,
 }
 
-/// Sets the number of kernel threads (once per process).
+/// Sets the number of kernel threads (once per process). A request above the machine's cores
+/// only slows a run down (and a huge one can exhaust the machine), so it is capped at the core
+/// count with a warning on stderr.
 pub fn set_threads(n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(Error::invalid("--threads", "needs at least one thread"));
+    }
+    let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
+    if n > cores {
+        crate::errln!("warning: --threads {n} is more than the {cores} cores of this machine; using {cores}");
+    }
     rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
+        .num_threads(n.min(cores))
         .build_global()
         .map_err(|e| Error::invalid("--threads", e.to_string()))
-}
-
-/// `runs/<method>-<YYYYmmdd-HHMMSS>` (UTC).
-pub fn default_out_dir(method: &str) -> PathBuf {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    PathBuf::from("runs").join(format!(
-        "{method}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    ))
 }
 
 pub(crate) fn epoch_seed(seed: u64, epoch: usize) -> u64 {
@@ -97,11 +93,19 @@ fn phase_seed(seed: u64, phase: usize) -> u64 {
     epoch_seed(seed ^ 0x0050_4841_5345, phase)
 }
 
-/// Evaluates `model` on every batch of `loader` (eval mode, no gradient).
+/// Evaluates `model` on every batch of `loader` (eval mode, no gradient). An empty loader is
+/// an error: it has no accuracy.
 pub fn evaluate(model: &dyn Module, loader: &datasets::Loader, device: Device) -> Result<SplitMetrics> {
+    if loader.dataset().is_empty() {
+        return Err(Error::invalid(
+            "evaluate",
+            format!("no image to evaluate: the {} set is empty", loader.dataset().name()),
+        ));
+    }
     let (mut loss, mut correct, mut n) = (0.0f64, 0usize, 0usize);
     no_grad(|| -> Result<()> {
         for batch in loader.epoch(0) {
+            interrupt::check()?;
             let batch = batch.map_err(|e| Error::invalid("dataset", e.to_string()))?;
             let (x, y) = batch_tensors(&batch, device)?;
             let logits = model.forward(&x, Mode::Eval)?;
@@ -135,19 +139,35 @@ fn evaluate_run(run: &mut Run, with_test: bool) -> Result<(Option<SplitMetrics>,
     Ok((val, test))
 }
 
+/// The form's test metrics, parameters, and MACs per image counted on the first test batch:
+/// real images, so that layers whose work depends on the data (HASTE) count what they run on
+/// it; for every other layer the count is the same for any image.
 fn form_report(model: &dyn Module, test: SplitMetrics, run: &Run) -> Result<FormReport> {
     let [c, h, w] = run.info.input_shape;
-    let macs = count_macs(model, &Tensor::zeros(&[1, c, h, w]).to_device(run.device)?)?.total_macs;
+    let first = run.data.test.epoch(0).next().transpose().map_err(|e| Error::invalid("dataset", e.to_string()))?;
+    let (input, n) = match first {
+        Some(batch) => {
+            let (x, _) = batch_tensors(&batch, run.device)?;
+            let n = batch.n;
+            run.data.test.recycle(batch);
+            (x, n)
+        }
+        None => (Tensor::zeros(&[1, c, h, w]).to_device(run.device)?, 1),
+    };
+    let macs = count_macs(model, &input)?.total_macs / n.max(1) as u64;
     Ok(FormReport { test, params: model.num_parameters(), macs })
 }
 
-fn check_finite(split: &str, m: &SplitMetrics, epoch: usize) -> Result<()> {
+fn check_finite(split: &str, m: &SplitMetrics, at: Position) -> Result<()> {
     if m.loss.is_finite() {
         return Ok(());
     }
     Err(Error::invalid(
         "train",
-        format!("the {split} loss became {} after epoch {epoch}: training diverged (lower --lr?)", m.loss),
+        format!(
+            "the {split} loss became {} when evaluated after epoch {} (step {} of the run): training diverged (lower --lr?); the run stopped, its checkpoints hold the epochs before",
+            m.loss, at.epoch, at.step
+        ),
     ))
 }
 
@@ -158,6 +178,10 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, opts: &RunOptions) -> 
 }
 
 /// [`train`] with a method given by its spec (a method of your own, not in the registry).
+///
+/// The options are checked first, then the folder is taken (created, locked, and refused when a
+/// new run would share it: see [`RunOptions::overwrite`]). A new run that fails before its
+/// first checkpoint removes what it wrote.
 pub fn train_with(
     spec: &MethodSpec,
     cfg: &TrainConfig,
@@ -166,27 +190,44 @@ pub fn train_with(
     opts: &RunOptions,
 ) -> Result<Summary> {
     let start = Instant::now();
+    crate::checks::check_config(cfg)?;
+    let claim = match (resume, opts.overwrite) {
+        (true, _) => Claim::Resume,
+        (false, true) => Claim::Overwrite,
+        (false, false) => Claim::New,
+    };
+    let folder = RunFolder::claim(out, claim)?;
+    let result = train_in(spec, cfg, out, resume, opts, start);
+    if result.is_err() && !resume && !out.join(LAST).is_file() {
+        folder.discard();
+    }
+    result
+}
+
+/// The run in its claimed folder.
+fn train_in(
+    spec: &MethodSpec,
+    cfg: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    opts: &RunOptions,
+    start: Instant,
+) -> Result<Summary> {
     let mut run = setup(spec, cfg, 2)?;
-    std::fs::create_dir_all(out)
-        .map_err(|e| Error::invalid("train", format!("{}: cannot create: {e}", out.display())))?;
     let phases = run.method.phases(&run.info);
     if phases.is_empty() && run.training == Training::Required {
         return Err(Error::invalid("train", format!("method {} planned no training phase", spec.name)));
     }
+    phase::check_phases(&run, &phases)?;
     let total_epochs: usize = phases.iter().map(|p| p.epochs).sum();
     let spe = run.info.steps_per_epoch;
     let (mut pos, mut history, mut best) = (Position::default(), Vec::new(), Best::default());
     if resume {
         let path = out.join(LAST);
-        if !path.is_file() {
-            return Err(Error::invalid(
-                "--resume",
-                format!("{} holds no complete checkpoint yet ({LAST}); start a new run", out.display()),
-            ));
-        }
         let saved = read_saved(&path)?.ok_or_else(|| {
             Error::invalid("--resume", format!("{}: not a checkpoint of this trainer's runs", path.display()))
         })?;
+        resume::check_resumable(&run, &saved, &phases)?;
         run.method.load_state(&saved.method)?;
         if saved.position.phase < phases.len() {
             run.method.restore_phase(&mut run.model, &run.info, saved.position.phase)?;
@@ -195,9 +236,9 @@ pub fn train_with(
         load_checkpoint(&path, run.model.as_ref(), None, None)?;
         (pos, history, best) = (saved.position, saved.history, saved.best);
         write_metrics(out, &history)?;
-    } else {
-        run.cfg.save(out)?;
     }
+    // On --resume: the configuration continued with (--epochs may have extended the run).
+    run.cfg.save(out)?;
     let (mut images, mut train_secs) = (0usize, 0.0f64);
     for m in &history {
         images += (m.images_per_second * m.train_seconds).round() as usize;
@@ -239,9 +280,10 @@ pub fn train_with(
             let every = run.cfg.test_every;
             let with_test = every > 0 && (pos.epoch % every == 0 || pos.epoch == total_epochs);
             let (val, test) = evaluate_run(&mut run, with_test)?;
+            // A diverged epoch is never selected nor checkpointed.
             for (split, m) in [("validation", &val), ("test", &test)] {
                 if let Some(m) = m {
-                    check_finite(split, m, pos.epoch)?;
+                    check_finite(split, m, pos)?;
                 }
             }
             let n = run.data.train.dataset().len();
@@ -266,7 +308,7 @@ pub fn train_with(
                 let v = val.map(|v| format!("  val {:.2}%", 100.0 * v.acc)).unwrap_or_default();
                 let t = test.map(|t| format!("  test {:.2}%", 100.0 * t.acc)).unwrap_or_default();
                 let name = if phases.len() > 1 { format!(" [{}]", phase.name) } else { String::new() };
-                println!(
+                crate::outln!(
                     "epoch {:>3}/{total_epochs}{name}  loss {:.4}  train {:.2}%{v}{t}  {:.0} img/s  {:.1} s",
                     pos.epoch,
                     train.loss,
@@ -283,6 +325,7 @@ pub fn train_with(
             if let Some(f) = &opts.on_epoch {
                 f(pos.epoch, total_epochs);
             }
+            interrupt::check()?;
         }
         (p, e0) = (p + 1, 0);
     }
@@ -349,16 +392,34 @@ pub fn train_with(
 pub struct EvalReport {
     /// Test metrics.
     pub test: SplitMetrics,
-    /// The dataset evaluated.
+    /// The dataset evaluated (its test split).
     pub dataset: String,
+    /// The number of test images evaluated.
+    pub images: usize,
     /// `"inference form"` when the method converted the model, else `"trained model"`.
     pub form: &'static str,
+}
+
+/// Errors unless `path` is a file: a missing path or a folder is named as the problem (not the
+/// `config.json` that would be looked for beside it).
+pub fn check_checkpoint_path(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::invalid(
+            "--eval-only",
+            format!("{} is a folder; give a checkpoint file, such as {}", path.display(), path.join(BEST).display()),
+        ));
+    }
+    if !path.is_file() {
+        return Err(Error::invalid("--eval-only", format!("{}: no such file", path.display())));
+    }
+    Ok(())
 }
 
 /// Evaluates a checkpoint (`best.safetensors`, `last.safetensors` or a plain state dict) on the
 /// test set, in the method's inference form. The configuration comes from `cfg` or, when `None`,
 /// from `config.json` beside the checkpoint.
 pub fn evaluate_checkpoint(path: &Path, cfg: Option<&TrainConfig>, opts: &RunOptions) -> Result<EvalReport> {
+    check_checkpoint_path(path)?;
     let cfg = match cfg {
         Some(c) => c.clone(),
         None => TrainConfig::load(path.parent().unwrap_or(Path::new(".")))
@@ -374,6 +435,7 @@ pub fn evaluate_checkpoint_with(
     cfg: &TrainConfig,
     _opts: &RunOptions,
 ) -> Result<EvalReport> {
+    check_checkpoint_path(path)?;
     let mut run = setup(spec, cfg, 2)?;
     let ctx = |e: Error| Error::invalid("--eval-only", format!("{}: {e}", path.display()));
     match read_saved(path).map_err(ctx)? {
@@ -396,6 +458,7 @@ pub fn evaluate_checkpoint_with(
     Ok(EvalReport {
         test: evaluate(m, &run.data.test, run.device)?,
         dataset: cfg.dataset.clone(),
+        images: run.data.test.dataset().len(),
         form: if form.is_some() { "inference form" } else { "trained model" },
     })
 }

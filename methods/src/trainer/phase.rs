@@ -26,6 +26,36 @@ pub(crate) fn make_optimizer(cfg: &TrainConfig, groups: Vec<ParamGroup>, lr: f64
     })
 }
 
+/// Checks every phase's learning rate and schedule against its length before the first step,
+/// so a schedule that cannot work fails now, naming its flag (and its phase), not after epochs
+/// of training.
+pub(crate) fn check_phases(run: &Run, phases: &[Phase]) -> Result<()> {
+    for phase in phases.iter().filter(|p| p.epochs > 0) {
+        let context = |e: Error| {
+            if phases.len() > 1 || phase.schedule.is_some() {
+                Error::invalid("phase", format!("phase {:?} ({} epochs): {e}", phase.name, phase.epochs))
+            } else {
+                e
+            }
+        };
+        if let Some(lr) = phase.lr {
+            if !(lr.is_finite() && lr >= 0.0) {
+                return Err(context(Error::invalid("lr", format!("must be a finite number of at least 0, got {lr}"))));
+            }
+        }
+        let window = phase.schedule_epochs.unwrap_or(phase.epochs);
+        if phase.schedule_start > window {
+            return Err(context(Error::invalid(
+                "schedule",
+                format!("starts at epoch {} of a schedule of {window}", phase.schedule_start),
+            )));
+        }
+        let spec = phase.schedule.as_deref().unwrap_or(&run.cfg.schedule);
+        parse_schedule(spec, window, run.info.steps_per_epoch).map_err(context)?;
+    }
+    Ok(())
+}
+
 /// The optimizer and the step-wise scheduler of `phase`, starting at `at`.
 pub(crate) fn phase_optimizer(run: &mut Run, phase: &Phase, at: Progress) -> Result<(Box<dyn Optimizer>, Scheduler)> {
     let params: Vec<_> = run.model.named_parameters().into_iter().filter(|(_, p)| p.is_trainable()).collect();

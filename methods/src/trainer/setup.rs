@@ -33,11 +33,9 @@ pub(crate) fn setup(spec: &MethodSpec, cfg: &TrainConfig, workers: usize) -> Res
             format!("the configuration is for method {:?}, not {}", cfg.method, spec.name),
         ));
     }
+    crate::checks::check_config(cfg)?;
     let hp = Hparams::from_values(spec.name, spec.hparams, &cfg.hparams)?;
     let device = cfg.device()?;
-    if cfg.batch_size == 0 {
-        return Err(Error::invalid("--batch-size", "must be positive"));
-    }
     if cfg.epochs == 0 && spec.training == Training::Required {
         return Err(Error::invalid(
             "--epochs",
@@ -53,6 +51,7 @@ pub(crate) fn setup(spec: &MethodSpec, cfg: &TrainConfig, workers: usize) -> Res
         train_limit: cfg.train_limit,
         test_limit: cfg.test_limit,
         workers,
+        image_folder: crate::checks::image_folder_options(cfg),
     })?;
     let info = RunInfo {
         model: cfg.model.clone(),
@@ -67,7 +66,7 @@ pub(crate) fn setup(spec: &MethodSpec, cfg: &TrainConfig, workers: usize) -> Res
     };
     let opts = ModelOptions::new(data.num_classes, data.input_shape[0], cfg.seed).width(cfg.width);
     let mut model = models::build_with(&cfg.model, &opts)?;
-    let mut notes = Vec::new();
+    let mut notes = data.notes.clone();
     if let Some(path) = &cfg.init_from {
         let report = layers::pretrained::load_pretrained(model.as_ref(), path, &Default::default())
             .map_err(|e| Error::invalid("--init-from", e.to_string()))?;

@@ -64,6 +64,8 @@ struct UserData {
 
 /// What a checkpoint holds besides the weights.
 pub(crate) struct Saved {
+    /// The configuration the run had when the checkpoint was written.
+    pub(crate) config: crate::config::TrainConfig,
     pub(crate) position: Position,
     pub(crate) history: Vec<EpochMetrics>,
     pub(crate) best: Best,
@@ -123,6 +125,7 @@ pub(crate) fn read_saved(path: &Path) -> Result<Option<Saved>> {
     let user: UserData =
         serde_json::from_value(user).map_err(|e| bad(format!("the run data is incomplete or corrupt: {e}")))?;
     Ok(Some(Saved {
+        config: user.config,
         position: user.position,
         history: user.history,
         best: user.best,

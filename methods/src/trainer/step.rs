@@ -96,6 +96,7 @@ pub(crate) fn train_epoch(
     let ce = CrossEntropyOptions::default().label_smoothing(run.cfg.label_smoothing);
     let batches = run.data.train.epoch(at.epoch as u64);
     for (i, batch) in batches.enumerate() {
+        super::interrupt::check()?;
         let batch = batch.map_err(|e| Error::invalid("dataset", e.to_string()))?;
         let (task_loss, right) = train_step(run, opt, sched, &batch, Progress { step: at.step + i, ..at }, ce)?;
         correct += right;

@@ -7,6 +7,9 @@
 
 use std::arch::x86_64::*;
 
+/// The largest `MR * NR` of the kernels (size of the edge-tile scratch).
+const MAX_TILE: usize = 256;
+
 /// One micro-kernel: its tile shape and the tile update.
 pub(super) trait MicroKernel {
     /// Rows of the tile (values of packed `A` per step of `k`).
@@ -39,7 +42,7 @@ pub(super) trait MicroKernel {
         alpha: f32,
         beta: f32,
     ) {
-        let mut tmp = [0f32; super::MAX_TILE];
+        let mut tmp = [0f32; MAX_TILE];
         Self::tile(kc, a, b, tmp.as_mut_ptr(), Self::NR, alpha, 0.0);
         for i in 0..rows {
             let trow = &tmp[i * Self::NR..i * Self::NR + cols];

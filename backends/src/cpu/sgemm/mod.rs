@@ -23,8 +23,6 @@ const NC: usize = 1024;
 /// Floats of packed `B` per block at most (768 KiB: within the 1 MiB L2 of the AVX-512 cores
 /// this targets, with room for `A`'s panel).
 const B_BLOCK: usize = 192 * 1024;
-/// The largest `MR * NR` of the kernels (size of the edge-tile scratch).
-const MAX_TILE: usize = 256;
 
 /// The instruction set a micro-kernel needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

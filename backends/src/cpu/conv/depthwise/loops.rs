@@ -1,0 +1,142 @@
+//! Depthwise convolution (`groups == C_in == C_out`) by shift-and-add loops over each channel
+//! plane, no GEMM: any kernel size, stride, padding and dilation, f32 and f64.
+
+use crate::cpu::conv::common::valid_range;
+use crate::cpu::gemm::GemmElement;
+use crate::planning::conv::Geom;
+use rayon::prelude::*;
+
+/// Walks the taps of a depthwise filter over one plane: for each filter value `wv` and each
+/// output row `r` it touches, calls `f(wv, r, start, lo, hi)` where output columns `lo..hi` of
+/// row `r` meet input elements `start, start + sW, ...` of the input plane.
+fn for_each_tap_row<T: GemmElement>(k: &[T], g: &Geom, mut f: impl FnMut(T, usize, usize, usize, usize)) {
+    for ki in 0..g.kh {
+        for kj in 0..g.kw {
+            let wv = k[ki * g.kw + kj];
+            let off = (kj * g.dw) as isize - g.pw as isize;
+            let (lo, hi) = valid_range(g.ow, g.sw, off, g.w);
+            if lo >= hi {
+                continue;
+            }
+            for r in 0..g.oh {
+                let ih = (r * g.sh + ki * g.dh) as isize - g.ph as isize;
+                if ih < 0 || ih as usize >= g.h {
+                    continue;
+                }
+                let start = ih as usize * g.w + (lo as isize * g.sw as isize + off) as usize;
+                f(wv, r, start, lo, hi);
+            }
+        }
+    }
+}
+
+/// Depthwise forward for one `[oH, oW]` output plane from its `[H, W]` input plane and
+/// `[kH, kW]` filter.
+fn depthwise_plane<T: GemmElement>(x: &[T], k: &[T], g: &Geom, y: &mut [T]) {
+    for_each_tap_row(k, g, |wv, r, start, lo, hi| {
+        let yr = &mut y[r * g.ow..(r + 1) * g.ow];
+        if g.sw == 1 {
+            for (d, s) in yr[lo..hi].iter_mut().zip(&x[start..start + hi - lo]) {
+                *d += wv * *s;
+            }
+        } else {
+            for (d, s) in yr[lo..hi].iter_mut().zip(x[start..].iter().step_by(g.sw)) {
+                *d += wv * *s;
+            }
+        }
+    });
+}
+
+/// Depthwise input gradient of one plane: scatters `gy` (`[oH, oW]`) through the `[kH, kW]`
+/// filter into `dx` (`[H, W]`).
+fn depthwise_plane_backward<T: GemmElement>(gy: &[T], k: &[T], g: &Geom, dx: &mut [T]) {
+    for_each_tap_row(k, g, |wv, r, start, lo, hi| {
+        let gr = &gy[r * g.ow..(r + 1) * g.ow];
+        if g.sw == 1 {
+            for (d, s) in dx[start..start + hi - lo].iter_mut().zip(&gr[lo..hi]) {
+                *d += wv * *s;
+            }
+        } else {
+            for (d, s) in dx[start..].iter_mut().step_by(g.sw).zip(&gr[lo..hi]) {
+                *d += wv * *s;
+            }
+        }
+    });
+}
+
+/// `Σ a[i] * b[i * stride]` with several independent accumulators (so it vectorizes).
+#[inline]
+fn dot_strided<T: GemmElement>(a: &[T], b: &[T], stride: usize) -> T {
+    if stride == 1 {
+        let b = &b[..a.len()];
+        let mut lanes = [T::zero(); 16];
+        let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
+        let (ar, br) = (ac.remainder(), bc.remainder());
+        for (x, y) in ac.zip(bc) {
+            for l in 0..16 {
+                lanes[l] += x[l] * y[l];
+            }
+        }
+        let mut s = lanes.iter().fold(T::zero(), |s, &v| s + v);
+        for (x, y) in ar.iter().zip(br) {
+            s += *x * *y;
+        }
+        s
+    } else {
+        a.iter().zip(b.iter().step_by(stride)).fold(T::zero(), |s, (x, y)| s + *x * *y)
+    }
+}
+
+/// Depthwise weight gradient of one channel: `xs` are its `[H, W]` planes and `gys` its
+/// `[oH, oW]` planes over the images; `dk` is its `[kH, kW]` filter gradient.
+fn depthwise_weight_channel<T: GemmElement>(x: &[T], gy: &[T], g: &Geom, c: usize, dk: &mut [T]) {
+    let (hwi, hwo) = (g.in_plane(), g.out_plane());
+    for ki in 0..g.kh {
+        for kj in 0..g.kw {
+            let off = (kj * g.dw) as isize - g.pw as isize;
+            let (lo, hi) = valid_range(g.ow, g.sw, off, g.w);
+            let mut s = T::zero();
+            if lo < hi {
+                for n in 0..g.n {
+                    let p = n * g.c + c;
+                    let (xp, gp) = (&x[p * hwi..(p + 1) * hwi], &gy[p * hwo..(p + 1) * hwo]);
+                    for (r, gr) in gp.chunks_exact(g.ow).enumerate() {
+                        let ih = (r * g.sh + ki * g.dh) as isize - g.ph as isize;
+                        if ih < 0 || ih as usize >= g.h {
+                            continue;
+                        }
+                        let start = ih as usize * g.w + (lo as isize * g.sw as isize + off) as usize;
+                        s += dot_strided(&gr[lo..hi], &xp[start..], g.sw);
+                    }
+                }
+            }
+            dk[ki * g.kw + kj] = s;
+        }
+    }
+}
+
+/// The forward convolution of dense `x` and `w` into the zeroed `y`.
+pub(in crate::cpu::conv) fn forward<T: GemmElement>(x: &[T], w: &[T], g: &Geom, y: &mut [T]) {
+    let (hwi, hwo, kk) = (g.in_plane(), g.out_plane(), g.kk());
+    y.par_chunks_mut(hwo).with_min_len(8).enumerate().for_each(|(p, yp)| {
+        let c = p % g.c;
+        depthwise_plane(&x[p * hwi..(p + 1) * hwi], &w[c * kk..(c + 1) * kk], g, yp);
+    });
+}
+
+/// The input gradient of dense `gy` and `w` into the zeroed `dx`.
+pub(in crate::cpu::conv) fn backward_data<T: GemmElement>(gy: &[T], w: &[T], g: &Geom, dx: &mut [T]) {
+    let (hwi, hwo, kk) = (g.in_plane(), g.out_plane(), g.kk());
+    dx.par_chunks_mut(hwi).with_min_len(8).enumerate().for_each(|(p, dxp)| {
+        let c = p % g.c;
+        depthwise_plane_backward(&gy[p * hwo..(p + 1) * hwo], &w[c * kk..(c + 1) * kk], g, dxp);
+    });
+}
+
+/// The weight gradient (`[C, 1, kH, kW]`) of dense `x` and `gy`: channels in parallel, images
+/// in order.
+pub(in crate::cpu::conv) fn backward_weight<T: GemmElement>(x: &[T], gy: &[T], g: &Geom) -> Vec<T> {
+    let mut dw = vec![T::zero(); g.w_shape().iter().product()];
+    dw.par_chunks_mut(g.kk()).enumerate().for_each(|(c, dk)| depthwise_weight_channel(x, gy, g, c, dk));
+    dw
+}

@@ -1,0 +1,6 @@
+//! The im2col + GEMM family: the general algorithm ([`gemm`]), the unfold and fold of input
+//! tiles into GEMM columns ([`unfold`]) and their AVX-512 kernels ([`avx512`]).
+
+pub(super) mod avx512;
+pub(super) mod gemm;
+pub(super) mod unfold;

@@ -1,0 +1,233 @@
+//! [`QuantLayer`]: a convolution or linear layer trained with fake quantization: its weight
+//! through a [`WeightQuant`] and its input through an [`ActQuant`] in every forward pass, the
+//! float latent weight updated by the optimizer (quantization-aware training).
+//!
+//! Saved names: the latent weight keeps the layer's `weight` name (a float checkpoint loads into
+//! it), `bias` likewise; the activation quantizer's learned step or clip is `act_step`, its sign
+//! mode the buffer `act_signed`; TTQ's two scales are `weight_pos` and `weight_neg`.
+
+use autograd::{no_grad, Error, Result, Tensor};
+use layers::{Buffer, Conv2d, Linear, Mode, Module, Param};
+
+use super::quant::{fixed_range, int8_weight, lsq, lsq_init, pact, ternary_absmean, ternary_ttq, ternary_twn};
+
+/// How a layer's weight is quantized.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WeightQuant {
+    /// Ternary, per-channel absmean (default for ternary layers).
+    TernaryAbsmean,
+    /// Ternary, TWN's per-channel threshold and scale.
+    TernaryTwn,
+    /// Ternary, TTQ's learned positive and negative scales; threshold factor `t`.
+    TernaryTtq {
+        /// `Δ = t · max|W|`.
+        t: f64,
+    },
+    /// Symmetric per-channel int8.
+    Int8,
+}
+
+impl WeightQuant {
+    /// Whether the quantized weights are ternary.
+    pub fn is_ternary(self) -> bool {
+        self != WeightQuant::Int8
+    }
+}
+
+/// How a layer's input is quantized (8 bits).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ActQuant {
+    /// LSQ with a learned step, initialized on the first training batch to `2·mean|x|/√Q_P`;
+    /// signed (`[−128, 127]`) if that batch has negative values, else unsigned (`[0, 255]`).
+    Lsq,
+    /// PACT with a learned clip `α` (initial value given), unsigned.
+    Pact {
+        /// Initial `α`.
+        alpha: f64,
+    },
+    /// A fixed range `[lo, hi]`.
+    Fixed {
+        /// Lower end.
+        lo: f64,
+        /// Upper end.
+        hi: f64,
+    },
+    /// The input is not quantized.
+    None,
+}
+
+enum Host {
+    Conv(Conv2d),
+    Linear(Linear),
+}
+
+/// A layer under quantization-aware training (see the [module docs](self)).
+pub struct QuantLayer {
+    host: Host,
+    weight_quant: WeightQuant,
+    act_quant: ActQuant,
+    act_step: Option<Param>,
+    /// −1 before LSQ's initialization, then 1 (signed) or 0 (unsigned).
+    act_signed: Buffer,
+    ttq: Option<(Param, Param)>,
+}
+
+/// The one-element parameter `v`.
+fn scalar_param(v: f64) -> Result<Param> {
+    Ok(Param::new(Tensor::from_vec(vec![v as f32], &[1])?))
+}
+
+impl QuantLayer {
+    /// Wraps `layer` (a [`Conv2d`] or a [`Linear`]); anything else is returned as the error.
+    pub fn wrap(layer: Box<dyn Module>, weight_quant: WeightQuant, act_quant: ActQuant) -> Result<QuantLayer> {
+        let any = layer.into_any();
+        let host = match any.downcast::<Conv2d>() {
+            Ok(c) => Host::Conv(*c),
+            Err(any) => match any.downcast::<Linear>() {
+                Ok(l) => Host::Linear(*l),
+                Err(_) => return Err(Error::invalid("QuantLayer", "only a Conv2d or a Linear can be quantized")),
+            },
+        };
+        let weight = match &host {
+            Host::Conv(c) => c.weight.tensor(),
+            Host::Linear(l) => l.weight.tensor(),
+        };
+        let ttq = match weight_quant {
+            WeightQuant::TernaryTtq { t } => {
+                // TTQ's start: each scale the mean magnitude of the weights in its region.
+                let w = weight.to_f64_vec()?;
+                let delta = t * w.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let mean = |f: &dyn Fn(f64) -> bool| {
+                    let sel: Vec<f64> = w.iter().copied().filter(|v| f(*v)).map(f64::abs).collect();
+                    if sel.is_empty() {
+                        delta.max(1e-3)
+                    } else {
+                        sel.iter().sum::<f64>() / sel.len() as f64
+                    }
+                };
+                Some((scalar_param(mean(&|v| v > delta))?, scalar_param(mean(&|v| v < -delta))?))
+            }
+            _ => None,
+        };
+        let act_step = match act_quant {
+            ActQuant::Lsq => Some(scalar_param(1.0)?),
+            ActQuant::Pact { alpha } => Some(scalar_param(alpha)?),
+            _ => None,
+        };
+        let dtype = weight.dtype();
+        let converted = |p: Option<Param>| -> Result<Option<Param>> {
+            p.map(|p| -> Result<Param> { Ok(Param::new(p.tensor().to_dtype(dtype)?)) }).transpose()
+        };
+        let ttq = match ttq {
+            Some((a, b)) => Some((converted(Some(a))?.expect("some"), converted(Some(b))?.expect("some"))),
+            None => None,
+        };
+        Ok(QuantLayer {
+            host,
+            weight_quant,
+            act_quant,
+            act_step: converted(act_step)?,
+            act_signed: Buffer::new(Tensor::from_vec(vec![-1.0f32], &[1])?.to_dtype(dtype)?),
+            ttq,
+        })
+    }
+
+    /// The weight quantizer.
+    pub fn weight_quant(&self) -> WeightQuant {
+        self.weight_quant
+    }
+
+    /// The activation quantizer.
+    pub fn act_quant(&self) -> ActQuant {
+        self.act_quant
+    }
+
+    fn latent(&self) -> &Param {
+        match &self.host {
+            Host::Conv(c) => &c.weight,
+            Host::Linear(l) => &l.weight,
+        }
+    }
+
+    /// The fake-quantized weight (differentiable in the latent weight and TTQ's scales).
+    pub fn quantized_weight(&self) -> Result<Tensor> {
+        let w = self.latent().tensor();
+        match self.weight_quant {
+            WeightQuant::TernaryAbsmean => ternary_absmean(&w),
+            WeightQuant::TernaryTwn => ternary_twn(&w),
+            WeightQuant::TernaryTtq { t } => {
+                let (p, n) = self.ttq.as_ref().ok_or_else(|| Error::invalid("QuantLayer", "TTQ without scales"))?;
+                ternary_ttq(&w, &p.tensor(), &n.tensor(), t)
+            }
+            WeightQuant::Int8 => int8_weight(&w),
+        }
+    }
+
+    /// The fake-quantized input.
+    pub fn quantized_input(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        match self.act_quant {
+            ActQuant::None => Ok(x.clone()),
+            ActQuant::Fixed { lo, hi } => fixed_range(x, lo, hi, 8),
+            ActQuant::Pact { .. } => pact(x, &self.step()?.tensor(), 8),
+            ActQuant::Lsq => {
+                let step = self.step()?;
+                if self.act_signed.get().to_f64_vec()?[0] < 0.0 {
+                    if !mode.is_train() {
+                        return Err(Error::invalid(
+                            "QuantLayer",
+                            "LSQ's step is set on the first training batch; this layer has seen none (train, or load a QAT checkpoint)",
+                        ));
+                    }
+                    no_grad(|| -> Result<()> {
+                        let signed = x.min(&(0..x.ndim()).collect::<Vec<_>>(), false)?.item()? < 0.0;
+                        let qp = if signed { 127.0 } else { 255.0 };
+                        let s = lsq_init(x, qp)?.max(1e-8);
+                        step.set_data(&Tensor::from_vec(vec![s], &[1])?.to_dtype(x.dtype())?)?;
+                        self.act_signed
+                            .set_data(&Tensor::from_vec(vec![f64::from(u8::from(signed))], &[1])?.to_dtype(x.dtype())?)
+                    })?;
+                }
+                let signed = self.act_signed.get().to_f64_vec()?[0] > 0.5;
+                let (qn, qp) = if signed { (128.0, 127.0) } else { (0.0, 255.0) };
+                let per_sample = (x.numel() / x.shape().first().copied().unwrap_or(1).max(1)).max(1);
+                lsq(x, &step.tensor(), qn, qp, 1.0 / (per_sample as f64 * qp).sqrt())
+            }
+        }
+    }
+
+    fn step(&self) -> Result<&Param> {
+        self.act_step.as_ref().ok_or_else(|| Error::invalid("QuantLayer", "no activation step"))
+    }
+}
+
+impl Module for QuantLayer {
+    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let xq = self.quantized_input(x, mode)?;
+        let w = self.quantized_weight()?;
+        match &self.host {
+            Host::Conv(c) => c.forward_with_weight(&xq, &w),
+            Host::Linear(l) => l.forward_with_weight(&xq, &w),
+        }
+    }
+
+    fn params(&self) -> Vec<(String, Param)> {
+        let mut v = match &self.host {
+            Host::Conv(c) => c.params(),
+            Host::Linear(l) => l.params(),
+        };
+        v.extend(self.act_step.iter().map(|p| ("act_step".to_string(), p.clone())));
+        if let Some((p, n)) = &self.ttq {
+            v.push(("weight_pos".into(), p.clone()));
+            v.push(("weight_neg".into(), n.clone()));
+        }
+        v
+    }
+
+    fn buffers(&self) -> Vec<(String, Buffer)> {
+        vec![("act_signed".into(), self.act_signed.clone())]
+    }
+
+    fn type_name(&self) -> &'static str {
+        "QuantLayer"
+    }
+}

@@ -1,0 +1,44 @@
+//! PROM (arXiv 2505.03254), "prioritize reduction of multiplications over lower bit-widths":
+//! ternary pointwise convolutions and 8-bit everything else, trained with quantization-aware
+//! training. The spec (`shared/papers/prom.md`) is a reconstruction from the abstract; every
+//! choice below it marks as such is an option here.
+//!
+//! Built so far (issue 26 is open: BatchNorm folding, the integer inference form on the
+//! backend's integer kernels with 2-bit packed checkpoints, their timings, and the CIFAR-10
+//! float-vs-QAT runs remain; until then the fake-quantized model is what a run evaluates):
+//!
+//! - [`quant`]: the fake quantizers with their straight-through gradients: ternary absmean
+//!   (default), TWN and TTQ; symmetric per-channel int8 weights; LSQ (default), PACT and
+//!   fixed-range activations. Reconstructions (the spec's): absmean as the ternary default, LSQ
+//!   as the activation default, a signed or unsigned LSQ range chosen by the sign of the first
+//!   training batch at each layer's input, BatchNorm kept float during QAT.
+//! - [`QuantLayer`] and [`quantize`]: PROM's recipe (1x1 convolutions inside inverted-residual
+//!   blocks ternary, every other convolution and the classifier int8, 8-bit activations at every
+//!   quantized layer's input, BatchNorm float) and the registry entry `prom`, which trains the
+//!   fake-quantized model (QAT from `--init-from` a float checkpoint).
+//! - [`energy`]: the energy and storage estimator over the MAC counter's layers, with the 45 nm
+//!   table as default and the accounting written down; [`block_pointwise_convs`] picks PROM's
+//!   ternary layers of a MobileNetV2.
+//!
+//! # The estimator on MobileNetV2 (width 1.0, 224x224, 1000 classes)
+//!
+//! 300.8 M MACs and 3.47 M weights, as the spec's hand computation. Against float16 (every MAC
+//! an fp16 multiply and add, 16-bit weights), PROM's assignment (block 1x1 convolutions ternary,
+//! the rest int8, int8 accumulation) spends 23.0x less energy (28.9x with the final 1x1
+//! convolution ternary too; 19.4x / 25.2x with int32 accumulation in the int8 layers) and
+//! stores 3.2x fewer bits. The paper reports 23.9x and 2.7x; its accounting is not available,
+//! so neither is reproduced exactly (the tests pin the spec's figures).
+
+pub mod energy;
+pub mod layer;
+mod method;
+pub mod quant;
+#[cfg(test)]
+mod tests;
+
+pub use energy::{block_pointwise_convs, estimate, layer_costs, Accumulator, EnergyReport, EnergyTable, Precision};
+pub use layer::{ActQuant, QuantLayer, WeightQuant};
+pub use method::{quantize, Prom, PromConfig, SPECS};
+pub use quant::{
+    fixed_range, int8_weight, lsq, lsq_init, pact, straight_through, ternary_absmean, ternary_ttq, ternary_twn,
+};
