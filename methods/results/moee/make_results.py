@@ -58,10 +58,13 @@ for r in runs:
 with open(os.path.join(HERE, "results.json"), "w") as f:
     json.dump({"runs": runs, "bench": bench}, f, indent=1)
 
-cmd = open(os.path.join(sweep, "results.md")).read().split("```")[1].strip() if os.path.exists(os.path.join(sweep, "results.md")) else ""
+cmd = ""
+if os.path.exists(os.path.join(sweep, "results.md")):
+    # The fenced command of compare's results.md, without its language tag.
+    cmd = open(os.path.join(sweep, "results.md")).read().split("```")[1].strip().removeprefix("sh").strip()
 lines = ["# MoEE on the shipped ViT-Mini/4 (CIFAR-10)", ""]
 lines += ["Written by `methods/results/moee/make_results.py` from the sweep below; see README.md for the setup.", ""]
-lines += ["```", cmd, "```", ""]
+lines += ["```sh", cmd, "```", ""]
 lines += ["| run | MoE blocks | dense acc | extracted, before FT | after FT | retained (after) | MACs/img | MACs | params | params |",
           "|---|---|---|---|---|---|---|---|---|---|"]
 for r in runs:
