@@ -118,9 +118,21 @@ pub fn expected_files(name: &str, split: Split) -> Vec<String> {
 
 fn needs_dir(name: &str, split: Split, opts: &DataOptions) -> Result<PathBuf> {
     opts.resolve_dir().ok_or_else(|| {
+        let files = expected_files(name, split);
+        // The files as this checkout's shared data holds them, if it does.
+        let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+        let hint = files
+            .first()
+            .and_then(|f| f.rsplit_once('/'))
+            .map(|(sub, _)| shared.join(sub))
+            .filter(|d| d.is_dir())
+            .and_then(|d| d.canonicalize().ok())
+            .map(|d| format!("; this checkout has them: --data-dir {}", d.display()))
+            .unwrap_or_default();
         DatasetError::invalid(format!(
-            "dataset {name:?} needs a data directory (pass one or set {DATA_ENV}) holding {}",
-            expected_files(name, split).join(", ")
+            "dataset {name:?} needs its files: pass --data-dir DIR (train, compare) or set {DATA_ENV}=DIR, \
+             where DIR holds {} (or those files directly){hint}",
+            files.join(", ")
         ))
     })
 }

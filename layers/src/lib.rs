@@ -42,6 +42,7 @@ pub mod mac;
 pub mod metrics;
 pub mod models;
 mod module;
+pub mod moe;
 mod norm;
 pub mod optim;
 mod param;

@@ -256,3 +256,30 @@ fn counters_the_model_does_not_keep_are_skipped() {
     assert_eq!(report.skipped, ["1.num_batches_tracked"]);
     assert_eq!(report.loaded, 6);
 }
+
+#[test]
+fn a_timm_vit_loads_by_name() {
+    // A randomly initialized timm VisionTransformer (img 8, patch 4, D 16, 2 blocks, 1000
+    // classes), written by fixtures/make_timm_vit.py from timm's state-dict structure.
+    use layers::models::vit::{VisionTransformer, VitConfig};
+    use layers::state_dict::load_tensors;
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/timm_vit_tiny8.safetensors");
+    let cfg = VitConfig { image_size: 8, patch_size: 4, embed_dim: 16, depth: 2, num_heads: 2, mlp_ratio: 4.0 };
+    let vit = VisionTransformer::new(cfg, 10, 3, 0).unwrap();
+    let report = load_pretrained(&vit, &path, &opts()).unwrap();
+    assert_eq!(report.loaded, 30);
+    assert_eq!(report.reinitialized, ["head.weight", "head.bias"]);
+    assert_eq!(report.classes, Some((1000, 10)));
+    assert!(report.renamed.is_none() && report.stripped_prefix.is_none());
+    let file = load_tensors(&path).unwrap();
+    let sd = vit.state_dict();
+    for (name, t) in &file.tensors {
+        if !name.starts_with("head.") {
+            assert_eq!(values(&sd, name), t.to_f64_vec().unwrap(), "{name}");
+        }
+    }
+    // The same file into a 1000-class model loads everything, and the model runs.
+    let full = VisionTransformer::new(cfg, 1000, 3, 1).unwrap();
+    assert_eq!(load_pretrained(&full, &path, &opts()).unwrap().loaded, 32);
+    assert_eq!(full.forward(&Tensor::zeros(&[1, 3, 8, 8]), Mode::Eval).unwrap().shape(), &[1, 1000]);
+}

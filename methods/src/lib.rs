@@ -43,6 +43,7 @@
 
 pub mod checks;
 pub mod cli;
+pub mod cluster;
 pub mod cnn_mod;
 pub mod compare;
 pub mod config;
@@ -51,6 +52,7 @@ pub mod data;
 pub mod haste;
 pub mod hparams;
 pub mod metrics;
+pub mod moee;
 pub mod plot;
 pub mod presets;
 pub mod profiling;

@@ -387,6 +387,7 @@ pub fn all() -> Vec<&'static MethodSpec> {
     v.extend(crate::haste::SPECS.iter());
     v.extend(crate::prom::SPECS.iter());
     v.extend(crate::cnn_mod::SPECS.iter());
+    v.extend(crate::moee::SPECS.iter());
     v
 }
 

@@ -293,6 +293,18 @@ fn test_every_zero_tests_only_the_selected_weights() {
 }
 
 #[test]
+fn moee_on_its_defaults_without_data_says_what_to_pass() {
+    // moee's defaults are the shipped ViT on CIFAR-10, which needs the data's folder.
+    let o = run(&["--method", "moee", "--quiet", "--out", out_dir("moee").to_str().unwrap()]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("--data-dir DIR") && e.contains("LAMINA_DATA") && e.contains("cifar-10/data_batch_1.bin"),
+        "{e}"
+    );
+}
+
+#[test]
 fn help_describes_the_binary_itself() {
     let o = run(&["--help"]);
     assert!(o.status.success());

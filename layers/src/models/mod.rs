@@ -80,6 +80,7 @@ const REGISTRY: &[Entry] = &[
     Entry("vit-tiny-16", 224, true, |o| vit(VitConfig::tiny(16, 224), o)),
     Entry("vit-small-16", 224, true, |o| vit(VitConfig::small(16, 224), o)),
     Entry("vit-base-16", 224, true, |o| vit(VitConfig::base(16, 224), o)),
+    Entry("vit-mini-4", 32, true, |o| vit(VitConfig::mini(4, 32), o)),
     Entry("vit-tiny-4", 32, true, |o| vit(VitConfig::tiny(4, 32), o)),
     Entry("vit-small-4", 32, true, |o| vit(VitConfig::small(4, 32), o)),
     Entry("vit-base-4", 32, true, |o| vit(VitConfig::base(4, 32), o)),

@@ -244,9 +244,10 @@ fn train_in(
         images += (m.images_per_second * m.train_seconds).round() as usize;
         train_secs += m.train_seconds;
     }
-    // A resumed run continues inside its phase, or starts the next one.
+    // A resumed run continues inside its phase, or starts the next one. (A new run starts
+    // at phase 0 even when it has no epochs: its start_phase still runs.)
     let (mut p, mut e0) = (pos.phase, pos.phase_epoch);
-    if p < phases.len() && e0 >= phases[p].epochs {
+    if resume && p < phases.len() && e0 >= phases[p].epochs {
         (p, e0) = (p + 1, 0);
     }
     let last_phase = phases.len().saturating_sub(1);
