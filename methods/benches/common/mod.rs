@@ -55,10 +55,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// A warm-up step of every variant, then `rounds` rounds of one step each, interleaved, so load
-/// that drifts during the run affects all variants alike; prints `title` and per variant the
-/// median step time, its range and the multiplier over the first variant's median; returns
-/// that median in milliseconds.
-pub fn run(variants: &mut [Variant], x: &Tensor, y: &Tensor, rounds: usize, title: &str) -> f64 {
+/// that drifts during the run affects all variants alike; the step times in seconds, per
+/// variant.
+pub fn interleaved(variants: &mut [Variant], x: &Tensor, y: &Tensor, rounds: usize) -> Vec<Vec<f64>> {
     for v in variants.iter_mut() {
         v.step(x, y);
     }
@@ -68,6 +67,13 @@ pub fn run(variants: &mut [Variant], x: &Tensor, y: &Tensor, rounds: usize, titl
             v.times.push(t);
         }
     }
+    variants.iter().map(|v| v.times.clone()).collect()
+}
+
+/// [`interleaved`], then prints `title` and per variant the median step time, its range and the
+/// multiplier over the first variant's median; returns that median in milliseconds.
+pub fn run(variants: &mut [Variant], x: &Tensor, y: &Tensor, rounds: usize, title: &str) -> f64 {
+    interleaved(variants, x, y, rounds);
     let base = median(variants[0].times.clone());
     let w = variants.iter().map(|v| v.name.len()).max().unwrap_or(0);
     println!("\n{title}, {rounds} rounds: median step time and multiplier");

@@ -6,6 +6,8 @@
 use autograd::{Conv2dParams, Error, Result, Tensor};
 use layers::{BatchNorm2d, Conv2d, Linear, Mode, Module, ReLU, ReLU6, Sequential};
 
+use super::fused::{fuse_first_k, gather_channels};
+
 /// Which residual block a MoD block reduces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BranchKind {
@@ -13,6 +15,9 @@ pub enum BranchKind {
     Basic,
     /// ResNet Bottleneck: 1x1 k→k/4, BN, ReLU, 3x3, BN, ReLU, 1x1 k/4→k, BN; ReLU after.
     Bottleneck,
+    /// A VGG-BN layer (a reconstruction: the paper names VGG-BN-MoD but not its branch): 3x3
+    /// k→k, BN; ReLU after the addition, where the replaced layer had its ReLU.
+    Plain,
     /// MobileNetV2 inverted residual with expansion `t`: 1x1 k→tk, BN, ReLU6, depthwise 3x3,
     /// BN, ReLU6, 1x1 tk→k, BN; nothing after the addition.
     Inverted {
@@ -40,6 +45,7 @@ fn conv(i: usize, o: usize, k: usize, groups: usize) -> Result<Box<dyn Module>> 
 pub fn reduced_branch(kind: BranchKind, k: usize) -> Result<Sequential> {
     let bn = |c: usize| BatchNorm2d::new(c);
     Ok(match kind {
+        BranchKind::Plain => Sequential::new().push_boxed(conv(k, k, 3, 1)?).push(bn(k)),
         BranchKind::Basic => Sequential::new()
             .push_boxed(conv(k, k, 3, 1)?)
             .push(bn(k))
@@ -140,7 +146,7 @@ impl ModBlock {
     /// The block with the routing given (`indices` `[B, k]` i64 into the channels, `weights`
     /// `[B, k]` the scores of those channels), for tests of the fusion.
     pub fn forward_routed(&self, x: &Tensor, indices: &Tensor, weights: &Tensor, mode: Mode) -> Result<Tensor> {
-        let [b, c, h, w] = match x.shape() {
+        let [b, _, h, w] = match x.shape() {
             &[b, c, h, w] if c == self.channels => [b, c, h, w],
             s => {
                 return Err(Error::invalid(
@@ -149,17 +155,13 @@ impl ModBlock {
                 ))
             }
         };
-        let k = self.k;
-        let gather_idx = indices.reshape(&[b as isize, k as isize, 1, 1])?.broadcast_to(&[b, k, h, w])?.contiguous()?;
-        let selected = x.gather(1, &gather_idx)?;
-        let processed =
-            self.branch.forward(&selected, mode)?.mul(&weights.reshape(&[b as isize, k as isize, 1, 1])?)?;
-        let head = x.narrow(1, 0, k)?.add(&processed)?;
-        let y = if k < c { Tensor::cat(&[&head, &x.narrow(1, k, c - k)?], 1)? } else { head };
-        match self.kind {
-            BranchKind::Basic | BranchKind::Bottleneck => y.relu(),
-            BranchKind::Inverted { .. } => Ok(y),
-        }
+        let relu = match self.kind {
+            BranchKind::Plain | BranchKind::Basic | BranchKind::Bottleneck => true,
+            BranchKind::Inverted { .. } => false,
+        };
+        let selected = gather_channels(x, indices)?;
+        debug_assert_eq!(selected.shape(), [b, self.k, h, w]);
+        fuse_first_k(x, &self.branch.forward(&selected, mode)?, weights, relu)
     }
 
     /// The routing this block picks for `x`.

@@ -14,7 +14,7 @@ use crate::registry::{Defaults, Method, MethodSpec, RunInfo, Training, SMALL_DEF
 const C: HparamSpec = HparamSpec {
     key: "c",
     default: "auto",
-    help: "k = C / c channels processed per MoD block; auto = 64 (ResNets), 16 (MobileNetV2)",
+    help: "k = C / c channels processed per MoD block; auto = 64 x width (ResNets, VGG-BN), 16 x width (MobileNetV2)",
 };
 const VARIANT: HparamSpec = HparamSpec {
     key: "variant",

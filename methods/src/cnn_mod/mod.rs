@@ -6,9 +6,11 @@
 //!   `k/4`, or inverted residual), the output is scaled by the selected scores and added to the
 //!   first `k` channel positions; the rest pass unchanged. Indices are constants: the selector
 //!   learns through the score scaling only. Static shapes.
-//! - [`resnet_mod`], [`mobilenet_mod`], [`build_mod`]: ResNet-18/26/34/42/50/75/86/101/152-MoD and
-//!   MobileNetV2-MoD(-L), the odd blocks of every stage replaced; parameter counts equal the
-//!   paper's (tests).
+//! - [`resnet_mod`], [`mobilenet_mod`], [`vgg_mod`], [`build_mod`]: ResNet-18/26/34/42/50/75/86/
+//!   101/152-MoD, MobileNetV2-MoD(-L) and VGG-11/13/16/19-BN-MoD, the odd blocks (VGG: layers)
+//!   of every stage replaced; parameter counts equal the paper's (tests; VGG: the paper's
+//!   difference between VGG-BN and its MoD version, since our CIFAR VGG has one classifier
+//!   layer where the paper's has three).
 //! - Registry entry `mod` (`--set c=...`, `variant=...`, `selection=random`).
 //!
 //! MACs (the MAC counter: convolutions and linear layers): ResNet50-MoD and ResNet75-MoD within
@@ -23,17 +25,21 @@
 //! none for MobileNetV2); the score scaling after the branch's last BatchNorm; standard
 //! BatchNorm in the branch. The branch's convolutions take PyTorch's default initialization.
 //!
-//! Not built yet (issue 24 stays open): VGG-BN-MoD, fused gather/scatter kernels, the speed
-//! benchmarks against ResNet50 and PyTorch, the `compare` runs.
+//! The routing runs as two fused ops on the CPU ([`gather_channels`], [`fuse_first_k`]); their
+//! wall time and the speed-ups over ResNet50 are measured by `cargo bench -p methods --bench
+//! mod_speed`, beside a PyTorch script of the same networks (`methods/results/mod-speed/`).
 
 mod block;
+mod fused;
 mod method;
 mod models;
 #[cfg(test)]
 mod tests;
 
 pub use block::{reduced_branch, BranchKind, ModBlock, Routing, Selection};
+pub use fused::{fuse_first_k, gather_channels};
 pub use method::{Mod, ModConfig, SPECS};
 pub use models::{
-    build_mod, mobilenet_mod, resnet_layout, resnet_mod, C_MOBILENET, C_RESNET, MOBILENET_L_CHANNELS, REDUCTION,
+    build_mod, c_mobilenet, c_resnet, mobilenet_mod, resnet_layout, resnet_mod, vgg_mod, C_MOBILENET, C_RESNET,
+    MOBILENET_L_CHANNELS, REDUCTION,
 };

@@ -194,3 +194,47 @@ fn the_mod_entry_trains_and_rejects_bad_options() {
         assert!(e.contains(word), "{set}: {e}");
     }
 }
+
+/// The default `c` follows the width: at any width multiplier the BasicBlock stages process
+/// `k` = 1, 2, 4, 8 channels, as the paper's full-width ResNets do (and MobileNetV2's `c` is
+/// its first block's width).
+#[test]
+fn default_c_scales_with_the_width() {
+    assert_eq!((c_resnet(1.0), c_resnet(0.5), c_resnet(0.25)), (64, 32, 16));
+    assert_eq!((c_mobilenet(1.0), c_mobilenet(0.5)), (16, 8));
+    for width in [1.0, 0.25] {
+        let opts = ModelOptions::new(10, 3, 0).width(width);
+        let net = build_mod("resnet18-cifar", None, &opts, None, Selection::TopK).unwrap();
+        let ks: Vec<usize> = net
+            .named_modules()
+            .into_iter()
+            .filter_map(|(_, m)| m.downcast_ref::<ModBlock>().map(ModBlock::k))
+            .collect();
+        assert_eq!(ks, [1, 2, 4, 8], "width {width}");
+    }
+}
+
+/// VGG-BN-MoD: the paper's parameter savings over VGG-BN (its VGG has a three-layer classifier,
+/// ours one layer, so the difference is what both share) and its MACs, 155 M for both depths.
+#[test]
+fn vgg_mod_matches_the_paper_s_savings_and_macs() {
+    let x = Tensor::zeros(&[1, 3, 32, 32]);
+    let opts = ModelOptions::new(10, 3, 0);
+    for (depth, plain_m, mod_m, mod_mmacs) in [(16, 15.25, 9.83, 155.0), (19, 20.57, 9.91, 155.0)] {
+        let plain = layers::models::build(&format!("vgg{depth}-bn"), 10, 3, 0).unwrap();
+        let net = build_mod(&format!("vgg{depth}-bn"), None, &opts, None, Selection::TopK).unwrap();
+        let saved = millions(plain.num_parameters() - net.num_parameters());
+        assert!((saved - (plain_m - mod_m)).abs() <= 0.011, "VGG{depth}-BN-MoD saves {saved} M");
+        let macs = count_macs(net.as_ref(), &x).unwrap().total_macs as f64;
+        assert!((macs / (mod_mmacs * 1e6) - 1.0).abs() < 0.02, "VGG{depth}-BN-MoD: {macs} MACs");
+        let ks: Vec<usize> = net
+            .named_modules()
+            .into_iter()
+            .filter_map(|(_, m)| m.downcast_ref::<ModBlock>().map(ModBlock::k))
+            .collect();
+        let want: &[usize] = if depth == 16 { &[1, 2, 4, 8, 8] } else { &[1, 2, 4, 4, 8, 8, 8, 8] };
+        assert_eq!(ks, want, "VGG{depth}");
+        let y = net.forward(&Tensor::randn(&[2, 3, 32, 32], 3).unwrap(), Mode::Train).unwrap();
+        assert_eq!(y.shape(), &[2, 10]);
+    }
+}
