@@ -8,7 +8,7 @@
 //! dense against its experts.
 //!
 //! `RAYON_NUM_THREADS=2 cargo bench -p methods --bench moee_inference` (`MOEE_ROUNDS`, default
-//! 11). Needs CIFAR-10 (`LAMINA_DATA` or `shared/data` beside the workspace) and the shipped
+//! 11; `MOEE_PROFILE` set: the MLP alone once more under the op profiler). Needs CIFAR-10 (`LAMINA_DATA` or `shared/data` beside the workspace) and the shipped
 //! checkpoint; without them it says so and uses random images or the seed's weights.
 
 use std::path::PathBuf;
@@ -155,6 +155,22 @@ fn main() {
             tm.push(time(mm, &x));
         }
         row(format!("{path}, {} tokens", c.len()), td, tm);
+        if std::env::var_os("MOEE_PROFILE").is_some() {
+            for (name, m) in [("dense", dm), ("extracted", mm)] {
+                let (_, r) = autograd::profile::measure(|| time(m, &x));
+                let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+                println!("profile of the {name} {path}: {:.2} ms, {:.2} ms in ops", ms(r.elapsed), ms(r.attributed()));
+                for op in r.ops.iter().take(8) {
+                    println!(
+                        "  {:<20} {:>4} {:>5} calls {:>8.2} ms",
+                        op.name,
+                        op.pass.short_name(),
+                        op.calls,
+                        ms(op.time)
+                    );
+                }
+            }
+        }
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average after timing: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
