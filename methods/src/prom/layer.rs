@@ -56,6 +56,56 @@ pub enum ActQuant {
     None,
 }
 
+/// LSQ with the step `step` on `x`: signed (`[−128, 127]`) or unsigned (`[0, 255]`) codes,
+/// the step's gradient scaled by `1/√(per-sample elements · Q_P)`.
+fn quantize_lsq(x: &Tensor, step: &Tensor, signed: bool) -> Result<Tensor> {
+    let (qn, qp) = if signed { (128.0, 127.0) } else { (0.0, 255.0) };
+    let per_sample = (x.numel() / x.shape().first().copied().unwrap_or(1).max(1)).max(1);
+    lsq(x, step, qn, qp, 1.0 / (per_sample as f64 * qp).sqrt())
+}
+
+/// A trained layer's input quantizer, detached: what the integer form needs to turn a float
+/// input into the layer's 8-bit codes exactly as QAT quantized it.
+#[derive(Clone, Debug)]
+pub enum InputCodes {
+    /// LSQ with its learned step; signed codes `[−128, 127]` or unsigned `[0, 255]`.
+    Lsq {
+        /// The step (one element).
+        step: Tensor,
+        /// Whether the codes are signed.
+        signed: bool,
+    },
+    /// PACT with its learned clip `α`: unsigned codes `[0, 255]` of step `α/255`.
+    Pact {
+        /// The clip (one element).
+        alpha: Tensor,
+    },
+}
+
+impl InputCodes {
+    /// `(q, step, zero)`: the integer codes `q` of `x` (as floats), with `x̂ = step · q` the
+    /// fake-quantized input QAT computes, and the offset `zero` (0 signed, 128 unsigned) that
+    /// brings the codes into `i8`.
+    pub fn codes(&self, x: &Tensor) -> Result<(Tensor, f64, i32)> {
+        autograd::no_grad(|| match self {
+            InputCodes::Lsq { step, signed } => {
+                let xq = quantize_lsq(x, step, *signed)?;
+                // The forward value of LSQ's step after its gradient scaling (an exact zero added
+                // and taken away in float: recomputed rather than assumed to be the step itself).
+                let per_sample = (x.numel() / x.shape().first().copied().unwrap_or(1).max(1)).max(1);
+                let qp = if *signed { 127.0 } else { 255.0 };
+                let s = super::quant::grad_scale(&step.reshape(&[])?, 1.0 / (per_sample as f64 * qp).sqrt())?.item()?;
+                Ok((xq.div_scalar(s)?.round()?, s, if *signed { 0 } else { 128 }))
+            }
+            InputCodes::Pact { alpha } => {
+                let xq = pact(x, alpha, 8)?;
+                let s = alpha.item()? / 255.0;
+                Ok((xq.div_scalar(s)?.round()?, s, 128))
+            }
+        })
+    }
+}
+
 enum Host {
     Conv(Conv2d),
     Linear(Linear),
@@ -181,10 +231,37 @@ impl QuantLayer {
                     })?;
                 }
                 let signed = self.act_signed.get().to_f64_vec()?[0] > 0.5;
-                let (qn, qp) = if signed { (128.0, 127.0) } else { (0.0, 255.0) };
-                let per_sample = (x.numel() / x.shape().first().copied().unwrap_or(1).max(1)).max(1);
-                lsq(x, &step.tensor(), qn, qp, 1.0 / (per_sample as f64 * qp).sqrt())
+                quantize_lsq(x, &step.tensor(), signed)
             }
+        }
+    }
+
+    /// The input quantizer as [`InputCodes`] (a trained layer: LSQ's step set), for the integer
+    /// inference form.
+    pub fn input_codes(&self) -> Result<InputCodes> {
+        let op = "QuantLayer::input_codes";
+        let step = || -> Result<Tensor> { Ok(self.step()?.tensor().detach()) };
+        match self.act_quant {
+            ActQuant::Lsq => {
+                let flag = self.act_signed.get().to_f64_vec()?[0];
+                if flag < 0.0 {
+                    return Err(Error::invalid(op, "LSQ's step was never set: the layer has not been trained"));
+                }
+                Ok(InputCodes::Lsq { step: step()?, signed: flag > 0.5 })
+            }
+            ActQuant::Pact { .. } => Ok(InputCodes::Pact { alpha: step()? }),
+            other => Err(Error::invalid(
+                op,
+                format!("the integer form needs LSQ or PACT inputs (zero maps to code 0); this layer's are {other:?}"),
+            )),
+        }
+    }
+
+    /// The convolution's geometry (`None` for a linear layer) and the layer's bias, if any.
+    pub fn host_parts(&self) -> (Option<autograd::Conv2dParams>, Option<Tensor>) {
+        match &self.host {
+            Host::Conv(c) => (Some(c.params), c.bias.as_ref().map(|b| b.tensor().detach())),
+            Host::Linear(l) => (None, l.bias.as_ref().map(|b| b.tensor().detach())),
         }
     }
 

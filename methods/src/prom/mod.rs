@@ -3,9 +3,8 @@
 //! training. The spec (`shared/papers/prom.md`) is a reconstruction from the abstract; every
 //! choice below it marks as such is an option here.
 //!
-//! Built so far (issue 26 is open: BatchNorm folding, the integer inference form on the
-//! backend's integer kernels with 2-bit packed checkpoints, their timings, and the CIFAR-10
-//! float-vs-QAT runs remain; until then the fake-quantized model is what a run evaluates):
+//! Built so far (issue 26 is open: fast integer kernels (VNNI int8, vectorized ternary), the
+//! 2-bit packed checkpoint and the CIFAR-10 float-vs-QAT runs remain):
 //!
 //! - [`quant`]: the fake quantizers with their straight-through gradients: ternary absmean
 //!   (default), TWN and TTQ; symmetric per-channel int8 weights; LSQ (default), PACT and
@@ -16,6 +15,12 @@
 //!   blocks ternary, every other convolution and the classifier int8, 8-bit activations at every
 //!   quantized layer's input, BatchNorm float) and the registry entry `prom`, which trains the
 //!   fake-quantized model (QAT from `--init-from` a float checkpoint).
+//! - [`integer`]: the integer inference form ([`to_integer`], [`IntLayer`]): input codes as QAT
+//!   made them, ternary 1x1 convolutions on the backend's add/subtract kernel, int8 x int8 -> i32
+//!   elsewhere, BatchNorm folded into the per-channel requantization; accumulators equal to the
+//!   fake-quantized model's integer dot products, same predictions (tests). Timings:
+//!   `methods/results/prom-infer/` (correct, and 10x slower than float: the integer kernels are
+//!   not tuned yet).
 //! - [`energy`]: the energy and storage estimator over the MAC counter's layers, with the 45 nm
 //!   table as default and the accounting written down; [`block_pointwise_convs`] picks PROM's
 //!   ternary layers of a MobileNetV2.
@@ -30,6 +35,7 @@
 //! so neither is reproduced exactly (the tests pin the spec's figures).
 
 pub mod energy;
+pub mod integer;
 pub mod layer;
 mod method;
 pub mod quant;
@@ -37,7 +43,8 @@ pub mod quant;
 mod tests;
 
 pub use energy::{block_pointwise_convs, estimate, layer_costs, Accumulator, EnergyReport, EnergyTable, Precision};
-pub use layer::{ActQuant, QuantLayer, WeightQuant};
+pub use integer::{to_integer, IntLayer};
+pub use layer::{ActQuant, InputCodes, QuantLayer, WeightQuant};
 pub use method::{quantize, Prom, PromConfig, SPECS};
 pub use quant::{
     fixed_range, int8_weight, lsq, lsq_init, pact, straight_through, ternary_absmean, ternary_ttq, ternary_twn,

@@ -1,0 +1,414 @@
+//! PROM's integer inference form: every quantized layer's multiply-accumulates in integers.
+//!
+//! [`IntLayer`] replaces a trained [`QuantLayer`] (and the BatchNorm after it, folded in):
+//! its float input becomes the layer's 8-bit codes exactly as QAT quantized it
+//! ([`InputCodes::codes`]), shifted into `i8` (unsigned codes minus 128); the weights are
+//! stored as integers, ternary `{−1, 0, 1}` or int8, with one float scale per output channel;
+//! the products are summed in `i32` by the backend's integer kernels — ternary 1x1 convolutions
+//! on the add/subtract-only kernel ([`autograd::backends::Backend::ternary_conv1x1`]), other
+//! convolutions and the classifier int8 x int8 -> i32 — and the shift is undone exactly by
+//! adding `128 · Σ w` over the taps that fall inside the input (an integer map per input size).
+//! The accumulator is then requantized to float once per output: `acc · m_o + a_o`, where
+//! `m_o = step · s_o · γ_o/√(σ²_o + ε)` and `a_o` carries the bias and the folded BatchNorm.
+//! ReLU6, residual additions and pooling between the layers stay float (they multiply nothing).
+//!
+//! Bit-exactness: the accumulators equal the integer dot products of the fake-quantized model's
+//! codes and weights (tested), so the integer model and the fake-quantized one differ only by
+//! the float rounding of their requantization, and predict the same classes.
+//!
+//! BatchNorm folding is exact here because every weight scale is per output channel: the
+//! BatchNorm's per-channel factor multiplies the scale, its shift joins the bias, and the
+//! integer weights do not change.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use autograd::{Conv2dParams, DType, Error, Layout, Result, Tensor};
+use layers::{BatchNorm2d, Buffer, Identity, Mode, Module, ModuleExt};
+
+use super::layer::{InputCodes, QuantLayer, WeightQuant};
+
+/// A trained [`QuantLayer`] in integer form (see the [module docs](self)). Inference only.
+pub struct IntLayer {
+    /// `Some` for a convolution, `None` for a linear layer.
+    conv: Option<Conv2dParams>,
+    /// Integer weights (`i8`): `[O, C/g, kH, kW]`, `[O, C]` for a ternary 1x1 convolution (the
+    /// kernel's layout), `[C, O]` for a linear layer.
+    weight: Buffer,
+    ternary: bool,
+    codes: InputCodes,
+    /// Per output channel: `scale · BatchNorm factor` (the codes' step joins it per call), and
+    /// the bias after folding.
+    mult: Vec<f32>,
+    add: Vec<f32>,
+    /// `128 · Σ w` over the in-bounds taps, per output position, cached by input size.
+    shift_terms: Mutex<ShiftTerms>,
+}
+
+/// The shift-undoing terms of one image per input size `(H, W)`.
+type ShiftTerms = HashMap<(usize, usize), Arc<Vec<i32>>>;
+
+/// Per-output-channel integer weights and scales of a fake-quantized weight `wq` (`[O, ...]`):
+/// `wq[o] = scale[o] · q[o]` with `q` in `{−1, 0, 1}` (ternary) or `[−127, 127]`.
+fn integer_weights(wq: &Tensor, ternary: bool) -> Result<(Vec<i8>, Vec<f64>)> {
+    let o = wq.shape()[0];
+    let v = wq.to_f64_vec()?;
+    let per = v.len() / o.max(1);
+    let levels = if ternary { 1.0 } else { 127.0 };
+    let (mut q, mut scales) = (Vec::with_capacity(v.len()), Vec::with_capacity(o));
+    for row in v.chunks_exact(per.max(1)).take(o) {
+        let max = row.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        let s = max / levels;
+        for &x in row {
+            let code = if s > 0.0 { (x / s).round() } else { 0.0 };
+            if code.abs() > levels {
+                return Err(Error::invalid("IntLayer", format!("weight code {code} outside ±{levels}")));
+            }
+            q.push(code as i8);
+        }
+        scales.push(s);
+    }
+    Ok((q, scales))
+}
+
+impl IntLayer {
+    /// The integer form of `layer`, with `bn` (the BatchNorm that follows it, in evaluation
+    /// form) folded in. TTQ's two scales per layer have no integer form with one accumulator and
+    /// are refused, as are layers whose input is not LSQ or PACT quantized.
+    pub fn new(layer: &QuantLayer, bn: Option<&BatchNorm2d>) -> Result<IntLayer> {
+        let op = "IntLayer";
+        let wq_kind = layer.weight_quant();
+        if let WeightQuant::TernaryTtq { .. } = wq_kind {
+            return Err(Error::invalid(
+                op,
+                "TTQ's separate positive and negative scales have no one-accumulator integer form; use absmean or TWN",
+            ));
+        }
+        let ternary = wq_kind.is_ternary();
+        let codes = layer.input_codes()?;
+        let wq = autograd::no_grad(|| layer.quantized_weight())?.detach();
+        let shape = wq.shape().to_vec();
+        let (q, scales) = integer_weights(&wq, ternary)?;
+        let (conv, bias) = layer.host_parts();
+        let o = shape[0];
+        let bias = match bias {
+            Some(b) => b.to_f64_vec()?,
+            None => vec![0.0; o],
+        };
+        // BatchNorm in evaluation form: y = f·x + t per channel.
+        let (factor, shift) = match bn {
+            Some(bn) => {
+                let get = |t: Option<Tensor>, fill: f64| -> Result<Vec<f64>> {
+                    t.map_or(Ok(vec![fill; o]), |t| t.to_f64_vec())
+                };
+                let mean = get(bn.running_mean.as_ref().map(|b| b.get()), 0.0)?;
+                let var = get(bn.running_var.as_ref().map(|b| b.get()), 1.0)?;
+                let gamma = get(bn.weight.as_ref().map(|p| p.tensor()), 1.0)?;
+                let beta = get(bn.bias.as_ref().map(|p| p.tensor()), 0.0)?;
+                if mean.len() != o {
+                    return Err(Error::invalid(
+                        op,
+                        format!("a BatchNorm of {} channels after {o} outputs", mean.len()),
+                    ));
+                }
+                let f: Vec<f64> = (0..o).map(|i| gamma[i] / (var[i] + bn.eps).sqrt()).collect();
+                let t = (0..o).map(|i| beta[i] - f[i] * mean[i]).collect();
+                (f, t)
+            }
+            None => (vec![1.0; o], vec![0.0; o]),
+        };
+        // The codes' step joins the multiplier per call ([`InputCodes::codes`] gives it).
+        let mult_no_step: Vec<f64> = (0..o).map(|i| scales[i] * factor[i]).collect();
+        let add: Vec<f32> = (0..o).map(|i| (factor[i] * bias[i] + shift[i]) as f32).collect();
+        let one_by_one = |p: &Conv2dParams| {
+            shape.len() == 4
+                && shape[2] == 1
+                && shape[3] == 1
+                && p.stride == (1, 1)
+                && p.padding == (0, 0)
+                && p.groups == 1
+        };
+        let (weight, ternary_kernel) = match &conv {
+            Some(p) if ternary && one_by_one(p) => (Tensor::from_vec(q, &[o, shape[1]])?, true),
+            Some(_) => (Tensor::from_vec(q, &shape)?, false),
+            None => (Tensor::from_vec(q, &shape)?.t()?.contiguous()?, false),
+        };
+        Ok(IntLayer {
+            conv,
+            weight: Buffer::new(weight),
+            ternary: ternary_kernel,
+            codes,
+            mult: mult_no_step.iter().map(|&m| m as f32).collect(),
+            add,
+            shift_terms: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Whether the layer runs on the add/subtract-only ternary kernel.
+    pub fn is_ternary_kernel(&self) -> bool {
+        self.ternary
+    }
+
+    /// The `i32` accumulators of `x` (`[N, O, oH, oW]` or `[N, O]`) and the codes' step: the
+    /// integer dot products of the input's codes with the integer weights.
+    pub fn accumulators(&self, x: &Tensor) -> Result<(Vec<i32>, Vec<usize>, f64)> {
+        let (q, step, zero) = self.codes.codes(x)?;
+        let qi = q.add_scalar(-f64::from(zero))?.to_dtype(DType::I8)?;
+        let w = self.weight.get();
+        let acc = match &self.conv {
+            Some(_) if self.ternary => {
+                let s = qi.storage().ternary_conv1x1(qi.layout(), &w.storage(), w.layout())?;
+                let (n, h, wd) = (qi.shape()[0], qi.shape()[2], qi.shape()[3]);
+                Tensor::from_storage(s, Layout::contiguous(&[n, w.shape()[0], h, wd]))
+            }
+            Some(p) => qi.conv2d(&w, None, *p)?,
+            None => qi.matmul(&w)?,
+        };
+        let shape = acc.shape().to_vec();
+        let mut acc = acc.to_vec::<i32>()?;
+        if zero != 0 {
+            let terms = self.shift_terms(x.shape())?;
+            let per_image = terms.len();
+            for image in acc.chunks_exact_mut(per_image.max(1)) {
+                image.iter_mut().zip(terms.iter()).for_each(|(a, &t)| *a += t);
+            }
+        }
+        Ok((acc, shape, step))
+    }
+
+    /// `128 · Σ w` over the taps inside an input of `x_shape`'s size, per output position of
+    /// one image: the convolution (or product) of all-128 `i32` inputs, computed in `i8` as
+    /// 64 + 64 (cached by input size).
+    fn shift_terms(&self, x_shape: &[usize]) -> Result<Arc<Vec<i32>>> {
+        let key = (x_shape.get(2).copied().unwrap_or(0), x_shape.get(3).copied().unwrap_or(0));
+        let mut cache = self.shift_terms.lock().map_err(|_| Error::invalid("IntLayer", "shift cache poisoned"))?;
+        if let Some(t) = cache.get(&key) {
+            return Ok(t.clone());
+        }
+        let mut one = x_shape.to_vec();
+        one[0] = 1;
+        let ones = Tensor::full(&one, 64.0).to_dtype(DType::I8)?;
+        let w = self.weight.get();
+        let half = match &self.conv {
+            Some(_) if self.ternary => {
+                let s = ones.storage().ternary_conv1x1(ones.layout(), &w.storage(), w.layout())?;
+                Tensor::from_storage(s, Layout::contiguous(&[1, w.shape()[0], one[2], one[3]]))
+            }
+            Some(p) => ones.conv2d(&w, None, *p)?,
+            None => ones.matmul(&w)?,
+        };
+        let terms: Vec<i32> = half.to_vec::<i32>()?.into_iter().map(|v| 2 * v).collect();
+        let terms = Arc::new(terms);
+        cache.insert(key, terms.clone());
+        Ok(terms)
+    }
+}
+
+impl Module for IntLayer {
+    fn forward(&self, x: &Tensor, _mode: Mode) -> Result<Tensor> {
+        let (acc, shape, step) = self.accumulators(x)?;
+        let o = shape[1];
+        let plane = shape[2..].iter().product::<usize>().max(1);
+        let step = step as f32;
+        let mut y = Vec::with_capacity(acc.len());
+        for (i, chunk) in acc.chunks_exact(plane).enumerate() {
+            let c = i % o;
+            let (m, a) = (self.mult[c] * step, self.add[c]);
+            y.extend(chunk.iter().map(|&v| v as f32 * m + a));
+        }
+        Tensor::from_vec(y, &shape)?.to_dtype(x.dtype())?.to_device(x.device())
+    }
+
+    fn buffers(&self) -> Vec<(String, Buffer)> {
+        vec![("weight".into(), self.weight.clone())]
+    }
+
+    fn type_name(&self) -> &'static str {
+        "IntLayer"
+    }
+}
+
+/// Turns a QAT-trained model into its integer inference form in place: every [`QuantLayer`]
+/// becomes an [`IntLayer`], folding the BatchNorm that directly follows it in its `Sequential`
+/// (the next index; that BatchNorm becomes an [`Identity`]). Returns the converted paths, and
+/// whether each runs on the ternary kernel.
+pub fn to_integer(model: &mut dyn Module) -> Result<Vec<(String, bool)>> {
+    // Pair each quantized layer with the BatchNorm at the next index of its parent, if any.
+    let mut pairs: Vec<(String, Option<String>)> = Vec::new();
+    for (path, m) in model.named_modules() {
+        if m.downcast_ref::<QuantLayer>().is_none() {
+            continue;
+        }
+        let next = path.rsplit_once('.').and_then(|(parent, last)| {
+            let i: usize = last.parse().ok()?;
+            let p = format!("{parent}.{}", i + 1);
+            model.get_module(&p).and_then(|n| n.downcast_ref::<BatchNorm2d>()).map(|_| p)
+        });
+        pairs.push((path, next));
+    }
+    let mut out = Vec::new();
+    for (path, bn_path) in pairs {
+        let layer = model
+            .get_module(&path)
+            .and_then(|m| m.downcast_ref::<QuantLayer>())
+            .ok_or_else(|| Error::invalid("to_integer", format!("no QuantLayer at {path}")))?;
+        let bn = bn_path.as_deref().and_then(|p| model.get_module(p)).and_then(|m| m.downcast_ref::<BatchNorm2d>());
+        let int = IntLayer::new(layer, bn)?;
+        out.push((path.clone(), int.is_ternary_kernel()));
+        model.replace_module(&path, Box::new(int))?;
+        if let Some(p) = bn_path {
+            model.replace_module(&p, Box::new(Identity))?;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prom::{quantize, ActQuant, PromConfig};
+    use layers::{Conv2d, Conv2dOptions, Linear};
+    use proptest::prelude::*;
+
+    /// A trained-looking quantized layer: LSQ's step set by one training pass on `x`.
+    fn trained(layer: Box<dyn Module>, wq: WeightQuant, act: ActQuant, x: &Tensor) -> QuantLayer {
+        let q = QuantLayer::wrap(layer, wq, act).unwrap();
+        q.forward(x, Mode::Train).unwrap();
+        q
+    }
+
+    /// The integer dot products of the fake-quantized layer's codes and weights, in f64 (exact
+    /// for these sizes), by the float convolution or product.
+    fn reference(q: &QuantLayer, x: &Tensor) -> Vec<i64> {
+        let (codes, _, _) = q.input_codes().unwrap().codes(x).unwrap();
+        let wq = q.quantized_weight().unwrap().detach();
+        let (w, _) = integer_weights(&wq, q.weight_quant().is_ternary()).unwrap();
+        let w = Tensor::from_vec(w.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), wq.shape()).unwrap();
+        let codes = codes.to_dtype(DType::F64).unwrap();
+        let y = match q.host_parts().0 {
+            Some(p) => codes.conv2d(&w, None, p).unwrap(),
+            None => codes.matmul(&w.t().unwrap()).unwrap(),
+        };
+        y.to_f64_vec().unwrap().into_iter().map(|v| v.round() as i64).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        /// The integer layer's `i32` accumulators equal the integer dot products of the codes
+        /// and weights QAT used, for ternary 1x1 (the add/subtract kernel) and int8 layers of
+        /// any kernel, stride, padding and groups, signed and unsigned LSQ and PACT inputs; and
+        /// the codes times their step are the fake-quantized input (bit for bit under LSQ).
+        #[test]
+        fn accumulators_equal_the_fake_quantized_dot_products(
+            (c, o, k, stride, pad, depthwise) in (1usize..4, 1usize..5, 1usize..4, 1usize..3, 0usize..2, any::<bool>()),
+            ternary in any::<bool>(), act in 0usize..3, hw in 3usize..7, seed in 0u64..1000,
+        ) {
+            let (c, o) = if depthwise { (c * 2, c * 2) } else { (c, o) };
+            let groups = if depthwise { c } else { 1 };
+            let params = Conv2dParams { stride: (stride, stride), padding: (pad, pad), groups, ..Conv2dParams::default() };
+            let conv = Conv2d::new(c, o, k, Conv2dOptions { params, bias: true }).unwrap();
+            let shift = if act == 0 { -0.5 } else { 0.3 }; // act 0: signed LSQ; 1: unsigned LSQ; 2: PACT
+            let x = Tensor::randn(&[2, c, hw, hw], seed).unwrap().add_scalar(shift).unwrap();
+            let x = if act == 0 { x } else { x.relu().unwrap() };
+            let aq = if act == 2 { ActQuant::Pact { alpha: 2.0 } } else { ActQuant::Lsq };
+            let wq = if ternary { WeightQuant::TernaryAbsmean } else { WeightQuant::Int8 };
+            let q = trained(Box::new(conv), wq, aq, &x);
+            let int = IntLayer::new(&q, None).unwrap();
+            prop_assert_eq!(int.is_ternary_kernel(), ternary && k == 1 && stride == 1 && pad == 0 && groups == 1);
+            let (acc, shape, step) = int.accumulators(&x).unwrap();
+            prop_assert_eq!(acc.iter().map(|&v| i64::from(v)).collect::<Vec<_>>(), reference(&q, &x));
+            prop_assert_eq!(&shape, &q.forward(&x, Mode::Eval).unwrap().shape().to_vec());
+            let (codes, _, _) = q.input_codes().unwrap().codes(&x).unwrap();
+            let (scaled, fake) = (
+                codes.mul_scalar(step).unwrap().to_vec::<f32>().unwrap(),
+                q.quantized_input(&x, Mode::Eval).unwrap().to_vec::<f32>().unwrap(),
+            );
+            if act == 2 {
+                // PACT rounds `q · α / 255` in that order: the same value to one rounding.
+                for (a, b) in scaled.iter().zip(&fake) {
+                    prop_assert!((a - b).abs() <= 2.0 * f32::EPSILON * b.abs(), "{} vs {}", a, b);
+                }
+            } else {
+                prop_assert_eq!(scaled, fake);
+            }
+        }
+    }
+
+    #[test]
+    fn linear_layers_accumulate_in_integers_too() {
+        let x = Tensor::randn(&[5, 7], 3).unwrap();
+        let q = trained(Box::new(Linear::new(7, 4, true)), WeightQuant::Int8, ActQuant::Lsq, &x);
+        let (acc, shape, _) = IntLayer::new(&q, None).unwrap().accumulators(&x).unwrap();
+        assert_eq!(shape, [5, 4]);
+        assert_eq!(acc.iter().map(|&v| i64::from(v)).collect::<Vec<_>>(), reference(&q, &x));
+    }
+
+    /// Folding: a layer followed by a trained BatchNorm gives the fake-quantized layer and the
+    /// BatchNorm's output to float rounding.
+    #[test]
+    fn folded_batch_norm_gives_the_layer_then_the_norm() {
+        let x = Tensor::randn(&[4, 3, 6, 6], 5).unwrap().relu().unwrap();
+        let conv = Conv2d::new(
+            3,
+            5,
+            3,
+            Conv2dOptions { params: Conv2dParams { padding: (1, 1), ..Default::default() }, bias: false },
+        )
+        .unwrap();
+        let q = trained(Box::new(conv), WeightQuant::Int8, ActQuant::Lsq, &x);
+        let bn = BatchNorm2d::new(5);
+        for _ in 0..3 {
+            bn.forward(
+                &q.forward(&x, Mode::Train).unwrap().mul_scalar(3.0).unwrap().add_scalar(0.7).unwrap(),
+                Mode::Train,
+            )
+            .unwrap();
+        }
+        let want = bn.forward(&q.forward(&x, Mode::Eval).unwrap(), Mode::Eval).unwrap().to_vec::<f32>().unwrap();
+        let got = IntLayer::new(&q, Some(&bn)).unwrap().forward(&x, Mode::Eval).unwrap().to_vec::<f32>().unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{g} vs {w}");
+        }
+    }
+
+    /// A QAT MobileNetV2 (CIFAR strides, width 0.25) and its integer form predict the same
+    /// classes, with logits equal to float rounding; the block 1x1 convolutions run on the
+    /// ternary kernel and every BatchNorm after a quantized layer is folded.
+    #[test]
+    fn integer_mobilenet_predicts_as_the_fake_quantized_one() {
+        let mut model =
+            layers::models::build_with("mobilenetv2-cifar", &layers::models::ModelOptions::new(10, 3, 0).width(0.25))
+                .unwrap();
+        let cfg = PromConfig { ternary: WeightQuant::TernaryAbsmean, act: ActQuant::Lsq, final_ternary: false };
+        quantize(model.as_mut(), &cfg).unwrap();
+        for s in 0..3 {
+            model.forward(&Tensor::randn(&[16, 3, 32, 32], s).unwrap(), Mode::Train).unwrap();
+        }
+        let x = Tensor::randn(&[32, 3, 32, 32], 9).unwrap();
+        let fake = model.forward(&x, Mode::Eval).unwrap();
+        let converted = to_integer(model.as_mut()).unwrap();
+        assert!(converted.iter().any(|(_, t)| *t) && converted.iter().any(|(_, t)| !*t));
+        assert!(model.named_modules().iter().all(|(_, m)| m.downcast_ref::<QuantLayer>().is_none()));
+        let int = model.forward(&x, Mode::Eval).unwrap();
+        assert_eq!(
+            int.argmax(1, false).unwrap().to_vec::<i64>().unwrap(),
+            fake.argmax(1, false).unwrap().to_vec::<i64>().unwrap()
+        );
+        let (f, i) = (fake.to_vec::<f32>().unwrap(), int.to_vec::<f32>().unwrap());
+        let scale = f.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for (a, b) in f.iter().zip(&i) {
+            assert!((a - b).abs() <= 1e-3 * scale, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn ttq_and_fixed_range_inputs_have_no_integer_form() {
+        let x = Tensor::randn(&[2, 3, 4, 4], 1).unwrap();
+        let conv = || Box::new(Conv2d::new(3, 2, 1, Conv2dOptions::default()).unwrap()) as Box<dyn Module>;
+        let ttq = trained(conv(), WeightQuant::TernaryTtq { t: 0.05 }, ActQuant::Lsq, &x);
+        assert!(IntLayer::new(&ttq, None).err().unwrap().to_string().contains("TTQ"));
+        let fixed = trained(conv(), WeightQuant::Int8, ActQuant::Fixed { lo: -1.0, hi: 1.0 }, &x);
+        assert!(IntLayer::new(&fixed, None).err().unwrap().to_string().contains("LSQ or PACT"));
+    }
+}
