@@ -6,6 +6,8 @@
 //!    forward passes in evaluation mode, interleaved rounds, medians. The QAT model is random
 //!    weights with LSQ steps and BatchNorm statistics from three training batches of random
 //!    images: timing does not depend on what the weights learned.
+//!    Also the sizes on disk of the integer checkpoint ([`methods::prom::save_integer`]) and
+//!    the float one.
 //! 2. The ternary 1x1 kernel (`i8` codes, `{−1, 0, 1}` weights, `i32` sums) against the f32 1x1
 //!    convolution and the int8 one on MobileNetV2's block pointwise shapes at 224x224, batch 1.
 //!
@@ -62,6 +64,16 @@ fn main() {
     let layers = to_integer(int.as_mut()).unwrap();
     let ternary = layers.iter().filter(|(_, t)| *t).count();
     println!("integer MobileNetV2: {} layers, {ternary} on the ternary kernel", layers.len());
+    let dir = std::env::temp_dir().join(format!("lamina-prom-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (bytes, weights) = methods::prom::save_integer(int.as_ref(), &dir.join("int.safetensors")).unwrap();
+    layers::state_dict::save_module(float.as_ref(), &dir.join("float.safetensors")).unwrap();
+    let float_bytes = std::fs::metadata(dir.join("float.safetensors")).unwrap().len();
+    println!(
+        "checkpoints: integer {bytes} bytes ({weights} of weights, 2-bit packed ternary and int8), float32 {float_bytes} bytes (x{:.2})",
+        float_bytes as f64 / bytes as f64
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
     println!("\n| MobileNetV2 (32x32) | batch | float ms | QAT (fake-quant) ms | integer ms | integer vs float |");
     println!("|---|---:|---:|---:|---:|---:|");
     for batch in [1usize, 64] {

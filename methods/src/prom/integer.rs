@@ -36,6 +36,11 @@ pub struct IntLayer {
     /// kernel's layout), `[C, O]` for a linear layer.
     weight: Buffer,
     ternary: bool,
+    /// Whether the weights are ternary (packed to 2 bits in checkpoints), on the ternary kernel
+    /// or not.
+    ternary_weights: bool,
+    /// The quantized layer's weight shape.
+    shape: Vec<usize>,
     codes: InputCodes,
     /// Per output channel: `scale · BatchNorm factor` (the codes' step joins it per call), and
     /// the bias after folding.
@@ -120,6 +125,33 @@ impl IntLayer {
         // The codes' step joins the multiplier per call ([`InputCodes::codes`] gives it).
         let mult_no_step: Vec<f64> = (0..o).map(|i| scales[i] * factor[i]).collect();
         let add: Vec<f32> = (0..o).map(|i| (factor[i] * bias[i] + shift[i]) as f32).collect();
+        IntLayer::assemble(conv, &shape, q, ternary, codes, mult_no_step.iter().map(|&m| m as f32).collect(), add)
+    }
+
+    /// The layer from its integer weights `q` (`shape`: the quantized layer's weight shape) and
+    /// per-channel requantization, choosing the ternary kernel for ternary 1x1 stride-1
+    /// convolutions.
+    fn assemble(
+        conv: Option<Conv2dParams>,
+        shape: &[usize],
+        q: Vec<i8>,
+        ternary: bool,
+        codes: InputCodes,
+        mult: Vec<f32>,
+        add: Vec<f32>,
+    ) -> Result<IntLayer> {
+        let o = shape[0];
+        if mult.len() != o || add.len() != o || q.len() != shape.iter().product::<usize>() {
+            return Err(Error::invalid(
+                "IntLayer",
+                format!(
+                    "{} weights, {} scales and {} shifts for a weight of shape {shape:?}",
+                    q.len(),
+                    mult.len(),
+                    add.len()
+                ),
+            ));
+        }
         let one_by_one = |p: &Conv2dParams| {
             shape.len() == 4
                 && shape[2] == 1
@@ -130,18 +162,55 @@ impl IntLayer {
         };
         let (weight, ternary_kernel) = match &conv {
             Some(p) if ternary && one_by_one(p) => (Tensor::from_vec(q, &[o, shape[1]])?, true),
-            Some(_) => (Tensor::from_vec(q, &shape)?, false),
-            None => (Tensor::from_vec(q, &shape)?.t()?.contiguous()?, false),
+            Some(_) => (Tensor::from_vec(q, shape)?, false),
+            None => (Tensor::from_vec(q, shape)?.t()?.contiguous()?, false),
         };
         Ok(IntLayer {
             conv,
             weight: Buffer::new(weight),
             ternary: ternary_kernel,
+            ternary_weights: ternary,
+            shape: shape.to_vec(),
             codes,
-            mult: mult_no_step.iter().map(|&m| m as f32).collect(),
+            mult,
             add,
             shift_terms: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The integer weights in the quantized layer's `[O, ...]` order.
+    fn weights_out_major(&self) -> Result<Vec<i8>> {
+        let w = self.weight.get();
+        match self.conv {
+            Some(_) => w.to_vec::<i8>(),
+            None => w.t()?.contiguous()?.to_vec::<i8>(),
+        }
+    }
+
+    /// The layer's part of an integer checkpoint, names relative to the layer: `weight` (`i8`)
+    /// or, for ternary weights, `weight_ternary` (`u8`, four 2-bit codes per byte, see
+    /// [`pack_ternary`]); `scale` and `shift` (`f32` `[O]`, the requantization without the
+    /// codes' step); `act_step` (`f32` `[1]`, LSQ's step or PACT's clip) and `act_kind` (`u8`
+    /// `[1]`: 0 unsigned LSQ, 1 signed LSQ, 2 PACT).
+    pub fn checkpoint_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let q = self.weights_out_major()?;
+        let weight = if self.ternary_weights {
+            let n = q.len();
+            ("weight_ternary".to_string(), Tensor::from_vec(pack_ternary(&q)?, &[n.div_ceil(4)])?)
+        } else {
+            ("weight".to_string(), Tensor::from_vec(q, &self.shape)?)
+        };
+        let (step, kind) = match &self.codes {
+            InputCodes::Lsq { step, signed } => (step.to_dtype(DType::F32)?.reshape(&[1])?, u8::from(*signed)),
+            InputCodes::Pact { alpha } => (alpha.to_dtype(DType::F32)?.reshape(&[1])?, 2),
+        };
+        Ok(vec![
+            weight,
+            ("scale".into(), Tensor::from_vec(self.mult.clone(), &[self.mult.len()])?),
+            ("shift".into(), Tensor::from_vec(self.add.clone(), &[self.add.len()])?),
+            ("act_step".into(), step),
+            ("act_kind".into(), Tensor::from_vec(vec![kind], &[1])?),
+        ])
     }
 
     /// Whether the layer runs on the add/subtract-only ternary kernel.
@@ -216,6 +285,9 @@ impl Module for IntLayer {
             let (m, a) = (self.mult[c] * step, self.add[c]);
             y.extend(chunk.iter().map(|&v| v as f32 * m + a));
         }
+        let taps = self.shape[1..].iter().product::<usize>() as u64;
+        let kind = if self.ternary { "ternary_conv1x1" } else { "int8" };
+        layers::mac::record(None, kind, acc.len() as u64 * taps, x.shape(), &shape);
         Tensor::from_vec(y, &shape)?.to_dtype(x.dtype())?.to_device(x.device())
     }
 
@@ -233,19 +305,7 @@ impl Module for IntLayer {
 /// (the next index; that BatchNorm becomes an [`Identity`]). Returns the converted paths, and
 /// whether each runs on the ternary kernel.
 pub fn to_integer(model: &mut dyn Module) -> Result<Vec<(String, bool)>> {
-    // Pair each quantized layer with the BatchNorm at the next index of its parent, if any.
-    let mut pairs: Vec<(String, Option<String>)> = Vec::new();
-    for (path, m) in model.named_modules() {
-        if m.downcast_ref::<QuantLayer>().is_none() {
-            continue;
-        }
-        let next = path.rsplit_once('.').and_then(|(parent, last)| {
-            let i: usize = last.parse().ok()?;
-            let p = format!("{parent}.{}", i + 1);
-            model.get_module(&p).and_then(|n| n.downcast_ref::<BatchNorm2d>()).map(|_| p)
-        });
-        pairs.push((path, next));
-    }
+    let pairs = quantized_layers(model);
     let mut out = Vec::new();
     for (path, bn_path) in pairs {
         let layer = model
@@ -261,6 +321,154 @@ pub fn to_integer(model: &mut dyn Module) -> Result<Vec<(String, bool)>> {
         }
     }
     Ok(out)
+}
+
+/// Four ternary weights per byte, two bits each from the low bits up: `0 → 00`, `+1 → 01`,
+/// `−1 → 10` (the last byte padded with zeros).
+///
+/// ```
+/// use methods::prom::integer::{pack_ternary, unpack_ternary};
+/// let q = [1i8, -1, 0, 1, -1];
+/// let packed = pack_ternary(&q).unwrap();
+/// assert_eq!(packed, [0b01_00_10_01, 0b10]);
+/// assert_eq!(unpack_ternary(&packed, 5).unwrap(), q);
+/// ```
+pub fn pack_ternary(q: &[i8]) -> Result<Vec<u8>> {
+    let mut out = vec![0u8; q.len().div_ceil(4)];
+    for (i, &v) in q.iter().enumerate() {
+        let code = match v {
+            0 => 0u8,
+            1 => 1,
+            -1 => 2,
+            _ => {
+                return Err(Error::invalid("pack_ternary", format!("weight {i} is {v}; ternary weights are -1, 0, 1")))
+            }
+        };
+        out[i / 4] |= code << (2 * (i % 4));
+    }
+    Ok(out)
+}
+
+/// The `n` ternary weights of [`pack_ternary`]'s bytes; the code `11` is an error.
+pub fn unpack_ternary(bytes: &[u8], n: usize) -> Result<Vec<i8>> {
+    if bytes.len() != n.div_ceil(4) {
+        return Err(Error::invalid("unpack_ternary", format!("{} bytes for {n} ternary weights", bytes.len())));
+    }
+    (0..n)
+        .map(|i| match (bytes[i / 4] >> (2 * (i % 4))) & 3 {
+            0 => Ok(0),
+            1 => Ok(1),
+            2 => Ok(-1),
+            _ => Err(Error::invalid("unpack_ternary", format!("weight {i} has the unused code 11"))),
+        })
+        .collect()
+}
+
+/// Writes the integer model `model` (after [`to_integer`]) to `path` (safetensors, atomically):
+/// every [`IntLayer`]'s [`IntLayer::checkpoint_tensors`] under its path. A model with float
+/// parameters or buffers left outside its integer layers is refused. Returns the bytes written
+/// and, of those, the weights' bytes (2 bits per ternary weight, 8 per int8 weight, each layer
+/// rounded up to whole bytes: the estimator's storage figure).
+pub fn save_integer(model: &dyn Module, path: &std::path::Path) -> Result<(u64, u64)> {
+    let op = "save_integer";
+    let mut tensors = Vec::new();
+    let mut weight_bytes = 0u64;
+    let mut covered = Vec::new();
+    for (p, m) in model.named_modules() {
+        if let Some(int) = m.downcast_ref::<IntLayer>() {
+            for (name, t) in int.checkpoint_tensors()? {
+                if name.starts_with("weight") {
+                    weight_bytes += t.numel() as u64;
+                }
+                tensors.push((format!("{p}.{name}"), t));
+            }
+            covered.push(format!("{p}."));
+        }
+    }
+    if tensors.is_empty() {
+        return Err(Error::invalid(op, "the model has no integer layers (run to_integer first)"));
+    }
+    let names =
+        model.named_parameters().into_iter().map(|(n, _)| n).chain(model.named_buffers().into_iter().map(|(n, _)| n));
+    for n in names {
+        if !covered.iter().any(|c| n.starts_with(c.as_str())) {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "{n} is a float tensor outside the integer layers; an integer checkpoint holds integer layers only"
+                ),
+            ));
+        }
+    }
+    let meta = HashMap::from([("format".to_string(), "lamina-prom-integer".to_string())]);
+    layers::state_dict::save_tensors(path, &tensors, &meta)?;
+    let bytes = std::fs::metadata(path).map_err(|e| Error::invalid(op, format!("{}: {e}", path.display())))?.len();
+    Ok((bytes, weight_bytes))
+}
+
+/// The integer form of the quantized model `model` (PROM's [`quantize`](super::quantize) of
+/// the architecture; trained or not) read from an integer checkpoint written by
+/// [`save_integer`]: each [`QuantLayer`] becomes the saved [`IntLayer`] and the BatchNorm after
+/// it an [`Identity`], as [`to_integer`] does. Returns the converted paths as [`to_integer`].
+pub fn load_integer(model: &mut dyn Module, path: &std::path::Path) -> Result<Vec<(String, bool)>> {
+    let op = "load_integer";
+    let file = layers::state_dict::load_tensors(path)?;
+    let get = |name: &str| -> Result<Tensor> {
+        file.get(name).cloned().ok_or_else(|| Error::invalid(op, format!("{}: no tensor {name}", path.display())))
+    };
+    let pairs = quantized_layers(model);
+    let mut out = Vec::new();
+    for (p, bn_path) in pairs {
+        let layer = model
+            .get_module(&p)
+            .and_then(|m| m.downcast_ref::<QuantLayer>())
+            .ok_or_else(|| Error::invalid(op, format!("no QuantLayer at {p}")))?;
+        let ternary = layer.weight_quant().is_ternary();
+        let shape = layer.latent_shape();
+        let n = shape.iter().product::<usize>();
+        let q = if ternary {
+            unpack_ternary(&get(&format!("{p}.weight_ternary"))?.to_vec::<u8>()?, n)?
+        } else {
+            let w = get(&format!("{p}.weight"))?;
+            if w.shape() != shape.as_slice() {
+                return Err(Error::shape(op, &shape, w.shape()));
+            }
+            w.to_vec::<i8>()?
+        };
+        let step = get(&format!("{p}.act_step"))?;
+        let codes = match get(&format!("{p}.act_kind"))?.to_vec::<u8>()?.first() {
+            Some(0) => InputCodes::Lsq { step, signed: false },
+            Some(1) => InputCodes::Lsq { step, signed: true },
+            Some(2) => InputCodes::Pact { alpha: step },
+            k => return Err(Error::invalid(op, format!("{p}.act_kind is {k:?}; expected 0, 1 or 2"))),
+        };
+        let (mult, add) = (get(&format!("{p}.scale"))?.to_vec::<f32>()?, get(&format!("{p}.shift"))?.to_vec::<f32>()?);
+        let int = IntLayer::assemble(layer.host_parts().0, &shape, q, ternary, codes, mult, add)?;
+        out.push((p.clone(), int.is_ternary_kernel()));
+        model.replace_module(&p, Box::new(int))?;
+        if let Some(b) = bn_path {
+            model.replace_module(&b, Box::new(Identity))?;
+        }
+    }
+    Ok(out)
+}
+
+/// Each [`QuantLayer`]'s path with the path of the BatchNorm at the next index of its parent,
+/// if there is one.
+fn quantized_layers(model: &dyn Module) -> Vec<(String, Option<String>)> {
+    let mut pairs = Vec::new();
+    for (path, m) in model.named_modules() {
+        if m.downcast_ref::<QuantLayer>().is_none() {
+            continue;
+        }
+        let next = path.rsplit_once('.').and_then(|(parent, last)| {
+            let i: usize = last.parse().ok()?;
+            let p = format!("{parent}.{}", i + 1);
+            model.get_module(&p).and_then(|n| n.downcast_ref::<BatchNorm2d>()).map(|_| p)
+        });
+        pairs.push((path, next));
+    }
+    pairs
 }
 
 #[cfg(test)]
@@ -306,7 +514,8 @@ mod tests {
         ) {
             let (c, o) = if depthwise { (c * 2, c * 2) } else { (c, o) };
             let groups = if depthwise { c } else { 1 };
-            let params = Conv2dParams { stride: (stride, stride), padding: (pad, pad), groups, ..Conv2dParams::default() };
+            let (stride2, padding) = ((stride, stride), (pad, pad));
+            let params = Conv2dParams { stride: stride2, padding, groups, ..Conv2dParams::default() };
             let conv = Conv2d::new(c, o, k, Conv2dOptions { params, bias: true }).unwrap();
             let shift = if act == 0 { -0.5 } else { 0.3 }; // act 0: signed LSQ; 1: unsigned LSQ; 2: PACT
             let x = Tensor::randn(&[2, c, hw, hw], seed).unwrap().add_scalar(shift).unwrap();
@@ -400,6 +609,68 @@ mod tests {
         for (a, b) in f.iter().zip(&i) {
             assert!((a - b).abs() <= 1e-3 * scale, "{a} vs {b}");
         }
+    }
+
+    /// The integer checkpoint: written, read into a fresh (untrained) quantized model, the same
+    /// outputs bit for bit; its weights take exactly the estimator's storage (2 bits per ternary
+    /// weight, 8 per int8 weight, rounded up to bytes per layer), and the rest of the file is
+    /// the per-channel requantization, the activation steps and the header.
+    #[test]
+    fn integer_checkpoint_round_trips_at_the_estimator_s_size() {
+        let opts = layers::models::ModelOptions::new(10, 3, 0).width(0.25);
+        let cfg = PromConfig { ternary: WeightQuant::TernaryAbsmean, act: ActQuant::Lsq, final_ternary: false };
+        let mut model = layers::models::build_with("mobilenetv2-cifar", &opts).unwrap();
+        let layers = quantize(model.as_mut(), &cfg).unwrap();
+        for s in 0..2 {
+            model.forward(&Tensor::randn(&[8, 3, 32, 32], s).unwrap(), Mode::Train).unwrap();
+        }
+        let costs = crate::prom::layer_costs(model.as_ref(), &[1, 3, 32, 32]).unwrap();
+        to_integer(model.as_mut()).unwrap();
+        let dir = std::env::temp_dir().join(format!("lamina-prom-int-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("int.safetensors");
+        let (bytes, weight_bytes) = save_integer(model.as_ref(), &path).unwrap();
+        let want: u64 = costs
+            .iter()
+            .map(|(name, _, weights)| {
+                let ternary = layers.iter().any(|(p, t)| p == name && *t);
+                let p = if ternary { crate::prom::Precision::Ternary } else { crate::prom::Precision::Int8 };
+                (weights * p.weight_bits()).div_ceil(8)
+            })
+            .sum();
+        assert_eq!(weight_bytes, want);
+        let header = u64::from_le_bytes(std::fs::read(&path).unwrap()[..8].try_into().unwrap());
+        let channels: u64 = costs
+            .iter()
+            .map(|(name, _, _)| {
+                model.get_module(name).map_or(0, |m| m.downcast_ref::<IntLayer>().map_or(0, |l| l.mult.len() as u64))
+            })
+            .sum();
+        assert_eq!(bytes, 8 + header + weight_bytes + 8 * channels + 5 * layers.len() as u64);
+        let mut fresh =
+            layers::models::build_with("mobilenetv2-cifar", &layers::models::ModelOptions::new(10, 3, 5).width(0.25))
+                .unwrap();
+        quantize(fresh.as_mut(), &cfg).unwrap();
+        let loaded = load_integer(fresh.as_mut(), &path).unwrap();
+        assert_eq!(loaded.len(), layers.len());
+        let x = Tensor::randn(&[4, 3, 32, 32], 11).unwrap();
+        assert_eq!(
+            fresh.forward(&x, Mode::Eval).unwrap().to_vec::<f32>().unwrap(),
+            model.forward(&x, Mode::Eval).unwrap().to_vec::<f32>().unwrap()
+        );
+        // A model with float tensors outside its integer layers has no integer checkpoint.
+        let float = layers::models::build_with("mobilenetv2-cifar", &opts).unwrap();
+        assert!(save_integer(float.as_ref(), &dir.join("f.safetensors")).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn ternary_packing_round_trips_and_rejects_bad_codes() {
+        let q: Vec<i8> = (0..37).map(|i| [0i8, 1, -1][(i * 7) % 3]).collect();
+        assert_eq!(unpack_ternary(&pack_ternary(&q).unwrap(), 37).unwrap(), q);
+        assert!(pack_ternary(&[2]).is_err());
+        assert!(unpack_ternary(&[0b11], 1).is_err());
+        assert!(unpack_ternary(&[0, 0], 1).is_err());
     }
 
     #[test]

@@ -257,6 +257,11 @@ impl QuantLayer {
         }
     }
 
+    /// The shape of the latent (and quantized) weight.
+    pub fn latent_shape(&self) -> Vec<usize> {
+        self.latent().tensor().shape().to_vec()
+    }
+
     /// The convolution's geometry (`None` for a linear layer) and the layer's bias, if any.
     pub fn host_parts(&self) -> (Option<autograd::Conv2dParams>, Option<Tensor>) {
         match &self.host {

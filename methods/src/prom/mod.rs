@@ -3,8 +3,8 @@
 //! training. The spec (`shared/papers/prom.md`) is a reconstruction from the abstract; every
 //! choice below it marks as such is an option here.
 //!
-//! Built so far (issue 26 is open: fast integer kernels (VNNI int8, vectorized ternary), the
-//! 2-bit packed checkpoint and the CIFAR-10 float-vs-QAT runs remain):
+//! Built so far (issue 26 is open: fast integer kernels (VNNI int8, vectorized ternary) and the
+//! CIFAR-10 float-vs-QAT runs remain):
 //!
 //! - [`quant`]: the fake quantizers with their straight-through gradients: ternary absmean
 //!   (default), TWN and TTQ; symmetric per-channel int8 weights; LSQ (default), PACT and
@@ -18,7 +18,9 @@
 //! - [`integer`]: the integer inference form ([`to_integer`], [`IntLayer`]): input codes as QAT
 //!   made them, ternary 1x1 convolutions on the backend's add/subtract kernel, int8 x int8 -> i32
 //!   elsewhere, BatchNorm folded into the per-channel requantization; accumulators equal to the
-//!   fake-quantized model's integer dot products, same predictions (tests). Timings:
+//!   fake-quantized model's integer dot products, same predictions (tests); integer checkpoints
+//!   ([`save_integer`], [`load_integer`]) with 2-bit packed ternary weights, whose weight bytes
+//!   are the estimator's storage figure exactly (test). Timings:
 //!   `methods/results/prom-infer/` (correct, and 10x slower than float: the integer kernels are
 //!   not tuned yet).
 //! - [`energy`]: the energy and storage estimator over the MAC counter's layers, with the 45 nm
@@ -43,7 +45,7 @@ pub mod quant;
 mod tests;
 
 pub use energy::{block_pointwise_convs, estimate, layer_costs, Accumulator, EnergyReport, EnergyTable, Precision};
-pub use integer::{to_integer, IntLayer};
+pub use integer::{load_integer, save_integer, to_integer, IntLayer};
 pub use layer::{ActQuant, InputCodes, QuantLayer, WeightQuant};
 pub use method::{quantize, Prom, PromConfig, SPECS};
 pub use quant::{
