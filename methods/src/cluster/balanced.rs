@@ -8,7 +8,7 @@
 use autograd::{Error, Result};
 
 use super::distance::sq_dist;
-use super::kmeans::{seed_plus_plus, update};
+use super::kmeans::iterate;
 use super::{KmeansOptions, Points};
 
 /// Labels `0..k` of `points` with every cluster of `floor(n / k)` or `ceil(n / k)` points,
@@ -27,9 +27,7 @@ pub fn balanced_kmeans(points: Points<'_>, opts: KmeansOptions) -> Result<(Vec<i
     if k == 0 || k > n {
         return Err(Error::invalid("balanced_kmeans", format!("k = {k} must be in 1..={n} (the number of points)")));
     }
-    let mut centers = seed_plus_plus(points, k, opts.seed);
-    let mut labels = vec![-1i64; n];
-    for _ in 0..opts.max_iter.max(1) {
+    Ok(iterate(points, &opts, &mut |centers| {
         // Every (distance, point, center), nearest first.
         let mut pairs: Vec<(f64, usize, usize)> = Vec::with_capacity(n * k);
         for i in 0..n {
@@ -54,12 +52,6 @@ pub fn balanced_kmeans(points: Points<'_>, opts: KmeansOptions) -> Result<(Vec<i
                 new[i] = c as i64;
             }
         }
-        let changed = new != labels;
-        labels = new;
-        centers = update(points, &labels, &centers, k);
-        if !changed {
-            break;
-        }
-    }
-    Ok((labels, centers))
+        new
+    }))
 }

@@ -40,10 +40,21 @@ pub fn kmeans(points: Points<'_>, opts: KmeansOptions) -> Result<(Vec<i64>, Vec<
     if k == 0 || k > n {
         return Err(Error::invalid("kmeans", format!("k = {k} must be in 1..={n} (the number of points)")));
     }
+    Ok(iterate(points, &opts, &mut |centers| assign(points, centers, k)))
+}
+
+/// k-means++ seeding, then up to `opts.max_iter` rounds of `assign` (labels of the points for
+/// the current centers) and the means of the labelled points, until the labels stop changing.
+pub(crate) fn iterate(
+    points: Points<'_>,
+    opts: &KmeansOptions,
+    assign: &mut dyn FnMut(&[f32]) -> Vec<i64>,
+) -> (Vec<i64>, Vec<f32>) {
+    let k = opts.k;
     let mut centers = seed_plus_plus(points, k, opts.seed);
-    let mut labels = vec![-1i64; n];
+    let mut labels = vec![-1i64; points.len()];
     for _ in 0..opts.max_iter.max(1) {
-        let new = assign(points, &centers, k);
+        let new = assign(&centers);
         let changed = new != labels;
         labels = new;
         centers = update(points, &labels, &centers, k);
@@ -51,7 +62,7 @@ pub fn kmeans(points: Points<'_>, opts: KmeansOptions) -> Result<(Vec<i64>, Vec<
             break;
         }
     }
-    Ok((labels, centers))
+    (labels, centers)
 }
 
 /// k-means++: the first center uniformly, each next one with probability proportional to the

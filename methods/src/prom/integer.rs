@@ -305,15 +305,24 @@ impl Module for IntLayer {
 /// (the next index; that BatchNorm becomes an [`Identity`]). Returns the converted paths, and
 /// whether each runs on the ternary kernel.
 pub fn to_integer(model: &mut dyn Module) -> Result<Vec<(String, bool)>> {
-    let pairs = quantized_layers(model);
+    convert(model, "to_integer", &mut |_, layer, bn| IntLayer::new(layer, bn))
+}
+
+/// How [`convert`] builds a layer: from its path, the quantized layer and the BatchNorm after it.
+type MakeIntLayer<'a> = dyn FnMut(&str, &QuantLayer, Option<&BatchNorm2d>) -> Result<IntLayer> + 'a;
+
+/// Replaces every [`QuantLayer`] of `model` by the [`IntLayer`] `make` builds from its path, the
+/// layer and the BatchNorm after it (which becomes an [`Identity`]); the converted paths, and
+/// whether each runs on the ternary kernel.
+fn convert(model: &mut dyn Module, op: &'static str, make: &mut MakeIntLayer<'_>) -> Result<Vec<(String, bool)>> {
     let mut out = Vec::new();
-    for (path, bn_path) in pairs {
+    for (path, bn_path) in quantized_layers(model) {
         let layer = model
             .get_module(&path)
             .and_then(|m| m.downcast_ref::<QuantLayer>())
-            .ok_or_else(|| Error::invalid("to_integer", format!("no QuantLayer at {path}")))?;
+            .ok_or_else(|| Error::invalid(op, format!("no QuantLayer at {path}")))?;
         let bn = bn_path.as_deref().and_then(|p| model.get_module(p)).and_then(|m| m.downcast_ref::<BatchNorm2d>());
-        let int = IntLayer::new(layer, bn)?;
+        let int = make(&path, layer, bn)?;
         out.push((path.clone(), int.is_ternary_kernel()));
         model.replace_module(&path, Box::new(int))?;
         if let Some(p) = bn_path {
@@ -416,13 +425,7 @@ pub fn load_integer(model: &mut dyn Module, path: &std::path::Path) -> Result<Ve
     let get = |name: &str| -> Result<Tensor> {
         file.get(name).cloned().ok_or_else(|| Error::invalid(op, format!("{}: no tensor {name}", path.display())))
     };
-    let pairs = quantized_layers(model);
-    let mut out = Vec::new();
-    for (p, bn_path) in pairs {
-        let layer = model
-            .get_module(&p)
-            .and_then(|m| m.downcast_ref::<QuantLayer>())
-            .ok_or_else(|| Error::invalid(op, format!("no QuantLayer at {p}")))?;
+    convert(model, op, &mut |p, layer, _| {
         let ternary = layer.weight_quant().is_ternary();
         let shape = layer.latent_shape();
         let n = shape.iter().product::<usize>();
@@ -443,14 +446,8 @@ pub fn load_integer(model: &mut dyn Module, path: &std::path::Path) -> Result<Ve
             k => return Err(Error::invalid(op, format!("{p}.act_kind is {k:?}; expected 0, 1 or 2"))),
         };
         let (mult, add) = (get(&format!("{p}.scale"))?.to_vec::<f32>()?, get(&format!("{p}.shift"))?.to_vec::<f32>()?);
-        let int = IntLayer::assemble(layer.host_parts().0, &shape, q, ternary, codes, mult, add)?;
-        out.push((p.clone(), int.is_ternary_kernel()));
-        model.replace_module(&p, Box::new(int))?;
-        if let Some(b) = bn_path {
-            model.replace_module(&b, Box::new(Identity))?;
-        }
-    }
-    Ok(out)
+        IntLayer::assemble(layer.host_parts().0, &shape, q, ternary, codes, mult, add)
+    })
 }
 
 /// Each [`QuantLayer`]'s path with the path of the BatchNorm at the next index of its parent,
