@@ -11,9 +11,9 @@
 //! the `k` selected planes for the branch and the scores.
 //!
 //! The forward kernels are profiler scopes of their op's name (the backward rules are timed as
-//! every rule is). Where the kernels run is decided in one place ([`fused`]): contiguous or not, f32 and f64 on
-//! the CPU. Elsewhere (CUDA tensors) both ops are the composite of tensor ops they replace,
-//! which the tests also hold the kernels against.
+//! every rule is). Where the kernels run is decided in one place ([`fused`]): f32 and f64 on
+//! the CPU, contiguous or not. Elsewhere (CUDA tensors) both ops are the composite of tensor ops
+//! they replace, which the tests also hold the kernels against.
 
 use autograd::backends::{FloatElement, Storage};
 use autograd::{profile, BackwardOp, DType, Device, Error, Result, Tensor};
@@ -128,7 +128,7 @@ impl GatherBackward {
         let hw = self.shape[2] * self.shape[3];
         let (c, k) = (self.c, self.k);
         let mut dx = vec![T::zero(); self.shape.iter().product()];
-        if hw > 0 {
+        if hw > 0 && c > 0 {
             dx.par_chunks_mut(c * hw).enumerate().for_each(|(s, d)| {
                 for j in 0..k {
                     let ch = self.idx[s * k + j];
