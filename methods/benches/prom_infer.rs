@@ -15,7 +15,8 @@
 //! RAYON_NUM_THREADS=2 cargo bench -p methods --bench prom_infer
 //! ```
 //!
-//! `PROM_ROUNDS` (default 9).
+//! `PROM_ROUNDS` (default 9); `PROM_PROFILE` set: one more integer forward pass at batch 64
+//! under the op profiler.
 
 use std::time::Instant;
 
@@ -89,6 +90,22 @@ fn main() {
         }
         let (f, q, i) = (median(tf), median(tq), median(ti));
         println!("| forward | {batch} | {f:.2} | {q:.2} | {i:.2} | x{:.2} |", i / f);
+    }
+    if std::env::var_os("PROM_PROFILE").is_some() {
+        let x = Tensor::randn(&[64, 3, 32, 32], 7).unwrap();
+        let (_, r) = autograd::profile::measure(|| no_grad(|| int.forward(&x, Mode::Eval)));
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "\nprofile of the integer model, batch 64: {:.1} ms, {:.1} ms in ops",
+            ms(r.elapsed),
+            ms(r.attributed())
+        );
+        for op in r.ops.iter().take(12) {
+            println!("  {:<24} {:>5} calls {:>8.1} ms", op.name, op.calls, ms(op.time));
+        }
+        for a in r.algorithms.iter().take(6) {
+            println!("  {:<24} by {:<10} {:>5} calls {:>8.1} ms", a.op, a.algorithm, a.calls, ms(a.time));
+        }
     }
     // The pointwise kernels alone.
     println!("\n| 1x1 conv, 224x224 batch 1 | f32 ms | int8 ms | ternary ms | ternary vs f32 |");

@@ -221,6 +221,19 @@ fn hot_float_unary<T: FloatElement>(op: UnaryOp, v: &[T], l: &Layout) -> Option<
         UnaryOp::Sqrt => map1(v, l, |x: T| x.sqrt()),
         UnaryOp::Rsqrt => map1(v, l, move |x: T| one / x.sqrt()),
         UnaryOp::Recip => map1(v, l, move |x: T| one / x),
+        UnaryOp::Round => map1(v, l, super::scalar::round_half_even),
+        UnaryOp::Clamp { min, max } => {
+            let (lo, hi) = (T::from_f64(min), T::from_f64(max));
+            map1(v, l, move |x: T| {
+                if x < lo {
+                    lo
+                } else if x > hi {
+                    hi
+                } else {
+                    x
+                }
+            })
+        }
         _ => return None,
     })
 }

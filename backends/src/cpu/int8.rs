@@ -1,9 +1,11 @@
 //! Integer kernels for quantized inference: i8 x i8 -> i32 GEMM and the ternary 1x1 convolution.
 //!
-//! [`gemm_i8`] packs a panel of `B` into a contiguous row-major block so its inner loop (`c[i, j]
-//! += a[i, p] * b[p, j]` over `j`, loop order i-p-j) is unit-stride and auto-vectorizes
-//! (sign-extend, multiply in i16 lanes, where the product is exact, widen and add in i32). It is single-threaded: `matmul` parallelizes over
-//! the batch.
+//! [`gemm_i8`] runs the VNNI kernel where the CPU has AVX-512 VNNI (`int8_vnni`, threaded over
+//! row groups; `LAMINA_NO_VNNI` turns it off). Otherwise it packs a panel of `B` into a
+//! contiguous row-major block so its inner loop (`c[i, j] += a[i, p] * b[p, j]` over `j`, loop
+//! order i-p-j) is unit-stride and auto-vectorizes (sign-extend, multiply in i16 lanes, where the
+//! product is exact, widen and add in i32); that path is single-threaded: `matmul` parallelizes
+//! over the batch.
 //!
 //! [`ternary_conv1x1`] multiplies by nothing: for each output channel it lists the input channels
 //! whose weight is +1 and those whose weight is −1, then adds and subtracts whole `H*W` planes.
@@ -21,6 +23,10 @@ const KC: usize = 256;
 /// `C = A B` for i8 operands with i32 accumulation (wrapping on overflow); `c` is row-major
 /// `m x n`. `A` and `B` may have any strides.
 pub(crate) fn gemm_i8(m: usize, k: usize, n: usize, a: MatRef<'_, i8>, b: MatRef<'_, i8>, c: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::isa::use_avx512_vnni() {
+        return super::int8_vnni::gemm_i8_vnni(m, k, n, a, b, c);
+    }
     let c = &mut c[..m * n];
     c.fill(0);
     if m == 0 || n == 0 || k == 0 {

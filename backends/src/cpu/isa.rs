@@ -18,3 +18,21 @@ pub(crate) fn use_avx512_vl() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     false
 }
+
+/// Whether the CPU runs the int8 GEMM's VNNI kernel: AVX-512F, BW and VNNI (`vpdpbusd`, four
+/// byte products summed into each 32-bit lane).
+/// `LAMINA_NO_VNNI` (set to anything, read once) keeps the portable kernel, for comparisons.
+pub(crate) fn use_avx512_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *VNNI.get_or_init(|| {
+            std::env::var_os("LAMINA_NO_VNNI").is_none()
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vnni")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}

@@ -17,6 +17,8 @@ mod fft;
 mod gemm;
 pub(crate) mod indexing;
 mod int8;
+#[cfg(target_arch = "x86_64")]
+mod int8_vnni;
 mod isa;
 #[cfg(target_arch = "x86_64")]
 mod mask16;

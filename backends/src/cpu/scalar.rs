@@ -133,16 +133,18 @@ fn sigmoid<T: FloatElement>(x: T) -> T {
 }
 
 #[inline(always)]
-fn round_half_even<T: FloatElement>(x: T) -> T {
-    let r = x.round();
-    if (x - x.trunc()).abs() == T::from_f32(0.5) {
-        // A tie: round() went away from zero; step back if that made it odd.
-        let two = T::from_f32(2.0);
-        if (r / two).fract() != T::zero() {
-            return r - x.signum();
-        }
+pub(crate) fn round_half_even<T: FloatElement>(x: T) -> T {
+    // For a magnitude `a` below 2^p (p the mantissa bits), `a + 2^p` lies in [2^p, 2^(p+1)),
+    // where floats are the integers: the addition itself rounds `a`, to nearest with ties to
+    // even (the default rounding mode), and taking 2^p off again is exact. From 2^p on every
+    // float is an integer. The sign is put back afterwards (-0.3 -> -0).
+    let limit = T::one() / T::epsilon();
+    let a = x.abs();
+    if a < limit {
+        ((a + limit) - limit).copysign(x)
+    } else {
+        x
     }
-    r
 }
 
 /// The activation backward ops: `g · f'(x)`, `g` the output gradient, `x` the input.
@@ -335,6 +337,33 @@ mod tests {
             assert_eq!(f64::unary(UnaryOp::Round, *x).unwrap(), w, "round({x})");
             assert_eq!(f32::unary(UnaryOp::Round, *x as f32).unwrap(), w as f32, "round({x})");
         }
+    }
+
+    /// The magic-number rounding equals the standard library's ties-to-even rounding bit for
+    /// bit (signed zeros included) over ties, fractions, magnitudes up to and past 2^p, and the
+    /// non-finite values.
+    #[test]
+    fn round_matches_round_ties_even_bit_for_bit() {
+        let mut xs: Vec<f64> =
+            vec![0.0, -0.0, 0.49999999999999994, 4503599627370495.5, 4503599627370497.0, 1e300, -1e300];
+        xs.extend([f64::INFINITY, f64::NEG_INFINITY, f64::MIN_POSITIVE, -f64::MIN_POSITIVE]);
+        for i in -4000..4000 {
+            xs.push(f64::from(i) * 0.25);
+            xs.push(f64::from(i) * 0.37 + 1e-9);
+            xs.push(f64::from(i) * 4096.5);
+        }
+        for e in 0..70 {
+            for d in [-1.0, -0.5, 0.0, 0.5, 1.0] {
+                xs.push(2f64.powi(e) + d);
+                xs.push(-(2f64.powi(e) + d));
+            }
+        }
+        for &x in &xs {
+            assert_eq!(round_half_even(x).to_bits(), x.round_ties_even().to_bits(), "f64 round({x})");
+            let y = x as f32;
+            assert_eq!(round_half_even(y).to_bits(), y.round_ties_even().to_bits(), "f32 round({y})");
+        }
+        assert!(round_half_even(f64::NAN).is_nan() && round_half_even(f32::NAN).is_nan());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! training. The spec (`shared/papers/prom.md`) is a reconstruction from the abstract; every
 //! choice below it marks as such is an option here.
 //!
-//! Built so far (issue 26 is open: fast integer kernels (VNNI int8, vectorized ternary) and the
-//! CIFAR-10 float-vs-QAT runs remain):
+//! Built so far (issue 26 is open: fast ternary and depthwise integer kernels and the CIFAR-10
+//! float-vs-QAT runs remain):
 //!
 //! - [`quant`]: the fake quantizers with their straight-through gradients: ternary absmean
 //!   (default), TWN and TTQ; symmetric per-channel int8 weights; LSQ (default), PACT and
@@ -21,8 +21,8 @@
 //!   fake-quantized model's integer dot products, same predictions (tests); integer checkpoints
 //!   ([`save_integer`], [`load_integer`]) with 2-bit packed ternary weights, whose weight bytes
 //!   are the estimator's storage figure exactly (test). Timings:
-//!   `methods/results/prom-infer/` (correct, and 10x slower than float: the integer kernels are
-//!   not tuned yet).
+//!   `methods/results/prom-infer/` (correct, and 8-11x slower than float: the int8 GEMM runs on
+//!   VNNI, but the ternary and depthwise kernels are not tuned yet).
 //! - [`energy`]: the energy and storage estimator over the MAC counter's layers, with the 45 nm
 //!   table as default and the accounting written down; [`block_pointwise_convs`] picks PROM's
 //!   ternary layers of a MobileNetV2.
