@@ -51,6 +51,7 @@ pub mod console;
 pub mod data;
 pub mod haste;
 pub mod hparams;
+pub mod ip;
 pub mod metrics;
 pub mod moee;
 pub mod plot;

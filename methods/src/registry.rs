@@ -381,6 +381,7 @@ pub fn all() -> Vec<&'static MethodSpec> {
     let mut v = vec![&BASELINE];
     v.extend(crate::swd::SPECS.iter());
     v.extend(crate::sparse::SPECS.iter());
+    v.extend(crate::ip::SPECS.iter());
     v.extend(crate::sbn::SPECS.iter());
     v.extend(crate::wc::SPECS.iter());
     v.extend(crate::sr::SPECS.iter());

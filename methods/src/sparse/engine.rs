@@ -65,6 +65,17 @@ impl Prunable {
 /// gives each its fixed part from its index and path. Returns the wrapped paths. A selection
 /// that matches nothing is an error.
 pub fn wrap(model: &mut dyn Module, prunable: &Prunable, fixed: &dyn Fn(usize, &str) -> Fixed) -> Result<Vec<String>> {
+    wrap_each(model, prunable, &mut |i, path, old| MaskedLayer::wrap(old, fixed(i, path)))
+}
+
+/// Replaces every prunable layer of `model` by what `make` builds from its index, path and
+/// module (a [`MaskedLayer`] with the parametrization the method needs). Returns the wrapped
+/// paths. A selection that matches nothing is an error.
+pub fn wrap_each(
+    model: &mut dyn Module,
+    prunable: &Prunable,
+    make: &mut dyn FnMut(usize, &str, Box<dyn Module>) -> Result<MaskedLayer>,
+) -> Result<Vec<String>> {
     let paths = prunable.paths(model);
     if paths.is_empty() {
         return Err(Error::invalid("sparse", format!("no prunable layer selected by {prunable:?}")));
@@ -74,9 +85,9 @@ pub fn wrap(model: &mut dyn Module, prunable: &Prunable, fixed: &dyn Fn(usize, &
         Select::all().of_type::<Conv2d>().of_type::<Linear>().filter(move |p, _| chosen.iter().any(|c| c == p));
     let mut i = 0;
     replace(model, &select, &mut |path, old| {
-        let f = fixed(i, path);
+        let layer = make(i, path, old)?;
         i += 1;
-        Ok(Box::new(MaskedLayer::wrap(old, f)?))
+        Ok(Box::new(layer))
     })
 }
 

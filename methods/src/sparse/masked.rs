@@ -37,9 +37,25 @@ pub trait Parametrization: Send + Sync {
     fn weight(&self, masked: &Tensor) -> Result<Tensor>;
     /// The shape of the trainable tensor for a layer weight of shape `weight_shape`.
     fn trainable_shape(&self, weight_shape: &[usize]) -> Vec<usize>;
-    /// Buffers of the map (a basis), saved under the layer's names (`weight_basis`).
+    /// The trainable tensor's start for a layer whose weight is `weight` (detached): the
+    /// weight itself for the identity, its coordinates in the basis for a basis change (so the
+    /// wrapped layer computes what the plain one did).
+    fn initial_values(&self, weight: &Tensor) -> Result<Tensor>;
+    /// Trainable tensors of the map (a learned basis), saved under the layer's names with a
+    /// `weight_` prefix (`weight_basis`).
+    fn params(&self) -> Vec<(String, Param)> {
+        Vec::new()
+    }
+    /// Fixed tensors of the map (a frozen basis), saved under the layer's names with a
+    /// `weight_` prefix.
     fn buffers(&self) -> Vec<(String, Buffer)> {
         Vec::new()
+    }
+    /// The layer's sparse execution form when the map has one of its own (interspace pruning's
+    /// basis convolution followed by a sparse 1x1 convolution); `None` runs the effective
+    /// weight on the sparse convolution kernel.
+    fn sparse_form(&self, _layer: &MaskedLayer) -> Result<Option<Box<dyn Module>>> {
+        Ok(None)
     }
     /// A short name for summaries (`identity`).
     fn name(&self) -> &'static str;
@@ -55,6 +71,9 @@ impl Parametrization for IdentityParam {
     }
     fn trainable_shape(&self, weight_shape: &[usize]) -> Vec<usize> {
         weight_shape.to_vec()
+    }
+    fn initial_values(&self, weight: &Tensor) -> Result<Tensor> {
+        Ok(weight.clone())
     }
     fn name(&self) -> &'static str {
         "identity"
@@ -133,9 +152,9 @@ impl MaskedLayer {
         MaskedLayer::wrap_with(module, fixed, Box::new(IdentityParam))
     }
 
-    /// [`MaskedLayer::wrap`] with another parametrization: the trainable tensor starts as zeros
-    /// of [`Parametrization::trainable_shape`] unless the map is the identity (then it is the
-    /// layer's weight).
+    /// [`MaskedLayer::wrap`] with another parametrization: the trainable tensor starts as
+    /// [`Parametrization::initial_values`] of the layer's weight, held by the layer's own
+    /// weight parameter when the shapes agree (always for the identity).
     pub fn wrap_with(module: Box<dyn Module>, fixed: Fixed, param: Box<dyn Parametrization>) -> Result<MaskedLayer> {
         let type_name = module.type_name();
         let any = module.into_any();
@@ -157,7 +176,22 @@ impl MaskedLayer {
         };
         let w = weight.leaf();
         let shape = param.trainable_shape(w.shape());
-        let values = if param.name() == "identity" { weight } else { Param::new(Tensor::zeros(&shape)) };
+        let values = if param.name() == "identity" {
+            weight
+        } else {
+            let v = no_grad(|| param.initial_values(&w.detach()))?;
+            if v.shape() != shape.as_slice() {
+                return Err(Error::shape("MaskedLayer::wrap", &shape, v.shape()));
+            }
+            if v.shape() == w.shape() {
+                // The host's own parameter holds the values, so the MAC trace and every
+                // name-keyed tool still find the layer under `weight`.
+                weight.set_data(&v)?;
+                weight
+            } else {
+                Param::new(v)
+            }
+        };
         let (fixed_buf, seed) = match fixed {
             Fixed::Zero => (None, None),
             Fixed::Seeded(seed) => {
@@ -329,6 +363,7 @@ impl Module for MaskedLayer {
 
     fn params(&self) -> Vec<(String, Param)> {
         let mut v = vec![("weight".to_string(), self.values.clone())];
+        v.extend(self.param.params().into_iter().map(|(n, p)| (format!("weight_{n}"), p)));
         v.extend(self.bias().map(|b| ("bias".to_string(), b.clone())));
         v
     }

@@ -20,10 +20,10 @@ use serde_json::json;
 
 use super::allocation::{masks_from_scores, Allocation};
 use super::engine::{
-    apply_masks, counts, current_masks, deep_copy, mask_gradients, masked_layers, require_masked, to_f32, wrap,
+    apply_masks, counts, current_masks, deep_copy, mask_gradients, masked_layers, require_masked, to_f32, wrap_each,
     Prunable,
 };
-use super::masked::Fixed;
+use super::masked::{Fixed, MaskedLayer};
 use super::schedule::dsr::Dsr;
 use super::schedule::imp::{imp_masks, ImpPlan, Rewind};
 use super::schedule::rigl::{noise, rigl_layer_update, RiglSchedule};
@@ -134,6 +134,22 @@ pub struct SparseConfig {
     pub freeze_seed: u32,
     /// The sparse execution path of the inference form.
     pub exec: super::exec::ExecChoice,
+    /// Interspace pruning: the filter basis of the KxK convolutions (`None`: standard pruning
+    /// of raw weights).
+    pub ip: Option<crate::ip::IpConfig>,
+}
+
+impl SparseConfig {
+    /// The masked layer replacing prunable layer `index` (`module`): a filter-basis
+    /// parametrization under interspace pruning where the layer has one
+    /// ([`crate::ip::IpConfig::parametrization`]), the identity otherwise, with fixed part
+    /// `fixed`.
+    pub fn masked_layer(&self, index: usize, module: Box<dyn Module>, fixed: Fixed) -> Result<MaskedLayer> {
+        match &self.ip {
+            Some(ip) => ip.masked_layer(index, module, fixed),
+            None => MaskedLayer::wrap(module, fixed),
+        }
+    }
 }
 
 /// The seed of masked layer `index` under the network seed `seed` (FreezeNet's frozen part).
@@ -329,12 +345,12 @@ impl Method for SparseMethod {
     fn prepare(&mut self, model: &mut Box<dyn Module>, _run: &RunInfo) -> Result<()> {
         let seed = self.cfg.freeze_seed;
         let freezing = !self.cfg.kind.prunes();
-        wrap(model.as_mut(), &self.cfg.prunable, &|i, _| {
-            if freezing {
-                Fixed::Seeded(layer_seed(seed, i))
-            } else {
-                Fixed::Zero
-            }
+        if freezing && self.cfg.ip.is_some() {
+            return Err(Error::invalid("freezenet", "freezing has no interspace (filter basis) form"));
+        }
+        let cfg = &self.cfg;
+        wrap_each(model.as_mut(), &cfg.prunable, &mut |i, _, old| {
+            cfg.masked_layer(i, old, if freezing { Fixed::Seeded(layer_seed(seed, i)) } else { Fixed::Zero })
         })?;
         if self.cfg.kind == Kind::Rigl {
             for (_, l) in masked_layers(model.as_ref()) {
@@ -417,6 +433,9 @@ impl Method for SparseMethod {
             ),
             ("allocation".to_string(), self.cfg.allocation.name().to_string()),
         ];
+        if let Some(ip) = &self.cfg.ip {
+            lines.push(("filter basis".into(), ip.describe()));
+        }
         match self.cfg.kind {
             Kind::Lth => {
                 lines.push(("rounds".into(), format!("{} (rate {:.3})", self.cfg.imp.rounds, self.cfg.imp.rate)));

@@ -102,7 +102,7 @@ pub mod masked;
 pub mod method;
 pub mod schedule;
 pub mod score;
-mod specs;
+pub(crate) mod specs;
 
 pub use masked::{Fixed, IdentityParam, MaskedLayer, Parametrization};
 pub use method::{Kind, SparseConfig, SparseMethod};
@@ -111,4 +111,4 @@ pub use specs::{
 };
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

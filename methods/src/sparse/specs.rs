@@ -43,43 +43,51 @@ pub const PAPER: Preset = Preset {
     hparams: &[],
 };
 
-const PRESETS: &[Preset] = &[SMALL, PAPER];
+pub(crate) const PRESETS: &[Preset] = &[SMALL, PAPER];
 
 const fn hp(key: &'static str, default: &'static str, help: &'static str) -> HparamSpec {
     HparamSpec { key, default, help }
 }
 
-const SPARSITY: HparamSpec = hp("sparsity", "0.9", "fraction of the prunable weights removed (0.9: 10 % kept)");
-const LAYERS: HparamSpec =
+pub(crate) const SPARSITY: HparamSpec =
+    hp("sparsity", "0.9", "fraction of the prunable weights removed (0.9: 10 % kept)");
+pub(crate) const LAYERS: HparamSpec =
     hp("layers", "all", "prunable layers: all | no-first | no-last | no-first-last | ;-separated path globs");
-const ALLOC_GLOBAL: HparamSpec = hp("allocation", "global", "global top-k, or per-layer densities: uniform | er | erk");
-const ALLOC_ER: HparamSpec = hp("allocation", "er", "initial per-layer densities: uniform | er | erk");
-const ALLOC_ERK: HparamSpec = hp("allocation", "erk", "per-layer densities: uniform | er | erk");
-const ALLOC_UNIFORM: HparamSpec = hp("allocation", "uniform", "initial per-layer densities: uniform | er | erk");
-const PER_CLASS: HparamSpec = hp("score_per_class", "10", "images per class in the scoring sample");
-const EXEC: HparamSpec =
+pub(crate) const ALLOC_GLOBAL: HparamSpec =
+    hp("allocation", "global", "global top-k, or per-layer densities: uniform | er | erk");
+pub(crate) const ALLOC_ER: HparamSpec = hp("allocation", "er", "initial per-layer densities: uniform | er | erk");
+pub(crate) const ALLOC_ERK: HparamSpec = hp("allocation", "erk", "per-layer densities: uniform | er | erk");
+pub(crate) const ALLOC_UNIFORM: HparamSpec =
+    hp("allocation", "uniform", "initial per-layer densities: uniform | er | erk");
+pub(crate) const PER_CLASS: HparamSpec = hp("score_per_class", "10", "images per class in the scoring sample");
+pub(crate) const EXEC: HparamSpec =
     hp("sparse_exec", "auto", "inference form on sparse kernels: auto (measured per layer) | always | never");
-const TEMPERATURE: HparamSpec = hp("temperature", "200", "GraSP: the logits are divided by this temperature");
-const SYNFLOW_ROUNDS: HparamSpec = hp("rounds", "100", "SynFlow: iterative pruning rounds");
-const LTH_ROUNDS: HparamSpec =
+pub(crate) const TEMPERATURE: HparamSpec =
+    hp("temperature", "200", "GraSP: the logits are divided by this temperature");
+pub(crate) const SYNFLOW_ROUNDS: HparamSpec = hp("rounds", "100", "SynFlow: iterative pruning rounds");
+pub(crate) const LTH_ROUNDS: HparamSpec =
     hp("rounds", "auto", "LTH: pruning rounds (auto: as many as the rate needs; a number derives the rate)");
-const LTH_RATE: HparamSpec = hp("rate", "0.2", "LTH: fraction of the remaining weights pruned per round");
-const REWIND: HparamSpec =
+pub(crate) const LTH_RATE: HparamSpec = hp("rate", "0.2", "LTH: fraction of the remaining weights pruned per round");
+pub(crate) const REWIND: HparamSpec =
     hp("rewind", "auto", "LTH: init | auto (5 % of training) | epoch:K (weights+LR) | lr[:K] (LR rewinding only)");
-const ZETA: HparamSpec = hp("zeta", "0.3", "SET: fraction of each layer's active weights replaced per epoch");
-const ALPHA: HparamSpec = hp("alpha", "0.3", "RigL: initial drop fraction of the cosine schedule");
-const DELTA_T: HparamSpec = hp("delta_t", "100", "RigL: steps between mask updates");
-const T_END: HparamSpec = hp("t_end", "0.75", "RigL: mask updates stop at this fraction of training");
-const NOISE: HparamSpec = hp("noise", "1e-5", "RigL: std of the tie-breaking noise added to |w| when dropping");
-const SKIP_STEP: HparamSpec = hp("skip_step", "true", "RigL: skip the optimizer step of mask-update steps");
-const DSR_INTERVAL: HparamSpec = hp("interval", "100", "DSR: steps between reallocations");
+pub(crate) const ZETA: HparamSpec =
+    hp("zeta", "0.3", "SET: fraction of each layer's active weights replaced per epoch");
+pub(crate) const ALPHA: HparamSpec = hp("alpha", "0.3", "RigL: initial drop fraction of the cosine schedule");
+pub(crate) const DELTA_T: HparamSpec = hp("delta_t", "100", "RigL: steps between mask updates");
+pub(crate) const T_END: HparamSpec = hp("t_end", "0.75", "RigL: mask updates stop at this fraction of training");
+pub(crate) const NOISE: HparamSpec =
+    hp("noise", "1e-5", "RigL: std of the tie-breaking noise added to |w| when dropping");
+pub(crate) const SKIP_STEP: HparamSpec = hp("skip_step", "true", "RigL: skip the optimizer step of mask-update steps");
+pub(crate) const DSR_INTERVAL: HparamSpec = hp("interval", "100", "DSR: steps between reallocations");
 const DSR_H0: HparamSpec = hp("h0", "0.001", "DSR: initial magnitude threshold H");
-const DSR_NP: HparamSpec = hp("np", "0.1", "DSR: target pruned per reallocation, as a fraction of the active weights");
-const DSR_DELTA: HparamSpec = hp("delta", "0.1", "DSR: tolerance around the target before H is adapted");
-const FREEZING_RATE: HparamSpec = hp("freezing_rate", "0.9", "FreezeNet: fraction of the prunable weights frozen");
-const FREEZE_SCORE: HparamSpec =
+pub(crate) const DSR_NP: HparamSpec =
+    hp("np", "0.1", "DSR: target pruned per reallocation, as a fraction of the active weights");
+pub(crate) const DSR_DELTA: HparamSpec = hp("delta", "0.1", "DSR: tolerance around the target before H is adapted");
+pub(crate) const FREEZING_RATE: HparamSpec =
+    hp("freezing_rate", "0.9", "FreezeNet: fraction of the prunable weights frozen");
+pub(crate) const FREEZE_SCORE: HparamSpec =
     hp("score", "grad", "FreezeNet: grad (|dL/dw|, default) | snip (|w dL/dw|): what ranks the trained weights");
-const FREEZE_SEED: HparamSpec =
+pub(crate) const FREEZE_SEED: HparamSpec =
     hp("freeze_seed", "auto", "FreezeNet: 32-bit seed of the frozen weights (auto: from the run's seed)");
 
 /// The configuration of method `kind` from its hyperparameters.
@@ -139,6 +147,7 @@ pub(crate) fn config(kind: Kind, h: &Hparams, run: &RunInfo) -> Result<SparseCon
         freeze_score: if get("score") { FreezeScore::parse(h.str("score")?)? } else { FreezeScore::Gradient },
         freeze_seed,
         exec: if get("sparse_exec") { ExecChoice::parse(h.str("sparse_exec")?)? } else { ExecChoice::Never },
+        ip: None,
     })
 }
 

@@ -42,7 +42,7 @@ use ::layers::{Conv2d, Linear, Mode, Module, ModuleExt};
 
 use autograd::{no_grad, Error, Result, Tensor};
 
-use super::engine::wrap;
+use super::engine::wrap_each;
 use super::masked::{Fixed, Host, MaskedLayer};
 use super::method::SparseConfig;
 use crate::registry::RunInfo;
@@ -106,10 +106,19 @@ fn time_ms(m: &dyn Module, x: &Tensor) -> Result<f64> {
     })
 }
 
-/// The dense and the sparse execution layer of a masked layer.
+/// The dense and the sparse execution layer of a masked layer: the effective weight on the
+/// dense kernel, and the parametrization's own sparse form or else the effective weight on the
+/// sparse kernel.
 fn candidates(layer: &MaskedLayer) -> Result<(Box<dyn Module>, Box<dyn Module>)> {
     let w = layer.effective_weight()?;
     let b = layer.bias().map(|b| b.leaf().detach());
+    if let Some(sparse) = layer.parametrization().sparse_form(layer)? {
+        let dense: Box<dyn Module> = match layer.host() {
+            Host::Conv(c) => Box::new(Conv2d::from_tensors(w, b, c.params)),
+            Host::Linear(_) => Box::new(Linear::from_tensors(w, b)),
+        };
+        return Ok((dense, sparse));
+    }
     Ok(match layer.host() {
         Host::Conv(c) => (
             Box::new(Conv2d::from_tensors(w.clone(), b.clone(), c.params)),
@@ -168,7 +177,7 @@ impl ExecCache {
             &run.model,
             &ModelOptions::new(run.num_classes, run.input_shape[0], run.seed).width(run.width),
         )?;
-        wrap(copy.as_mut(), &cfg.prunable, &|_, _| Fixed::Zero)?;
+        wrap_each(copy.as_mut(), &cfg.prunable, &mut |i, _, old| cfg.masked_layer(i, old, Fixed::Zero))?;
         copy.convert(dtype, device)?;
         let state: Vec<(String, Tensor)> =
             model.state_dict().into_iter().filter(|(n, _)| !n.ends_with("weight_init")).collect();
