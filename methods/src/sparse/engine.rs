@@ -68,14 +68,14 @@ pub fn wrap(model: &mut dyn Module, prunable: &Prunable, fixed: &dyn Fn(usize, &
     wrap_each(model, prunable, &mut |i, path, old| MaskedLayer::wrap(old, fixed(i, path)))
 }
 
+/// Builds a layer's [`MaskedLayer`] from its index among the prunable layers, its path and the
+/// module it replaces.
+pub type MakeMasked<'a> = dyn FnMut(usize, &str, Box<dyn Module>) -> Result<MaskedLayer> + 'a;
+
 /// Replaces every prunable layer of `model` by what `make` builds from its index, path and
 /// module (a [`MaskedLayer`] with the parametrization the method needs). Returns the wrapped
 /// paths. A selection that matches nothing is an error.
-pub fn wrap_each(
-    model: &mut dyn Module,
-    prunable: &Prunable,
-    make: &mut dyn FnMut(usize, &str, Box<dyn Module>) -> Result<MaskedLayer>,
-) -> Result<Vec<String>> {
+pub fn wrap_each(model: &mut dyn Module, prunable: &Prunable, make: &mut MakeMasked<'_>) -> Result<Vec<String>> {
     let paths = prunable.paths(model);
     if paths.is_empty() {
         return Err(Error::invalid("sparse", format!("no prunable layer selected by {prunable:?}")));
