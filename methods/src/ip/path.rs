@@ -1,8 +1,10 @@
 //! The basis path: interspace pruning's second way to compute a layer, for sparse inference.
 //!
 //! By linearity, `conv(x, Σ_n λ_n g⁽ⁿ⁾) = Σ_n λ_n conv(x, g⁽ⁿ⁾)`: [`BasisConv2d`] convolves
-//! every input channel with the `K²` basis filters (a grouped convolution with `C` groups and
-//! `K²` outputs each, carrying the layer's stride, padding and dilation) and mixes the
+//! every input channel with the `K²` basis filters (carrying the layer's stride, padding and
+//! dilation: with one basis per layer, one convolution of the `N·C` channels taken as
+//! single-channel images with `K²` outputs; with one per input channel, a grouped convolution
+//! with `C` groups of `K²` outputs) and mixes the
 //! `C·K²` maps with a sparse 1x1 convolution whose weight is the masked coefficients
 //! (`[O, (C/groups)·K², 1, 1]`, channel `i·K² + n`, the layer's groups) on the engine's sparse
 //! kernel. Its cost is `C·K⁴·HW` for the basis convolution plus `nnz(Λ)·HW`, against
@@ -22,6 +24,9 @@ use crate::sparse::MaskedLayer;
 /// [module docs](self)).
 pub struct BasisConv2d {
     basis_conv: Conv2d,
+    /// One basis for every channel: the basis convolution runs on the channels as images
+    /// (`[N·C, 1, H, W]`, one GEMM with `K²` outputs) instead of `C` groups.
+    shared: bool,
     mix: SparseConv2d,
 }
 
@@ -74,13 +79,17 @@ impl BasisConv2d {
             return Err(Error::invalid("ip", format!("coefficients of shape {s:?}")));
         };
         let g = params.groups.max(1);
-        let filters = basis_filters(basis, granularity, i * g, i, kh, kw)?;
-        let geometry = Conv2dParams { groups: i * g, ..params };
+        let shared = granularity == Granularity::Layer;
+        let (filters, geometry) = if shared {
+            (basis_filters(basis, granularity, 1, i, kh, kw)?, Conv2dParams { groups: 1, ..params })
+        } else {
+            (basis_filters(basis, granularity, i * g, i, kh, kw)?, Conv2dParams { groups: i * g, ..params })
+        };
         let mix_weight = coeffs.contiguous()?.reshape_to(&[o, i * kh * kw, 1, 1])?;
         let mix_params = Conv2dParams { groups: g, ..Conv2dParams::default() };
         let basis_conv = Conv2d::from_tensors(filters, None, geometry);
         basis_conv.weight.set_trainable(false);
-        Ok(BasisConv2d { basis_conv, mix: SparseConv2d::new(&mix_weight, bias, mix_params)? })
+        Ok(BasisConv2d { basis_conv, shared, mix: SparseConv2d::new(&mix_weight, bias, mix_params)? })
     }
 
     /// Stored non-zero coefficients.
@@ -91,7 +100,16 @@ impl BasisConv2d {
 
 impl Module for BasisConv2d {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let z = self.basis_conv.forward(x, mode)?;
+        let z = if self.shared {
+            let [n, c, h, w] = x.shape()[..] else {
+                return Err(Error::invalid("BasisConv2d", format!("an input of shape {:?}", x.shape())));
+            };
+            let z = self.basis_conv.forward(&x.contiguous()?.reshape_to(&[n * c, 1, h, w])?, mode)?;
+            let s = z.shape().to_vec();
+            z.reshape_to(&[n, c * s[1], s[2], s[3]])?
+        } else {
+            self.basis_conv.forward(x, mode)?
+        };
         self.mix.forward(&z, mode)
     }
 
