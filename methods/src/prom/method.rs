@@ -3,10 +3,13 @@
 //! scratch) with every convolution and the classifier wrapped in a [`QuantLayer`].
 
 use autograd::{Error, Result};
+use layers::models::{self, ModelOptions};
+use layers::state_dict::{load_state_dict, Strictness};
 use layers::surgery::{replace, Select};
 use layers::{Conv2d, Linear, Module, ModuleExt};
 
 use super::energy::{block_pointwise_convs, estimate, layer_costs, Accumulator, EnergyTable, Precision};
+use super::integer::to_integer;
 use super::layer::{ActQuant, QuantLayer, WeightQuant};
 use crate::hparams::{HparamSpec, Hparams};
 use crate::presets::SMALL_PROTOCOL;
@@ -28,6 +31,12 @@ const FINAL: HparamSpec = HparamSpec {
     key: "final",
     default: "int8",
     help: "the final 1x1 convolution outside the blocks (MobileNetV2's 320->1280): int8 | ternary",
+};
+
+const INFERENCE: HparamSpec = HparamSpec {
+    key: "inference",
+    default: "integer",
+    help: "what evaluation and export run: integer (the integer model, BatchNorm folded) | fake (the fake-quantized model)",
 };
 
 /// PROM's options, parsed.
@@ -117,16 +126,38 @@ pub fn quantize(model: &mut dyn Module, cfg: &PromConfig) -> Result<Vec<(String,
 }
 
 /// The `prom` method: [`quantize`] in `prepare` (after `--init-from` loaded the float weights),
-/// then plain training of the fake-quantized model. BatchNorm stays float.
+/// then plain training of the fake-quantized model (BatchNorm stays float); evaluation, the
+/// final test and `inference.safetensors` use the integer model ([`super::integer::to_integer`]
+/// of a copy: BatchNorm folded, ternary 1x1 convolutions on the add/subtract kernel), unless
+/// `inference=fake`.
 pub struct Prom {
     cfg: PromConfig,
     layers: Vec<(String, bool)>,
+    /// Evaluation and export run the integer model (`inference=integer`).
+    integer: bool,
 }
 
 impl Method for Prom {
     fn prepare(&mut self, model: &mut Box<dyn Module>, _run: &RunInfo) -> Result<()> {
         self.layers = quantize(model.as_mut(), &self.cfg)?;
         Ok(())
+    }
+
+    fn inference_form(&mut self, model: &dyn Module, run: &RunInfo) -> Result<Option<Box<dyn Module>>> {
+        if !self.integer {
+            return Ok(None);
+        }
+        let leaf =
+            model.parameters().first().map(|p| p.leaf()).ok_or_else(|| Error::invalid("prom", "no parameter"))?;
+        let mut copy = models::build_with(
+            &run.model,
+            &ModelOptions::new(run.num_classes, run.input_shape[0], run.seed).width(run.width),
+        )?;
+        quantize(copy.as_mut(), &self.cfg)?;
+        copy.convert(leaf.dtype(), leaf.device())?;
+        load_state_dict(copy.as_ref(), &model.state_dict(), Strictness::Strict)?;
+        to_integer(copy.as_mut())?;
+        Ok(Some(copy))
     }
 
     fn finish(&mut self, model: &mut Box<dyn Module>, run: &RunInfo) -> Result<Vec<(String, String)>> {
@@ -182,7 +213,8 @@ const DEFAULTS: Defaults = Defaults { model: "mobilenetv2-0.5-cifar", width: 1.0
 /// The registry entries of this module.
 pub static SPECS: [MethodSpec; 1] = [MethodSpec {
     name: "prom",
-    description: "PROM (2025): ternary pointwise + int8 quantization-aware training (fake quantization; the integer inference form is not built yet)",
+    description:
+        "PROM (2025): ternary pointwise + int8 quantization-aware training, evaluated and exported as the integer model",
     defaults: DEFAULTS,
     presets: &[Preset {
         name: "small",
@@ -191,6 +223,13 @@ pub static SPECS: [MethodSpec; 1] = [MethodSpec {
         hparams: &[],
     }],
     training: Training::Required,
-    hparams: &[TERNARY, TTQ_T, ACT, FINAL],
-    build: |h, _| Ok(Box::new(Prom { cfg: PromConfig::parse(h)?, layers: Vec::new() })),
+    hparams: &[TERNARY, TTQ_T, ACT, FINAL, INFERENCE],
+    build: |h, _| {
+        let integer = match h.str("inference")? {
+            "integer" => true,
+            "fake" => false,
+            v => return Err(Error::invalid("--set", format!("inference = {v:?}; expected integer or fake"))),
+        };
+        Ok(Box::new(Prom { cfg: PromConfig::parse(h)?, layers: Vec::new(), integer }))
+    },
 }];

@@ -277,6 +277,10 @@ mod training {
         let energy = &s.extra.iter().find(|(k, _)| k == "prom energy").unwrap().1;
         let ratio: f64 = energy.split('x').next().unwrap().parse().unwrap();
         assert!(ratio > 10.0 && energy.contains("storage"), "{energy}");
+        // The final test ran the integer model: the same predictions as the fake-quantized one.
+        let inf = s.inference.as_ref().expect("the integer inference form");
+        assert_eq!(inf.test.acc, s.trained.test.acc, "integer and fake-quantized test accuracy");
+        assert!(dir.join("inference.safetensors").is_file());
         let file = load_tensors(&dir.join("best.safetensors")).unwrap();
         let get = |n: &str| file.get(n).unwrap_or_else(|| panic!("{n} missing")).to_f64_vec().unwrap();
         // The stem sees normalized images (signed); a projection sees ReLU6 outputs (unsigned).
