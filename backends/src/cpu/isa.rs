@@ -36,3 +36,21 @@ pub(crate) fn use_avx512_vnni() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     false
 }
+
+/// Whether the CPU runs the byte kernels on AVX-512BW with VL (the ternary 1x1 convolution's
+/// add/subtract kernel): AVX-512F, BW and VL. `LAMINA_NO_AVX512_BYTES` (set to anything, read
+/// once) keeps the portable kernels, for comparisons.
+pub(crate) fn use_avx512_bw() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static BW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *BW.get_or_init(|| {
+            std::env::var_os("LAMINA_NO_AVX512_BYTES").is_none()
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vl")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}

@@ -37,6 +37,8 @@ mod softmax_avx512;
 mod sort;
 mod sparse_conv;
 mod strided;
+#[cfg(target_arch = "x86_64")]
+mod ternary_avx512;
 #[cfg(test)]
 mod testing;
 
