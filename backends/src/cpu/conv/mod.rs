@@ -74,8 +74,7 @@ pub(crate) fn conv2d(x: &CpuStorage, lx: &Layout, w: &CpuStorage, lw: &Layout, p
             Ok(CpuStorage::F64(forward(planned(pass, &g, DType::F64)?, x, lx, w, lw, &g)))
         }
         (CpuStorage::I8(x), CpuStorage::I8(w)) => {
-            planned(pass, &g, DType::I8)?;
-            Ok(CpuStorage::I32(forward_i8(x, lx, w, lw, &g)))
+            Ok(CpuStorage::I32(forward_i8(planned(pass, &g, DType::I8)?, x, lx, w, lw, &g)))
         }
         _ => Err(Error::UnsupportedDType { op: OP, dtype: x.dtype() }),
     }
@@ -184,12 +183,16 @@ fn forward<T: GemmElement>(algorithm: Algorithm, x: &[T], lx: &Layout, w: &[T], 
 }
 
 /// The quantized forward pass (im2col + integer GEMM, the one algorithm for i8).
-fn forward_i8(x: &[i8], lx: &Layout, w: &[i8], lw: &Layout, g: &Geom) -> Vec<i32> {
+fn forward_i8(algorithm: Algorithm, x: &[i8], lx: &Layout, w: &[i8], lw: &Layout, g: &Geom) -> Vec<i32> {
     let mut y = vec![0i32; g.y_shape().iter().product()];
     if y.is_empty() || g.ckk() == 0 {
         return y;
     }
-    im2col::gemm::forward_i8(&dense(x, lx), &dense(w, lw), g, &mut y);
+    let (x, w) = (dense(x, lx), dense(w, lw));
+    match algorithm {
+        Algorithm::Depthwise => depthwise::loops::forward_i8(&x, &w, g, &mut y),
+        _ => im2col::gemm::forward_i8(&x, &w, g, &mut y),
+    }
     y
 }
 

@@ -40,7 +40,8 @@ pub enum Algorithm {
     Depthwise3x3,
     /// Winograd F(2x2, 3x3) as 16 GEMMs (`winograd`): 3x3 stride 1, f32 and f64, all passes.
     WinogradGemm,
-    /// Depthwise plane loops (`depthwise`): any depthwise kernel, f32 and f64, all passes.
+    /// Depthwise plane loops (`depthwise`): any depthwise kernel, f32 and f64, all passes; i8
+    /// -> i32 forward.
     Depthwise,
     /// im2col + GEMM (`im2col`; 1x1 stride-1 kernels skip the unfold): every case, including
     /// i8 -> i32 forward.
@@ -54,7 +55,8 @@ pub enum Isa {
     Avx512,
     /// f64, or f32 on a CPU without AVX-512F/VL: the portable float algorithms.
     Portable,
-    /// i8 operands and i32 results (quantized inference): im2col + the integer GEMM only.
+    /// i8 operands and i32 results (quantized inference), forward only: the depthwise plane
+    /// loops for depthwise convolutions, im2col + the integer GEMM for the rest.
     Int8,
 }
 
@@ -144,7 +146,7 @@ impl Algorithm {
                 avx512 && shape && g.sh == g.sw && g.sh <= 2 && (g.sh == 2 || flips)
             }
             Algorithm::WinogradGemm => isa.is_float() && g.is_dense_square(3, 1) && flips,
-            Algorithm::Depthwise => isa.is_float() && g.is_depthwise(),
+            Algorithm::Depthwise => (isa.is_float() || pass == ConvPass::Forward) && g.is_depthwise(),
             Algorithm::Im2col => true,
         }
     }

@@ -383,6 +383,39 @@ fn im2col_i8_matches_the_definition_exactly() {
     assert!(e.contains("conv2d") && e.contains("winograd"), "{e}");
 }
 
+/// The quantized depthwise forward (the planner's choice for depthwise i8) and im2col against
+/// the definition, exactly, for strides, paddings, dilations and kernel sizes, with the
+/// extreme byte values.
+#[test]
+fn depthwise_i8_matches_the_definition_exactly() {
+    let cases = [
+        ([2, 5, 9, 8], (3, 3), (1, 1), (1, 1), (1, 1)),
+        ([1, 7, 14, 14], (3, 3), (2, 2), (1, 1), (1, 1)),
+        ([3, 4, 7, 6], (5, 3), (2, 1), (2, 0), (1, 2)),
+        ([1, 3, 4, 4], (3, 3), (1, 1), (0, 0), (1, 1)),
+    ];
+    for (xs, (kh, kw), stride, padding, dilation) in cases {
+        let c = xs[1];
+        let p = Conv2dParams { stride, padding, dilation, groups: c };
+        let g = Geom::new(&xs, &[c, 1, kh, kw], &p).unwrap();
+        assert_eq!(plan::choose(&g, ConvPass::Forward, Isa::Int8), Algorithm::Depthwise);
+        let (lx, lw) = (Layout::contiguous(&g.x_shape()), Layout::contiguous(&g.w_shape()));
+        let xi: Vec<i8> = (0..lx.numel()).map(|i| if i % 5 == 0 { -128 } else { (i * 37 % 255) as u8 as i8 }).collect();
+        let wi: Vec<i8> = (0..lw.numel()).map(|i| if i % 4 == 0 { -128 } else { (i * 11 % 255) as u8 as i8 }).collect();
+        let want = naive_forward(
+            &xi.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+            &wi.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+            &g,
+        );
+        let (x, w) = (CpuStorage::from_vec(xi), CpuStorage::from_vec(wi));
+        for a in [Algorithm::Depthwise, Algorithm::Im2col] {
+            let got = with_algorithm(a, || conv2d(&x, &lx, &w, &lw, &p)).unwrap();
+            let got: Vec<f64> = got.as_slice::<i32>().unwrap().iter().map(|&v| v as f64).collect();
+            assert_eq!(got, want, "{} {g:?}", a.name());
+        }
+    }
+}
+
 /// The profiler's question: the algorithm of each pass, as planned (and as forced).
 #[test]
 fn algorithm_names_what_runs() {

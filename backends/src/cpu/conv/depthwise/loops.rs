@@ -1,5 +1,7 @@
 //! Depthwise convolution (`groups == C_in == C_out`) by shift-and-add loops over each channel
-//! plane, no GEMM: any kernel size, stride, padding and dilation, f32 and f64.
+//! plane, no GEMM: any kernel size, stride, padding and dilation, f32 and f64, and the forward
+//! pass of `i8` operands into `i32` sums (quantized inference), where the GEMM path would run
+//! one 1-row integer GEMM per channel.
 
 use crate::cpu::conv::common::valid_range;
 use crate::cpu::gemm::GemmElement;
@@ -9,7 +11,7 @@ use rayon::prelude::*;
 /// Walks the taps of a depthwise filter over one plane: for each filter value `wv` and each
 /// output row `r` it touches, calls `f(wv, r, start, lo, hi)` where output columns `lo..hi` of
 /// row `r` meet input elements `start, start + sW, ...` of the input plane.
-fn for_each_tap_row<T: GemmElement>(k: &[T], g: &Geom, mut f: impl FnMut(T, usize, usize, usize, usize)) {
+fn for_each_tap_row<T: Copy>(k: &[T], g: &Geom, mut f: impl FnMut(T, usize, usize, usize, usize)) {
     for ki in 0..g.kh {
         for kj in 0..g.kw {
             let wv = k[ki * g.kw + kj];
@@ -42,6 +44,24 @@ fn depthwise_plane<T: GemmElement>(x: &[T], k: &[T], g: &Geom, y: &mut [T]) {
         } else {
             for (d, s) in yr[lo..hi].iter_mut().zip(x[start..].iter().step_by(g.sw)) {
                 *d += wv * *s;
+            }
+        }
+    });
+}
+
+/// [`depthwise_plane`] for `i8` operands: products widened to `i32` (exact: at most
+/// `kH·kW·128²` per output).
+fn depthwise_plane_i8(x: &[i8], k: &[i8], g: &Geom, y: &mut [i32]) {
+    for_each_tap_row(k, g, |wv, r, start, lo, hi| {
+        let wv = i32::from(wv);
+        let yr = &mut y[r * g.ow..(r + 1) * g.ow];
+        if g.sw == 1 {
+            for (d, s) in yr[lo..hi].iter_mut().zip(&x[start..start + hi - lo]) {
+                *d += wv * i32::from(*s);
+            }
+        } else {
+            for (d, s) in yr[lo..hi].iter_mut().zip(x[start..].iter().step_by(g.sw)) {
+                *d += wv * i32::from(*s);
             }
         }
     });
@@ -121,6 +141,15 @@ pub(in crate::cpu::conv) fn forward<T: GemmElement>(x: &[T], w: &[T], g: &Geom, 
     y.par_chunks_mut(hwo).with_min_len(8).enumerate().for_each(|(p, yp)| {
         let c = p % g.c;
         depthwise_plane(&x[p * hwi..(p + 1) * hwi], &w[c * kk..(c + 1) * kk], g, yp);
+    });
+}
+
+/// The forward pass of dense `i8` `x` and `w` into the zeroed `i32` `y`.
+pub(in crate::cpu::conv) fn forward_i8(x: &[i8], w: &[i8], g: &Geom, y: &mut [i32]) {
+    let (hwi, hwo, kk) = (g.in_plane(), g.out_plane(), g.kk());
+    y.par_chunks_mut(hwo).with_min_len(8).enumerate().for_each(|(p, yp)| {
+        let c = p % g.c;
+        depthwise_plane_i8(&x[p * hwi..(p + 1) * hwi], &w[c * kk..(c + 1) * kk], g, yp);
     });
 }
 
