@@ -21,8 +21,11 @@
 //!   fake-quantized model's integer dot products, same predictions (tests); integer checkpoints
 //!   ([`save_integer`], [`load_integer`]) with 2-bit packed ternary weights, whose weight bytes
 //!   are the estimator's storage figure exactly (test). Timings:
-//!   `methods/results/prom-infer/` (correct, and 8-11x slower than float: the int8 GEMM runs on
-//!   VNNI, but the ternary and depthwise kernels are not tuned yet).
+//!   `methods/results/prom-infer/` (correct, and 3.7-4.3x slower than float: the int8 GEMM runs
+//!   on VNNI, the ternary 1x1 convolutions on the AVX-512BW add/subtract kernel at 0.6-2.2x the
+//!   f32 1x1 convolution, the depthwise ones on plane loops; the per-layer element-wise passes
+//!   that make the input codes are the rest). `train --method prom` evaluates and exports the
+//!   integer model (`inference=integer`).
 //! - [`energy`]: the energy and storage estimator over the MAC counter's layers, with the 45 nm
 //!   table as default and the accounting written down; [`block_pointwise_convs`] picks PROM's
 //!   ternary layers of a MobileNetV2.
