@@ -5,8 +5,8 @@
 //! IP's coefficients), timed in interleaved rounds (every round runs every variant back to
 //! back; medians reported, and the median of the per-round paired ratios IP/SP):
 //!
-//! - training step at batch 128 (forward, cross-entropy, backward, mask the gradients, SGD
-//!   with momentum): SP, and IP (the filters reconstructed from coefficients and basis every
+//! - training step at batch 128 (forward, cross-entropy, backward, SGD with momentum and
+//!   weight decay: `common::Variant`): SP, and IP (the filters reconstructed from coefficients and basis every
 //!   step, the basis trained);
 //! - inference at batch 128 and 1: SP's inference form and IP's (each masked layer timed
 //!   both ways on its own input shape at batch 32 and the faster kept, `sparse_exec=auto`:
@@ -16,29 +16,28 @@
 //! `RAYON_NUM_THREADS=2 cargo bench -p methods --bench ip_cost` (`IP_BENCH_ROUNDS`, default 5;
 //! figures: `methods/results/ip-cost/`).
 
+// The shared step timing; this benchmark prints its own table, not the helpers' one.
+#[allow(dead_code)]
+mod common;
+
 use std::time::Instant;
 
 use autograd::{no_grad, Tensor};
-use layers::loss::{cross_entropy, CrossEntropyOptions};
+use common::{batch, interleaved, median, rounds, Variant};
 use layers::mac::count_macs;
 use layers::models::{self, ModelOptions};
-use layers::optim::{split_weight_decay, Optimizer, Sgd, SgdOptions};
-use layers::{Mode, Module, ModuleExt};
+use layers::{Mode, Module};
 use methods::ip::{BasisInit, Granularity, IpConfig};
 use methods::sparse::allocation::{masks_from_scores, Allocation};
-use methods::sparse::engine::{apply_masks, mask_gradients, masked_layers, wrap_each, Prunable};
+use methods::sparse::engine::{apply_masks, masked_layers, wrap_each, Prunable};
 use methods::sparse::exec::{convert_masked, measure};
 use methods::sparse::score::random_scores;
 use methods::sparse::{Fixed, MaskedLayer};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn ms(f: &mut dyn FnMut()) -> f64 {
+/// Wall time of one inference pass of `m` on `x`, in milliseconds.
+fn infer_ms(m: &dyn Module, x: &Tensor) -> f64 {
     let t = Instant::now();
-    f();
+    no_grad(|| m.forward(x, Mode::Eval).unwrap().to_host().unwrap());
     t.elapsed().as_secs_f64() * 1e3
 }
 
@@ -80,51 +79,33 @@ fn form(mut copy: Box<dyn Module>, always: bool) -> (Box<dyn Module>, usize, usi
 }
 
 fn network(name: &str, model: &str, width: f64, sparsity: f64, rounds: usize) {
-    let (sp, ip) = (build(model, width, sparsity, false), build(model, width, sparsity, true));
-    let x = Tensor::randn(&[128, 3, 32, 32], 9).unwrap();
-    let x1 = x.narrow(0, 0, 1).unwrap().contiguous().unwrap();
-    let y = Tensor::from_vec((0..128i64).map(|i| i % 10).collect::<Vec<_>>(), &[128]).unwrap();
-    let mut opts: Vec<Sgd> = [&sp, &ip]
-        .iter()
-        .map(|m| Sgd::new(split_weight_decay(m.named_parameters(), 5e-4), SgdOptions::new(0.01).momentum(0.9)).unwrap())
+    // Training steps (masked coordinates get exact zero gradients from the mask product, and
+    // SGD's momentum and weight decay leave a zero value at zero).
+    let (x, y) = batch(128);
+    let mut variants = [
+        Variant::new("SP", build(model, width, sparsity, false)),
+        Variant::new("IP", build(model, width, sparsity, true)),
+    ];
+    let steps: Vec<Vec<f64>> = interleaved(&mut variants, &x, &y, rounds)
+        .into_iter()
+        .map(|v| v.into_iter().map(|s| s * 1e3).collect())
         .collect();
-    let step = |m: &dyn Module, opt: &mut Sgd| {
-        ms(&mut || {
-            let logits = m.forward(&x, Mode::Train).unwrap();
-            cross_entropy(&logits, &y, CrossEntropyOptions::default()).unwrap().backward().unwrap();
-            mask_gradients(m).unwrap();
-            opt.step().unwrap();
-            opt.zero_grad();
-        })
-    };
+    let x1 = x.narrow(0, 0, 1).unwrap().contiguous().unwrap();
     let (sp_form, sp_sparse, n) = form(build(model, width, sparsity, false), false);
     let (ip_form, ip_sparse, _) = form(build(model, width, sparsity, true), false);
     let (ip_basis, ip_all, _) = form(build(model, width, sparsity, true), true);
-    let infer = |m: &dyn Module, x: &Tensor| {
-        ms(&mut || {
-            no_grad(|| m.forward(x, Mode::Eval).unwrap().to_host().unwrap());
-        })
-    };
     let forms = [sp_form.as_ref(), ip_form.as_ref(), ip_basis.as_ref()];
-    // Warm-up.
-    for (m, o) in [&sp, &ip].into_iter().zip(opts.iter_mut()) {
-        step(m.as_ref(), o);
-    }
     for f in forms {
-        infer(f, &x);
-        infer(f, &x1);
+        infer_ms(f, &x);
+        infer_ms(f, &x1);
     }
-    let mut steps = [vec![], vec![]];
     let mut big = [vec![], vec![], vec![]];
     let mut one = [vec![], vec![], vec![]];
     for _ in 0..rounds {
-        for ((v, m), o) in steps.iter_mut().zip([&sp, &ip]).zip(opts.iter_mut()) {
-            v.push(step(m.as_ref(), o));
-        }
         for ((b, s), f) in big.iter_mut().zip(one.iter_mut()).zip(forms) {
-            b.push(infer(f, &x));
+            b.push(infer_ms(f, &x));
             for _ in 0..5 {
-                s.push(infer(f, &x1));
+                s.push(infer_ms(f, &x1));
             }
         }
     }
@@ -151,7 +132,7 @@ fn network(name: &str, model: &str, width: f64, sparsity: f64, rounds: usize) {
 }
 
 fn main() {
-    let rounds: usize = std::env::var("IP_BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let rounds = rounds("IP_BENCH_ROUNDS", 5);
     println!("threads: {}, rounds: {rounds} (median reported)\n", rayon::current_num_threads());
     println!(
         "| network | sparsity | SP step ms | IP step ms | IP/SP | SP inference b128 ms (sparse layers) | IP inference b128 ms (basis-path layers) | IP/SP | IP all basis path b128 ms | SP b1 ms | IP b1 ms | IP/SP | IP all basis path b1 ms | MMACs SP / IP / IP all basis |"
