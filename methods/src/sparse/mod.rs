@@ -8,7 +8,7 @@
 //! Every prunable weight is a masked parameter `θ = P(m ⊙ φ + (1 − m) ⊙ f)` ([`MaskedLayer`]):
 //! trainable values `φ`, a 0/1 mask `m`, a fixed part `f` (0 for pruning, the seeded random
 //! initialization for freezing) and a parametrization `P` (the identity here; a filter basis
-//! times coefficients for interspace pruning, where `φ` are the coefficients). The effective
+//! times coefficients for interspace pruning, [`crate::ip`], where `φ` are the coefficients). The effective
 //! weight is built in the forward pass, so gradients at masked coordinates are exactly 0;
 //! [`engine::apply_masks`] zeroes masked values and multiplies the optimizer's state by the
 //! mask, so momentum, Adam's moments and weight decay (SGD's coupled `wd·φ`, AdamW's decoupled

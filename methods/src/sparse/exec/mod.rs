@@ -13,6 +13,10 @@
 //! - `always`: every masked layer runs sparse; `never`: no inference form (the trained model,
 //!   masked dense weights, is evaluated).
 //!
+//! A layer whose [`Parametrization`](super::Parametrization) has a sparse form of its own
+//! (interspace pruning's basis path, [`crate::ip::BasisConv2d`]) offers that form instead of
+//! the sparse kernel on its effective weight, whose filters are spatially dense.
+//!
 //! The MAC counter records the stored weights' MACs for the sparse layers, so `MACs / image` of
 //! the inference form is what actually runs. FreezeNet's frozen weights are not zero, so it has
 //! no sparse form.
