@@ -1,7 +1,8 @@
 //! A sweep's results: `results.json` (every run, and per method the mean and sample standard
 //! deviation over seeds), `results.md` (the table, with the command that made it) and
 //! `results.svg` (test accuracy with ± one standard deviation per method; accuracy against
-//! MACs when the methods' costs differ, and against sparsity when they report one).
+//! MACs when the methods' costs differ, and against sparsity when they report one: one curve per
+//! method over its sparsity settings).
 
 use std::fmt::Write;
 use std::path::Path;
@@ -212,11 +213,59 @@ pub fn plot(methods: &[MethodResult]) -> String {
             title: "accuracy vs sparsity".into(),
             x_label: "sparsity".into(),
             y_label: "top-1 accuracy (%)".into(),
-            series: per_method(&|m| m.sparsity),
+            series: sparsity_curves(methods),
             x_ticks: vec![],
         });
     }
     render(&panels)
+}
+
+/// The label of `label` without its sparsity setting (`snip[sparsity=0.9]` → `snip`,
+/// `lth[sparsity=0.9,rounds=2]` → `lth[rounds=2]`, FreezeNet's `freezing_rate` likewise): the
+/// runs one accuracy-vs-sparsity curve joins.
+pub fn sparsity_family(label: &str) -> String {
+    let Some((name, rest)) = label.split_once('[') else {
+        return label.to_string();
+    };
+    let kept: Vec<&str> = rest
+        .trim_end_matches(']')
+        .split(',')
+        .filter(|kv| !matches!(kv.split_once('=').map(|(k, _)| k.trim()), Some("sparsity" | "freezing_rate")))
+        .collect();
+    if kept.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}[{}]", kept.join(","))
+    }
+}
+
+/// One curve per [`sparsity_family`] of the methods that report a sparsity (in order of first
+/// appearance), its points (mean accuracy with the seed sd as error bars) by increasing
+/// sparsity, joined when there are several.
+fn sparsity_curves(methods: &[MethodResult]) -> Vec<Series> {
+    let mut curves: Vec<(String, Vec<(f64, f64, f64)>)> = Vec::new();
+    for m in methods {
+        let Some(sp) = m.sparsity else { continue };
+        let family = sparsity_family(&m.label);
+        let point = (sp, m.test_acc_mean, m.test_acc_std);
+        match curves.iter_mut().find(|(f, _)| *f == family) {
+            Some((_, points)) => points.push(point),
+            None => curves.push((family, vec![point])),
+        }
+    }
+    curves
+        .into_iter()
+        .map(|(name, mut points)| {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let joined = points.len() > 1;
+            Series {
+                name,
+                errors: points.iter().map(|p| p.2).collect(),
+                points: points.iter().map(|p| (p.0, p.1)).collect(),
+                joined,
+            }
+        })
+        .collect()
 }
 
 /// Rewrites `results.json`, `results.md` and `results.svg` in `out`.
@@ -236,6 +285,35 @@ pub fn write(out: &Path, labels: &[String], runs: &[RunResult], command: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sparsity_curves_join_the_settings_of_one_method() {
+        assert_eq!(sparsity_family("snip[sparsity=0.9]"), "snip");
+        assert_eq!(sparsity_family("lth[sparsity=0.98,rounds=2]"), "lth[rounds=2]");
+        assert_eq!(sparsity_family("freezenet[freezing_rate=0.9]"), "freezenet");
+        assert_eq!(sparsity_family("baseline"), "baseline");
+        let labels: Vec<String> = [
+            "baseline",
+            "snip[sparsity=0.98]",
+            "ip-snip[sparsity=0.9]",
+            "snip[sparsity=0.9]",
+            "ip-snip[sparsity=0.98]",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let sparsities = ["", "0.98", "0.9", "0.9", "0.98"];
+        let runs: Vec<RunResult> = labels
+            .iter()
+            .zip(sparsities)
+            .map(|(l, sp)| if sp.is_empty() { run(l, &[]) } else { run(l, &[("sparsity", sp)]) })
+            .collect();
+        let curves = sparsity_curves(&aggregate(&labels, &runs));
+        let names: Vec<&str> = curves.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["snip", "ip-snip"]);
+        assert_eq!(curves[0].points.iter().map(|p| p.0).collect::<Vec<_>>(), [0.9, 0.98], "sorted by sparsity");
+        assert!(curves.iter().all(|c| c.joined && c.errors.len() == 2));
+    }
 
     #[test]
     fn sample_standard_deviation() {
