@@ -243,7 +243,9 @@ pub fn sparsity_family(label: &str) -> String {
 /// appearance), its points (mean accuracy with the seed sd as error bars) by increasing
 /// sparsity, joined when there are several.
 fn sparsity_curves(methods: &[MethodResult]) -> Vec<Series> {
-    let mut curves: Vec<(String, Vec<(f64, f64, f64)>)> = Vec::new();
+    /// `(sparsity, mean accuracy, sd)` of one method setting.
+    type Point = (f64, f64, f64);
+    let mut curves: Vec<(String, Vec<Point>)> = Vec::new();
     for m in methods {
         let Some(sp) = m.sparsity else { continue };
         let family = sparsity_family(&m.label);
