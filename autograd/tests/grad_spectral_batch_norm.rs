@@ -134,6 +134,12 @@ proptest! {
     fn f32_agrees_with_f64(
         (x, v, r) in sbn_shape().prop_flat_map(|s| (f64_tensor(s.clone(), -2.0, 3.0), vectors(s[1]), f64_tensor(s, -1.0, 1.0))),
     ) {
+        // f32 agrees with f64 to 1e-4 only where the batch statistics are not near-degenerate:
+        // with a spectral variance near 0 (say two nearly equal samples of a 1x1 map), the
+        // normalization amplifies f32's rounding of the inputs by 1/std. The f64 tests above
+        // cover every input, degenerate ones included.
+        let var = x.spectral_batch_norm_train(None, None, 1e-3).unwrap().3;
+        prop_assume!(var.to_f64_vec().unwrap().iter().all(|&v| v > 0.05));
         prop_f32_agrees_with_f64(&x, &v.0, &v.1, &r, |x, w, b| Ok(x.spectral_batch_norm_train(Some(w), Some(b), 1e-3)?.0))?;
     }
 }
