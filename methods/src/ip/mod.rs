@@ -64,7 +64,7 @@
 //! where SP loses 10.2. Storage is the same (the compact checkpoints differ by the bases, 7 KB);
 //! what IP does not keep is SP's inference saving: its trained filters are spatially dense, so
 //! its inference form runs 3 % fewer MACs than dense where SP's runs 24-94 % fewer, and in wall
-//! time it is 1.1-1.9x slower than SP's at batch 128 and 2.5-5.2x at batch 1, while a training
+//! time it is 1.15-2.1x slower than SP's at batch 128 and 3.3-4.9x at batch 1, while a training
 //! step costs the same (`methods/results/ip-cost/`, `cargo bench -p methods --bench ip_cost`).
 //! The `step ms` column of the table mixes runs made under different loads and says nothing
 //! about the methods.
