@@ -83,29 +83,38 @@ pub(crate) unsafe fn accumulate_plane_avx512(out: &mut [i32], x: &PaddedPlanes, 
 unsafe fn tile<const CH: usize>(base: *const i8, ld: usize, plus: &[u32], minus: &[u32], sums: &mut [i32; TILE]) {
     let mut acc = [_mm512_setzero_si512(); CH];
     let mut terms = 0usize;
-    for &c in plus {
-        if terms == FLUSH {
-            flush(&mut acc, sums);
-            terms = 0;
-        }
-        let row = base.add(c as usize * ld);
-        for (k, a) in acc.iter_mut().enumerate() {
-            *a = _mm512_add_epi16(*a, _mm512_cvtepi8_epi16(_mm256_loadu_si256(row.add(32 * k).cast())));
-        }
-        terms += 1;
-    }
-    for &c in minus {
-        if terms == FLUSH {
-            flush(&mut acc, sums);
-            terms = 0;
-        }
-        let row = base.add(c as usize * ld);
-        for (k, a) in acc.iter_mut().enumerate() {
-            *a = _mm512_sub_epi16(*a, _mm512_cvtepi8_epi16(_mm256_loadu_si256(row.add(32 * k).cast())));
-        }
-        terms += 1;
-    }
+    add_rows::<CH, false>(&mut acc, &mut terms, base, ld, plus, sums);
+    add_rows::<CH, true>(&mut acc, &mut terms, base, ld, minus, sums);
     flush(&mut acc, sums);
+}
+
+/// Adds (or, with `SUB`, subtracts) the tile's bytes of each row in `list` to the `i16`
+/// registers, flushing them into `sums` every [`FLUSH`] terms (`terms` counts since the last).
+///
+/// # Safety
+/// As [`tile`].
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn add_rows<const CH: usize, const SUB: bool>(
+    acc: &mut [__m512i; CH],
+    terms: &mut usize,
+    base: *const i8,
+    ld: usize,
+    list: &[u32],
+    sums: &mut [i32; TILE],
+) {
+    for &c in list {
+        if *terms == FLUSH {
+            flush(acc, sums);
+            *terms = 0;
+        }
+        let row = base.add(c as usize * ld);
+        for (k, a) in acc.iter_mut().enumerate() {
+            let v = _mm512_cvtepi8_epi16(_mm256_loadu_si256(row.add(32 * k).cast()));
+            *a = if SUB { _mm512_sub_epi16(*a, v) } else { _mm512_add_epi16(*a, v) };
+        }
+        *terms += 1;
+    }
 }
 
 /// Widens the `i16` registers into `sums` (`i32`) and clears them.

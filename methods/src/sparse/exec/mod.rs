@@ -116,20 +116,21 @@ fn time_ms(m: &dyn Module, x: &Tensor) -> Result<f64> {
 fn candidates(layer: &MaskedLayer) -> Result<(Box<dyn Module>, Box<dyn Module>)> {
     let w = layer.effective_weight()?;
     let b = layer.bias().map(|b| b.leaf().detach());
-    if let Some(sparse) = layer.parametrization().sparse_form(layer)? {
-        let dense: Box<dyn Module> = match layer.host() {
-            Host::Conv(c) => Box::new(Conv2d::from_tensors(w, b, c.params)),
-            Host::Linear(_) => Box::new(Linear::from_tensors(w, b)),
-        };
-        return Ok((dense, sparse));
-    }
+    let own = layer.parametrization().sparse_form(layer)?;
     Ok(match layer.host() {
-        Host::Conv(c) => (
-            Box::new(Conv2d::from_tensors(w.clone(), b.clone(), c.params)),
-            Box::new(SparseConv2d::new(&w, b.as_ref(), c.params)?),
-        ),
+        Host::Conv(c) => {
+            let sparse = match own {
+                Some(s) => s,
+                None => Box::new(SparseConv2d::new(&w, b.as_ref(), c.params)?),
+            };
+            (Box::new(Conv2d::from_tensors(w, b, c.params)), sparse)
+        }
         Host::Linear(_) => {
-            (Box::new(Linear::from_tensors(w.clone(), b.clone())), Box::new(SparseLinear::new(&w, b.as_ref())?))
+            let sparse = match own {
+                Some(s) => s,
+                None => Box::new(SparseLinear::new(&w, b.as_ref())?),
+            };
+            (Box::new(Linear::from_tensors(w, b)), sparse)
         }
     })
 }
