@@ -314,6 +314,28 @@ macro_rules! fused_ops {
                 pattern: &SparsePattern,
                 p: &Conv2dParams
             ) -> $S, composite = crate::sparse_conv::backward_weight_composite;
+
+            // ----- quantized inference -----
+            //
+            // The element-wise ends of an integer layer (see [`crate::quantize`], whose
+            // composites these are): its float input made into 8-bit codes, its `i32`
+            // accumulators made into floats.
+
+            /// The 8-bit codes of a float `x` (f32 or f64): `round(clamp(x·mul / div, lo, hi))
+            /// − zero` as `i8` (contiguous, `x`'s shape), with `(lo, hi) = range`; the product
+            /// and the quotient each rounded in `x`'s dtype as the separate ops would (the
+            /// product skipped when `mul` is 1, where it is exact), the rounding half to even.
+            /// `mul` and `div` finite and nonzero, `lo − zero` and `hi − zero` in `i8`'s range;
+            /// a NaN gives the code 0, ±∞ the ends of the range.
+            fn quantize_i8([x: &$S], lx: &Layout, mul: f64, div: f64, range: (f64, f64), zero: i32) -> $S,
+                composite = crate::quantize::quantize_i8_composite;
+            /// Integer accumulators `acc` (`i32`, `[N, C, ...]`, dim 1 the channel) as floats:
+            /// `(acc + terms)·scale[c] + shift[c]` in f32 (contiguous, `acc`'s shape), where
+            /// `terms` (`i32`, contiguous, the `C·S` elements of one image) is added to every
+            /// image exactly in integers before the conversion, and `scale`, `shift` are
+            /// contiguous f32 `[C]` buffers.
+            fn requantize([acc: &$S], lacc: &Layout, terms: Option<&$S>, scale: &$S, shift: &$S) -> $S,
+                composite = crate::quantize::requantize_composite;
         }
     };
 }

@@ -89,6 +89,7 @@ pick_as_is!(
     &'a Pool2dParams,
     &'a SparsePattern,
     usize,
+    i32,
     f64,
     bool,
     DType

@@ -32,6 +32,7 @@ mod error;
 mod layout;
 pub mod ops;
 mod planning;
+pub mod quantize;
 pub mod row_norm;
 pub mod softmax_grad;
 pub mod sparse_conv;

@@ -101,3 +101,120 @@ pub fn check_ternary_conv1x1<B: Backend>(b: &B) {
     let e = b.ternary_conv1x1(&xf, &lx, &w, &Layout::contiguous(&[1, 3])).unwrap_err();
     assert!(matches!(e, Error::UnsupportedDType { .. }), "{e}");
 }
+
+/// The reference code of one float: `round(clamp(x·mul / div, lo, hi)) − zero` with each
+/// operation rounded in the input's dtype (`f32` when `single`), NaN -> 0.
+fn reference_code(x: f64, mul: f64, div: f64, (lo, hi): (f64, f64), zero: i32, single: bool) -> f64 {
+    let v = if single {
+        let x = x as f32;
+        f64::from(if mul == 1.0 { x } else { x * mul as f32 } / div as f32)
+    } else {
+        (if mul == 1.0 { x } else { x * mul }) / div
+    };
+    if v.is_nan() {
+        return 0.0;
+    }
+    v.clamp(lo, hi).round_ties_even() - f64::from(zero)
+}
+
+/// `quantize_i8` against the per-element reference: f32 and f64, contiguous and strided views,
+/// signed and unsigned (offset) codes, values on exact ties, beyond the range, ±∞ and NaN;
+/// bad scalars and integer inputs are errors.
+pub fn check_quantize_i8<B: Backend + Fused>(b: &B) {
+    let mut rng = TestRng::new(63);
+    // (mul, div, range, zero): LSQ signed and unsigned (`x / step`), PACT (`x · 255 / α`).
+    let params: [(f64, f64, (f64, f64), i32); 3] =
+        [(1.0, 0.037, (-128.0, 127.0), 0), (1.0, 0.0213, (0.0, 255.0), 128), (255.0, 3.7, (0.0, 255.0), 128)];
+    for dtype in [DType::F32, DType::F64] {
+        for shape in [vec![1usize], vec![3, 5, 7], vec![2, 3, 33, 65], vec![2, 40_001]] {
+            for v in views_of(&shape) {
+                for &(mul, div, range, zero) in &params {
+                    let step = div / mul;
+                    let mut data: Vec<f64> = (0..v.buffer_len)
+                        .map(|i| match i % 7 {
+                            // Exact ties of the scaled value (and of the codes' range ends).
+                            0 => (rng.below(600) as f64 - 300.0 + 0.5) * step,
+                            _ => rng.range(-300.0, 300.0) * step,
+                        })
+                        .collect();
+                    for (i, special) in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY].into_iter().enumerate() {
+                        if let Some(x) = data.get_mut(v.layout.offset() + i) {
+                            *x = special;
+                        }
+                    }
+                    let x = upload(b, &data, dtype);
+                    let out = b.quantize_i8(&x, &v.layout, mul, div, range, zero).unwrap();
+                    assert_eq!(b.dtype(&out), DType::I8, "quantize_i8 result dtype");
+                    let got = download(b, &out, &Layout::contiguous(&shape));
+                    let want: Vec<f64> = logical(&data, &v.layout)
+                        .iter()
+                        .map(|&x| reference_code(x, mul, div, range, zero, dtype == DType::F32))
+                        .collect();
+                    assert_eq!(
+                        got, want,
+                        "quantize_i8 {dtype:?} {shape:?} ({}) mul {mul} div {div} zero {zero}",
+                        v.kind
+                    );
+                }
+            }
+        }
+    }
+    let x = upload(b, &[1.0; 4], DType::F32);
+    let l = Layout::contiguous(&[4]);
+    for (mul, div, range, zero) in
+        [(1.0, 0.0, (0.0, 1.0), 0), (0.0, 1.0, (0.0, 1.0), 0), (1.0, 1.0, (0.0, 255.0), 0), (1.0, 1.0, (2.0, 1.0), 0)]
+    {
+        let e = b.quantize_i8(&x, &l, mul, div, range, zero).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument { op: "quantize_i8", .. }), "{e}");
+    }
+    let xi = upload(b, &[1.0; 4], DType::I32);
+    assert!(b.quantize_i8(&xi, &l, 1.0, 1.0, (0.0, 1.0), 0).is_err());
+}
+
+/// `requantize` against `((acc + terms) as f32)·scale + shift` in f32, with and without the
+/// per-image terms, contiguous and strided accumulators; wrong dtypes and lengths are errors.
+pub fn check_requantize<B: Backend + Fused>(b: &B) {
+    let mut rng = TestRng::new(64);
+    for shape in [vec![1usize, 1], vec![3, 5], vec![2, 3, 7, 5], vec![4, 17, 33, 9], vec![1, 64, 130, 130]] {
+        let (n, c) = (shape[0], shape[1]);
+        let s: usize = shape[2..].iter().product();
+        for v in views_of(&shape) {
+            let acc: Vec<f64> = (0..v.buffer_len).map(|_| rng.below(2_000_001) as f64 - 1_000_000.0).collect();
+            let terms: Vec<f64> = (0..c * s).map(|_| rng.below(20_001) as f64 - 10_000.0).collect();
+            let scale: Vec<f64> = (0..c).map(|_| f64::from(rng.range(-1e-3, 1e-3) as f32)).collect();
+            let shift: Vec<f64> = (0..c).map(|_| f64::from(rng.range(-2.0, 2.0) as f32)).collect();
+            let (a, t) = (upload(b, &acc, DType::I32), upload(b, &terms, DType::I32));
+            let (m, d) = (upload(b, &scale, DType::F32), upload(b, &shift, DType::F32));
+            for with_terms in [false, true] {
+                let out = b.requantize(&a, &v.layout, with_terms.then_some(&t), &m, &d).unwrap();
+                assert_eq!(b.dtype(&out), DType::F32, "requantize result dtype");
+                let got = download(b, &out, &Layout::contiguous(&shape));
+                let logical_acc = logical(&acc, &v.layout);
+                let (mut want, mut size) = (vec![0.0; got.len()], vec![0.0; got.len()]);
+                for i in 0..n * c * s {
+                    let (ch, pos) = ((i / s) % c, i % (c * s));
+                    let sum = logical_acc[i] as i32 + if with_terms { terms[pos] as i32 } else { 0 };
+                    want[i] = f64::from(sum as f32 * scale[ch] as f32 + shift[ch] as f32);
+                    size[i] = (f64::from(sum) * scale[ch]).abs() + shift[ch].abs();
+                }
+                // One rounding of difference where a device fuses the multiply-add.
+                for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g - w).abs() <= 2.0 * f64::from(f32::EPSILON) * size[i],
+                        "requantize {shape:?} ({}) terms {with_terms}: element {i} is {g}, reference {w}",
+                        v.kind
+                    );
+                }
+            }
+        }
+    }
+    let l = Layout::contiguous(&[2, 3, 2]);
+    let acc = upload(b, &[1.0; 12], DType::I32);
+    let (m, d) = (upload(b, &[1.0; 3], DType::F32), upload(b, &[0.0; 3], DType::F32));
+    let accf = upload(b, &[1.0; 12], DType::F32);
+    assert!(b.requantize(&accf, &l, None, &m, &d).is_err());
+    let m64 = upload(b, &[1.0; 3], DType::F64);
+    assert!(b.requantize(&acc, &l, None, &m64, &d).is_err());
+    let tf = upload(b, &[1.0; 6], DType::F32);
+    assert!(b.requantize(&acc, &l, Some(&tf), &m, &d).is_err());
+}

@@ -81,6 +81,8 @@ macro_rules! conformance_checks {
             check_irfft2,
             check_int8_matmul,
             check_ternary_conv1x1,
+            check_quantize_i8,
+            check_requantize,
         );
     };
 }

@@ -21,8 +21,9 @@
 //! integer weights do not change.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
+use autograd::profile::scope;
 use autograd::{Conv2dParams, DType, Error, Layout, Result, Tensor};
 use layers::{BatchNorm2d, Buffer, Identity, Mode, Module, ModuleExt};
 
@@ -50,8 +51,8 @@ pub struct IntLayer {
     shift_terms: Mutex<ShiftTerms>,
 }
 
-/// The shift-undoing terms of one image per input size `(H, W)`.
-type ShiftTerms = HashMap<(usize, usize), Arc<Vec<i32>>>;
+/// The shift-undoing terms of one image per input size `(H, W)` (`i32`, on the CPU).
+type ShiftTerms = HashMap<(usize, usize), Tensor>;
 
 /// Per-output-channel integer weights and scales of a fake-quantized weight `wq` (`[O, ...]`):
 /// `wq[o] = scale[o] · q[o]` with `q` in `{−1, 0, 1}` (ternary) or `[−127, 127]`.
@@ -221,34 +222,42 @@ impl IntLayer {
     /// The `i32` accumulators of `x` (`[N, O, oH, oW]` or `[N, O]`) and the codes' step: the
     /// integer dot products of the input's codes with the integer weights.
     pub fn accumulators(&self, x: &Tensor) -> Result<(Vec<i32>, Vec<usize>, f64)> {
-        let (q, step, zero) = self.codes.codes(x)?;
-        let qi = q.add_scalar(-f64::from(zero))?.to_dtype(DType::I8)?;
+        let (acc, terms, step) = self.shifted_accumulators(x)?;
+        let shape = acc.shape().to_vec();
+        let mut acc = acc.to_vec::<i32>()?;
+        if let Some(terms) = terms {
+            let terms = terms.to_vec::<i32>()?;
+            for image in acc.chunks_exact_mut(terms.len().max(1)) {
+                image.iter_mut().zip(&terms).for_each(|(a, &t)| *a += t);
+            }
+        }
+        Ok((acc, shape, step))
+    }
+
+    /// The accumulators of the `i8`-shifted codes (unsigned codes minus 128), the per-image
+    /// terms that undo the shift (`None` for signed codes, which need none) and the codes' step.
+    fn shifted_accumulators(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>, f64)> {
+        let (qi, step, zero) = scope("quantize_i8", x.device(), || self.codes.i8_codes(x))?;
         let w = self.weight.get();
         let acc = match &self.conv {
             Some(_) if self.ternary => {
-                let s = qi.storage().ternary_conv1x1(qi.layout(), &w.storage(), w.layout())?;
+                let s = scope("ternary_conv1x1", x.device(), || {
+                    qi.storage().ternary_conv1x1(qi.layout(), &w.storage(), w.layout())
+                })?;
                 let (n, h, wd) = (qi.shape()[0], qi.shape()[2], qi.shape()[3]);
                 Tensor::from_storage(s, Layout::contiguous(&[n, w.shape()[0], h, wd]))
             }
             Some(p) => qi.conv2d(&w, None, *p)?,
             None => qi.matmul(&w)?,
         };
-        let shape = acc.shape().to_vec();
-        let mut acc = acc.to_vec::<i32>()?;
-        if zero != 0 {
-            let terms = self.shift_terms(x.shape())?;
-            let per_image = terms.len();
-            for image in acc.chunks_exact_mut(per_image.max(1)) {
-                image.iter_mut().zip(terms.iter()).for_each(|(a, &t)| *a += t);
-            }
-        }
-        Ok((acc, shape, step))
+        let terms = if zero != 0 { Some(self.shift_terms(x.shape())?.to_device(acc.device())?) } else { None };
+        Ok((acc, terms, step))
     }
 
     /// `128 · Σ w` over the taps inside an input of `x_shape`'s size, per output position of
-    /// one image: the convolution (or product) of all-128 `i32` inputs, computed in `i8` as
-    /// 64 + 64 (cached by input size).
-    fn shift_terms(&self, x_shape: &[usize]) -> Result<Arc<Vec<i32>>> {
+    /// one image (`i32`): the convolution (or product) of all-128 `i32` inputs, computed in `i8`
+    /// as 64 + 64 (cached by input size).
+    fn shift_terms(&self, x_shape: &[usize]) -> Result<Tensor> {
         let key = (x_shape.get(2).copied().unwrap_or(0), x_shape.get(3).copied().unwrap_or(0));
         let mut cache = self.shift_terms.lock().map_err(|_| Error::invalid("IntLayer", "shift cache poisoned"))?;
         if let Some(t) = cache.get(&key) {
@@ -257,7 +266,7 @@ impl IntLayer {
         let mut one = x_shape.to_vec();
         one[0] = 1;
         let ones = Tensor::full(&one, 64.0).to_dtype(DType::I8)?;
-        let w = self.weight.get();
+        let w = self.weight.get().to_device(autograd::Device::Cpu)?;
         let half = match &self.conv {
             Some(_) if self.ternary => {
                 let s = ones.storage().ternary_conv1x1(ones.layout(), &w.storage(), w.layout())?;
@@ -267,28 +276,35 @@ impl IntLayer {
             None => ones.matmul(&w)?,
         };
         let terms: Vec<i32> = half.to_vec::<i32>()?.into_iter().map(|v| 2 * v).collect();
-        let terms = Arc::new(terms);
+        let n = terms.len();
+        let terms = Tensor::from_vec(terms, &[n])?;
         cache.insert(key, terms.clone());
         Ok(terms)
     }
 }
 
 impl Module for IntLayer {
+    /// The codes of `x` in one pass, the integer products, and the accumulators requantized in
+    /// one pass (the shift terms added in integers, then `acc · step · mult + add` per output
+    /// channel): the backend's fused `quantize_i8` and `requantize`.
     fn forward(&self, x: &Tensor, _mode: Mode) -> Result<Tensor> {
-        let (acc, shape, step) = self.accumulators(x)?;
-        let o = shape[1];
-        let plane = shape[2..].iter().product::<usize>().max(1);
+        let (acc, terms, step) = self.shifted_accumulators(x)?;
+        let o = acc.shape()[1];
         let step = step as f32;
-        let mut y = Vec::with_capacity(acc.len());
-        for (i, chunk) in acc.chunks_exact(plane).enumerate() {
-            let c = i % o;
-            let (m, a) = (self.mult[c] * step, self.add[c]);
-            y.extend(chunk.iter().map(|&v| v as f32 * m + a));
-        }
+        let dev = acc.device();
+        let scale =
+            Tensor::from_vec(self.mult.iter().map(|&m| m * step).collect::<Vec<f32>>(), &[o])?.to_device(dev)?;
+        let shift = Tensor::from_vec(self.add.clone(), &[o])?.to_device(dev)?;
+        let terms_storage = terms.as_ref().map(|t| t.storage());
+        let y = scope("requantize", dev, || {
+            acc.storage().requantize(acc.layout(), terms_storage.as_deref(), &scale.storage(), &shift.storage())
+        })?;
+        drop(terms_storage);
+        let shape = acc.shape().to_vec();
         let taps = self.shape[1..].iter().product::<usize>() as u64;
         let kind = if self.ternary { "ternary_conv1x1" } else { "int8" };
-        layers::mac::record(None, kind, acc.len() as u64 * taps, x.shape(), &shape);
-        Tensor::from_vec(y, &shape)?.to_dtype(x.dtype())?.to_device(x.device())
+        layers::mac::record(None, kind, acc.numel() as u64 * taps, x.shape(), &shape);
+        Tensor::from_storage(y, Layout::contiguous(&shape)).to_dtype(x.dtype())
     }
 
     fn buffers(&self) -> Vec<(String, Buffer)> {

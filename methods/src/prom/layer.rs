@@ -64,6 +64,14 @@ fn quantize_lsq(x: &Tensor, step: &Tensor, signed: bool) -> Result<Tensor> {
     lsq(x, step, qn, qp, 1.0 / (per_sample as f64 * qp).sqrt())
 }
 
+/// The forward value of LSQ's step for an input like `x` after its gradient scaling (an exact
+/// zero added and taken away in float: recomputed rather than assumed to be the step itself).
+fn lsq_forward_step(x: &Tensor, step: &Tensor, signed: bool) -> Result<f64> {
+    let per_sample = (x.numel() / x.shape().first().copied().unwrap_or(1).max(1)).max(1);
+    let qp = if signed { 127.0 } else { 255.0 };
+    super::quant::grad_scale(&step.reshape(&[])?, 1.0 / (per_sample as f64 * qp).sqrt())?.item()
+}
+
 /// A trained layer's input quantizer, detached: what the integer form needs to turn a float
 /// input into the layer's 8-bit codes exactly as QAT quantized it.
 #[derive(Clone, Debug)]
@@ -90,11 +98,7 @@ impl InputCodes {
         autograd::no_grad(|| match self {
             InputCodes::Lsq { step, signed } => {
                 let xq = quantize_lsq(x, step, *signed)?;
-                // The forward value of LSQ's step after its gradient scaling (an exact zero added
-                // and taken away in float: recomputed rather than assumed to be the step itself).
-                let per_sample = (x.numel() / x.shape().first().copied().unwrap_or(1).max(1)).max(1);
-                let qp = if *signed { 127.0 } else { 255.0 };
-                let s = super::quant::grad_scale(&step.reshape(&[])?, 1.0 / (per_sample as f64 * qp).sqrt())?.item()?;
+                let s = lsq_forward_step(x, step, *signed)?;
                 Ok((xq.div_scalar(s)?.round()?, s, if *signed { 0 } else { 128 }))
             }
             InputCodes::Pact { alpha } => {
@@ -103,6 +107,26 @@ impl InputCodes {
                 Ok((xq.div_scalar(s)?.round()?, s, 128))
             }
         })
+    }
+
+    /// [`InputCodes::codes`] minus `zero`, as an `i8` tensor, in one pass (the backend's
+    /// [`quantize_i8`](autograd::backends::Fused::quantize_i8)): the same codes, from the same
+    /// float operations (LSQ's `x / step` clamped, PACT's `x · 255 / α` clamped), without the
+    /// fake-quantized input in between. Returns `(codes − zero, step, zero)`.
+    pub fn i8_codes(&self, x: &Tensor) -> Result<(Tensor, f64, i32)> {
+        let (mul, div, range, zero, step) = match self {
+            InputCodes::Lsq { step, signed } => {
+                let s = no_grad(|| lsq_forward_step(x, step, *signed))?;
+                let (range, zero) = if *signed { ((-128.0, 127.0), 0) } else { ((0.0, 255.0), 128) };
+                (1.0, s, range, zero, s)
+            }
+            InputCodes::Pact { alpha } => {
+                let a = alpha.item()?;
+                (255.0, a, (0.0, 255.0), 128, a / 255.0)
+            }
+        };
+        let q = x.storage().quantize_i8(x.layout(), mul, div, range, zero)?;
+        Ok((Tensor::from_storage(q, autograd::Layout::contiguous(x.shape())), step, zero))
     }
 }
 

@@ -393,6 +393,10 @@ fn depthwise_i8_matches_the_definition_exactly() {
         ([1, 7, 14, 14], (3, 3), (2, 2), (1, 1), (1, 1)),
         ([3, 4, 7, 6], (5, 3), (2, 1), (2, 0), (1, 2)),
         ([1, 3, 4, 4], (3, 3), (1, 1), (0, 0), (1, 1)),
+        // Stride 1 (the flattened-plane path) dilated and unevenly padded; stride in one axis.
+        ([2, 3, 6, 9], (3, 3), (1, 1), (2, 1), (2, 1)),
+        ([1, 2, 5, 7], (2, 3), (1, 2), (1, 0), (1, 1)),
+        ([2, 2, 1, 1], (1, 1), (1, 1), (0, 0), (1, 1)),
     ];
     for (xs, (kh, kw), stride, padding, dilation) in cases {
         let c = xs[1];

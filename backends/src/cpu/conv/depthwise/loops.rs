@@ -49,22 +49,82 @@ fn depthwise_plane<T: GemmElement>(x: &[T], k: &[T], g: &Geom, y: &mut [T]) {
     });
 }
 
-/// [`depthwise_plane`] for `i8` operands: products widened to `i32` (exact: at most
-/// `kH·kW·128²` per output).
-fn depthwise_plane_i8(x: &[i8], k: &[i8], g: &Geom, y: &mut [i32]) {
-    for_each_tap_row(k, g, |wv, r, start, lo, hi| {
-        let wv = i32::from(wv);
-        let yr = &mut y[r * g.ow..(r + 1) * g.ow];
-        if g.sw == 1 {
-            for (d, s) in yr[lo..hi].iter_mut().zip(&x[start..start + hi - lo]) {
-                *d += wv * i32::from(*s);
-            }
-        } else {
-            for (d, s) in yr[lo..hi].iter_mut().zip(x[start..].iter().step_by(g.sw)) {
-                *d += wv * i32::from(*s);
+/// Scratch of one thread's [`depthwise_plane_i8`] calls: the zero-padded input plane widened
+/// to `i32`, and the flat sums of a stride-1 plane.
+#[derive(Default)]
+struct I8Scratch {
+    padded: Vec<i32>,
+    flat: Vec<i32>,
+}
+
+/// [`depthwise_plane`] for `i8` operands, products widened to `i32` (exact: at most
+/// `kH·kW·128²` per output). The plane is copied once, zero-padded and widened, so every tap
+/// reads in bounds; at stride 1 each tap is then one multiply-add over the whole flattened plane
+/// (`flat[i] += w · padded[i + offset]`, the rows at the padded width, the columns past `oW`
+/// dropped at the end), so the loop runs the full vector width however narrow the maps get
+/// (CIFAR's 4x4 and 8x8 planes), instead of one short row at a time with a scalar remainder.
+/// Other strides walk the output rows. Built for baseline x86-64 this runs 4 lanes wide with
+/// the 32-bit multiply emulated, so [`depthwise_plane_i8`] calls a copy built with AVX-512
+/// where the CPU has it.
+#[inline(always)]
+fn depthwise_plane_i8_generic(x: &[i8], k: &[i8], g: &Geom, y: &mut [i32], scratch: &mut I8Scratch) {
+    let (hp, wp) = (g.h + 2 * g.ph, g.w + 2 * g.pw);
+    let padded = &mut scratch.padded;
+    padded.clear();
+    padded.resize(hp * wp, 0);
+    for (r, row) in x.chunks_exact(g.w).enumerate() {
+        let dst = &mut padded[(r + g.ph) * wp + g.pw..][..g.w];
+        for (d, &v) in dst.iter_mut().zip(row) {
+            *d = i32::from(v);
+        }
+    }
+    if g.sh == 1 && g.sw == 1 {
+        let len = (g.oh - 1) * wp + g.ow;
+        let flat = &mut scratch.flat;
+        flat.clear();
+        flat.resize(len, 0);
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let wv = i32::from(k[ki * g.kw + kj]);
+                let src = &padded[ki * g.dh * wp + kj * g.dw..][..len];
+                for (a, &v) in flat.iter_mut().zip(src) {
+                    *a += wv * v;
+                }
             }
         }
-    });
+        for (r, yr) in y.chunks_exact_mut(g.ow).enumerate() {
+            yr.copy_from_slice(&flat[r * wp..r * wp + g.ow]);
+        }
+    } else {
+        for (r, yr) in y.chunks_exact_mut(g.ow).enumerate() {
+            for ki in 0..g.kh {
+                for kj in 0..g.kw {
+                    let wv = i32::from(k[ki * g.kw + kj]);
+                    let src = &padded[(r * g.sh + ki * g.dh) * wp + kj * g.dw..];
+                    for (c, a) in yr.iter_mut().enumerate() {
+                        *a += wv * src[c * g.sw];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// See [`depthwise_plane_i8_generic`].
+fn depthwise_plane_i8(x: &[i8], k: &[i8], g: &Geom, y: &mut [i32], scratch: &mut I8Scratch) {
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2")]
+    unsafe fn built(x: &[i8], k: &[i8], g: &Geom, y: &mut [i32], scratch: &mut I8Scratch) {
+        depthwise_plane_i8_generic(x, k, g, y, scratch)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::isa::use_avx512() {
+        // SAFETY: the CPU has AVX-512F (checked above).
+        return unsafe { built(x, k, g, y, scratch) };
+    }
+    depthwise_plane_i8_generic(x, k, g, y, scratch)
 }
 
 /// Depthwise input gradient of one plane: scatters `gy` (`[oH, oW]`) through the `[kH, kW]`
@@ -147,9 +207,9 @@ pub(in crate::cpu::conv) fn forward<T: GemmElement>(x: &[T], w: &[T], g: &Geom, 
 /// The forward pass of dense `i8` `x` and `w` into the zeroed `i32` `y`.
 pub(in crate::cpu::conv) fn forward_i8(x: &[i8], w: &[i8], g: &Geom, y: &mut [i32]) {
     let (hwi, hwo, kk) = (g.in_plane(), g.out_plane(), g.kk());
-    y.par_chunks_mut(hwo).with_min_len(8).enumerate().for_each(|(p, yp)| {
+    y.par_chunks_mut(hwo).with_min_len(8).enumerate().for_each_init(I8Scratch::default, |scratch, (p, yp)| {
         let c = p % g.c;
-        depthwise_plane_i8(&x[p * hwi..(p + 1) * hwi], &w[c * kk..(c + 1) * kk], g, yp);
+        depthwise_plane_i8(&x[p * hwi..(p + 1) * hwi], &w[c * kk..(c + 1) * kk], g, yp, scratch);
     });
 }
 
