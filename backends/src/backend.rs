@@ -333,8 +333,16 @@ macro_rules! fused_ops {
             /// `(acc + terms)·scale[c] + shift[c]` in f32 (contiguous, `acc`'s shape), where
             /// `terms` (`i32`, contiguous, the `C·S` elements of one image) is added to every
             /// image exactly in integers before the conversion, and `scale`, `shift` are
-            /// contiguous f32 `[C]` buffers.
-            fn requantize([acc: &$S], lacc: &Layout, terms: Option<&$S>, scale: &$S, shift: &$S) -> $S,
+            /// contiguous f32 `[C]` buffers; then clamped to `clamp = (lo, hi)` when given (an
+            /// activation such as ReLU6 folded in; NaN stays NaN, as [`UnaryOp::Clamp`]).
+            fn requantize(
+                [acc: &$S],
+                lacc: &Layout,
+                terms: Option<&$S>,
+                scale: &$S,
+                shift: &$S,
+                clamp: Option<(f64, f64)>
+            ) -> $S,
                 composite = crate::quantize::requantize_composite;
         }
     };

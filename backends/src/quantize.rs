@@ -105,7 +105,7 @@ pub fn check_requantize(
     Ok(geom)
 }
 
-/// [`Fused::requantize`] from `binary`, `cast` and `channel_fma`.
+/// [`Fused::requantize`] from `binary`, `cast`, `channel_fma` and `unary`.
 pub fn requantize_composite<B: Fused + ?Sized>(
     b: &B,
     acc: &B::Storage,
@@ -113,6 +113,7 @@ pub fn requantize_composite<B: Fused + ?Sized>(
     terms: Option<&B::Storage>,
     scale: &B::Storage,
     shift: &B::Storage,
+    clamp: Option<(f64, f64)>,
 ) -> Result<B::Storage> {
     let dtypes = (b.dtype(acc), terms.map(|t| b.dtype(t)), b.dtype(scale), b.dtype(shift));
     let geom = check_requantize(lacc, dtypes, None)?;
@@ -131,5 +132,9 @@ pub fn requantize_composite<B: Fused + ?Sized>(
         Some(s) => b.cast(s, &full, DType::F32)?,
         None => b.cast(a, la, DType::F32)?,
     };
-    b.channel_fma(&floats, &full, scale, shift, None)
+    let y = b.channel_fma(&floats, &full, scale, shift, None)?;
+    match clamp {
+        Some((min, max)) => b.unary(UnaryOp::Clamp { min, max }, &y, &full),
+        None => Ok(y),
+    }
 }

@@ -172,7 +172,7 @@ pub fn check_quantize_i8<B: Backend + Fused>(b: &B) {
 }
 
 /// `requantize` against `((acc + terms) as f32)·scale + shift` in f32, with and without the
-/// per-image terms, contiguous and strided accumulators; wrong dtypes and lengths are errors.
+/// per-image terms and the clamp, contiguous and strided accumulators; wrong dtypes are errors.
 pub fn check_requantize<B: Backend + Fused>(b: &B) {
     let mut rng = TestRng::new(64);
     for shape in [vec![1usize, 1], vec![3, 5], vec![2, 3, 7, 5], vec![4, 17, 33, 9], vec![1, 64, 130, 130]] {
@@ -185,8 +185,10 @@ pub fn check_requantize<B: Backend + Fused>(b: &B) {
             let shift: Vec<f64> = (0..c).map(|_| f64::from(rng.range(-2.0, 2.0) as f32)).collect();
             let (a, t) = (upload(b, &acc, DType::I32), upload(b, &terms, DType::I32));
             let (m, d) = (upload(b, &scale, DType::F32), upload(b, &shift, DType::F32));
-            for with_terms in [false, true] {
-                let out = b.requantize(&a, &v.layout, with_terms.then_some(&t), &m, &d).unwrap();
+            for (with_terms, clamp) in
+                [(false, None), (true, None), (true, Some((0.0, 6.0))), (false, Some((-1.0, 0.5)))]
+            {
+                let out = b.requantize(&a, &v.layout, with_terms.then_some(&t), &m, &d, clamp).unwrap();
                 assert_eq!(b.dtype(&out), DType::F32, "requantize result dtype");
                 let got = download(b, &out, &Layout::contiguous(&shape));
                 let logical_acc = logical(&acc, &v.layout);
@@ -194,14 +196,15 @@ pub fn check_requantize<B: Backend + Fused>(b: &B) {
                 for i in 0..n * c * s {
                     let (ch, pos) = ((i / s) % c, i % (c * s));
                     let sum = logical_acc[i] as i32 + if with_terms { terms[pos] as i32 } else { 0 };
-                    want[i] = f64::from(sum as f32 * scale[ch] as f32 + shift[ch] as f32);
+                    let y = f64::from(sum as f32 * scale[ch] as f32 + shift[ch] as f32);
+                    want[i] = clamp.map_or(y, |(lo, hi)| y.clamp(lo, hi));
                     size[i] = (f64::from(sum) * scale[ch]).abs() + shift[ch].abs();
                 }
                 // One rounding of difference where a device fuses the multiply-add.
                 for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
                     assert!(
                         (g - w).abs() <= 2.0 * f64::from(f32::EPSILON) * size[i],
-                        "requantize {shape:?} ({}) terms {with_terms}: element {i} is {g}, reference {w}",
+                        "requantize {shape:?} ({}) terms {with_terms} clamp {clamp:?}: element {i} is {g}, reference {w}",
                         v.kind
                     );
                 }
@@ -212,9 +215,9 @@ pub fn check_requantize<B: Backend + Fused>(b: &B) {
     let acc = upload(b, &[1.0; 12], DType::I32);
     let (m, d) = (upload(b, &[1.0; 3], DType::F32), upload(b, &[0.0; 3], DType::F32));
     let accf = upload(b, &[1.0; 12], DType::F32);
-    assert!(b.requantize(&accf, &l, None, &m, &d).is_err());
+    assert!(b.requantize(&accf, &l, None, &m, &d, None).is_err());
     let m64 = upload(b, &[1.0; 3], DType::F64);
-    assert!(b.requantize(&acc, &l, None, &m64, &d).is_err());
+    assert!(b.requantize(&acc, &l, None, &m64, &d, None).is_err());
     let tf = upload(b, &[1.0; 6], DType::F32);
-    assert!(b.requantize(&acc, &l, Some(&tf), &m, &d).is_err());
+    assert!(b.requantize(&acc, &l, Some(&tf), &m, &d, None).is_err());
 }

@@ -113,6 +113,7 @@ fn requantize_planes<T: FloatElement + FromI32>(
     terms: Option<&[i32]>,
     scale: &[T],
     shift: &[T],
+    (lo, hi, clamped): (T, T, bool),
     dst: &mut [T],
 ) {
     let c = scale.len();
@@ -132,10 +133,22 @@ fn requantize_planes<T: FloatElement + FromI32>(
                 }
             }
         }
+        if clamped {
+            for v in d.iter_mut() {
+                // Comparisons, so that NaN stays NaN (as the clamp op).
+                *v = if *v < lo {
+                    lo
+                } else if *v > hi {
+                    hi
+                } else {
+                    *v
+                };
+            }
+        }
     }
 }
 
-f32_avx512!(fn requantize_planes_f32(acc: &[i32], first: usize, s: usize, terms: Option<&[i32]>, scale: &[f32], shift: &[f32], dst: &mut [f32]) => requantize_planes);
+f32_avx512!(fn requantize_planes_f32(acc: &[i32], first: usize, s: usize, terms: Option<&[i32]>, scale: &[f32], shift: &[f32], clamp: (f32, f32, bool), dst: &mut [f32]) => requantize_planes);
 
 /// See [`crate::Fused::requantize`].
 pub(crate) fn requantize(
@@ -144,6 +157,7 @@ pub(crate) fn requantize(
     terms: Option<&CpuStorage>,
     scale: &CpuStorage,
     shift: &CpuStorage,
+    clamp: Option<(f64, f64)>,
 ) -> Result<CpuStorage> {
     const OP: &str = "requantize";
     check_extent(OP, acc, lacc)?;
@@ -160,7 +174,9 @@ pub(crate) fn requantize(
     if s > 0 && geom.c > 0 {
         // Whole planes per task, about PAR_THRESHOLD elements each.
         let planes = (PAR_THRESHOLD / s).max(1);
-        let run = |(i, (a, d)): (usize, (&[i32], &mut [f32]))| requantize_planes_f32(a, i * planes, s, t, m, b, d);
+        let bounds = clamp.map_or((0.0, 0.0, false), |(lo, hi)| (lo as f32, hi as f32, true));
+        let run =
+            |(i, (a, d)): (usize, (&[i32], &mut [f32]))| requantize_planes_f32(a, i * planes, s, t, m, b, bounds, d);
         if a.len() <= PAR_THRESHOLD {
             run((0, (&a, &mut out)));
         } else {
@@ -211,17 +227,18 @@ mod tests {
         let l = Layout::contiguous(&[n, c, s]);
         let (a, t) = (CpuStorage::I32(acc), CpuStorage::I32(terms));
         let (m, d) = (CpuStorage::F32(scale), CpuStorage::F32(shift));
-        for terms in [None, Some(&t)] {
-            let fused = requantize(&a, &l, terms, &m, &d).unwrap();
-            let composite = requantize_composite(&CpuBackend, &a, &l, terms, &m, &d).unwrap();
+        for (terms, clamp) in [(None, None), (Some(&t), None), (Some(&t), Some((0.0, 6.0))), (None, Some((-1.0, 0.5)))]
+        {
+            let fused = requantize(&a, &l, terms, &m, &d, clamp).unwrap();
+            let composite = requantize_composite(&CpuBackend, &a, &l, terms, &m, &d, clamp).unwrap();
             for (f, g) in fused.as_slice::<f32>().unwrap().iter().zip(composite.as_slice::<f32>().unwrap()) {
                 assert!((f - g).abs() <= 4.0 * f32::EPSILON * (1.0 + g.abs()), "{f} vs {g}");
             }
         }
         let short = CpuStorage::I32(vec![0; c * s - 1]);
-        let e = requantize(&a, &l, Some(&short), &m, &d).unwrap_err();
+        let e = requantize(&a, &l, Some(&short), &m, &d, None).unwrap_err();
         assert!(matches!(e, Error::InvalidArgument { op: "requantize", .. }), "{e}");
-        let e = requantize(&a, &l, None, &CpuStorage::F32(vec![1.0; c + 1]), &d).unwrap_err();
+        let e = requantize(&a, &l, None, &CpuStorage::F32(vec![1.0; c + 1]), &d, None).unwrap_err();
         assert!(e.to_string().contains("scales"), "{e}");
     }
 }

@@ -10,7 +10,10 @@
 //! adding `128 · Σ w` over the taps that fall inside the input (an integer map per input size).
 //! The accumulator is then requantized to float once per output: `acc · m_o + a_o`, where
 //! `m_o = step · s_o · γ_o/√(σ²_o + ε)` and `a_o` carries the bias and the folded BatchNorm.
-//! ReLU6, residual additions and pooling between the layers stay float (they multiply nothing).
+//! A ReLU6 right after a layer (and its BatchNorm) is folded into the requantization as a clamp;
+//! residual additions and pooling between the layers stay float (they multiply nothing). Each
+//! end is one pass: the backend's fused `quantize_i8` makes the codes (scale, clamp, round,
+//! offset and narrow at once) and `requantize` adds the shift terms, scales, offsets and clamps.
 //!
 //! Bit-exactness: the accumulators equal the integer dot products of the fake-quantized model's
 //! codes and weights (tested), so the integer model and the fake-quantized one differ only by
@@ -25,7 +28,7 @@ use std::sync::Mutex;
 
 use autograd::profile::scope;
 use autograd::{Conv2dParams, DType, Error, Layout, Result, Tensor};
-use layers::{BatchNorm2d, Buffer, Identity, Mode, Module, ModuleExt};
+use layers::{BatchNorm2d, Buffer, Identity, Mode, Module, ModuleExt, ReLU6};
 
 use super::layer::{InputCodes, QuantLayer, WeightQuant};
 
@@ -49,6 +52,8 @@ pub struct IntLayer {
     add: Vec<f32>,
     /// `128 · Σ w` over the in-bounds taps, per output position, cached by input size.
     shift_terms: Mutex<ShiftTerms>,
+    /// The bounds of a ReLU6 that followed the layer, folded into the requantization.
+    clamp: Option<(f64, f64)>,
 }
 
 /// The shift-undoing terms of one image per input size `(H, W)` (`i32`, on the CPU).
@@ -176,6 +181,7 @@ impl IntLayer {
             mult,
             add,
             shift_terms: Mutex::new(HashMap::new()),
+            clamp: None,
         })
     }
 
@@ -286,7 +292,8 @@ impl IntLayer {
 impl Module for IntLayer {
     /// The codes of `x` in one pass, the integer products, and the accumulators requantized in
     /// one pass (the shift terms added in integers, then `acc · step · mult + add` per output
-    /// channel): the backend's fused `quantize_i8` and `requantize`.
+    /// channel, clamped where a ReLU6 was folded in): the backend's fused `quantize_i8` and
+    /// `requantize`.
     fn forward(&self, x: &Tensor, _mode: Mode) -> Result<Tensor> {
         let (acc, terms, step) = self.shifted_accumulators(x)?;
         let o = acc.shape()[1];
@@ -297,7 +304,13 @@ impl Module for IntLayer {
         let shift = Tensor::from_vec(self.add.clone(), &[o])?.to_device(dev)?;
         let terms_storage = terms.as_ref().map(|t| t.storage());
         let y = scope("requantize", dev, || {
-            acc.storage().requantize(acc.layout(), terms_storage.as_deref(), &scale.storage(), &shift.storage())
+            acc.storage().requantize(
+                acc.layout(),
+                terms_storage.as_deref(),
+                &scale.storage(),
+                &shift.storage(),
+                self.clamp,
+            )
         })?;
         drop(terms_storage);
         let shape = acc.shape().to_vec();
@@ -318,7 +331,7 @@ impl Module for IntLayer {
 
 /// Turns a QAT-trained model into its integer inference form in place: every [`QuantLayer`]
 /// becomes an [`IntLayer`], folding the BatchNorm that directly follows it in its `Sequential`
-/// (the next index; that BatchNorm becomes an [`Identity`]). Returns the converted paths, and
+/// (the next index) and a ReLU6 after that (both become [`Identity`]). Returns the converted paths, and
 /// whether each runs on the ternary kernel.
 pub fn to_integer(model: &mut dyn Module) -> Result<Vec<(String, bool)>> {
     convert(model, "to_integer", &mut |_, layer, bn| IntLayer::new(layer, bn))
@@ -332,16 +345,19 @@ type MakeIntLayer<'a> = dyn FnMut(&str, &QuantLayer, Option<&BatchNorm2d>) -> Re
 /// whether each runs on the ternary kernel.
 fn convert(model: &mut dyn Module, op: &'static str, make: &mut MakeIntLayer<'_>) -> Result<Vec<(String, bool)>> {
     let mut out = Vec::new();
-    for (path, bn_path) in quantized_layers(model) {
+    for (path, bn_path, relu6_path) in quantized_layers(model) {
         let layer = model
             .get_module(&path)
             .and_then(|m| m.downcast_ref::<QuantLayer>())
             .ok_or_else(|| Error::invalid(op, format!("no QuantLayer at {path}")))?;
         let bn = bn_path.as_deref().and_then(|p| model.get_module(p)).and_then(|m| m.downcast_ref::<BatchNorm2d>());
-        let int = make(&path, layer, bn)?;
+        let mut int = make(&path, layer, bn)?;
+        if relu6_path.is_some() {
+            int.clamp = Some((0.0, 6.0));
+        }
         out.push((path.clone(), int.is_ternary_kernel()));
         model.replace_module(&path, Box::new(int))?;
-        if let Some(p) = bn_path {
+        for p in bn_path.into_iter().chain(relu6_path) {
             model.replace_module(&p, Box::new(Identity))?;
         }
     }
@@ -466,22 +482,25 @@ pub fn load_integer(model: &mut dyn Module, path: &std::path::Path) -> Result<Ve
     })
 }
 
-/// Each [`QuantLayer`]'s path with the path of the BatchNorm at the next index of its parent,
-/// if there is one.
-fn quantized_layers(model: &dyn Module) -> Vec<(String, Option<String>)> {
-    let mut pairs = Vec::new();
+/// Each [`QuantLayer`]'s path with the paths of the BatchNorm at the next index of its parent
+/// and of the ReLU6 after that (or right after the layer, without a BatchNorm), if any.
+fn quantized_layers(model: &dyn Module) -> Vec<(String, Option<String>, Option<String>)> {
+    let mut found = Vec::new();
     for (path, m) in model.named_modules() {
         if m.downcast_ref::<QuantLayer>().is_none() {
             continue;
         }
-        let next = path.rsplit_once('.').and_then(|(parent, last)| {
-            let i: usize = last.parse().ok()?;
-            let p = format!("{parent}.{}", i + 1);
-            model.get_module(&p).and_then(|n| n.downcast_ref::<BatchNorm2d>()).map(|_| p)
-        });
-        pairs.push((path, next));
+        let sibling = |k: usize| -> Option<(String, &dyn Module)> {
+            let (parent, last) = path.rsplit_once('.')?;
+            let p = format!("{parent}.{}", last.parse::<usize>().ok()? + k);
+            model.get_module(&p).map(|m| (p, m))
+        };
+        let bn = sibling(1).filter(|(_, m)| m.downcast_ref::<BatchNorm2d>().is_some()).map(|(p, _)| p);
+        let after = if bn.is_some() { 2 } else { 1 };
+        let relu6 = sibling(after).filter(|(_, m)| m.downcast_ref::<ReLU6>().is_some()).map(|(p, _)| p);
+        found.push((path, bn, relu6));
     }
-    pairs
+    found
 }
 
 #[cfg(test)]
@@ -612,6 +631,8 @@ mod tests {
         let converted = to_integer(model.as_mut()).unwrap();
         assert!(converted.iter().any(|(_, t)| *t) && converted.iter().any(|(_, t)| !*t));
         assert!(model.named_modules().iter().all(|(_, m)| m.downcast_ref::<QuantLayer>().is_none()));
+        // Every ReLU6 of MobileNetV2 follows a convolution and its BatchNorm: all folded.
+        assert!(model.named_modules().iter().all(|(_, m)| m.downcast_ref::<ReLU6>().is_none()));
         let int = model.forward(&x, Mode::Eval).unwrap();
         assert_eq!(
             int.argmax(1, false).unwrap().to_vec::<i64>().unwrap(),
