@@ -344,6 +344,25 @@ macro_rules! fused_ops {
                 clamp: Option<(f64, f64)>
             ) -> $S,
                 composite = crate::quantize::requantize_composite;
+            /// LSQ's fake quantization (quantization-aware training): `round(clamp(x / s, lo,
+            /// hi)) · s` in `x`'s dtype (f32 or f64), each operation rounded as the separate ops
+            /// would, the rounding half to even; `step` is a one-element buffer of `x`'s dtype
+            /// holding `s`, and `(lo, hi) = range`. The result is contiguous with `x`'s shape.
+            fn lsq_quantize([x: &$S], lx: &Layout, step: &$S, range: (f64, f64)) -> $S,
+                composite = crate::quantize::lsq_quantize_composite;
+            /// The straight-through gradients of [`Fused::lsq_quantize`] from the output
+            /// gradient `g` (`x`'s shape): `gx = g` where `lo ≤ x/s ≤ hi` and 0 elsewhere
+            /// (contiguous, `x`'s shape), and the one-element step gradient
+            /// `Σ g · (round(x/s) − x/s inside, lo below, hi above)`. A NaN `x/s` passes no `gx`
+            /// and makes the step gradient NaN.
+            fn lsq_quantize_backward(
+                [g: &$S],
+                lg: &Layout,
+                x: &$S,
+                lx: &Layout,
+                step: &$S,
+                range: (f64, f64)
+            ) -> ($S, $S), composite = crate::quantize::lsq_quantize_backward_composite;
         }
     };
 }

@@ -138,3 +138,70 @@ pub fn requantize_composite<B: Fused + ?Sized>(
         None => Ok(y),
     }
 }
+
+/// The layout of a one-element `step` buffer broadcast over `shape`.
+fn broadcast_scalar(shape: &[usize]) -> Result<Layout> {
+    Layout::new(shape.to_vec(), vec![0; shape.len()], 0)
+}
+
+/// Checks [`Fused::lsq_quantize`]'s range.
+pub fn check_lsq_range(op: &'static str, (lo, hi): (f64, f64)) -> Result<()> {
+    if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+        return Err(Error::invalid(op, format!("range [{lo}, {hi}]: need finite bounds with lo <= hi")));
+    }
+    Ok(())
+}
+
+/// [`Fused::lsq_quantize`] from `binary` and `unary`.
+pub fn lsq_quantize_composite<B: Backend + ?Sized>(
+    b: &B,
+    x: &B::Storage,
+    lx: &Layout,
+    step: &B::Storage,
+    range: (f64, f64),
+) -> Result<B::Storage> {
+    check_lsq_range("lsq_quantize", range)?;
+    let ls = broadcast_scalar(lx.shape())?;
+    let full = Layout::contiguous(lx.shape());
+    let v = b.binary(BinaryOp::Div, x, lx, step, &ls)?;
+    let v = b.unary(UnaryOp::Clamp { min: range.0, max: range.1 }, &v, &full)?;
+    let v = b.unary(UnaryOp::Round, &v, &full)?;
+    b.binary(BinaryOp::Mul, &v, &full, step, &ls)
+}
+
+/// [`Fused::lsq_quantize_backward`] from `binary`, `compare`, `where_cond` and `reduce`.
+pub fn lsq_quantize_backward_composite<B: Backend + ?Sized>(
+    b: &B,
+    g: &B::Storage,
+    lg: &Layout,
+    x: &B::Storage,
+    lx: &Layout,
+    step: &B::Storage,
+    range: (f64, f64),
+) -> Result<(B::Storage, B::Storage)> {
+    use crate::ops::{CmpOp, ReduceOp};
+    let op = "lsq_quantize_backward";
+    check_lsq_range(op, range)?;
+    if lg.shape() != lx.shape() {
+        return Err(Error::ShapeMismatch { op, lhs: lg.shape().to_vec(), rhs: lx.shape().to_vec() });
+    }
+    let (lo, hi) = range;
+    let ls = broadcast_scalar(lx.shape())?;
+    let full = Layout::contiguous(lx.shape());
+    let n = full.numel();
+    let dtype = b.dtype(x);
+    let v = b.binary(BinaryOp::Div, x, lx, step, &ls)?;
+    let (below, above) = (b.compare_scalar(CmpOp::Lt, &v, &full, lo)?, b.compare_scalar(CmpOp::Gt, &v, &full, hi)?);
+    let (ge, le) = (b.compare_scalar(CmpOp::Ge, &v, &full, lo)?, b.compare_scalar(CmpOp::Le, &v, &full, hi)?);
+    let zeros = b.full(dtype, n, 0.0)?;
+    let gx = b.where_cond(&ge, &full, g, lg, &zeros, &full)?;
+    let gx = b.where_cond(&le, &full, &gx, &full, &zeros, &full)?;
+    // round(v) − v inside (NaN stays NaN), lo below, hi above.
+    let inside = b.binary(BinaryOp::Sub, &b.unary(UnaryOp::Round, &v, &full)?, &full, &v, &full)?;
+    let term = b.where_cond(&above, &full, &b.full(dtype, n, hi)?, &full, &inside, &full)?;
+    let term = b.where_cond(&below, &full, &b.full(dtype, n, lo)?, &full, &term, &full)?;
+    let prod = b.binary(BinaryOp::Mul, g, lg, &term, &full)?;
+    let axes: Vec<usize> = (0..full.ndim()).collect();
+    let gs = b.reduce(ReduceOp::Sum, &prod, &full, &axes, false)?;
+    Ok((gx, gs))
+}

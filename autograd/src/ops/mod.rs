@@ -7,6 +7,7 @@ mod conv;
 mod creation;
 mod dropout;
 mod elementwise;
+mod fake_quant;
 mod fft;
 mod indexing;
 mod layer_norm;

@@ -221,3 +221,71 @@ pub fn check_requantize<B: Backend + Fused>(b: &B) {
     let tf = upload(b, &[1.0; 6], DType::F32);
     assert!(b.requantize(&acc, &l, Some(&tf), &m, &d, None).is_err());
 }
+
+/// `lsq_quantize` and its backward against per-element references: f32 and f64, contiguous and
+/// strided views, values on exact ties and beyond the range, signed and unsigned ranges; the
+/// forward exactly, `gx` exactly, the step gradient to summation rounding; a step of two
+/// elements, a bad range and integer inputs are errors.
+pub fn check_lsq_quantize<B: Backend + Fused>(b: &B) {
+    let mut rng = TestRng::new(65);
+    for dtype in [DType::F32, DType::F64] {
+        let single = dtype == DType::F32;
+        // Each value rounded to the dtype, as the device holds it.
+        let r = |v: f64| if single { f64::from(v as f32) } else { v };
+        for shape in [vec![1usize], vec![3, 5, 7], vec![2, 3, 33, 65], vec![2, 40_001]] {
+            for v in views_of(&shape) {
+                for (s, range) in [(0.037, (-128.0, 127.0)), (0.0213, (0.0, 255.0)), (1.5, (-1.0, 1.0))] {
+                    let s = r(s);
+                    let x: Vec<f64> = (0..v.buffer_len)
+                        .map(|i| match i % 5 {
+                            0 => r((rng.below(600) as f64 - 300.0 + 0.5) * s),
+                            _ => r(rng.range(-300.0, 300.0) * s),
+                        })
+                        .collect();
+                    let g: Vec<f64> = (0..v.buffer_len).map(|_| r(rng.range(-1.0, 1.0))).collect();
+                    let (xs, gs, ss) = (upload(b, &x, dtype), upload(b, &g, dtype), upload(b, &[s], dtype));
+                    let what = format!("lsq_quantize {dtype:?} {shape:?} ({}) s {s} range {range:?}", v.kind);
+                    let out = b.lsq_quantize(&xs, &v.layout, &ss, range).unwrap();
+                    let got = download(b, &out, &Layout::contiguous(&shape));
+                    let (lx, lg) = (logical(&x, &v.layout), logical(&g, &v.layout));
+                    let quotient = |x: f64| if single { f64::from(x as f32 / s as f32) } else { x / s };
+                    let want: Vec<f64> =
+                        lx.iter().map(|&x| r(quotient(x).clamp(range.0, range.1).round_ties_even() * s)).collect();
+                    assert_eq!(got, want, "{what}");
+                    let (gx, gstep) = b.lsq_quantize_backward(&gs, &v.layout, &xs, &v.layout, &ss, range).unwrap();
+                    let gx = download(b, &gx, &Layout::contiguous(&shape));
+                    let gstep = download(b, &gstep, &Layout::contiguous(&[1]))[0];
+                    let (mut want_gx, mut want_gs, mut size) = (vec![0.0; lx.len()], 0.0, 0.0);
+                    for (i, (&x, &g)) in lx.iter().zip(&lg).enumerate() {
+                        let q = quotient(x);
+                        let t = if q < range.0 {
+                            range.0
+                        } else if q > range.1 {
+                            range.1
+                        } else {
+                            want_gx[i] = g;
+                            r(q.round_ties_even() - q)
+                        };
+                        want_gs += g * t;
+                        size += (g * t).abs();
+                    }
+                    assert_eq!(gx, want_gx, "{what}: gx");
+                    let tol = if single { 1e-5 } else { 1e-12 };
+                    assert!(
+                        (gstep - want_gs).abs() <= tol * (1.0 + size),
+                        "{what}: step gradient {gstep} vs {want_gs}"
+                    );
+                }
+            }
+        }
+    }
+    let x = upload(b, &[1.0; 4], DType::F32);
+    let l = Layout::contiguous(&[4]);
+    let s = upload(b, &[0.5], DType::F32);
+    assert!(b.lsq_quantize(&x, &l, &s, (1.0, -1.0)).is_err());
+    assert!(b.lsq_quantize(&x, &l, &s, (f64::NAN, 1.0)).is_err());
+    let xi = upload(b, &[1.0; 4], DType::I32);
+    assert!(b.lsq_quantize(&xi, &l, &s, (-1.0, 1.0)).is_err());
+    let g = upload(b, &[1.0; 3], DType::F32);
+    assert!(b.lsq_quantize_backward(&g, &Layout::contiguous(&[3]), &x, &l, &s, (-1.0, 1.0)).is_err());
+}

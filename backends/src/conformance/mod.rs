@@ -83,6 +83,7 @@ macro_rules! conformance_checks {
             check_ternary_conv1x1,
             check_quantize_i8,
             check_requantize,
+            check_lsq_quantize,
         );
     };
 }

@@ -60,7 +60,7 @@ use int8::ternary_conv1x1;
 use matmul::matmul;
 use pool::{adaptive_avg_pool2d, adaptive_avg_pool2d_backward, avg_pool2d, avg_pool2d_backward};
 use pool::{max_pool2d, max_pool2d_backward};
-use quantize::{quantize_i8, requantize};
+use quantize::{lsq_quantize, lsq_quantize_backward, quantize_i8, requantize};
 use reduce::{arg_reduce, reduce};
 use row_norm::{layer_norm, layer_norm_backward};
 use softmax::softmax;

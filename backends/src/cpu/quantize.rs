@@ -11,8 +11,9 @@
 
 use rayon::prelude::*;
 
+use super::scalar::round_half_even;
 use super::strided::{check_extent, contiguous_slice, PAR_THRESHOLD};
-use crate::quantize::{check_quantize_args, check_requantize};
+use crate::quantize::{check_lsq_range, check_quantize_args, check_requantize};
 use crate::{CpuStorage, Error, FloatElement, Layout, Result};
 
 /// A float type whose integers up to `2^22` can be read from the low mantissa bits after
@@ -186,10 +187,155 @@ pub(crate) fn requantize(
     Ok(CpuStorage::F32(out))
 }
 
+/// `v` clamped to `[lo, hi]` by comparisons (NaN stays NaN, as the clamp op).
+#[inline(always)]
+fn clamp_keep_nan<T: FloatElement>(v: T, lo: T, hi: T) -> T {
+    if v < lo {
+        lo
+    } else if v > hi {
+        hi
+    } else {
+        v
+    }
+}
+
+/// LSQ's forward over one block: see [`crate::Fused::lsq_quantize`].
+#[inline(always)]
+fn lsq_block<T: FloatElement>(src: &[T], dst: &mut [T], s: T, lo: T, hi: T) {
+    for (d, &x) in dst.iter_mut().zip(src) {
+        *d = round_half_even(clamp_keep_nan(x / s, lo, hi)) * s;
+    }
+}
+
+f32_avx512!(fn lsq_block_f32(src: &[f32], dst: &mut [f32], s: f32, lo: f32, hi: f32) => lsq_block);
+
+/// LSQ's backward over one block: `gx` written, the block's step-gradient sum returned (in
+/// 16 lanes of `T` over the block, then f64).
+#[inline(always)]
+fn lsq_backward_block<T: FloatElement>(g: &[T], x: &[T], gx: &mut [T], s: T, lo: T, hi: T) -> f64 {
+    const LANES: usize = 16;
+    let mut acc = [T::zero(); LANES];
+    let term = |g: T, x: T| -> (T, T) {
+        let v = x / s;
+        if v < lo {
+            (T::zero(), g * lo)
+        } else if v > hi {
+            (T::zero(), g * hi)
+        } else {
+            // Inside, or NaN (no gradient to `x`, a NaN step gradient).
+            let pass = if v >= lo { g } else { T::zero() };
+            (pass, g * (round_half_even(v) - v))
+        }
+    };
+    let (cg, cx) = (g.chunks_exact(LANES), x.chunks_exact(LANES));
+    let (rg, rx) = (cg.remainder(), cx.remainder());
+    let mut out = gx.chunks_exact_mut(LANES);
+    for ((gc, xc), oc) in cg.zip(cx).zip(&mut out) {
+        for k in 0..LANES {
+            let (p, t) = term(gc[k], xc[k]);
+            oc[k] = p;
+            acc[k] += t;
+        }
+    }
+    let mut total: f64 = acc.iter().map(|&v| v.to_f64()).sum();
+    for ((&gv, &xv), o) in rg.iter().zip(rx).zip(out.into_remainder()) {
+        let (p, t) = term(gv, xv);
+        *o = p;
+        total += t.to_f64();
+    }
+    total
+}
+
+f32_avx512!(fn lsq_backward_block_f32(g: &[f32], x: &[f32], gx: &mut [f32], s: f32, lo: f32, hi: f32) -> f64 => lsq_backward_block);
+
+/// The one step value of [`crate::Fused::lsq_quantize`]'s `step` buffer, as `T`.
+fn step_value<T: FloatElement>(op: &'static str, step: &CpuStorage) -> Result<T> {
+    match step.as_slice::<T>() {
+        Some([s]) => Ok(*s),
+        Some(v) => Err(Error::invalid(op, format!("a step of {} elements; expected one", v.len()))),
+        None => Err(Error::DTypeMismatch { op, lhs: T::DTYPE, rhs: step.dtype() }),
+    }
+}
+
+/// See [`crate::Fused::lsq_quantize`].
+pub(crate) fn lsq_quantize(x: &CpuStorage, lx: &Layout, step: &CpuStorage, range: (f64, f64)) -> Result<CpuStorage> {
+    const OP: &str = "lsq_quantize";
+    check_lsq_range(OP, range)?;
+    check_extent(OP, x, lx)?;
+    match x {
+        CpuStorage::F32(v) => {
+            let s = step_value::<f32>(OP, step)?;
+            let (lo, hi) = (range.0 as f32, range.1 as f32);
+            let mut out = vec![0f32; lx.numel()];
+            blocks(&contiguous_slice(v, lx), &mut out, |a, d| lsq_block_f32(a, d, s, lo, hi));
+            Ok(CpuStorage::F32(out))
+        }
+        CpuStorage::F64(v) => {
+            let s = step_value::<f64>(OP, step)?;
+            let mut out = vec![0f64; lx.numel()];
+            blocks(&contiguous_slice(v, lx), &mut out, |a, d| lsq_block(a, d, s, range.0, range.1));
+            Ok(CpuStorage::F64(out))
+        }
+        other => Err(Error::UnsupportedDType { op: OP, dtype: other.dtype() }),
+    }
+}
+
+/// `f(g block, x block, gx block)` over blocks of [`PAR_THRESHOLD`] elements (on rayon's
+/// threads when there is more than one), the blocks' sums added in f64.
+fn sum_blocks<T: Sync + Send>(g: &[T], x: &[T], gx: &mut [T], f: impl Fn(&[T], &[T], &mut [T]) -> f64 + Sync) -> f64 {
+    if g.len() <= PAR_THRESHOLD {
+        return f(g, x, gx);
+    }
+    g.par_chunks(PAR_THRESHOLD)
+        .zip(x.par_chunks(PAR_THRESHOLD))
+        .zip(gx.par_chunks_mut(PAR_THRESHOLD))
+        .map(|((g, x), o)| f(g, x, o))
+        .sum()
+}
+
+/// See [`crate::Fused::lsq_quantize_backward`].
+pub(crate) fn lsq_quantize_backward(
+    g: &CpuStorage,
+    lg: &Layout,
+    x: &CpuStorage,
+    lx: &Layout,
+    step: &CpuStorage,
+    range: (f64, f64),
+) -> Result<(CpuStorage, CpuStorage)> {
+    const OP: &str = "lsq_quantize_backward";
+    check_lsq_range(OP, range)?;
+    check_extent(OP, g, lg)?;
+    check_extent(OP, x, lx)?;
+    if lg.shape() != lx.shape() {
+        return Err(Error::ShapeMismatch { op: OP, lhs: lg.shape().to_vec(), rhs: lx.shape().to_vec() });
+    }
+    match (g, x) {
+        (CpuStorage::F32(gv), CpuStorage::F32(xv)) => {
+            let s = step_value::<f32>(OP, step)?;
+            let (lo, hi) = (range.0 as f32, range.1 as f32);
+            let mut gx = vec![0f32; lx.numel()];
+            let (gc, xc) = (contiguous_slice(gv, lg), contiguous_slice(xv, lx));
+            let total = sum_blocks(&gc, &xc, &mut gx, |a, b, o| lsq_backward_block_f32(a, b, o, s, lo, hi));
+            Ok((CpuStorage::F32(gx), CpuStorage::F32(vec![total as f32])))
+        }
+        (CpuStorage::F64(gv), CpuStorage::F64(xv)) => {
+            let s = step_value::<f64>(OP, step)?;
+            let mut gx = vec![0f64; lx.numel()];
+            let (gc, xc) = (contiguous_slice(gv, lg), contiguous_slice(xv, lx));
+            let total = sum_blocks(&gc, &xc, &mut gx, |a, b, o| lsq_backward_block(a, b, o, s, range.0, range.1));
+            Ok((CpuStorage::F64(gx), CpuStorage::F64(vec![total])))
+        }
+        (a, b) if a.dtype() != b.dtype() => Err(Error::DTypeMismatch { op: OP, lhs: a.dtype(), rhs: b.dtype() }),
+        (other, _) => Err(Error::UnsupportedDType { op: OP, dtype: other.dtype() }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quantize::{quantize_i8_composite, requantize_composite};
+    use crate::quantize::{
+        lsq_quantize_backward_composite, lsq_quantize_composite, quantize_i8_composite, requantize_composite,
+    };
     use crate::CpuBackend;
 
     /// The fused codes equal the composite of separate ops (what a backend without the kernel
@@ -240,5 +386,51 @@ mod tests {
         assert!(matches!(e, Error::InvalidArgument { op: "requantize", .. }), "{e}");
         let e = requantize(&a, &l, None, &CpuStorage::F32(vec![1.0; c + 1]), &d, None).unwrap_err();
         assert!(e.to_string().contains("scales"), "{e}");
+    }
+
+    /// LSQ's fused forward and backward equal the composites (NaN and ±∞ included: no `gx`,
+    /// a NaN step gradient from a NaN), in f32 and f64, across the parallel block boundary.
+    #[test]
+    fn lsq_equals_the_composite() {
+        let n = 2 * PAR_THRESHOLD + 29;
+        let v: Vec<f64> = (0..n)
+            .map(|i| match i % 13 {
+                1 => f64::INFINITY,
+                2 => f64::NEG_INFINITY,
+                3 => (i % 600) as f64 * 0.05 - 15.025,
+                _ => ((i as f64 * 0.618_033_99).fract() - 0.5) * 40.0,
+            })
+            .collect();
+        let g: Vec<f64> = (0..n).map(|i| ((i as f64 * 0.414_213_56).fract() - 0.5) * 2.0).collect();
+        let l = Layout::contiguous(&[n]);
+        let f32s = |v: &[f64]| CpuStorage::F32(v.iter().map(|&x| x as f32).collect());
+        for (x, g, s) in [
+            (CpuStorage::F64(v.clone()), CpuStorage::F64(g.clone()), CpuStorage::F64(vec![0.05])),
+            (f32s(&v), f32s(&g), CpuStorage::F32(vec![0.05])),
+        ] {
+            for range in [(-128.0, 127.0), (0.0, 255.0)] {
+                let fused = lsq_quantize(&x, &l, &s, range).unwrap();
+                let composite = lsq_quantize_composite(&CpuBackend, &x, &l, &s, range).unwrap();
+                assert_eq!(fused.to_f64_vec(), composite.to_f64_vec(), "{:?} {range:?}", x.dtype());
+                let (gx, gs) = lsq_quantize_backward(&g, &l, &x, &l, &s, range).unwrap();
+                let (cgx, cgs) = lsq_quantize_backward_composite(&CpuBackend, &g, &l, &x, &l, &s, range).unwrap();
+                assert_eq!(gx.to_f64_vec(), cgx.to_f64_vec());
+                let (a, b) = (gs.to_f64_vec()[0], cgs.to_f64_vec()[0]);
+                assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "{a} vs {b}");
+            }
+        }
+        let nan = CpuStorage::F64(vec![f64::NAN, 1.0]);
+        let l2 = Layout::contiguous(&[2]);
+        let (gx, gs) = lsq_quantize_backward(
+            &CpuStorage::F64(vec![1.0, 1.0]),
+            &l2,
+            &nan,
+            &l2,
+            &CpuStorage::F64(vec![0.5]),
+            (-4.0, 4.0),
+        )
+        .unwrap();
+        assert_eq!(gx.to_f64_vec(), [0.0, 1.0]);
+        assert!(gs.to_f64_vec()[0].is_nan());
     }
 }

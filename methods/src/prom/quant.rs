@@ -135,9 +135,9 @@ pub fn lsq(x: &Tensor, s: &Tensor, qn: f64, qp: f64, g: f64) -> Result<Tensor> {
     if s.numel() != 1 {
         return Err(Error::invalid("lsq", format!("a step of shape {:?}: expected one element", s.shape())));
     }
-    let s = grad_scale(&s.reshape(&[])?, g)?;
-    let v = x.div(&s)?.clamp(-qn, qp)?;
-    straight_through(&v.round()?, &v)?.mul(&s)
+    // One fused pass each way (`Tensor::lsq_quantize`); the gradient scale applies to the step
+    // before it.
+    x.lsq_quantize(&grad_scale(&s.reshape(&[])?, g)?, -qn, qp)
 }
 
 /// LSQ's initial step for values `x` and range top `Q_P`: `2 · mean|x| / √Q_P`.
