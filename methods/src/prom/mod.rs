@@ -3,14 +3,14 @@
 //! training. The spec (`shared/papers/prom.md`) is a reconstruction from the abstract; every
 //! choice below it marks as such is an option here.
 //!
-//! Built so far (issue 26 is open: fast ternary and depthwise integer kernels and the CIFAR-10
-//! float-vs-QAT runs remain):
+//! What is here:
 //!
 //! - [`quant`]: the fake quantizers with their straight-through gradients: ternary absmean
-//!   (default), TWN and TTQ; symmetric per-channel int8 weights; LSQ (default), PACT and
-//!   fixed-range activations. Reconstructions (the spec's): absmean as the ternary default, LSQ
-//!   as the activation default, a signed or unsigned LSQ range chosen by the sign of the first
-//!   training batch at each layer's input, BatchNorm kept float during QAT.
+//!   (default), TWN and TTQ; symmetric per-channel int8 weights; LSQ (default; one fused pass
+//!   each way, `autograd::Tensor::lsq_quantize`), PACT and fixed-range activations.
+//!   Reconstructions (the spec's): absmean as the ternary default, LSQ as the activation
+//!   default, a signed or unsigned LSQ range chosen by the sign of the first training batch at
+//!   each layer's input, BatchNorm kept float during QAT.
 //! - [`QuantLayer`] and [`quantize`]: PROM's recipe (1x1 convolutions inside inverted-residual
 //!   blocks ternary, every other convolution and the classifier int8, 8-bit activations at every
 //!   quantized layer's input, BatchNorm float) and the registry entry `prom`, which trains the
@@ -20,11 +20,11 @@
 //!   elsewhere, BatchNorm folded into the per-channel requantization; accumulators equal to the
 //!   fake-quantized model's integer dot products, same predictions (tests); integer checkpoints
 //!   ([`save_integer`], [`load_integer`]) with 2-bit packed ternary weights, whose weight bytes
-//!   are the estimator's storage figure exactly (test). Timings:
-//!   `methods/results/prom-infer/` (correct, and 3.7-4.3x slower than float: the int8 GEMM runs
-//!   on VNNI, the ternary 1x1 convolutions on the AVX-512BW add/subtract kernel at 0.6-2.2x the
-//!   f32 1x1 convolution, the depthwise ones on plane loops; the per-layer element-wise passes
-//!   that make the input codes are the rest). `train --method prom` evaluates and exports the
+//!   are the estimator's storage figure exactly (test). Each layer's float ends are one pass
+//!   each (the backend's `quantize_i8` and `requantize`, a following ReLU6 folded in as a
+//!   clamp); the int8 GEMM runs on VNNI, the ternary 1x1 convolutions on an AVX-512BW
+//!   add/subtract kernel, the depthwise ones on padded-plane loops. Timings in
+//!   `methods/results/prom-infer/`. `train --method prom` evaluates and exports the
 //!   integer model (`inference=integer`).
 //! - [`energy`]: the energy and storage estimator over the MAC counter's layers, with the 45 nm
 //!   table as default and the accounting written down; [`block_pointwise_convs`] picks PROM's
