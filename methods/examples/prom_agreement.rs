@@ -9,7 +9,7 @@
 //! Each run folder needs `config.json` (a `prom` run of a MobileNetV2 with the default
 //! quantizers) and `best.safetensors`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use autograd::{no_grad, Result, Tensor};
@@ -21,7 +21,7 @@ use methods::data::{batch_tensors, open_data, DataConfig};
 use methods::prom::{quantize, to_integer, ActQuant, PromConfig, WeightQuant};
 
 /// `(fake-quantized correct, integer correct, disagreements, images)` of one run.
-fn agreement(data_dir: &PathBuf, run: &PathBuf) -> Result<(usize, usize, usize, usize)> {
+fn agreement(data_dir: &Path, run: &Path) -> Result<(usize, usize, usize, usize)> {
     let cfg = TrainConfig::load(run)?;
     let is = |k: &str, v: &str| cfg.hparams.get(k).is_none_or(|x| x == v);
     if cfg.method != "prom" || !(is("ternary", "absmean") && is("act", "lsq") && is("final", "int8")) {
@@ -42,7 +42,7 @@ fn agreement(data_dir: &PathBuf, run: &PathBuf) -> Result<(usize, usize, usize, 
     to_integer(int.as_mut())?;
     let data = open_data(&DataConfig {
         dataset: "cifar10".into(),
-        data_dir: Some(data_dir.clone()),
+        data_dir: Some(data_dir.to_path_buf()),
         batch_size: 500,
         seed: 0,
         val_fraction: 0.0,
