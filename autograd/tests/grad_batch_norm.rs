@@ -211,6 +211,35 @@ proptest! {
         prop_assert_eq!(stats(tail), stats(Tail::None));
     }
 
+    /// `channel_affine_relu` without gradients (the fused pass) against the naive per-element
+    /// `relu(x·s + b (+ r))`, over shapes and views, with and without the residual; with
+    /// gradients (the composite) it gradchecks in every input away from ReLU's kink.
+    #[test]
+    fn channel_affine_relu_matches_and_gradchecks(
+        (x, s, b, res) in bn_shape().prop_flat_map(|sh| {
+            let c = sh[1];
+            (f64_tensor(sh.clone(), -2.0, 2.0), vector(c, -2.0, 2.0), vector(c, -1.0, 1.0), f64_tensor(sh, -1.0, 1.0))
+        }),
+        with_residual in any::<bool>(),
+    ) {
+        let r = with_residual.then_some(&res);
+        let got = autograd::no_grad(|| x.channel_affine_relu(&s, &b, r)).unwrap().to_f64_vec().unwrap();
+        let (xv, sv, bv, rv) = (x.to_f64_vec().unwrap(), s.to_f64_vec().unwrap(), b.to_f64_vec().unwrap(), res.to_f64_vec().unwrap());
+        let (c, plane) = (x.shape()[1], x.shape()[2..].iter().product::<usize>());
+        let pre: Vec<f64> = (0..xv.len())
+            .map(|i| xv[i] * sv[(i / plane) % c] + bv[(i / plane) % c] + if with_residual { rv[i] } else { 0.0 })
+            .collect();
+        for (g, p) in got.iter().zip(&pre) {
+            prop_assert!((g - p.max(0.0)).abs() <= 1e-12 * (1.0 + p.abs()), "{} vs relu({})", g, p);
+        }
+        prop_assume!(pre.iter().all(|p| p.abs() > 1e-3));
+        let w = weighting(x.shape());
+        grad_ok("channel_affine_relu", |t| {
+            let r = if with_residual { Some(&t[3]) } else { None };
+            t[0].channel_affine_relu(&t[1], &t[2], r)?.square()?.mul(&w)?.sum_all()
+        }, &[x, s, b, res])?;
+    }
+
     #[test]
     fn channel_affine_gradcheck(
         (x, s, b) in bn_shape().prop_flat_map(|s| {

@@ -156,11 +156,10 @@ impl BatchNorm {
         if let Some(b) = &bias {
             shift = shift.add(b)?;
         }
-        let y = x.channel_affine(&scale, &shift)?;
         match tail {
-            Tail::None => Ok(y),
-            Tail::Relu => y.relu(),
-            Tail::AddRelu(r) => y.add(r)?.relu(),
+            Tail::None => x.channel_affine(&scale, &shift),
+            Tail::Relu => x.channel_affine_relu(&scale, &shift, None),
+            Tail::AddRelu(r) => x.channel_affine_relu(&scale, &shift, Some(r)),
         }
     }
 }

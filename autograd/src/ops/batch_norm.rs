@@ -306,6 +306,51 @@ impl Tensor {
             }
         }))
     }
+
+    /// `relu(x · scale_c + shift_c)`, or `relu(x · scale_c + shift_c + residual)`: batch
+    /// normalization with fixed statistics followed by ReLU (or by a residual add and ReLU), the
+    /// evaluation-mode tail of a convolution block. When no gradient is recorded it is one pass
+    /// (the backend's `channel_fma_relu`); otherwise it is [`Tensor::channel_affine`], the add and
+    /// [`Tensor::relu`], differentiable in every input.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0], &[2, 2]).unwrap();
+    /// let s = Tensor::from_vec(vec![10.0f64, -1.0], &[2]).unwrap();
+    /// let b = Tensor::from_vec(vec![0.5f64, 0.0], &[2]).unwrap();
+    /// let r = Tensor::from_vec(vec![0.0f64, 3.0, -40.0, 1.0], &[2, 2]).unwrap();
+    /// let y = autograd::no_grad(|| x.channel_affine_relu(&s, &b, Some(&r))).unwrap();
+    /// assert_eq!(y.to_vec::<f64>().unwrap(), vec![10.5, 1.0, 0.0, 0.0]);
+    /// ```
+    pub fn channel_affine_relu(&self, scale: &Tensor, shift: &Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
+        let op = "channel_affine_relu";
+        check(op, self, &[("scale", Some(scale)), ("shift", Some(shift))])?;
+        if let Some(r) = residual {
+            if r.shape() != self.shape() {
+                return Err(Error::shape(op, self.shape(), r.shape()));
+            }
+            check_like(op, self, r)?;
+        }
+        let recorded = is_grad_enabled()
+            && (self.requires_grad()
+                || scale.requires_grad()
+                || shift.requires_grad()
+                || residual.is_some_and(|r| r.requires_grad()));
+        if recorded {
+            let y = self.channel_affine(scale, shift)?;
+            let y = match residual {
+                Some(r) => y.add(r)?,
+                None => y,
+            };
+            return y.relu();
+        }
+        let (sc, sh) = (exact(scale)?, exact(shift)?);
+        let r = residual.map(|r| (r.storage(), r.layout()));
+        let y = crate::profile::forward(op, self.device(), || {
+            self.storage().channel_fma_relu(self.layout(), &sc, &sh, r.as_ref().map(|(s, l)| (&**s, *l)))
+        })?;
+        Ok(like(y, self))
+    }
 }
 
 /// The gradients of a normalization's inputs `[x, weight?, bias?]`, in the order they were
