@@ -32,11 +32,12 @@
 //!   fewer MACs and 55 % fewer parameters; the paper's full-width ResNet18 on CIFAR-10 loses
 //!   1.67 points at 54 % fewer MACs, so the trade reproduces at this scale. Timed in one run
 //!   (`mod_speed`, 2 threads, batch 128) the MoD model's training step is x1.55 faster and its
-//!   inference x1.41.
-//! - Speed over ResNet50 (`methods/results/mod-speed/`): ResNet50-MoD x1.66-1.93 at batch 1,
-//!   x1.32-1.50 at batch 32 (the paper: x1.48, batch size not given); ResNet75-MoD x1.08-1.22
-//!   (the paper: x1.25, above its MAC ratio of x1.19 by our count). PyTorch running the same
-//!   blocks gets x1.34-1.52 and x0.98-1.19. At batch 32 the MoD blocks' leftover work (the
+//!   inference x1.45.
+//! - Speed over ResNet50 (`methods/results/mod-speed/`): ResNet50-MoD x1.63-1.86 at batch 1,
+//!   x1.37-1.57 at batch 32 (short of the paper's x1.48 at 224x224: x1.37 inference, x1.45
+//!   training; batch size not given in the paper); ResNet75-MoD x1.08-1.21 (the paper: x1.25,
+//!   above its MAC ratio of x1.19 by our count). PyTorch running the same blocks gets x1.30-1.44
+//!   and x0.92-1.19. At batch 32 the MoD blocks' leftover work (the
 //!   selector's pooling and the fusion's pass over the map) costs about what a standard
 //!   block's element-wise ops cost, which keeps the speed-up below the MAC ratio.
 //!
