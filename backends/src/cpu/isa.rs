@@ -26,9 +26,8 @@ pub(crate) fn use_avx512_vnni() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *VNNI.get_or_init(|| {
-            std::env::var_os("LAMINA_NO_VNNI").is_none()
-                && is_x86_feature_detected!("avx512f")
+        unless_turned_off(&VNNI, "LAMINA_NO_VNNI", || {
+            is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx512bw")
                 && is_x86_feature_detected!("avx512vnni")
         })
@@ -44,13 +43,18 @@ pub(crate) fn use_avx512_bw() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static BW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *BW.get_or_init(|| {
-            std::env::var_os("LAMINA_NO_AVX512_BYTES").is_none()
-                && is_x86_feature_detected!("avx512f")
+        unless_turned_off(&BW, "LAMINA_NO_AVX512_BYTES", || {
+            is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx512bw")
                 && is_x86_feature_detected!("avx512vl")
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
+}
+
+/// `detect()`, unless the environment variable `off` is set; decided once into `cell`.
+#[cfg(target_arch = "x86_64")]
+fn unless_turned_off(cell: &std::sync::OnceLock<bool>, off: &str, detect: impl FnOnce() -> bool) -> bool {
+    *cell.get_or_init(|| std::env::var_os(off).is_none() && detect())
 }

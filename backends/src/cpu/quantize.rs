@@ -136,14 +136,7 @@ fn requantize_planes<T: FloatElement + FromI32>(
         }
         if clamped {
             for v in d.iter_mut() {
-                // Comparisons, so that NaN stays NaN (as the clamp op).
-                *v = if *v < lo {
-                    lo
-                } else if *v > hi {
-                    hi
-                } else {
-                    *v
-                };
+                *v = clamp_keep_nan(*v, lo, hi);
             }
         }
     }
@@ -163,12 +156,11 @@ pub(crate) fn requantize(
     const OP: &str = "requantize";
     check_extent(OP, acc, lacc)?;
     let dtypes = (acc.dtype(), terms.map(CpuStorage::dtype), scale.dtype(), shift.dtype());
-    check_requantize(lacc, dtypes, None)?;
+    let geom = check_requantize(lacc, dtypes, Some((terms.map(CpuStorage::len), scale.len(), shift.len())))?;
     let (Some(a), Some(m), Some(b)) = (acc.as_slice::<i32>(), scale.as_slice::<f32>(), shift.as_slice::<f32>()) else {
         return Err(Error::invalid(OP, "operand dtypes")); // excluded by the check above
     };
     let t = terms.and_then(|t| t.as_slice::<i32>());
-    let geom = check_requantize(lacc, dtypes, Some((t.map(<[i32]>::len), m.len(), b.len())))?;
     let a = contiguous_slice(a, lacc);
     let s = geom.s;
     let mut out = vec![0f32; a.len()];

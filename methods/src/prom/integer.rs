@@ -312,7 +312,6 @@ impl Module for IntLayer {
                 self.clamp,
             )
         })?;
-        drop(terms_storage);
         let shape = acc.shape().to_vec();
         let taps = self.shape[1..].iter().product::<usize>() as u64;
         let kind = if self.ternary { "ternary_conv1x1" } else { "int8" };
