@@ -16,8 +16,13 @@
 //! offset and narrow at once) and `requantize` adds the shift terms, scales, offsets and clamps.
 //!
 //! Bit-exactness: the accumulators equal the integer dot products of the fake-quantized model's
-//! codes and weights (tested), so the integer model and the fake-quantized one differ only by
-//! the float rounding of their requantization, and predict the same classes.
+//! codes and weights (tested), and the requantization is the [`Fold`] of the layer and its
+//! BatchNorm, so the integer model's outputs equal bit for bit those of the fake-quantized
+//! model with its BatchNorms folded ([`super::fold_batch_norms`], which evaluates the quantized
+//! convolutions exactly in `f64`): the same predictions on every input (tested on a QAT
+//! MobileNetV2; on CIFAR-10's test set by the `prom_agreement` example). The unfolded
+//! fake-quantized model, which QAT trains and evaluates, computes the same function up to float
+//! rounding (see [`super::fold`]).
 //!
 //! BatchNorm folding is exact here because every weight scale is per output channel: the
 //! BatchNorm's per-channel factor multiplies the scale, its shift joins the bias, and the
@@ -30,7 +35,8 @@ use autograd::profile::scope;
 use autograd::{Conv2dParams, DType, Error, Layout, Result, Tensor};
 use layers::{BatchNorm2d, Buffer, Identity, Mode, Module, ModuleExt, ReLU6};
 
-use super::layer::{InputCodes, QuantLayer, WeightQuant};
+use super::fold::{requantization_scale, Fold};
+use super::layer::{InputCodes, QuantLayer};
 
 /// A trained [`QuantLayer`] in integer form (see the [module docs](self)). Inference only.
 pub struct IntLayer {
@@ -59,79 +65,21 @@ pub struct IntLayer {
 /// The shift-undoing terms of one image per input size `(H, W)` (`i32`, on the CPU).
 type ShiftTerms = HashMap<(usize, usize), Tensor>;
 
-/// Per-output-channel integer weights and scales of a fake-quantized weight `wq` (`[O, ...]`):
-/// `wq[o] = scale[o] · q[o]` with `q` in `{−1, 0, 1}` (ternary) or `[−127, 127]`.
-fn integer_weights(wq: &Tensor, ternary: bool) -> Result<(Vec<i8>, Vec<f64>)> {
-    let o = wq.shape()[0];
-    let v = wq.to_f64_vec()?;
-    let per = v.len() / o.max(1);
-    let levels = if ternary { 1.0 } else { 127.0 };
-    let (mut q, mut scales) = (Vec::with_capacity(v.len()), Vec::with_capacity(o));
-    for row in v.chunks_exact(per.max(1)).take(o) {
-        let max = row.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-        let s = max / levels;
-        for &x in row {
-            let code = if s > 0.0 { (x / s).round() } else { 0.0 };
-            if code.abs() > levels {
-                return Err(Error::invalid("IntLayer", format!("weight code {code} outside ±{levels}")));
-            }
-            q.push(code as i8);
-        }
-        scales.push(s);
-    }
-    Ok((q, scales))
-}
-
 impl IntLayer {
     /// The integer form of `layer`, with `bn` (the BatchNorm that follows it, in evaluation
-    /// form) folded in. TTQ's two scales per layer have no integer form with one accumulator and
+    /// form) folded in ([`Fold::new`]), or with the layer's own fold if it has one (then `bn`
+    /// must be `None`). TTQ's two scales per layer have no integer form with one accumulator and
     /// are refused, as are layers whose input is not LSQ or PACT quantized.
     pub fn new(layer: &QuantLayer, bn: Option<&BatchNorm2d>) -> Result<IntLayer> {
-        let op = "IntLayer";
-        let wq_kind = layer.weight_quant();
-        if let WeightQuant::TernaryTtq { .. } = wq_kind {
-            return Err(Error::invalid(
-                op,
-                "TTQ's separate positive and negative scales have no one-accumulator integer form; use absmean or TWN",
-            ));
-        }
-        let ternary = wq_kind.is_ternary();
-        let codes = layer.input_codes()?;
-        let wq = autograd::no_grad(|| layer.quantized_weight())?.detach();
-        let shape = wq.shape().to_vec();
-        let (q, scales) = integer_weights(&wq, ternary)?;
-        let (conv, bias) = layer.host_parts();
-        let o = shape[0];
-        let bias = match bias {
-            Some(b) => b.to_f64_vec()?,
-            None => vec![0.0; o],
-        };
-        // BatchNorm in evaluation form: y = f·x + t per channel.
-        let (factor, shift) = match bn {
-            Some(bn) => {
-                let get = |t: Option<Tensor>, fill: f64| -> Result<Vec<f64>> {
-                    t.map_or(Ok(vec![fill; o]), |t| t.to_f64_vec())
-                };
-                let mean = get(bn.running_mean.as_ref().map(|b| b.get()), 0.0)?;
-                let var = get(bn.running_var.as_ref().map(|b| b.get()), 1.0)?;
-                let gamma = get(bn.weight.as_ref().map(|p| p.tensor()), 1.0)?;
-                let beta = get(bn.bias.as_ref().map(|p| p.tensor()), 0.0)?;
-                if mean.len() != o {
-                    return Err(Error::invalid(
-                        op,
-                        format!("a BatchNorm of {} channels after {o} outputs", mean.len()),
-                    ));
-                }
-                let f: Vec<f64> = (0..o).map(|i| gamma[i] / (var[i] + bn.eps).sqrt()).collect();
-                let t = (0..o).map(|i| beta[i] - f[i] * mean[i]).collect();
-                (f, t)
+        let fold = match (layer.folded(), bn) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid("IntLayer", "the layer's BatchNorm is folded already; pass none"))
             }
-            None => (vec![1.0; o], vec![0.0; o]),
+            (Some(f), None) => f.clone(),
+            (None, bn) => Fold::new(layer, bn)?,
         };
-        // The codes' step joins the multiplier per call ([`InputCodes::codes`] gives it).
-        let mult_no_step: Vec<f64> = (0..o).map(|i| scales[i] * factor[i]).collect();
-        let add: Vec<f32> = (0..o).map(|i| (factor[i] * bias[i] + shift[i]) as f32).collect();
-        IntLayer::assemble(conv, &shape, q, ternary, codes, mult_no_step.iter().map(|&m| m as f32).collect(), add)
+        let codes = layer.input_codes()?;
+        IntLayer::assemble(layer.host_parts().0, &fold.shape, fold.weights, fold.ternary, codes, fold.mult, fold.add)
     }
 
     /// The layer from its integer weights `q` (`shape`: the quantized layer's weight shape) and
@@ -297,10 +245,8 @@ impl Module for IntLayer {
     fn forward(&self, x: &Tensor, _mode: Mode) -> Result<Tensor> {
         let (acc, terms, step) = self.shifted_accumulators(x)?;
         let o = acc.shape()[1];
-        let step = step as f32;
         let dev = acc.device();
-        let scale =
-            Tensor::from_vec(self.mult.iter().map(|&m| m * step).collect::<Vec<f32>>(), &[o])?.to_device(dev)?;
+        let scale = Tensor::from_vec(requantization_scale(&self.mult, step), &[o])?.to_device(dev)?;
         let shift = Tensor::from_vec(self.add.clone(), &[o])?.to_device(dev)?;
         let terms_storage = terms.as_ref().map(|t| t.storage());
         let y = scope("requantize", dev, || {
@@ -330,8 +276,9 @@ impl Module for IntLayer {
 
 /// Turns a QAT-trained model into its integer inference form in place: every [`QuantLayer`]
 /// becomes an [`IntLayer`], folding the BatchNorm that directly follows it in its `Sequential`
-/// (the next index) and a ReLU6 after that (both become [`Identity`]). Returns the converted paths, and
-/// whether each runs on the ternary kernel.
+/// (the next index; or the layer's own [`Fold`], after [`super::fold_batch_norms`]) and a
+/// ReLU6 after that (both become [`Identity`]). Returns the converted paths, and whether each
+/// runs on the ternary kernel.
 pub fn to_integer(model: &mut dyn Module) -> Result<Vec<(String, bool)>> {
     convert(model, "to_integer", &mut |_, layer, bn| IntLayer::new(layer, bn))
 }
@@ -482,8 +429,9 @@ pub fn load_integer(model: &mut dyn Module, path: &std::path::Path) -> Result<Ve
 }
 
 /// Each [`QuantLayer`]'s path with the paths of the BatchNorm at the next index of its parent
-/// and of the ReLU6 after that (or right after the layer, without a BatchNorm), if any.
-fn quantized_layers(model: &dyn Module) -> Vec<(String, Option<String>, Option<String>)> {
+/// and of the ReLU6 after that (or right after the layer, without a BatchNorm, or after the
+/// [`Identity`] a folded BatchNorm left), if any.
+pub(super) fn quantized_layers(model: &dyn Module) -> Vec<(String, Option<String>, Option<String>)> {
     let mut found = Vec::new();
     for (path, m) in model.named_modules() {
         if m.downcast_ref::<QuantLayer>().is_none() {
@@ -495,7 +443,9 @@ fn quantized_layers(model: &dyn Module) -> Vec<(String, Option<String>, Option<S
             model.get_module(&p).map(|m| (p, m))
         };
         let bn = sibling(1).filter(|(_, m)| m.downcast_ref::<BatchNorm2d>().is_some()).map(|(p, _)| p);
-        let after = if bn.is_some() { 2 } else { 1 };
+        // An Identity right after the layer is a BatchNorm folded already (`fold_batch_norms`).
+        let folded_bn = sibling(1).is_some_and(|(_, m)| m.downcast_ref::<Identity>().is_some());
+        let after = if bn.is_some() || folded_bn { 2 } else { 1 };
         let relu6 = sibling(after).filter(|(_, m)| m.downcast_ref::<ReLU6>().is_some()).map(|(p, _)| p);
         found.push((path, bn, relu6));
     }
@@ -505,7 +455,8 @@ fn quantized_layers(model: &dyn Module) -> Vec<(String, Option<String>, Option<S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prom::{quantize, ActQuant, PromConfig};
+    use crate::prom::fold::integer_weights;
+    use crate::prom::{fold_batch_norms, quantize, ActQuant, PromConfig, WeightQuant};
     use layers::{Conv2d, Conv2dOptions, Linear};
     use proptest::prelude::*;
 
@@ -613,8 +564,10 @@ mod tests {
     }
 
     /// A QAT MobileNetV2 (CIFAR strides, width 0.25) and its integer form predict the same
-    /// classes, with logits equal to float rounding; the block 1x1 convolutions run on the
-    /// ternary kernel and every BatchNorm after a quantized layer is folded.
+    /// classes, with logits equal to float rounding, and equal bit for bit to the folded
+    /// fake-quantized model's (which no longer trains); the block 1x1 convolutions run on the
+    /// ternary kernel and every BatchNorm after a quantized layer is folded, with the ReLU6
+    /// after it (also when the BatchNorm was folded first).
     #[test]
     fn integer_mobilenet_predicts_as_the_fake_quantized_one() {
         let mut model =
@@ -627,12 +580,18 @@ mod tests {
         }
         let x = Tensor::randn(&[32, 3, 32, 32], 9).unwrap();
         let fake = model.forward(&x, Mode::Eval).unwrap();
+        // Folded, the fake-quantized model computes what the integer model computes.
+        let folded_paths = fold_batch_norms(model.as_mut()).unwrap();
+        let folded = model.forward(&x, Mode::Eval).unwrap();
+        assert!(model.forward(&x, Mode::Train).is_err());
         let converted = to_integer(model.as_mut()).unwrap();
+        assert_eq!(converted.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(), folded_paths);
         assert!(converted.iter().any(|(_, t)| *t) && converted.iter().any(|(_, t)| !*t));
         assert!(model.named_modules().iter().all(|(_, m)| m.downcast_ref::<QuantLayer>().is_none()));
         // Every ReLU6 of MobileNetV2 follows a convolution and its BatchNorm: all folded.
         assert!(model.named_modules().iter().all(|(_, m)| m.downcast_ref::<ReLU6>().is_none()));
         let int = model.forward(&x, Mode::Eval).unwrap();
+        assert_eq!(int.to_vec::<f32>().unwrap(), folded.to_vec::<f32>().unwrap());
         assert_eq!(
             int.argmax(1, false).unwrap().to_vec::<i64>().unwrap(),
             fake.argmax(1, false).unwrap().to_vec::<i64>().unwrap()

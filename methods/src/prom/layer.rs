@@ -9,6 +9,7 @@
 use autograd::{no_grad, Error, Result, Tensor};
 use layers::{Buffer, Conv2d, Linear, Mode, Module, Param};
 
+use super::fold::Fold;
 use super::quant::{fixed_range, int8_weight, lsq, lsq_init, pact, ternary_absmean, ternary_ttq, ternary_twn};
 
 /// How a layer's weight is quantized.
@@ -144,6 +145,9 @@ pub struct QuantLayer {
     /// −1 before LSQ's initialization, then 1 (signed) or 0 (unsigned).
     act_signed: Buffer,
     ttq: Option<(Param, Param)>,
+    /// The BatchNorm after the layer folded in after QAT ([`QuantLayer::set_fold`]): the layer
+    /// then evaluates exactly as the integer model does and no longer trains.
+    folded: Option<Fold>,
 }
 
 /// The one-element parameter `v` in `dtype`.
@@ -196,6 +200,7 @@ impl QuantLayer {
             act_step,
             act_signed: Buffer::new(Tensor::from_vec(vec![-1.0f32], &[1])?.to_dtype(dtype)?),
             ttq,
+            folded: None,
         })
     }
 
@@ -294,6 +299,19 @@ impl QuantLayer {
         }
     }
 
+    /// Folds `fold` (made from this layer by [`Fold::new`], usually through
+    /// [`super::fold_batch_norms`]) into the layer: from then on it evaluates the quantized
+    /// convolution exactly with the folded requantization (see [`super::fold`]) and refuses to
+    /// train.
+    pub fn set_fold(&mut self, fold: Fold) {
+        self.folded = Some(fold);
+    }
+
+    /// The folded BatchNorm, once [`QuantLayer::set_fold`] has run.
+    pub fn folded(&self) -> Option<&Fold> {
+        self.folded.as_ref()
+    }
+
     fn step(&self) -> Result<&Param> {
         self.act_step.as_ref().ok_or_else(|| Error::invalid("QuantLayer", "no activation step"))
     }
@@ -301,6 +319,17 @@ impl QuantLayer {
 
 impl Module for QuantLayer {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        if let Some(fold) = &self.folded {
+            if mode.is_train() {
+                return Err(Error::invalid(
+                    "QuantLayer",
+                    "this layer's BatchNorm is folded (after QAT): it evaluates only; train before folding",
+                ));
+            }
+            let (codes, step, _) = self.input_codes()?.codes(x)?;
+            let conv = self.host_parts().0;
+            return no_grad(|| fold.evaluate(&codes, step, conv))?.to_dtype(x.dtype());
+        }
         let xq = self.quantized_input(x, mode)?;
         let w = self.quantized_weight()?;
         match &self.host {

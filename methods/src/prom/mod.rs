@@ -10,7 +10,7 @@
 //!   each way, `autograd::Tensor::lsq_quantize`), PACT and fixed-range activations.
 //!   Reconstructions (the spec's): absmean as the ternary default, LSQ as the activation
 //!   default, a signed or unsigned LSQ range chosen by the sign of the first training batch at
-//!   each layer's input, BatchNorm kept float during QAT.
+//!   each layer's input, BatchNorm kept float during QAT and folded after it.
 //! - [`QuantLayer`] and [`quantize`]: PROM's recipe (1x1 convolutions inside inverted-residual
 //!   blocks ternary, every other convolution and the classifier int8, 8-bit activations at every
 //!   quantized layer's input, BatchNorm float) and the registry entry `prom`, which trains the
@@ -18,7 +18,9 @@
 //! - [`integer`]: the integer inference form ([`to_integer`], [`IntLayer`]): input codes as QAT
 //!   made them, ternary 1x1 convolutions on the backend's add/subtract kernel, int8 x int8 -> i32
 //!   elsewhere, BatchNorm folded into the per-channel requantization; accumulators equal to the
-//!   fake-quantized model's integer dot products, same predictions (tests); integer checkpoints
+//!   fake-quantized model's integer dot products, outputs equal bit for bit to the
+//!   fake-quantized model's after BatchNorm folding ([`fold`], [`fold_batch_norms`]; tests, and
+//!   on CIFAR-10's whole test set in `methods/results/prom-small/`); integer checkpoints
 //!   ([`save_integer`], [`load_integer`]) with 2-bit packed ternary weights, whose weight bytes
 //!   are the estimator's storage figure exactly (test). Each layer's float ends are one pass
 //!   each (the backend's `quantize_i8` and `requantize`, a following ReLU6 folded in as a
@@ -40,6 +42,7 @@
 //! so neither is reproduced exactly (the tests pin the spec's figures).
 
 pub mod energy;
+pub mod fold;
 pub mod integer;
 pub mod layer;
 mod method;
@@ -48,6 +51,7 @@ pub mod quant;
 mod tests;
 
 pub use energy::{block_pointwise_convs, estimate, layer_costs, Accumulator, EnergyReport, EnergyTable, Precision};
+pub use fold::{fold_batch_norms, Fold};
 pub use integer::{load_integer, save_integer, to_integer, IntLayer};
 pub use layer::{ActQuant, InputCodes, QuantLayer, WeightQuant};
 pub use method::{quantize, Prom, PromConfig, SPECS};
