@@ -30,7 +30,7 @@ TORCH_KERNELS = [sys.executable, os.path.join(HERE, "torch_kernels.py")]
 TORCH_STEPS = [sys.executable, os.path.join(ROOT, "layers", "benches", "torch_train_step.py")]
 # Rows of layers/benches/train_step.rs: (name, batch).
 STEP_ROWS = [("resnet20", 128), ("resnet18-cifar", 64), ("mobilenetv2-cifar", 64), ("vit-tiny-4", 64),
-             ("vit-tiny-block", 128)]
+             ("resnet50", 16), ("vit-tiny-block", 128)]
 
 
 def cpu_model():

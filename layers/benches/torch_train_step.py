@@ -26,12 +26,13 @@ RUNS = 7
 
 
 def models():
-    """(name, batch, constructor) of the whole-model rows; all take 32x32x3 images."""
+    """(name, batch, input size, classes, constructor) of the whole-model rows (3 channels)."""
     return [
-        ("resnet20", 128, lambda: ref.CifarResNet(20, CLASSES)),
-        ("resnet18-cifar", 64, lambda: ref.ResNet(*ref.RESNETS[18], num_classes=CLASSES, cifar_stem=True)),
-        ("mobilenetv2-cifar", 64, lambda: ref.MobileNetV2(CLASSES, cifar=True)),
-        ("vit-tiny-4", 64, lambda: ref.VisionTransformer(32, 4, 192, 12, 3, CLASSES)),
+        ("resnet20", 128, 32, CLASSES, lambda: ref.CifarResNet(20, CLASSES)),
+        ("resnet18-cifar", 64, 32, CLASSES, lambda: ref.ResNet(*ref.RESNETS[18], num_classes=CLASSES, cifar_stem=True)),
+        ("mobilenetv2-cifar", 64, 32, CLASSES, lambda: ref.MobileNetV2(CLASSES, cifar=True)),
+        ("vit-tiny-4", 64, 32, CLASSES, lambda: ref.VisionTransformer(32, 4, 192, 12, 3, CLASSES)),
+        ("resnet50", 16, 224, 1000, lambda: ref.ResNet(*ref.RESNETS[50], num_classes=1000)),
     ]
 
 
@@ -49,10 +50,10 @@ def count(m):
     return sum(p.numel() for p in m.parameters())
 
 
-def model_step(make, batch):
+def model_step(make, batch, size, classes):
     model = make().train()
-    x = torch.rand(batch, 3, 32, 32) * 2 - 1
-    y = torch.randint(0, CLASSES, (batch,))
+    x = torch.rand(batch, 3, size, size) * 2 - 1
+    y = torch.randint(0, classes, (batch,))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     def step():
@@ -86,9 +87,9 @@ def main():
     torch.set_num_interop_threads(1)
     torch.manual_seed(0)
     print(f"torch {torch.__version__} threads {torch.get_num_threads()}", flush=True)
-    for name, batch, make in models():
+    for name, batch, size, classes, make in models():
         if args.filter in name:
-            params, (med, mn) = model_step(make, batch)
+            params, (med, mn) = model_step(make, batch, size, classes)
             print(f"params {name} {params}")
             print(f"step {name} train {med:.3f} {mn:.3f}", flush=True)
     if args.filter in BLOCK[0]:

@@ -1,7 +1,8 @@
-//! Full training steps on random CIFAR-shaped inputs, f32: forward, cross-entropy loss, backward
-//! and an SGD step (momentum 0.9, weight decay 5e-4 on every parameter, PyTorch's rule), for
-//! ResNet-20 (batch 128), ResNet-18 with the CIFAR stem, MobileNetV2 (CIFAR variant) and
-//! ViT-Tiny with 4x4 patches (batch 64 each), plus one ViT-Tiny encoder block forward + backward
+//! Full training steps on random inputs, f32: forward, cross-entropy loss, backward and an SGD
+//! step (momentum 0.9, weight decay 5e-4 on every parameter, PyTorch's rule), for ResNet-20
+//! (batch 128), ResNet-18 with the CIFAR stem, MobileNetV2 (CIFAR variant) and ViT-Tiny with 4x4
+//! patches (batch 64 each) on CIFAR-shaped inputs (10 classes), ResNet-50 at 224x224 (batch 16,
+//! 1000 classes: the MoD paper's base model), plus one ViT-Tiny encoder block forward + backward
 //! (128 x 65 tokens, dim 192, 3 heads, MLP 768). `torch_train_step.py` times the same steps in
 //! PyTorch; `backends/benches/run_vs_torch.py` pairs the two.
 //!
@@ -18,12 +19,15 @@ use layers::{models, EncoderBlock, Mode, Module, ModuleExt};
 mod common;
 use common::{random, time_ms};
 
-/// Classes of the models' heads (CIFAR-10).
-const CLASSES: usize = 10;
-
-/// `(registry name, batch)` of the whole-model rows; all take 32x32x3 images.
-const MODELS: &[(&str, usize)] =
-    &[("resnet20", 128), ("resnet18-cifar", 64), ("mobilenetv2-cifar", 64), ("vit-tiny-4", 64)];
+/// `(registry name, batch, classes)` of the whole-model rows; each takes its registered input
+/// size (32x32 for the CIFAR models, 224x224 for ResNet-50), 3 channels.
+const MODELS: &[(&str, usize, usize)] = &[
+    ("resnet20", 128, 10),
+    ("resnet18-cifar", 64, 10),
+    ("mobilenetv2-cifar", 64, 10),
+    ("vit-tiny-4", 64, 10),
+    ("resnet50", 16, 1000),
+];
 
 /// The encoder-block row: name, batch, tokens, dim, heads, MLP ratio.
 const BLOCK: (&str, usize, usize, usize, usize, f64) = ("vit-tiny-block", 128, 65, 192, 3, 4.0);
@@ -36,13 +40,14 @@ fn input(shape: &[usize], seed: u64) -> Result<Tensor> {
     Tensor::from_vec(random(shape.iter().product(), seed), shape)
 }
 
-/// `(median, min)` ms of one training step of the registered model `name` at `batch`.
-fn model_step(name: &str, batch: usize) -> Result<(usize, (f64, f64))> {
-    let model = models::build(name, CLASSES, 3, 0)?;
+/// `(median, min)` ms of one training step of the registered model `name` at `batch` with a
+/// head of `classes`.
+fn model_step(name: &str, batch: usize, classes: usize) -> Result<(usize, (f64, f64))> {
+    let model = models::build(name, classes, 3, 0)?;
     let size = models::input_size(name)?;
     let x = input(&[batch, 3, size, size], 1)?;
-    let labels: Vec<i64> = random(batch, 2).iter().map(|v| ((v + 1.0) * 0.5 * CLASSES as f32) as i64).collect();
-    let y = Tensor::from_vec(labels.into_iter().map(|c| c.min(CLASSES as i64 - 1)).collect(), &[batch])?;
+    let labels: Vec<i64> = random(batch, 2).iter().map(|v| ((v + 1.0) * 0.5 * classes as f32) as i64).collect();
+    let y = Tensor::from_vec(labels.into_iter().map(|c| c.min(classes as i64 - 1)).collect(), &[batch])?;
     let opts = SgdOptions::new(0.01).momentum(0.9).weight_decay(5e-4);
     let mut opt = Sgd::new(vec![ParamGroup::new(model.named_parameters())], opts)?;
     let mut step = || -> Result<()> {
@@ -78,8 +83,8 @@ fn block_step() -> Result<(usize, (f64, f64))> {
 fn main() -> Result<()> {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
     println!("threads {}", rayon::current_num_threads());
-    for &(name, batch) in MODELS.iter().filter(|(n, _)| n.contains(&filter)) {
-        let (params, (med, min)) = model_step(name, batch)?;
+    for &(name, batch, classes) in MODELS.iter().filter(|(n, _, _)| n.contains(&filter)) {
+        let (params, (med, min)) = model_step(name, batch, classes)?;
         println!("params {name} {params}");
         println!("step {name} train {med:.3} {min:.3}");
     }
