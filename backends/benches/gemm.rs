@@ -4,6 +4,8 @@
 //! `cargo bench -p backends --bench gemm` (set `RAYON_NUM_THREADS=1` or `2`). The direct call is
 //! single-threaded (the crate is built without its own threading), so the 1-thread rows compare
 //! like with like; with more threads the backend splits the product into panels over rayon.
+//! On CPUs with AVX512_BF16 the square sizes also run with bf16 operands (f32 accumulation)
+//! beside f32.
 //! Also prints one `sgemm <n> <median ms> <min ms>` line per size for `run_vs_torch.py`.
 
 use backends::{Backend, CpuBackend, CpuStorage, Layout};
@@ -85,6 +87,37 @@ fn main() {
     }
     vit_linears(&cpu);
     vit_attention(&cpu);
+    bf16_rows(&cpu);
+}
+
+/// The same square products with bf16 operands and f32 accumulation
+/// (`set_matmul_precision(Bf16)`, AVX512_BF16) against f32, alternating the two per size; also
+/// prints `sgemm_bf16 <n> <median ms> <min ms>` lines.
+fn bf16_rows(cpu: &CpuBackend) {
+    use backends::cpu::{has_bf16, set_matmul_precision, MatmulPrecision};
+    if !has_bf16() {
+        println!("bf16: this CPU has no AVX512_BF16");
+        return;
+    }
+    println!("{:>6} {:>10} {:>10} {:>8}", "n", "f32 GF/s", "bf16 GF/s", "bf16/f32");
+    for n in [256usize, 512, 1024, 2048] {
+        let a = CpuStorage::F32((0..n * n).map(|i| ((i * 7 + 3) % 13) as f32 * 0.1 - 0.6).collect());
+        let b = CpuStorage::F32((0..n * n).map(|i| ((i * 5 + 1) % 11) as f32 * 0.1 - 0.5).collect());
+        let l = Layout::contiguous(&[n, n]);
+        let reps = if n >= 2048 { 5 } else { 15 };
+        let flops = 2.0 * (n * n * n) as f64;
+        let run = |p: MatmulPrecision| {
+            set_matmul_precision(p).expect("checked above");
+            time_ms(reps, || {
+                std::hint::black_box(cpu.matmul(&a, &l, &b, &l).unwrap());
+            })
+        };
+        let (f32_ms, _) = run(MatmulPrecision::F32);
+        let (med, min) = run(MatmulPrecision::Bf16);
+        set_matmul_precision(MatmulPrecision::F32).expect("f32 is always available");
+        println!("{n:>6} {:>10.1} {:>10.1} {:>8.3}", flops / f32_ms / 1e6, flops / med / 1e6, med / f32_ms);
+        println!("sgemm_bf16 {n} {med:.3} {min:.3}");
+    }
 }
 
 /// The attention products of one ViT-Tiny/4 layer at batch 64 (192 heads of 65 tokens by 64

@@ -1,7 +1,8 @@
 //! The one place the CPU backend multiplies matrices, so the GEMM can be swapped.
 //!
 //! [`gemm`] is the single entry point: f32 runs Lamina's own blocked kernels (`cpu::sgemm`,
-//! AVX-512 or AVX2 + FMA chosen at run time) where the CPU has them, everything else (f64, other
+//! AVX-512 or AVX2 + FMA chosen at run time; bf16 operands on AVX512_BF16 when
+//! [`super::set_matmul_precision`] asks for them) where the CPU has them, everything else (f64, other
 //! CPUs) runs `matrixmultiply` (single-threaded); [`gemm_par`] splits one product over rayon's threads by output panels. A
 //! kernel that is already inside a parallel loop calls [`gemm`], never [`gemm_par`]: one level
 //! of parallelism.
@@ -69,10 +70,14 @@ impl GemmElement for f32 {
     ) {
         #[cfg(target_arch = "x86_64")]
         if csc == 1 {
+            use super::sgemm::{sgemm, Operand};
+            let (oa, ob) = (Operand { ptr: a, rs: rsa, cs: csa }, Operand { ptr: b, rs: rsb, cs: csb });
+            // Bf16 is only ever set where the CPU has the instructions (`set_matmul_precision`).
+            if super::matmul_precision() == super::MatmulPrecision::Bf16 {
+                return super::sgemm::bf16::gemm_bf16(m, k, n, alpha, oa, ob, beta, c, rsc as usize);
+            }
             if let Some(isa) = super::sgemm::Isa::detect() {
-                use super::sgemm::{sgemm, Operand};
-                let (a, b) = (Operand { ptr: a, rs: rsa, cs: csa }, Operand { ptr: b, rs: rsb, cs: csb });
-                return sgemm(isa, m, k, n, alpha, a, b, beta, c, rsc as usize);
+                return sgemm(isa, m, k, n, alpha, oa, ob, beta, c, rsc as usize);
             }
         }
         matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)

@@ -25,6 +25,7 @@ mod mask16;
 mod matmul;
 pub mod memory;
 mod pool;
+mod precision;
 mod quantize;
 mod random;
 mod reduce;
@@ -42,6 +43,8 @@ mod strided;
 mod ternary_avx512;
 #[cfg(test)]
 mod testing;
+
+pub use precision::{has_bf16, matmul_precision, set_matmul_precision, MatmulPrecision};
 
 use crate::backend::{core_ops, forward_ops, fused_ops};
 use crate::ops::{

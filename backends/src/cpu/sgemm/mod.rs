@@ -7,6 +7,7 @@
 //! is packed; then every `MR`-row panel of `A` (kept in L1) sweeps all `NR`-column panels of `B`.
 //! Packing buffers are per thread and reused, so a call allocates nothing after the first.
 
+pub(crate) mod bf16;
 mod kernels;
 mod pack;
 
@@ -63,10 +64,11 @@ thread_local! {
     static PACK: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// A 64-byte aligned pointer to at least `len` floats of `buf` (grown as needed).
-fn aligned(buf: &mut Vec<f32>, len: usize) -> *mut f32 {
+/// A 64-byte aligned pointer to at least `len` words of `buf` (grown as needed; words of 4
+/// bytes).
+fn aligned<W: Copy + Default>(buf: &mut Vec<W>, len: usize) -> *mut W {
     if buf.len() < len + 16 {
-        buf.resize(len + 16, 0.0);
+        buf.resize(len + 16, W::default());
     }
     let p = buf.as_mut_ptr();
     // SAFETY: the offset is below 16 floats, inside the buffer.
@@ -113,24 +115,24 @@ pub(crate) unsafe fn sgemm(
     c: *mut f32,
     ldc: usize,
 ) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 || alpha == 0.0 {
-        // Nothing to multiply: C = beta * C.
-        for i in 0..m {
-            let row = std::slice::from_raw_parts_mut(c.add(i * ldc), n);
-            if beta == 0.0 {
-                row.fill(0.0);
-            } else {
-                row.iter_mut().for_each(|v| *v *= beta);
-            }
-        }
-        return;
-    }
     match isa {
         Isa::Avx512 => blocked::<Avx512>(m, k, n, alpha, a, b, beta, c, ldc),
         Isa::Avx2 => blocked::<Avx2>(m, k, n, alpha, a, b, beta, c, ldc),
+    }
+}
+
+/// `C = beta * C` when there is nothing to multiply (`k == 0` or `alpha == 0`); `beta == 0`
+/// writes zeros without reading `C`.
+///
+/// # Safety
+/// `c` must address `m` rows of `n` writable floats with row stride `ldc`.
+unsafe fn scale_c(m: usize, n: usize, beta: f32, c: *mut f32, ldc: usize) {
+    for i in 0..m {
+        let row = c.add(i * ldc);
+        for j in 0..n {
+            let d = row.add(j);
+            d.write(if beta == 0.0 { 0.0 } else { beta * d.read() });
+        }
     }
 }
 
@@ -144,9 +146,112 @@ fn col_block(n: usize, kc: usize, nr: usize) -> usize {
     n.div_ceil(n.div_ceil(most)).next_multiple_of(nr)
 }
 
-/// The blocked loop nest for one micro-kernel (see the module docs).
+/// A micro-kernel with its packed-panel format: what the loop nest ([`blocked`]) needs. The
+/// f32 kernels ([`MicroKernel`]) pack one float per step of `k`; the bf16 kernel
+/// ([`bf16::Bf16`]) one word per pair of steps.
+pub(super) trait Panels {
+    /// One packed value.
+    type Word: Copy + Default + 'static;
+    /// Rows of the tile.
+    const MR: usize;
+    /// Columns of the tile.
+    const NR: usize;
+    /// Steps of `k` per packed block.
+    const KC: usize;
+    /// Steps of `k` per packed word.
+    const STEPS: usize;
+
+    /// Packs `mc x kc` of `A` into `MR`-row panels.
+    ///
+    /// # Safety
+    /// `a` must address the block with these strides; `dst` must hold the panels.
+    unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, dst: *mut Self::Word);
+
+    /// Packs `kc x nc` of `B` into `NR`-column panels.
+    ///
+    /// # Safety
+    /// `b` must address the block with these strides; `dst` must hold the panels.
+    unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, dst: *mut Self::Word);
+
+    /// The full tile from `kw` packed words of `k` per row and column (see
+    /// [`MicroKernel::tile`]).
+    ///
+    /// # Safety
+    /// As [`MicroKernel::tile`].
+    unsafe fn tile(
+        kw: usize,
+        a: *const Self::Word,
+        b: *const Self::Word,
+        c: *mut f32,
+        ldc: usize,
+        alpha: f32,
+        beta: f32,
+    );
+
+    /// The tile cut by the edge of `C` (see [`MicroKernel::edge`]).
+    ///
+    /// # Safety
+    /// As [`MicroKernel::edge`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn edge(
+        kw: usize,
+        a: *const Self::Word,
+        b: *const Self::Word,
+        c: *mut f32,
+        ldc: usize,
+        corner: (usize, usize),
+        alpha: f32,
+        beta: f32,
+    );
+
+    /// Runs `f` on this thread's packing buffers for `A` and `B`.
+    fn with_buffers<R>(f: impl FnOnce(&mut Vec<Self::Word>, &mut Vec<Self::Word>) -> R) -> R;
+}
+
+impl<K: MicroKernel> Panels for K {
+    type Word = f32;
+    const MR: usize = K::MR;
+    const NR: usize = K::NR;
+    const KC: usize = KC;
+    const STEPS: usize = 1;
+
+    unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rs: isize, cs: isize, dst: *mut f32) {
+        pack::pack_a(K::MR, mc, kc, a, rs, cs, dst)
+    }
+
+    unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rs: isize, cs: isize, dst: *mut f32) {
+        pack::pack_b(K::NR, kc, nc, b, rs, cs, dst)
+    }
+
+    unsafe fn tile(kw: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+        <K as MicroKernel>::tile(kw, a, b, c, ldc, alpha, beta)
+    }
+
+    unsafe fn edge(
+        kw: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        corner: (usize, usize),
+        alpha: f32,
+        beta: f32,
+    ) {
+        <K as MicroKernel>::edge(kw, a, b, c, ldc, corner, alpha, beta)
+    }
+
+    fn with_buffers<R>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>) -> R) -> R {
+        PACK.with(|bufs| {
+            let (a, b) = &mut *bufs.borrow_mut();
+            f(a, b)
+        })
+    }
+}
+
+/// The blocked loop nest for one micro-kernel (see the module docs); `C` as in [`sgemm`]
+/// (with nothing to multiply, `C = beta * C`).
 #[allow(clippy::too_many_arguments)]
-unsafe fn blocked<K: MicroKernel>(
+unsafe fn blocked<K: Panels>(
     m: usize,
     k: usize,
     n: usize,
@@ -157,32 +262,41 @@ unsafe fn blocked<K: MicroKernel>(
     c: *mut f32,
     ldc: usize,
 ) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 || alpha == 0.0 {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
     let (mr, nr) = (K::MR, K::NR);
-    PACK.with(|bufs| {
-        let (abuf, bbuf) = &mut *bufs.borrow_mut();
-        let ap = aligned(abuf, MC.min(m.next_multiple_of(mr)) * KC.min(k));
-        let ncb = col_block(n, KC.min(k), nr);
-        let bp = aligned(bbuf, ncb * KC.min(k));
+    // Packed words per row or column of a full block of `k`.
+    let words = |kc: usize| kc.div_ceil(K::STEPS);
+    K::with_buffers(|abuf, bbuf| {
+        let ap = aligned(abuf, MC.min(m.next_multiple_of(mr)) * words(K::KC.min(k)));
+        let ncb = col_block(n, words(K::KC.min(k)), nr);
+        let bp = aligned(bbuf, ncb * words(K::KC.min(k)));
         for jc in (0..n).step_by(ncb) {
             let nc = ncb.min(n - jc);
-            for pc in (0..k).step_by(KC) {
-                let kc = KC.min(k - pc);
+            for pc in (0..k).step_by(K::KC) {
+                let kc = K::KC.min(k - pc);
+                let kw = words(kc);
                 let beta_p = if pc == 0 { beta } else { 1.0 };
-                pack::pack_b(nr, kc, nc, b.at(pc, jc), b.rs, b.cs, bp);
+                K::pack_b(kc, nc, b.at(pc, jc), b.rs, b.cs, bp);
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
-                    pack::pack_a(mr, mc, kc, a.at(ic, pc), a.rs, a.cs, ap);
+                    K::pack_a(mc, kc, a.at(ic, pc), a.rs, a.cs, ap);
                     for ir in (0..mc).step_by(mr) {
                         let rows = mr.min(mc - ir);
-                        let apanel = ap.add(ir * kc);
+                        let apanel = ap.add(ir * kw);
                         for jr in (0..nc).step_by(nr) {
                             let cols = nr.min(nc - jr);
-                            let bpanel = bp.add(jr * kc);
+                            let bpanel = bp.add(jr * kw);
                             let ct = c.add((ic + ir) * ldc + jc + jr);
                             if rows == mr && cols == nr {
-                                K::tile(kc, apanel, bpanel, ct, ldc, alpha, beta_p);
+                                K::tile(kw, apanel, bpanel, ct, ldc, alpha, beta_p);
                             } else {
-                                K::edge(kc, apanel, bpanel, ct, ldc, (rows, cols), alpha, beta_p);
+                                K::edge(kw, apanel, bpanel, ct, ldc, (rows, cols), alpha, beta_p);
                             }
                         }
                     }
