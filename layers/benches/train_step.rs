@@ -8,7 +8,9 @@
 //!
 //! Prints `params <name> <count>` and `step <name> train|fwdbwd <median ms> <min ms>` per row.
 //!
-//! `cargo bench -p layers --bench train_step [-- NAME_SUBSTRING]` (threads: `RAYON_NUM_THREADS`).
+//! `cargo bench -p layers --bench train_step [-- [--bf16] NAME_SUBSTRING]` (threads:
+//! `RAYON_NUM_THREADS`). `--bf16` runs every f32 matrix product with bf16 operands and f32
+//! accumulation (`set_matmul_precision(Bf16)`, AVX512_BF16 CPUs only); the rest stays f32.
 
 use autograd::{BackwardOptions, Result, Tensor};
 use layers::loss::{cross_entropy, CrossEntropyOptions};
@@ -83,6 +85,11 @@ fn block_step() -> Result<(usize, (f64, f64))> {
 fn main() -> Result<()> {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
     println!("threads {}", rayon::current_num_threads());
+    if std::env::args().any(|a| a == "--bf16") {
+        use autograd::backends::cpu::{set_matmul_precision, MatmulPrecision};
+        set_matmul_precision(MatmulPrecision::Bf16)?;
+        println!("matmul precision bf16");
+    }
     for &(name, batch, classes) in MODELS.iter().filter(|(n, _, _)| n.contains(&filter)) {
         let (params, (med, min)) = model_step(name, batch, classes)?;
         println!("params {name} {params}");

@@ -65,6 +65,7 @@ pub fn check_config(cfg: &TrainConfig) -> Result<()> {
         format!("unknown optimizer {:?}; valid: sgd, adam, adamw", cfg.optimizer),
     )?;
     cfg.device()?;
+    cfg.matmul_precision()?;
     if cfg.epochs > 0 {
         schedule_spec::check(&cfg.schedule, cfg.epochs)?;
     }

@@ -113,6 +113,10 @@ pub struct RunArgs {
     /// failing on the first.
     #[arg(long)]
     pub skip_unreadable: bool,
+    /// Precision of the CPU's matrix products: f32, or bf16 (operands rounded to bf16 with f32
+    /// accumulation, weights and every other op f32; needs AVX512_BF16) [default: f32].
+    #[arg(long, value_name = "f32|bf16")]
+    pub precision: Option<String>,
 }
 
 /// The flags given among `flags`, as their names.
@@ -269,7 +273,8 @@ impl RunArgs {
             seed,
             device,
             val_fraction,
-            test_every
+            test_every,
+            precision
         );
         cfg.data_dir = self.data_dir.clone().or(cfg.data_dir.take());
         cfg.train_limit = self.train_limit.or(cfg.train_limit);

@@ -74,6 +74,11 @@ pub struct TrainConfig {
     /// (`--skip-unreadable`).
     #[serde(default)]
     pub skip_unreadable: bool,
+    /// How the CPU's f32 matrix products multiply (`--precision`): `f32` (the default), or
+    /// `bf16` (operands rounded to bf16, f32 accumulation, every tensor and the weights f32; CPUs
+    /// with AVX512_BF16).
+    #[serde(default = "f32_precision")]
+    pub precision: String,
 }
 
 /// One option on which two configurations differ.
@@ -101,6 +106,10 @@ fn one() -> f64 {
 
 fn one_usize() -> usize {
     1
+}
+
+fn f32_precision() -> String {
+    "f32".into()
 }
 
 impl TrainConfig {
@@ -150,6 +159,7 @@ impl TrainConfig {
             image_size: None,
             resize: None,
             skip_unreadable: false,
+            precision: f32_precision(),
         }
     }
 
@@ -197,6 +207,20 @@ impl TrainConfig {
     /// The device to train on.
     pub fn device(&self) -> Result<Device> {
         Device::parse(&self.device)
+    }
+
+    /// The matrix-product precision `--precision` names (`f32` or `bf16`); bf16 is a CPU mode.
+    pub fn matmul_precision(&self) -> Result<autograd::backends::cpu::MatmulPrecision> {
+        use autograd::backends::cpu::MatmulPrecision;
+        match self.precision.as_str() {
+            "f32" => Ok(MatmulPrecision::F32),
+            "bf16" if self.device()? != Device::Cpu => Err(Error::invalid(
+                "--precision",
+                format!("bf16 products are a CPU mode; this run's device is {}", self.device),
+            )),
+            "bf16" => Ok(MatmulPrecision::Bf16),
+            other => Err(Error::invalid("--precision", format!("unknown precision {other:?}; valid: f32, bf16"))),
+        }
     }
 
     /// Writes `config.json` into `dir` atomically.

@@ -69,6 +69,43 @@ fn a_short_run_writes_every_output_file() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `--precision bf16` trains (on a CPU with AVX512_BF16; elsewhere it is refused naming the
+/// flag and the instructions), is recorded in the run's configuration, and learns as f32 does;
+/// unknown precisions and bf16 on another device are refused before any work.
+#[test]
+fn bf16_precision_trains_or_is_refused_with_the_reason() {
+    let o = run(&strs(&with(&["--model", "mlp", "--epochs", "1", "--precision", "fp8"])));
+    assert!(!o.status.success() && stderr(&o).contains("--precision") && stderr(&o).contains("fp8"), "{}", stderr(&o));
+    let o = run(&strs(&with(&["--model", "mlp", "--epochs", "1", "--precision", "bf16", "--device", "cuda"])));
+    assert!(!o.status.success() && stderr(&o).contains("CPU mode"), "{}", stderr(&o));
+    let dir = out_dir("bf16");
+    let args = with(&[
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "600",
+        "--precision",
+        "bf16",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let o = run(&strs(&args));
+    if !autograd::backends::cpu::has_bf16() {
+        assert!(!o.status.success() && stderr(&o).contains("AVX512_BF16"), "{}", stderr(&o));
+        return;
+    }
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["precision"], "bf16");
+    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    assert!(line["test"]["acc"].as_f64().unwrap() > 0.3, "an MLP learns something in one bf16 epoch: {line}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 fn model_tensors(path: &Path) -> Vec<(String, Vec<u32>)> {
     load_tensors(path)
         .unwrap()

@@ -36,6 +36,8 @@ pub(crate) fn setup(spec: &MethodSpec, cfg: &TrainConfig, workers: usize) -> Res
     crate::checks::check_config(cfg)?;
     let hp = Hparams::from_values(spec.name, spec.hparams, &cfg.hparams)?;
     let device = cfg.device()?;
+    autograd::backends::cpu::set_matmul_precision(cfg.matmul_precision()?)
+        .map_err(|e| Error::invalid("--precision", e.to_string()))?;
     if cfg.epochs == 0 && spec.training == Training::Required {
         return Err(Error::invalid(
             "--epochs",

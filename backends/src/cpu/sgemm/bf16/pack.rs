@@ -30,6 +30,19 @@ pub(super) unsafe fn pack_b(nr: usize, kc: usize, nc: usize, b: *const f32, rs: 
         let cols = nr.min(nc - j0);
         let d = dst.add(panel * nr * kp);
         let src = b.offset(j0 as isize * cs);
+        if rs == 1 {
+            // Each column is contiguous in `k`: its pairs are adjacent floats, 16 pairs per
+            // conversion, stored down the panel.
+            for j in 0..cols {
+                column_pairs(src.offset(j as isize * cs), kc, d.add(j), nr);
+            }
+            for p in 0..kp {
+                for j in cols..nr {
+                    *d.add(p * nr + j) = 0;
+                }
+            }
+            continue;
+        }
         for p in 0..kp {
             let lo = src.offset(2 * p as isize * rs);
             let hi = (2 * p + 1 < kc).then(|| lo.offset(rs));
@@ -67,4 +80,28 @@ unsafe fn pairs16(lo: *const f32, hi: Option<*const f32>, out: *mut u32) {
         None => l,
     };
     _mm512_storeu_si512(out as *mut __m512i, words);
+}
+
+/// The `ceil(kc / 2)` pair words of one column contiguous in `k` (`col[0..kc]`), stored at
+/// `out[p * stride]`: 32 floats at a time through `vcvtne2ps2bf16` (rounded as [`bf16_bits`];
+/// the bf16 of step `2p` lands in the low half of word `p`), the rest one by one.
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn column_pairs(col: *const f32, kc: usize, out: *mut u32, stride: usize) {
+    let mut p = 0;
+    let mut words = [0u32; 16];
+    while 2 * p + 32 <= kc {
+        let (lo, hi) = (_mm512_loadu_ps(col.add(2 * p)), _mm512_loadu_ps(col.add(2 * p + 16)));
+        let v: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+        _mm512_storeu_si512(words.as_mut_ptr() as *mut __m512i, v);
+        for (q, w) in words.iter().enumerate() {
+            *out.add((p + q) * stride) = *w;
+        }
+        p += 16;
+    }
+    while 2 * p < kc {
+        let l = u32::from(bf16_bits(*col.add(2 * p)));
+        let h = if 2 * p + 1 < kc { u32::from(bf16_bits(*col.add(2 * p + 1))) } else { 0 };
+        *out.add(p * stride) = l | h << 16;
+        p += 1;
+    }
 }
