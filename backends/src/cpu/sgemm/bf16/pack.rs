@@ -53,6 +53,11 @@ pub(super) unsafe fn pack_b(nr: usize, kc: usize, nc: usize, b: *const f32, rs: 
                     pairs16(lo.add(j), hi.map(|h| h.add(j)), out.add(j));
                     j += 16;
                 }
+                // The 8-row panels of A stored with its rows contiguous (a transposed matrix).
+                if j + 8 <= cols {
+                    pairs8(lo.add(j), hi.map(|h| h.add(j)), out.add(j));
+                    j += 8;
+                }
             }
             for j in j..cols {
                 let l = u32::from(bf16_bits(*lo.offset(j as isize * cs)));
@@ -80,6 +85,20 @@ unsafe fn pairs16(lo: *const f32, hi: Option<*const f32>, out: *mut u32) {
         None => l,
     };
     _mm512_storeu_si512(out as *mut __m512i, words);
+}
+
+/// [`pairs16`] for eight floats of each step (256-bit vectors).
+#[target_feature(enable = "avx512f,avx512vl,avx512bf16")]
+unsafe fn pairs8(lo: *const f32, hi: Option<*const f32>, out: *mut u32) {
+    let widen = |p: *const f32| {
+        _mm256_cvtepu16_epi32(std::mem::transmute::<__m128bh, __m128i>(_mm256_cvtneps_pbh(_mm256_loadu_ps(p))))
+    };
+    let l = widen(lo);
+    let words = match hi {
+        Some(h) => _mm256_or_si256(l, _mm256_slli_epi32::<16>(widen(h))),
+        None => l,
+    };
+    _mm256_storeu_si256(out as *mut __m256i, words);
 }
 
 /// The `ceil(kc / 2)` pair words of one column contiguous in `k` (`col[0..kc]`), stored at
