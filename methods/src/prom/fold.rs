@@ -103,11 +103,8 @@ impl Fold {
                 let var = get(bn.running_var.as_ref().map(|b| b.get()), 1.0)?;
                 let gamma = get(bn.weight.as_ref().map(|p| p.tensor()), 1.0)?;
                 let beta = get(bn.bias.as_ref().map(|p| p.tensor()), 0.0)?;
-                if [&mean, &var, &gamma, &beta].iter().any(|v| v.len() != o) {
-                    return Err(Error::invalid(
-                        op,
-                        format!("a BatchNorm of {} channels after {o} outputs", mean.len()),
-                    ));
+                if let Some(v) = [&mean, &var, &gamma, &beta].into_iter().find(|v| v.len() != o) {
+                    return Err(Error::invalid(op, format!("a BatchNorm of {} channels after {o} outputs", v.len())));
                 }
                 let f: Vec<f64> = (0..o).map(|i| gamma[i] / (var[i] + bn.eps).sqrt()).collect();
                 let t = (0..o).map(|i| beta[i] - f[i] * mean[i]).collect();

@@ -9,6 +9,8 @@
 
 pub(crate) mod bf16;
 mod kernels;
+#[cfg(test)]
+mod naive_check;
 mod pack;
 
 use kernels::{Avx2, Avx512, MicroKernel};
@@ -308,49 +310,19 @@ unsafe fn blocked<K: Panels>(
 
 #[cfg(test)]
 mod tests {
+    use super::naive_check::{self, Case, Reference};
     use super::*;
-    use crate::cpu::testing::values;
 
-    /// Runs one product with `isa` and checks it against a naive f64 loop. `ta`/`tb` store the
-    /// operands transposed (column-major), so the packing reads them with non-unit strides.
+    /// Runs one product with `isa` and checks it against a naive f64 loop (see
+    /// [`naive_check::check`]).
     #[allow(clippy::too_many_arguments)]
     fn check(isa: Isa, m: usize, k: usize, n: usize, ta: bool, tb: bool, alpha: f32, beta: f32) {
-        let a: Vec<f32> = values(m * k, (m * 31 + k) as u64);
-        let b: Vec<f32> = values(k * n, (k * 17 + n) as u64);
-        let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
-        let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
-        let ldc = n + 3;
-        let c0: Vec<f32> = if beta == 0.0 { vec![f32::NAN; m * ldc] } else { values(m * ldc, 5) };
-        let mut c = c0.clone();
-        // SAFETY: the strides address exactly the vectors' elements; `c` is a distinct buffer.
-        unsafe {
-            let (ao, bo) =
-                (Operand { ptr: a.as_ptr(), rs: rsa, cs: csa }, Operand { ptr: b.as_ptr(), rs: rsb, cs: csb });
-            sgemm(isa, m, k, n, alpha, ao, bo, beta, c.as_mut_ptr(), ldc);
-        }
-        for i in 0..m {
-            for j in 0..n {
-                let mut s = 0f64;
-                for p in 0..k {
-                    let av = a[(i as isize * rsa + p as isize * csa) as usize] as f64;
-                    let bv = b[(p as isize * rsb + j as isize * csb) as usize] as f64;
-                    s += av * bv;
-                }
-                let old = if beta == 0.0 { 0.0 } else { beta as f64 * c0[i * ldc + j] as f64 };
-                let want = alpha as f64 * s + old;
-                let got = c[i * ldc + j] as f64;
-                let tol = 1e-5 * (k as f64 + 1.0) * (1.0 + want.abs());
-                assert!(
-                    (got - want).abs() <= tol,
-                    "{isa:?} m={m} k={k} n={n} ta={ta} tb={tb} alpha={alpha} beta={beta}: C[{i},{j}] = {got}, want {want}"
-                );
-            }
-            // The padding between rows is never written.
-            for j in n..ldc {
-                let (got, old) = (c[i * ldc + j], c0[i * ldc + j]);
-                assert!(got.to_bits() == old.to_bits(), "{isa:?}: wrote past column {n} in row {i}");
-            }
-        }
+        let reference = Reference { round: |x| x, tol: |k, want, _| 1e-5 * (k as f64 + 1.0) * (1.0 + want.abs()) };
+        let case = Case { m, k, n, ta, tb, alpha, beta };
+        naive_check::check(case, &reference, &format!("{isa:?}"), |a, b, c, ldc| {
+            // SAFETY: the check's operands and `C` are sized for `case`; `c` is a distinct buffer.
+            unsafe { sgemm(isa, m, k, n, alpha, a, b, beta, c, ldc) }
+        });
     }
 
     fn isas() -> Vec<Isa> {

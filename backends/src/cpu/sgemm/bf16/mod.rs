@@ -123,8 +123,8 @@ pub(crate) unsafe fn gemm_bf16(
 
 #[cfg(test)]
 mod tests {
+    use super::super::naive_check::{self, Case, Reference};
     use super::*;
-    use crate::cpu::testing::values;
 
     #[test]
     fn rounding_is_to_nearest_even() {
@@ -146,42 +146,12 @@ mod tests {
     /// `2^-9` of the sum of magnitudes.
     #[allow(clippy::too_many_arguments)]
     fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, alpha: f32, beta: f32) {
-        let a: Vec<f32> = values(m * k, (m * 31 + k) as u64);
-        let b: Vec<f32> = values(k * n, (k * 17 + n) as u64);
-        let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
-        let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
-        let ldc = n + 3;
-        let c0: Vec<f32> = if beta == 0.0 { vec![f32::NAN; m * ldc] } else { values(m * ldc, 5) };
-        let mut c = c0.clone();
-        // SAFETY: the strides address exactly the vectors' elements; `c` is a distinct buffer.
-        unsafe {
-            let (ao, bo) =
-                (Operand { ptr: a.as_ptr(), rs: rsa, cs: csa }, Operand { ptr: b.as_ptr(), rs: rsb, cs: csb });
-            gemm_bf16(m, k, n, alpha, ao, bo, beta, c.as_mut_ptr(), ldc);
-        }
-        for i in 0..m {
-            for j in 0..n {
-                let (mut s, mut mag) = (0f64, 0f64);
-                for p in 0..k {
-                    let av = round_bf16(a[(i as isize * rsa + p as isize * csa) as usize]) as f64;
-                    let bv = round_bf16(b[(p as isize * rsb + j as isize * csb) as usize]) as f64;
-                    s += av * bv;
-                    mag += (av * bv).abs();
-                }
-                let old = if beta == 0.0 { 0.0 } else { beta as f64 * c0[i * ldc + j] as f64 };
-                let want = alpha as f64 * s + old;
-                let got = c[i * ldc + j] as f64;
-                let tol = 2e-7 * (k as f64 + 2.0) * (alpha.abs() as f64 * mag + old.abs());
-                assert!(
-                    (got - want).abs() <= tol,
-                    "m={m} k={k} n={n} ta={ta} tb={tb} alpha={alpha} beta={beta}: C[{i},{j}] = {got}, want {want}"
-                );
-            }
-            for j in n..ldc {
-                let (got, old) = (c[i * ldc + j], c0[i * ldc + j]);
-                assert!(got.to_bits() == old.to_bits(), "wrote past column {n} in row {i}");
-            }
-        }
+        let reference = Reference { round: round_bf16, tol: |k, _, mag| 2e-7 * (k as f64 + 2.0) * mag };
+        let case = Case { m, k, n, ta, tb, alpha, beta };
+        naive_check::check(case, &reference, "bf16", |a, b, c, ldc| {
+            // SAFETY: the check's operands and `C` are sized for `case`; `c` is a distinct buffer.
+            unsafe { gemm_bf16(m, k, n, alpha, a, b, beta, c, ldc) }
+        });
     }
 
     #[test]
