@@ -3,10 +3,11 @@
 //! and weight), f32. Prints one `conv <name> fwd|fwdbwd <median ms> <min ms>` line per
 //! measurement, which `run_vs_torch.py` pairs with PyTorch's figures.
 //!
-//! `cargo bench -p backends --bench conv [-- NAME_SUBSTRING] [--passes]` (threads:
+//! `cargo bench -p backends --bench conv [-- NAME_SUBSTRING] [--passes] [--bf16]` (threads:
 //! `RAYON_NUM_THREADS`). `--passes` also times the two backward passes alone
 //! (`conv <name> pass bwd_data|bwd_weight <median ms> <min ms>`, lines the comparison script
-//! does not pair).
+//! does not pair). `--bf16` runs the matrix products with bf16 operands and f32 accumulation
+//! (`set_matmul_precision(Bf16)`, AVX512_BF16 CPUs only).
 
 use backends::ops::Conv2dParams;
 use backends::{Backend, CpuBackend, CpuStorage, Layout};
@@ -44,7 +45,14 @@ fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
     let passes = std::env::args().any(|a| a == "--passes");
     let cpu = CpuBackend;
+    // As the tensor ops do before their first CPU op: freed buffers stay for reuse.
+    backends::cpu::memory::retain_freed_memory();
     println!("threads {}", rayon::current_num_threads());
+    if std::env::args().any(|a| a == "--bf16") {
+        use backends::cpu::{set_matmul_precision, MatmulPrecision};
+        set_matmul_precision(MatmulPrecision::Bf16).expect("--bf16 needs AVX512_BF16");
+        println!("matmul precision bf16");
+    }
     for s in shapes().into_iter().filter(|s| s.name.contains(&filter)) {
         let p =
             Conv2dParams { stride: (s.stride, s.stride), padding: (s.pad, s.pad), dilation: (1, 1), groups: s.groups };

@@ -11,6 +11,8 @@
 //! `cargo bench -p layers --bench train_step [-- [--bf16] NAME_SUBSTRING]` (threads:
 //! `RAYON_NUM_THREADS`). `--bf16` runs every f32 matrix product with bf16 operands and f32
 //! accumulation (`set_matmul_precision(Bf16)`, AVX512_BF16 CPUs only); the rest stays f32.
+//! `--profile` runs one more step of each row under the op profiler and prints its fifteen
+//! most expensive ops and convolution algorithms (where the step goes).
 
 use autograd::{BackwardOptions, Result, Tensor};
 use layers::loss::{cross_entropy, CrossEntropyOptions};
@@ -20,6 +22,25 @@ use layers::{models, EncoderBlock, Mode, Module, ModuleExt};
 #[path = "../../backends/benches/common/mod.rs"]
 mod common;
 use common::{random, time_ms};
+
+/// With `--profile`: one more step under the op profiler, its most expensive ops and
+/// convolution algorithms printed.
+fn profile_step(name: &str, step: impl FnOnce() -> Result<()>) -> Result<()> {
+    if !std::env::args().any(|a| a == "--profile") {
+        return Ok(());
+    }
+    let (r, report) = autograd::profile::measure(step);
+    r?;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    println!("profile {name}: {:.1} ms, {:.1} ms in ops", ms(report.elapsed), ms(report.attributed()));
+    for op in report.ops.iter().take(15) {
+        println!("  {:<30} {:>4} {:>5} calls {:>8.1} ms", op.name, op.pass.short_name(), op.calls, ms(op.time));
+    }
+    for a in report.algorithms.iter().take(15) {
+        println!("  {:<30} by {:<18} {:>5} calls {:>8.1} ms", a.op, a.algorithm, a.calls, ms(a.time));
+    }
+    Ok(())
+}
 
 /// `(registry name, batch, classes)` of the whole-model rows; each takes its registered input
 /// size (32x32 for the CIFAR models, 224x224 for ResNet-50), 3 channels.
@@ -60,6 +81,7 @@ fn model_step(name: &str, batch: usize, classes: usize) -> Result<(usize, (f64, 
     };
     step()?;
     let times = time_ms(RUNS, || step().expect("training step"));
+    profile_step(name, step)?;
     Ok((model.num_parameters(), times))
 }
 
@@ -79,6 +101,7 @@ fn block_step() -> Result<(usize, (f64, f64))> {
     };
     step()?;
     let times = time_ms(RUNS, || step().expect("block forward + backward"));
+    profile_step(BLOCK.0, step)?;
     Ok((block.num_parameters(), times))
 }
 
