@@ -1,12 +1,13 @@
 //! The row-wise and elementwise ops of a ViT-Tiny/4 training step at batch 64 (4160 token rows
 //! of width 192, MLP width 768, attention scores `[64, 3, 65, 65]`): layer norm forward and
 //! backward, softmax over the scores and its backward, GELU forward and backward, the bias add and its
-//! gradient (a sum over rows).
+//! gradient (a sum over rows). Then ResNet-50's stem max pooling (3x3, stride 2, padding 1 over
+//! `[16, 64, 112, 112]`, the 224x224 batch-16 step's) and its backward.
 //!
 //! `cargo bench -p backends --bench rows` (set `RAYON_NUM_THREADS`). Prints
 //! `rows <name> <median ms> <min ms>` per op.
 
-use backends::ops::{BinaryOp, ReduceOp, UnaryOp};
+use backends::ops::{BinaryOp, Pool2dParams, ReduceOp, UnaryOp};
 use backends::{Backend, CpuBackend, CpuStorage, Fused, Layout};
 
 mod common;
@@ -27,6 +28,8 @@ fn report(name: &str, f: impl FnMut()) {
 
 fn main() {
     let cpu = CpuBackend;
+    // As the tensor ops do before their first CPU op: freed buffers stay for reuse.
+    backends::cpu::memory::retain_freed_memory();
     println!("threads {}", rayon::current_num_threads());
     fn bb<T>(v: T) {
         std::hint::black_box(v);
@@ -69,5 +72,17 @@ fn main() {
     });
     report("bias_grad", || {
         bb(cpu.reduce(ReduceOp::Sum, &gh, &lh, &[0], false).unwrap());
+    });
+
+    let (ps, p) = ([16, 64, 112, 112], Pool2dParams { stride: (2, 2), padding: (1, 1), ..Pool2dParams::square(3) });
+    let (lp, xp) = (Layout::contiguous(&ps), fill(ps.iter().product(), 7));
+    report("max_pool_fwd", || {
+        bb(cpu.max_pool2d(&xp, &lp, &p).unwrap());
+    });
+    let (_, ip) = cpu.max_pool2d(&xp, &lp, &p).unwrap();
+    let lo = Layout::contiguous(&[16, 64, 56, 56]);
+    let go = fill(16 * 64 * 56 * 56, 5);
+    report("max_pool_bwd", || {
+        bb(cpu.max_pool2d_backward(&go, &lo, &ip, &lo, &ps).unwrap());
     });
 }

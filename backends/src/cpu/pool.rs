@@ -29,6 +29,10 @@ fn window(i: usize, k: usize, s: usize, p: usize, len: usize) -> (usize, usize, 
 
 // ----- max pooling -----
 
+/// Max pooling of dense planes: each output scans its window in order (rows, then columns)
+/// and keeps the first maximum, NaN winning over numbers. The scan keeps its value and index in
+/// registers and replaces them by selects, not branches: on data without order the branches
+/// of a `v > best` test mispredicted about every other tap.
 fn max_pool_float<T: FloatElement>(x: &[T], l: &Layout, p: &Pool2dParams, out: &[usize]) -> (Vec<T>, Vec<i64>) {
     let [_, _, h, w] = four_d("max_pool2d", l.shape()).expect("checked");
     let (oh, ow) = (out[2], out[3]);
@@ -40,23 +44,27 @@ fn max_pool_float<T: FloatElement>(x: &[T], l: &Layout, p: &Pool2dParams, out: &
     }
     let x = dense(x, l);
     let (hw, ohw) = (h * w, oh * ow);
+    let ((kh, kw), (sh, sw), (ph, pw)) = (p.kernel, p.stride, p.padding);
+    let cols: Vec<(usize, usize)> = (0..ow)
+        .map(|j| {
+            let (w0, w1, _) = window(j, kw, sw, pw, w);
+            (w0, w1)
+        })
+        .collect();
     vals.par_chunks_mut(ohw).zip(idx.par_chunks_mut(ohw)).enumerate().with_min_len(min_planes(ohw)).for_each(
         |(pl, (vp, ip))| {
             let xp = &x[pl * hw..(pl + 1) * hw];
             for i in 0..oh {
-                let (h0, h1, _) = window(i, p.kernel.0, p.stride.0, p.padding.0, h);
-                for j in 0..ow {
-                    let (w0, w1, _) = window(j, p.kernel.1, p.stride.1, p.padding.1, w);
-                    let mut best = T::neg_infinity();
-                    let mut bi = h0 * w + w0;
-                    let mut first = true;
+                let (h0, h1, _) = window(i, kh, sh, ph, h);
+                for (j, &(w0, w1)) in cols.iter().enumerate() {
+                    // Minus infinity at the window's first position: what an all-minus-infinity
+                    // (or empty) window keeps.
+                    let (mut best, mut bi) = (T::neg_infinity(), h0 * w + w0);
                     for r in h0..h1 {
-                        for (q, &v) in xp[r * w + w0..r * w + w1].iter().enumerate() {
-                            if first || v > best || (v.is_nan() && !best.is_nan()) {
-                                best = v;
-                                bi = r * w + w0 + q;
-                                first = false;
-                            }
+                        for (c, &v) in (r * w + w0..).zip(&xp[r * w + w0..r * w + w1]) {
+                            let take = v > best || (v.is_nan() && !best.is_nan());
+                            best = if take { v } else { best };
+                            bi = if take { c } else { bi };
                         }
                     }
                     vp[i * ow + j] = best;
