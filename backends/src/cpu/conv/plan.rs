@@ -5,7 +5,8 @@
 //! - what an algorithm *can* compute ([`Algorithm::supports`]: kernel shape, stride, padding,
 //!   pass, and the instruction set and element type it needs, [`Isa`]) — correctness;
 //! - where an algorithm is *worth* running ([`choose`], one table per pass read top to bottom:
-//!   the first row that is supported, switched on and worth it wins) — speed, measured;
+//!   the first row that is supported, switched on and worth it wins) — speed, measured, for the
+//!   matrix-product precision of the moment (bf16 products speed up the GEMM-based rows only);
 //! - what the caller asked for: the environment switches that turn an algorithm off for the
 //!   whole process (`LAMINA_NO_WINOGRAD4`, ..., see [`Algorithm::switch`]), and
 //!   [`with_algorithm`], which forces one algorithm for the convolutions a closure starts
@@ -153,20 +154,36 @@ impl Algorithm {
 }
 
 /// The algorithm for `pass` of the convolution `g` in `isa`: the first row of the pass's table
-/// ([`rows`]) whose algorithm supports the case, is switched on, and is worth running there.
+/// ([`rows`]) whose algorithm supports the case, is switched on, and is worth running there,
+/// with the GEMMs' products in bf16 when the matrix-product precision says so.
 pub(crate) fn choose(g: &Geom, pass: ConvPass, isa: Isa) -> Algorithm {
-    rows(g, pass)
+    let bf16 = isa == Isa::Avx512 && crate::cpu::matmul_precision() == crate::cpu::MatmulPrecision::Bf16;
+    choose_for(g, pass, isa, bf16)
+}
+
+/// [`choose`] with the GEMMs' products in bf16 (`bf16`) or f32.
+fn choose_for(g: &Geom, pass: ConvPass, isa: Isa, bf16: bool) -> Algorithm {
+    rows(g, pass, bf16)
         .into_iter()
         .find(|&(a, worth)| worth && a.switched_on() && a.supports(g, pass, isa))
         .map_or(Algorithm::Im2col, |(a, _)| a)
 }
 
 /// The table of `pass`, top to bottom: each algorithm with whether it is worth running on `g`
-/// (where it is supported). The conditions are measured crossovers (see `BENCHMARKS.md`); a new
-/// algorithm goes in as a row above the ones it beats, in all three tables.
-fn rows(g: &Geom, pass: ConvPass) -> [(Algorithm, bool); 8] {
+/// (where it is supported), with the GEMMs' products in bf16 (`bf16`) or f32. The conditions
+/// are measured crossovers (see `BENCHMARKS.md`); a new algorithm goes in as a row above the
+/// ones it beats, in all three tables.
+fn rows(g: &Geom, pass: ConvPass, bf16: bool) -> [(Algorithm, bool); 9] {
     use Algorithm::*;
     let (c, o) = (g.c, g.o);
+    // With bf16 products im2col's GEMM runs 1.6-1.8x faster and the lane-tiled Winograd not at
+    // all: at 256 channels or more on both sides and output planes of 7x7 or more im2col wins
+    // every pass (2 threads, ms forward / input gradient / weight gradient, Winograd -> im2col:
+    // ResNet-50's 14x14 256-channel layer 16.0 / 15.6 / 18.9 -> 14.0 / 15.8 / 12.7, its 7x7
+    // 512-channel layer 25.1 / 27.3 / 21.8 -> 22.8 / 19.7 / 15.8, ResNet-18's 8x8 256-channel
+    // layer 20.1 / 18.3 / 21.3 -> 16.8 / 19.3 / 14.9); on 4x4 planes (ResNet-18's 512-channel
+    // layer) im2col's 16 columns per image lose to the GEMM Winograd.
+    let bf16_im2col = bf16 && c >= 256 && o >= 256 && g.oh * g.ow >= 49;
     // F(4x4) against F(2x2) on small planes: at 8x8 (2x2 tiles) F(2x2) is as fast forward and
     // faster for the weight gradient; from 12x12 on F(4x4) wins (15-25% at 12x12 to 16x16,
     // 30-40% at 32x32 and up, 64 channels or fewer).
@@ -178,6 +195,7 @@ fn rows(g: &Geom, pass: ConvPass) -> [(Algorithm, bool); 8] {
     // products save.
     match pass {
         ConvPass::Forward => [
+            (Im2col, bf16_im2col),
             (WinogradF4, planes_12(g.oh, g.ow) && c >= 8 && c * o <= 128 * 128),
             (WinogradF2, c >= 8 && c * o <= 256 * 256),
             // At most 32 channels on a side (where it beats the GEMM Winograd), output rows
@@ -192,6 +210,7 @@ fn rows(g: &Geom, pass: ConvPass) -> [(Algorithm, bool); 8] {
             (Im2col, true),
         ],
         ConvPass::BackwardData => [
+            (Im2col, bf16_im2col),
             // The flipped pass reads `o` channels of `dY` into `h x w` planes.
             (WinogradF4, planes_12(g.h, g.w) && o >= 8 && c * o <= 128 * 128),
             (WinogradF2, o >= 8 && c * o <= 256 * 256),
@@ -203,6 +222,7 @@ fn rows(g: &Geom, pass: ConvPass) -> [(Algorithm, bool); 8] {
             (Im2col, true),
         ],
         ConvPass::BackwardWeight => [
+            (Im2col, bf16_im2col),
             // The accumulator of the 36 positions' products is read and written once per chunk
             // of tiles; wider layers get chunks of one tile vector.
             (WinogradF4, planes_12(g.oh, g.ow) && c >= 8 && c * o <= 64 * 64),
@@ -274,7 +294,7 @@ mod tests {
     /// Whether `a`'s row of the `pass` table takes `g` in `isa` (supported, switched on and
     /// worth it), whatever the rows above say.
     fn admits(a: Algorithm, g: &Geom, pass: ConvPass, isa: Isa) -> bool {
-        let worth = rows(g, pass).into_iter().any(|(r, worth)| r == a && worth);
+        let worth = rows(g, pass, false).into_iter().any(|(r, worth)| r == a && worth);
         worth && a.switched_on() && a.supports(g, pass, isa)
     }
 
@@ -456,6 +476,39 @@ mod tests {
             }
         }
         assert_eq!(choose(&square(16, 16, 32, 3, PLAIN), Forward, Isa::Int8), Im2col);
+    }
+
+    /// With bf16 products the 3x3 layers of 256 channels and more on planes of 7x7 and up move
+    /// to im2col in every pass; narrower layers, 4x4 planes and the portable kernels keep their
+    /// algorithms.
+    #[test]
+    fn bf16_products_move_wide_3x3_layers_to_im2col() {
+        let all = [Forward, BackwardData, BackwardWeight];
+        // (layer, c, o, input size, f32 algorithm of every pass, bf16 algorithm)
+        let cases = [
+            ("resnet50 layer 3", 256, 256, 14, WinogradF2, Im2col),
+            ("resnet50 layer 4", 512, 512, 7, WinogradGemm, Im2col),
+            ("resnet18 layer 3", 256, 256, 8, WinogradF2, Im2col),
+            ("resnet18 layer 4", 512, 512, 4, WinogradGemm, WinogradGemm),
+            ("resnet18 layer 2", 128, 128, 16, WinogradF4, WinogradF4),
+            ("256 -> 128 channels", 256, 128, 14, WinogradF2, WinogradF2),
+        ];
+        for (layer, c, o, hw, f32_algo, bf16_algo) in cases {
+            let g = square(c, o, hw, 3, PLAIN);
+            for pass in all {
+                let f32_want = if pass == BackwardWeight && c * o > 64 * 64 && f32_algo == WinogradF4 {
+                    WinogradF2
+                } else {
+                    f32_algo
+                };
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, false), f32_want, "{layer} {pass:?} f32");
+                let bf16_want = if bf16_algo == f32_algo { f32_want } else { bf16_algo };
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, true), bf16_want, "{layer} {pass:?} bf16");
+            }
+        }
+        // bf16 never reaches the portable kernels (f64, or f32 without AVX-512).
+        let g = square(256, 256, 14, 3, PLAIN);
+        assert_eq!(choose(&g, Forward, Isa::Portable), WinogradGemm);
     }
 
     #[test]
