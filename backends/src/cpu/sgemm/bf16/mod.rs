@@ -26,13 +26,14 @@ const NR: usize = 32;
 /// GEMM's; the rows per block of `A` are the f32 GEMM's `MC`).
 const KC: usize = 512;
 
-/// Whether this CPU has the bf16 dot-product instructions (AVX512_BF16 with AVX-512F and VL),
+/// Whether this CPU has the bf16 dot-product instructions (AVX512_BF16 with AVX-512F, VL and BW),
 /// detected once.
 pub(crate) fn supported() -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
     *HAS.get_or_init(|| {
         is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512bf16")
     })
 }
