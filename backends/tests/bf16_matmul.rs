@@ -1,8 +1,14 @@
 //! The CPU backend's bf16 matrix-product mode (`set_matmul_precision`), through the backend:
 //! its own test binary because the precision is one switch for the whole process.
 
+use backends::conformance::conv::{naive_conv2d, naive_conv2d_backward_data, naive_conv2d_backward_weight};
 use backends::cpu::{has_bf16, matmul_precision, set_matmul_precision, MatmulPrecision};
+use backends::ops::Conv2dParams;
 use backends::{Backend, CpuBackend, CpuStorage, Layout};
+use std::sync::Mutex;
+
+/// The tests of this binary take turns: the precision is one switch for the whole process.
+static PRECISION: Mutex<()> = Mutex::new(());
 
 /// `x` rounded to bf16 (to nearest, ties to even), as f32.
 fn bf16(x: f32) -> f32 {
@@ -20,6 +26,7 @@ fn fill(len: usize, seed: usize) -> Vec<f32> {
 /// leaves f32 in place.
 #[test]
 fn bf16_products_round_the_operands_and_accumulate_in_f32() {
+    let _turn = PRECISION.lock().unwrap_or_else(|e| e.into_inner());
     if !has_bf16() {
         assert!(set_matmul_precision(MatmulPrecision::Bf16).is_err());
         assert_eq!(matmul_precision(), MatmulPrecision::F32);
@@ -72,5 +79,57 @@ fn bf16_products_round_the_operands_and_accumulate_in_f32() {
             }
         }
         assert!(differs || k == 1, "bf16 and f32 products agree everywhere for {m}x{k}x{n}");
+    }
+}
+
+/// A wide 3x3 layer (256 channels on each side, 7x7 planes: under bf16 the planner sends all
+/// three passes to im2col, whose products then run in bf16) computes each pass from the
+/// bf16-rounded operands with f32 accumulation: within f32 summation error of the f64 loops
+/// over the rounded operands, and not equal to the f32 passes.
+#[test]
+fn wide_convolutions_under_bf16_round_their_operands() {
+    let _turn = PRECISION.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_bf16() {
+        return;
+    }
+    let cpu = CpuBackend;
+    let (xs, ws) = ([2, 256, 7, 7], [256, 256, 3, 3]);
+    let p = Conv2dParams { padding: (1, 1), ..Default::default() };
+    let ys = p.output_shape(&xs, &ws).unwrap();
+    let len = |s: &[usize]| s.iter().product::<usize>();
+    let (x, w, gy) = (fill(len(&xs), 3), fill(len(&ws), 4), fill(len(&ys), 5));
+    let (lx, lw, ly) = (Layout::contiguous(&xs), Layout::contiguous(&ws), Layout::contiguous(&ys));
+    let (sx, sw, sg) = (CpuStorage::F32(x.clone()), CpuStorage::F32(w.clone()), CpuStorage::F32(gy.clone()));
+    let passes = |precision| {
+        set_matmul_precision(precision).unwrap();
+        let out = [
+            cpu.conv2d(&sx, &lx, &sw, &lw, &p).unwrap(),
+            cpu.conv2d_backward_data(&sg, &ly, &sw, &lw, &p, (7, 7)).unwrap(),
+            cpu.conv2d_backward_weight(&sx, &lx, &sg, &ly, &p, (3, 3)).unwrap(),
+        ];
+        out.map(|s| s.as_slice::<f32>().unwrap().to_vec())
+    };
+    let (low, full) = (passes(MatmulPrecision::Bf16), passes(MatmulPrecision::F32));
+    let round = |v: &[f32]| v.iter().map(|&a| f64::from(bf16(a))).collect::<Vec<f64>>();
+    let abs = |v: &[f32]| v.iter().map(|&a| f64::from(a).abs()).collect::<Vec<f64>>();
+    let (rx, rw, rg) = (round(&x), round(&w), round(&gy));
+    let (ax, aw, ag) = (abs(&x), abs(&w), abs(&gy));
+    let want = [
+        (naive_conv2d(&rx, xs, &rw, ws, &p), naive_conv2d(&ax, xs, &aw, ws, &p), 256 * 9),
+        (naive_conv2d_backward_data(&rg, &rw, xs, ws, &p), naive_conv2d_backward_data(&ag, &aw, xs, ws, &p), 256 * 9),
+        (
+            naive_conv2d_backward_weight(&rx, &rg, xs, ws, &p),
+            naive_conv2d_backward_weight(&ax, &ag, xs, ws, &p),
+            2 * 49,
+        ),
+    ];
+    for (((got, f32_pass), (want, mag, k)), name) in
+        low.iter().zip(&full).zip(&want).zip(["forward", "input gradient", "weight gradient"])
+    {
+        for (i, ((&g, &w), &m)) in got.iter().zip(want).zip(mag).enumerate() {
+            let g = f64::from(g);
+            assert!((g - w).abs() <= 2e-7 * (*k as f64 + 2.0) * m, "{name} [{i}]: {g} vs {w}");
+        }
+        assert!(got != f32_pass, "{name}: bf16 and f32 passes agree everywhere");
     }
 }
