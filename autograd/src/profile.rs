@@ -148,6 +148,35 @@ impl Report {
     pub fn unattributed(&self) -> Duration {
         self.elapsed.saturating_sub(self.attributed())
     }
+
+    /// A plain-text summary for benchmarks: a line with the wall and attributed time of `what`,
+    /// then the `top` most expensive ops and convolution algorithms, one per line.
+    ///
+    /// ```
+    /// let (_, report) = autograd::profile::measure(|| autograd::Tensor::ones(&[2]).exp());
+    /// let text = report.summary("exp", 5);
+    /// assert!(text.starts_with("profile of exp:") && text.contains("exp"));
+    /// ```
+    pub fn summary(&self, what: &str, top: usize) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let mut out =
+            format!("profile of {what}: {:.1} ms, {:.1} ms in ops\n", ms(self.elapsed), ms(self.attributed()));
+        for op in self.ops.iter().take(top) {
+            let line = format!(
+                "  {:<30} {:>5} {:>6} calls {:>9.1} ms\n",
+                op.name,
+                op.pass.short_name(),
+                op.calls,
+                ms(op.time)
+            );
+            out.push_str(&line);
+        }
+        for a in self.algorithms.iter().take(top) {
+            let line = format!("  {:<30} by {:<18} {:>6} calls {:>9.1} ms\n", a.op, a.algorithm, a.calls, ms(a.time));
+            out.push_str(&line);
+        }
+        out
+    }
 }
 
 /// Clears the counters and starts profiling (on every thread).

@@ -26,18 +26,10 @@ use common::{random, time_ms};
 /// With `--profile`: one more step under the op profiler, its most expensive ops and
 /// convolution algorithms printed.
 fn profile_step(name: &str, step: impl FnOnce() -> Result<()>) -> Result<()> {
-    if !std::env::args().any(|a| a == "--profile") {
-        return Ok(());
-    }
-    let (r, report) = autograd::profile::measure(step);
-    r?;
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-    println!("profile {name}: {:.1} ms, {:.1} ms in ops", ms(report.elapsed), ms(report.attributed()));
-    for op in report.ops.iter().take(15) {
-        println!("  {:<30} {:>4} {:>5} calls {:>8.1} ms", op.name, op.pass.short_name(), op.calls, ms(op.time));
-    }
-    for a in report.algorithms.iter().take(15) {
-        println!("  {:<30} by {:<18} {:>5} calls {:>8.1} ms", a.op, a.algorithm, a.calls, ms(a.time));
+    if std::env::args().any(|a| a == "--profile") {
+        let (r, report) = autograd::profile::measure(step);
+        r?;
+        print!("{}", report.summary(name, 15));
     }
     Ok(())
 }

@@ -76,18 +76,6 @@ fn table(title: &str, rows: &[(String, Vec<f64>)]) {
     }
 }
 
-/// The ten most expensive ops and convolution algorithms of one profiled pass.
-fn profile(name: &str, r: &autograd::profile::Report) {
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-    println!("profile of {name}: {:.1} ms, {:.1} ms in ops", ms(r.elapsed), ms(r.attributed()));
-    for op in r.ops.iter().take(10) {
-        println!("  {:<28} {:>4} {:>6} calls {:>8.1} ms", op.name, op.pass.short_name(), op.calls, ms(op.time));
-    }
-    for a in r.algorithms.iter().take(10) {
-        println!("  {:<28} by {:<16} {:>6} calls {:>8.1} ms", a.op, a.algorithm, a.calls, ms(a.time));
-    }
-}
-
 /// Times `models` on `x` (inference) and `(x, y)` (training steps) as `passes` asks, one table
 /// each, the first model the reference.
 fn configuration(
@@ -116,7 +104,7 @@ fn configuration(
         if std::env::var_os("MOD_PROFILE").is_some() {
             for (name, net) in &nets {
                 let (_, report) = autograd::profile::measure(|| no_grad(|| net.forward(x, Mode::Eval)));
-                profile(name, &report);
+                print!("{}", report.summary(name, 10));
             }
         }
     }
