@@ -14,7 +14,7 @@ use super::{MR, NR};
 /// aligned); `c` must address `MR` rows of `NR` writable floats with row stride `ldc`.
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub(super) unsafe fn tile(kp: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
-    let acc = products(kp, a, b);
+    let acc = products::<2>(kp, a, b);
     let (va, vb) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
     for (i, row) in acc.iter().enumerate() {
         for (h, v) in row.iter().enumerate() {
@@ -26,18 +26,22 @@ pub(super) unsafe fn tile(kp: usize, a: *const u32, b: *const u32, c: *mut f32, 
     }
 }
 
-/// The tile's accumulators: `Σ_p` of the pair dot products.
+/// The tile's accumulators: `Σ_p` of the pair dot products, for the first `H` (1 or 2) halves
+/// of 16 columns (one half: the edge tiles of at most 16 columns skip the other's products).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn products(kp: usize, mut a: *const u32, mut b: *const u32) -> [[__m512; 2]; MR] {
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+unsafe fn products<const H: usize>(kp: usize, mut a: *const u32, mut b: *const u32) -> [[__m512; H]; MR] {
+    let mut acc = [[_mm512_setzero_ps(); H]; MR];
     for _ in 0..kp {
-        let b0: __m512bh = std::mem::transmute(_mm512_load_si512(b as *const __m512i));
-        let b1: __m512bh = std::mem::transmute(_mm512_load_si512(b.add(16) as *const __m512i));
+        let mut bh = [std::mem::transmute::<__m512i, __m512bh>(_mm512_setzero_si512()); H];
+        for (h, v) in bh.iter_mut().enumerate() {
+            *v = std::mem::transmute::<__m512i, __m512bh>(_mm512_load_si512(b.add(16 * h) as *const __m512i));
+        }
         for (i, row) in acc.iter_mut().enumerate() {
             let ai: __m512bh = std::mem::transmute(_mm512_set1_epi32(*a.add(i) as i32));
-            row[0] = _mm512_dpbf16_ps(row[0], ai, b0);
-            row[1] = _mm512_dpbf16_ps(row[1], ai, b1);
+            for (r, v) in row.iter_mut().zip(&bh) {
+                *r = _mm512_dpbf16_ps(*r, ai, *v);
+            }
         }
         a = a.add(MR);
         b = b.add(NR);
@@ -45,8 +49,8 @@ unsafe fn products(kp: usize, mut a: *const u32, mut b: *const u32) -> [[__m512;
     acc
 }
 
-/// [`tile`] for the `rows x cols` corner of a tile cut by the edge of `C`: the full tile's
-/// products, stored only inside the corner.
+/// [`tile`] for the `rows x cols` corner of a tile cut by the edge of `C`: the products of the
+/// halves of 16 columns the corner reaches, stored with masks inside the corner.
 ///
 /// # Safety
 /// As [`tile`], with `c` addressing `rows` rows of `cols` writable floats.
@@ -62,18 +66,34 @@ pub(super) unsafe fn edge(
     alpha: f32,
     beta: f32,
 ) {
-    let acc = products(kp, a, b);
-    let mut tmp = [0f32; MR * NR];
-    for (i, row) in acc.iter().enumerate() {
-        for (h, v) in row.iter().enumerate() {
-            _mm512_storeu_ps(tmp.as_mut_ptr().add(i * NR + 16 * h), *v);
-        }
+    if cols <= 16 {
+        store_corner(&products::<1>(kp, a, b), c, ldc, (rows, cols), alpha, beta);
+    } else {
+        store_corner(&products::<2>(kp, a, b), c, ldc, (rows, cols), alpha, beta);
     }
-    for i in 0..rows {
-        for (j, t) in tmp[i * NR..i * NR + cols].iter().enumerate() {
-            // Through the raw pointer: with beta == 0, C may be uninitialized and is only written.
-            let d = c.add(i * ldc + j);
-            d.write(if beta == 0.0 { alpha * t } else { alpha * t + beta * d.read() });
+}
+
+/// `C = alpha * acc + beta * C` inside the `rows x cols` corner, through masked loads and stores
+/// (with `beta == 0` the old `C` is not read: it may be uninitialized).
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn store_corner<const H: usize>(
+    acc: &[[__m512; H]; MR],
+    c: *mut f32,
+    ldc: usize,
+    (rows, cols): (usize, usize),
+    alpha: f32,
+    beta: f32,
+) {
+    let (va, vb) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+    for (i, row) in acc.iter().enumerate().take(rows) {
+        for (h, v) in row.iter().enumerate() {
+            let n = cols.saturating_sub(16 * h).min(16);
+            let m = if n == 16 { u16::MAX } else { (1u16 << n) - 1 };
+            let d = c.add(i * ldc + 16 * h);
+            let y = _mm512_mul_ps(va, *v);
+            let y = if beta == 0.0 { y } else { _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, d), y) };
+            _mm512_mask_storeu_ps(d, m, y);
         }
     }
 }
