@@ -36,7 +36,8 @@ pub(super) unsafe fn pack_b(nr: usize, kc: usize, nc: usize, b: *const f32, rs: 
             // edge as zeros.
             for j in (0..nr).step_by(16) {
                 let n = cols.saturating_sub(j).min(16);
-                columns16(src.offset(j as isize * cs), cs, n, kc, d.add(j), nr, (nr - j).min(16));
+                // Wrapping: past the edge (`n == 0`) the columns are never read.
+                columns16(src.wrapping_offset(j as isize * cs), cs, n, kc, d.add(j), nr, (nr - j).min(16));
             }
             continue;
         }
@@ -88,8 +89,9 @@ unsafe fn row_pairs(kc: usize, cols: usize, nr: usize, src: *const f32, rs: isiz
         let out = d.add(p * nr);
         for j in (0..nr).step_by(16) {
             let m = mask(cols.saturating_sub(j));
-            let l = _mm512_maskz_loadu_ps(m, lo.add(j));
-            let h = if has_hi { _mm512_maskz_loadu_ps(m, lo.offset(rs).add(j)) } else { _mm512_setzero_ps() };
+            // Wrapping: past the edge (`m == 0`) nothing is read.
+            let l = _mm512_maskz_loadu_ps(m, lo.wrapping_add(j));
+            let h = if has_hi { _mm512_maskz_loadu_ps(m, lo.offset(rs).wrapping_add(j)) } else { _mm512_setzero_ps() };
             let halves = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(h, l));
             let words = _mm512_permutexvar_epi16(idx, halves);
             if nr - j >= 16 {
