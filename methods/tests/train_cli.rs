@@ -39,11 +39,21 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(|s| s.as_str()).collect()
 }
 
+/// [`SMALL`] with one epoch of the MLP on 600 training images into `out`, then `extra`.
+fn mlp_epoch(out: &Path, extra: &[&str]) -> Vec<String> {
+    let base = ["--model", "mlp", "--epochs", "1", "--train-limit", "600", "--out", out.to_str().unwrap()];
+    with(&[&base[..], extra].concat())
+}
+
+/// The JSON file `name` of the run in `dir`.
+fn run_json(dir: &Path, name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+}
+
 #[test]
 fn a_short_run_writes_every_output_file() {
     let dir = out_dir("short");
-    let args = with(&["--model", "mlp", "--epochs", "1", "--train-limit", "600", "--out", dir.to_str().unwrap()]);
-    let o = run(&strs(&args));
+    let o = run(&strs(&mlp_epoch(&dir, &[])));
     assert!(o.status.success(), "{}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("test accuracy") && stdout.contains("MACs"), "{stdout}");
@@ -55,8 +65,7 @@ fn a_short_run_writes_every_output_file() {
     let line: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
     assert_eq!(line["epoch"], 1);
     assert!(line["test"]["acc"].as_f64().unwrap() > 0.3, "an MLP learns something in one epoch: {line}");
-    let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let cfg = run_json(&dir, "config.json");
     assert_eq!(cfg["model"], "mlp");
     let last = load_tensors(&dir.join("last.safetensors")).unwrap();
     assert!(last.tensors.iter().any(|(n, _)| n.starts_with("optim.")), "the last checkpoint holds optimizer state");
@@ -79,26 +88,13 @@ fn bf16_precision_trains_or_is_refused_with_the_reason() {
     let o = run(&strs(&with(&["--model", "mlp", "--epochs", "1", "--precision", "bf16", "--device", "cuda"])));
     assert!(!o.status.success() && stderr(&o).contains("CPU mode"), "{}", stderr(&o));
     let dir = out_dir("bf16");
-    let args = with(&[
-        "--model",
-        "mlp",
-        "--epochs",
-        "1",
-        "--train-limit",
-        "600",
-        "--precision",
-        "bf16",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    let o = run(&strs(&args));
+    let o = run(&strs(&mlp_epoch(&dir, &["--precision", "bf16"])));
     if !autograd::backends::cpu::has_bf16() {
         assert!(!o.status.success() && stderr(&o).contains("AVX512_BF16"), "{}", stderr(&o));
         return;
     }
     assert!(o.status.success(), "{}", stderr(&o));
-    let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let cfg = run_json(&dir, "config.json");
     assert_eq!(cfg["precision"], "bf16");
     let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     let line: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
@@ -192,8 +188,7 @@ fn profile_prints_a_per_op_table_and_writes_profile_json() {
     assert!(stdout.lines().any(|l| l.starts_with("other ")), "{stdout}");
     assert!(stdout.lines().any(|l| l.starts_with("(total step)") && l.trim_end().ends_with("100.0%")), "{stdout}");
 
-    let p: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("profile.json")).unwrap()).unwrap();
+    let p = run_json(&dir, "profile.json");
     assert_eq!(
         (p["model"].as_str(), p["steps"].as_u64(), p["warmup_steps"].as_u64()),
         (Some("lenet5"), Some(2), Some(2))
@@ -239,14 +234,12 @@ fn presets_set_the_recipe_and_options_override_it() {
     ]);
     let o = run(&strs(&args));
     assert!(o.status.success(), "{}", stderr(&o));
-    let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let cfg = run_json(&dir, "config.json");
     assert_eq!(cfg["preset"], "small");
     assert_eq!((cfg["width"].as_f64(), cfg["model"].as_str()), (Some(0.25), Some("resnet8")));
     assert_eq!((cfg["epochs"].as_u64(), cfg["train_limit"].as_u64()), (Some(1), Some(200)));
     assert_eq!((cfg["schedule"].as_str(), cfg["weight_decay"].as_f64()), (Some("onecycle"), Some(5e-4)));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let summary = run_json(&dir, "summary.json");
     // ResNet-8 at width 0.25: 4/8/16 channels.
     assert!(summary["params"].as_u64().unwrap() < 6_000, "{}", summary["params"]);
     std::fs::remove_dir_all(dir).unwrap();
@@ -264,33 +257,15 @@ fn presets_set_the_recipe_and_options_override_it() {
 #[test]
 fn init_from_loads_a_checkpoint_before_training() {
     let first = out_dir("init-a");
-    let args = with(&["--model", "mlp", "--epochs", "1", "--train-limit", "600", "--out", first.to_str().unwrap()]);
-    let o = run(&strs(&args));
+    let o = run(&strs(&mlp_epoch(&first, &[])));
     assert!(o.status.success(), "{}", stderr(&o));
     // A trained start: the second run evaluates to the first one's accuracy before any training,
     // so its first epoch starts far above chance.
     let second = out_dir("init-b");
     let best = first.join("best.safetensors");
-    let args = with(&[
-        "--model",
-        "mlp",
-        "--epochs",
-        "1",
-        "--train-limit",
-        "600",
-        "--lr",
-        "0",
-        "--init-from",
-        best.to_str().unwrap(),
-        "--out",
-        second.to_str().unwrap(),
-    ]);
-    let o = run(&strs(&args));
+    let o = run(&strs(&mlp_epoch(&second, &["--lr", "0", "--init-from", best.to_str().unwrap()])));
     assert!(o.status.success(), "{}", stderr(&o));
-    let read = |d: &Path| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap()).unwrap()
-    };
-    let (a, b) = (read(&first), read(&second));
+    let (a, b) = (run_json(&first, "summary.json"), run_json(&second, "summary.json"));
     assert_eq!(a["test_acc"], b["test_acc"], "lr 0: the loaded weights are the evaluated ones");
     let extra = b["extra"].to_string();
     assert!(extra.contains("init-from") && extra.contains("loaded"), "{extra}");
@@ -323,8 +298,7 @@ fn test_every_zero_tests_only_the_selected_weights() {
         let m: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(m["test"].is_null() && m["val"]["acc"].is_number(), "{m}");
     }
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let summary = run_json(&dir, "summary.json");
     assert!(summary["test_acc"].as_f64().unwrap() > 0.3, "{summary}");
     std::fs::remove_dir_all(dir).unwrap();
 }
