@@ -85,6 +85,23 @@ proptest! {
         check("vector dot", |x| x[0].matmul(&x[1])?.sin(), &[v.clone(), v.mul_scalar(0.5).unwrap()])?;
     }
 
+    /// `linear` with and without its bias, every view kind of input, weight and bias, inputs of
+    /// rank 1-3 (the rows folded into one product), and its gradients' own gradients.
+    #[test]
+    fn linear_shapes(lead in proptest::collection::vec(1usize..4, 0..3), fin in 1usize..5, fout in 1usize..5, kind in 0usize..4) {
+        let kinds = [ViewKind::Contiguous, ViewKind::Permuted, ViewKind::Narrowed, ViewKind::Stepped];
+        let vals: Vec<f64> = (0..300).map(|i| ((i * 37 % 23) as f64 - 11.0) / 7.0).collect();
+        let mut xs = lead.clone();
+        xs.push(fin);
+        let x = make_view(&xs, kinds[kind], &vals);
+        let w = make_view(&[fout, fin], kinds[(kind + 1) % 4], &vals[5..]);
+        let b = make_view(&[fout], kinds[(kind + 2) % 4], &vals[3..]);
+        check("linear", |t| t[0].linear(&t[1], Some(&t[2]))?.sin()?.sum_all(), &[x.clone(), w.clone(), b.clone()])?;
+        check("linear without bias", |t| t[0].linear(&t[1], None)?.sin()?.sum_all(), &[x.clone(), w.clone()])?;
+        let second = |t: &[Tensor]| common::grad_norm(t, |u| u[0].linear(&u[1], Some(&u[2]))?.sin()?.sum_all());
+        check("linear second order", second, &[x, w, b])?;
+    }
+
     #[test]
     fn softmax_family(t in shape(3, 5).prop_flat_map(|s| f64_tensor(s, -3.0, 3.0)), axis in 0usize..3) {
         let axis = axis % t.ndim();

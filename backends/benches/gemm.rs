@@ -8,7 +8,8 @@
 //! beside f32.
 //! Also prints one `sgemm <n> <median ms> <min ms>` line per size for `run_vs_torch.py`.
 
-use backends::{Backend, CpuBackend, CpuStorage, Layout};
+use backends::ops::BinaryOp;
+use backends::{Backend, CpuBackend, CpuStorage, Fused, Layout};
 
 mod common;
 use common::{time, time_ms};
@@ -39,6 +40,8 @@ fn peak_gflops(threads: usize) -> Option<f64> {
 }
 
 fn main() {
+    // As the tensor ops do before their first CPU op: freed buffers stay for reuse.
+    backends::cpu::memory::retain_freed_memory();
     let threads = rayon::current_num_threads();
     match peak_gflops(threads) {
         Some(p) => println!("threads: {threads}; theoretical FP32 FMA peak: {p:.0} GFLOP/s"),
@@ -168,5 +171,18 @@ fn vit_linears(cpu: &CpuBackend) {
             });
             println!("{:>22} {pass:>10} {:>10.1}", format!("{name} ({fin}->{fout})"), flops / med / 1e6);
         }
+        // The forward with its bias: the product then a broadcast add, and the fused product.
+        let bias = fill(fout, 11);
+        let lbias = Layout::contiguous(&[fout]);
+        let lbroad = lbias.broadcast_to(&[ROWS, fout]).expect("bias row");
+        let (sep, _) = time_ms(15, || {
+            let y = cpu.matmul(&x, &lx, &w, &wt).unwrap();
+            std::hint::black_box(cpu.binary(BinaryOp::Add, &y, &ldy, &bias, &lbroad).unwrap());
+        });
+        let (fused, _) = time_ms(15, || {
+            std::hint::black_box(cpu.matmul_bias(&x, &lx, &w, &wt, &bias, &lbias).unwrap());
+        });
+        println!("{:>22} {:>10} {:>10.1}", format!("{name} ({fin}->{fout})"), "fwd+add", flops / sep / 1e6);
+        println!("{:>22} {:>10} {:>10.1}", format!("{name} ({fin}->{fout})"), "fwd_bias", flops / fused / 1e6);
     }
 }

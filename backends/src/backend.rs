@@ -177,6 +177,15 @@ macro_rules! fused_ops {
             fn softmax_backward([y: &$S], ly: &Layout, g: &$S, lg: &Layout, axis: usize, log: bool) -> $S,
                 composite = crate::softmax_grad::softmax_backward_composite;
 
+            // ----- linear layers -----
+
+            /// `a b + bias`: the product of 2-D `a` `[M, K]` and `b` `[K, N]` (any views, as
+            /// [`Backend::matmul`]) with the `[N]` `bias` (any view) added to every row: a linear
+            /// layer's forward `x Wᵀ + b`, the bias added as the product's output is formed
+            /// rather than in a pass of its own. The result is contiguous `[M, N]`.
+            fn matmul_bias([a: &$S], la: &Layout, b: &$S, lb: &Layout, bias: &$S, lbias: &Layout) -> $S,
+                composite = crate::matmul_bias::matmul_bias_composite;
+
             // ----- per-channel (batch norm) -----
             //
             // `x` is viewed as `[N, C, S]` (dim 1 is the channel, later dims flattened);

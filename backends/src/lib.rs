@@ -30,6 +30,7 @@ mod dispatch;
 mod dtype;
 mod error;
 mod layout;
+pub mod matmul_bias;
 pub mod ops;
 mod planning;
 pub mod quantize;

@@ -59,10 +59,7 @@ impl Linear {
         if x.ndim() == 0 || x.shape()[x.ndim() - 1] != fin || w.shape() != [fout, fin] {
             return Err(Error::shape("Linear", x.shape(), w.shape()));
         }
-        let mut y = x.matmul(&w.t()?)?;
-        if let Some(b) = &self.bias {
-            y = y.add(&b.tensor())?;
-        }
+        let y = x.linear(w, self.bias.as_ref().map(|b| b.tensor()).as_ref())?;
         let rows = (x.numel() / fin.max(1)) as u64;
         mac::record(Some(&self.weight), "linear", rows * (fin * fout) as u64, x.shape(), y.shape());
         Ok(y)

@@ -182,7 +182,7 @@ fn profile_prints_a_per_op_table_and_writes_profile_json() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("lenet5") && stdout.contains("2 steps after 2 warm-up"), "{stdout}");
     let row = |op: &str, pass: &str| stdout.lines().any(|l| l.split_whitespace().take(2).eq([op, pass]));
-    for (op, pass) in [("conv2d", "fwd"), ("conv2d", "bwd"), ("matmul", "fwd"), ("optimizer_step", "all")] {
+    for (op, pass) in [("conv2d", "fwd"), ("conv2d", "bwd"), ("linear", "fwd"), ("optimizer_step", "all")] {
         assert!(row(op, pass), "no {op} {pass} row in\n{stdout}");
     }
     assert!(stdout.lines().any(|l| l.starts_with("other ")), "{stdout}");
@@ -199,7 +199,7 @@ fn profile_prints_a_per_op_table_and_writes_profile_json() {
     // LeNet-5 has two convolutions and three linear layers; one optimizer step per step.
     assert_eq!(find("conv2d", "fwd").unwrap()["calls_per_step"], 2.0);
     assert_eq!(find("conv2d", "bwd").unwrap()["calls_per_step"], 2.0);
-    assert_eq!(find("matmul", "fwd").unwrap()["calls_per_step"], 3.0);
+    assert_eq!(find("linear", "fwd").unwrap()["calls_per_step"], 3.0);
     assert_eq!(find("optimizer_step", "all").unwrap()["calls_per_step"], 1.0);
     let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap();
     assert!(ops.iter().all(|o| (0.0..=1.0).contains(&f(o, "share")) && f(o, "ms_per_step") >= 0.0));

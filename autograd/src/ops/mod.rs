@@ -11,6 +11,7 @@ mod fake_quant;
 mod fft;
 mod indexing;
 mod layer_norm;
+mod linear;
 mod matmul;
 mod pool;
 mod reduce;

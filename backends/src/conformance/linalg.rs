@@ -345,3 +345,91 @@ pub fn check_matmul<B: Backend>(b: &B) {
     let e = b.matmul(&s, &Layout::contiguous(&[3, 4]), &s, &Layout::contiguous(&[3, 4])).unwrap_err();
     assert_eq!(e.to_string(), "matmul: shape mismatch between [3, 4] and [3, 4]");
 }
+
+/// The product with a bias row (`Fused::matmul_bias`): odd sizes, empty rows and inner
+/// dimensions, sizes that split over threads, every kind of view of each operand (a bias with
+/// a stride and a broadcast one included) in f32 and f64, against naive loops; mixed dtypes
+/// and mismatched shapes are errors naming the op.
+pub fn check_matmul_bias<B: Backend + Fused>(b: &B) {
+    let mut rng = TestRng::new(15);
+    // The last two split over threads by rows and by columns (the bias then starts mid-row).
+    let cases: [(usize, usize, usize); 8] =
+        [(1, 1, 1), (3, 7, 33), (127, 33, 7), (0, 5, 4), (6, 0, 9), (65, 130, 70), (300, 64, 96), (40, 300, 200)];
+    for (m, k, n) in cases {
+        let views_n = views_of(&[n]);
+        for (i, (va, vb)) in views_of(&[m, k]).into_iter().zip(views_of(&[k, n]).into_iter().rev()).enumerate() {
+            let vbias = &views_n[i % views_n.len()];
+            for dtype in [DType::F32, DType::F64] {
+                let (da, db, dc) = (
+                    rng.vec(va.buffer_len, -1.0, 1.0),
+                    rng.vec(vb.buffer_len, -1.0, 1.0),
+                    rng.vec(vbias.buffer_len, -1.0, 1.0),
+                );
+                let (sta, stb, stc) =
+                    (host(&da, dtype).to_f64_vec(), host(&db, dtype).to_f64_vec(), host(&dc, dtype).to_f64_vec());
+                let out = b
+                    .matmul_bias(
+                        &upload(b, &da, dtype),
+                        &va.layout,
+                        &upload(b, &db, dtype),
+                        &vb.layout,
+                        &upload(b, &dc, dtype),
+                        &vbias.layout,
+                    )
+                    .unwrap();
+                let got = download(b, &out, &Layout::contiguous(&[m, n]));
+                let bias = logical(&stc, &vbias.layout);
+                let want: Vec<f64> = naive_matmul(&sta, &va.layout, &stb, &vb.layout)
+                    .iter()
+                    .enumerate()
+                    .map(|(e, p)| p + bias[e % n])
+                    .collect();
+                let (rt, at_) = match dtype {
+                    DType::F32 => (1e-4, 1e-5 * (k as f64 + 1.0).sqrt()),
+                    _ => (1e-12, 1e-12),
+                };
+                let what = format!("matmul_bias {dtype} [{m}, {k}]x[{k}, {n}] {}/{}/{}", va.kind, vb.kind, vbias.kind);
+                assert_close(&got, &want, rt, at_, &what);
+            }
+        }
+    }
+    // A bias broadcast from one value (stride 0).
+    let (a, w, c) = (rng.vec(4 * 3, -1.0, 1.0), rng.vec(3 * 5, -1.0, 1.0), [0.75]);
+    let (la, lw) = (Layout::contiguous(&[4, 3]), Layout::contiguous(&[3, 5]));
+    let lc = Layout::contiguous(&[1]).broadcast_to(&[5]).unwrap();
+    let out = b
+        .matmul_bias(&upload(b, &a, DType::F64), &la, &upload(b, &w, DType::F64), &lw, &upload(b, &c, DType::F64), &lc)
+        .unwrap();
+    let want: Vec<f64> = naive_matmul(&a, &la, &w, &lw).iter().map(|p| p + 0.75).collect();
+    assert_close(&download(b, &out, &Layout::contiguous(&[4, 5])), &want, 1e-12, 1e-12, "matmul_bias broadcast bias");
+    // Errors name the op and the shapes.
+    let s = upload(b, &[0.0; 15], DType::F32);
+    let e = b.matmul_bias(
+        &s,
+        &Layout::contiguous(&[3, 4]),
+        &s,
+        &Layout::contiguous(&[3, 4]),
+        &s,
+        &Layout::contiguous(&[4]),
+    );
+    assert_eq!(e.unwrap_err().to_string(), "matmul_bias: shape mismatch between [3, 4] and [3, 4]");
+    let e = b.matmul_bias(
+        &s,
+        &Layout::contiguous(&[3, 4]),
+        &s,
+        &Layout::contiguous(&[4, 3]),
+        &s,
+        &Layout::contiguous(&[4]),
+    );
+    assert!(e.unwrap_err().to_string().contains("bias of shape [4] for a product of 3 columns"));
+    let d = upload(b, &[0.0; 3], DType::F64);
+    let e = b.matmul_bias(
+        &s,
+        &Layout::contiguous(&[3, 4]),
+        &s,
+        &Layout::contiguous(&[4, 3]),
+        &d,
+        &Layout::contiguous(&[3]),
+    );
+    assert!(e.unwrap_err().to_string().starts_with("matmul_bias"), "mixed dtypes name the op");
+}

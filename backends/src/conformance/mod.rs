@@ -58,6 +58,7 @@ macro_rules! conformance_checks {
             check_channel_ops,
             check_layer_norm,
             check_matmul,
+            check_matmul_bias,
             check_conv2d,
             check_conv2d_thread_counts,
             check_conv2d_large,

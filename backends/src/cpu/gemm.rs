@@ -11,11 +11,12 @@ use rayon::prelude::*;
 
 /// A float type `matrixmultiply` can multiply.
 pub(crate) trait GemmElement: crate::FloatElement {
-    /// `C = alpha * A B + beta * C` with arbitrary (row, column) strides in elements.
+    /// `C = alpha * A B + beta * C + bias` with arbitrary (row, column) strides in elements;
+    /// `bias` is null or `n` values added to every row of `C`.
     ///
     /// # Safety
-    /// The pointers must address valid `m x k`, `k x n` and `m x n` matrices with these strides,
-    /// and `c` must not alias `a` or `b`.
+    /// The pointers must address valid `m x k`, `k x n` and `m x n` matrices with these strides
+    /// (and `n` values at `bias` when it is not null), and `c` must not alias the others.
     #[allow(clippy::too_many_arguments)]
     unsafe fn raw_gemm(
         m: usize,
@@ -29,6 +30,7 @@ pub(crate) trait GemmElement: crate::FloatElement {
         rsb: isize,
         csb: isize,
         beta: Self,
+        bias: *const Self,
         c: *mut Self,
         rsc: isize,
         csc: isize,
@@ -64,6 +66,7 @@ impl GemmElement for f32 {
         rsb: isize,
         csb: isize,
         beta: f32,
+        bias: *const f32,
         c: *mut f32,
         rsc: isize,
         csc: isize,
@@ -74,12 +77,13 @@ impl GemmElement for f32 {
             let (oa, ob) = (Operand { ptr: a, rs: rsa, cs: csa }, Operand { ptr: b, rs: rsb, cs: csb });
             // Bf16 is only ever set where the CPU has the instructions (`set_matmul_precision`).
             if super::matmul_precision() == super::MatmulPrecision::Bf16 {
-                return super::sgemm::bf16::gemm_bf16(m, k, n, alpha, oa, ob, beta, c, rsc as usize);
+                return super::sgemm::bf16::gemm_bf16(m, k, n, alpha, oa, ob, beta, bias, c, rsc as usize);
             }
             if let Some(isa) = super::sgemm::Isa::detect() {
-                return sgemm(isa, m, k, n, alpha, oa, ob, beta, c, rsc as usize);
+                return sgemm(isa, m, k, n, alpha, oa, ob, beta, bias, c, rsc as usize);
             }
         }
+        let beta = start_with_bias(m, n, beta, bias, c, rsc, csc);
         matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
 
@@ -110,12 +114,43 @@ impl GemmElement for f64 {
         rsb: isize,
         csb: isize,
         beta: f64,
+        bias: *const f64,
         c: *mut f64,
         rsc: isize,
         csc: isize,
     ) {
+        let beta = start_with_bias(m, n, beta, bias, c, rsc, csc);
         matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
+}
+
+/// For the GEMMs without a bias epilogue (`matrixmultiply`): with a bias, sets
+/// `C = beta * C + bias` (not reading `C` when `beta == 0`) and returns the `beta` (1) that
+/// accumulates the product onto it; without, returns `beta` unchanged.
+///
+/// # Safety
+/// As [`GemmElement::raw_gemm`]'s `c` and `bias`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn start_with_bias<T: crate::FloatElement>(
+    m: usize,
+    n: usize,
+    beta: T,
+    bias: *const T,
+    c: *mut T,
+    rsc: isize,
+    csc: isize,
+) -> T {
+    if bias.is_null() {
+        return beta;
+    }
+    for i in 0..m {
+        for j in 0..n {
+            let d = c.offset(i as isize * rsc + j as isize * csc);
+            let b = *bias.add(j);
+            d.write(if beta == T::zero() { b } else { beta * d.read() + b });
+        }
+    }
+    T::one()
 }
 
 /// A strided matrix operand: slice, starting offset, row stride and column stride (elements).
@@ -164,14 +199,16 @@ pub(crate) fn gemm<T: GemmElement>(
 ) {
     check_operands((m, k, n), &a, &b, c.len(), ldc);
     // SAFETY: bounds checked above; `c` is a unique borrow, so it aliases neither input.
-    unsafe { gemm_unchecked(m, k, n, alpha, a, b, beta, c.as_mut_ptr(), ldc) }
+    unsafe { gemm_unchecked(m, k, n, alpha, a, b, beta, RowBias::NONE, c.as_mut_ptr(), ldc) }
 }
 
-/// [`gemm`] writing through a raw output pointer.
+/// [`gemm`] writing through a raw output pointer, with an optional bias row added to every row
+/// of `C` (see [`RowBias`]).
 ///
 /// # Safety
-/// `a` and `b` must fit (`m x k`, `k x n`); `c` must address `m` rows of `n` writable elements
-/// with row stride `ldc` that nothing else reads or writes during the call.
+/// `a` and `b` must fit (`m x k`, `k x n`), and the bias (`n` values) when there is one; `c`
+/// must address `m` rows of `n` writable elements with row stride `ldc` that nothing else
+/// reads or writes during the call.
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_unchecked<T: GemmElement>(
     m: usize,
@@ -181,6 +218,7 @@ unsafe fn gemm_unchecked<T: GemmElement>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     beta: T,
+    bias: RowBias<T>,
     c: *mut T,
     ldc: usize,
 ) {
@@ -199,10 +237,38 @@ unsafe fn gemm_unchecked<T: GemmElement>(
         b.rs as isize,
         b.cs as isize,
         beta,
+        bias.0,
         c,
         ldc as isize,
         1,
     )
+}
+
+/// A row of `n` values added to every row of a product's output (a linear layer's bias), or
+/// none (a null pointer). Internal to the unchecked GEMM entries, whose callers keep the row
+/// alive and sized.
+#[derive(Clone, Copy)]
+pub(crate) struct RowBias<T>(*const T);
+// SAFETY: only read, by the panels of one call, while the caller keeps the row alive.
+unsafe impl<T> Send for RowBias<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for RowBias<T> {}
+
+impl<T> RowBias<T> {
+    /// No bias.
+    const NONE: RowBias<T> = RowBias(std::ptr::null());
+
+    /// The bias from column `j` on (for a panel of columns starting there).
+    ///
+    /// # Safety
+    /// `j` must lie within the row when there is one.
+    unsafe fn past_columns(self, j: usize) -> RowBias<T> {
+        if self.0.is_null() {
+            self
+        } else {
+            RowBias(self.0.add(j))
+        }
+    }
 }
 
 /// Work (multiply-adds) below which a product is not worth splitting across threads.
@@ -223,10 +289,34 @@ pub(crate) fn gemm_par<T: GemmElement>(
 ) {
     check_operands((m, k, n), &a, &b, c.len(), ldc);
     // SAFETY: bounds checked above; `c` is a unique borrow, so it aliases neither input.
-    unsafe { gemm_par_unchecked(m, k, n, alpha, a, b, beta, c.as_mut_ptr(), ldc) }
+    unsafe { gemm_par_unchecked(m, k, n, alpha, a, b, beta, RowBias::NONE, c.as_mut_ptr(), ldc) }
 }
 
-/// [`gemm_par`] writing through a raw output pointer.
+/// `A B + bias` (a linear layer's forward: the `n`-value `bias` row added to every row) into a
+/// new row-major `m x n` buffer, written without zero-filling it first and split over rayon's
+/// threads as [`gemm_par`]. The bias is added where each panel of the output is started, in
+/// cache, not in a pass of its own. Panics only on an internal invariant violation (operands
+/// not fitting).
+pub(crate) fn product_with_bias<T: GemmElement>(
+    (m, k, n): (usize, usize, usize),
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    bias: &[T],
+) -> Vec<T> {
+    check_operands((m, k, n), &a, &b, m * n, n);
+    assert!(bias.len() == n, "gemm bias of {} values for {n} columns", bias.len());
+    let bias = RowBias(bias.as_ptr());
+    let fill = |out: &mut [std::mem::MaybeUninit<T>]| {
+        // SAFETY: bounds checked above; `out` is a fresh buffer of `m x n`, aliasing neither
+        // input nor the bias, and with beta = 0 every element is written, never read.
+        unsafe { gemm_par_unchecked(m, k, n, T::one(), a, b, T::zero(), bias, out.as_mut_ptr().cast::<T>(), n) }
+    };
+    // SAFETY: the product writes every element of the `m x n` output (a bias-only start when
+    // `k == 0`).
+    unsafe { super::strided::build(m * n, fill) }
+}
+
+/// [`gemm_par`] writing through a raw output pointer, with an optional bias row.
 ///
 /// # Safety
 /// As [`gemm_unchecked`]; with `beta == 0` the output may be uninitialized (it is only written).
@@ -239,12 +329,13 @@ unsafe fn gemm_par_unchecked<T: GemmElement>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
     beta: T,
+    bias: RowBias<T>,
     c: *mut T,
     ldc: usize,
 ) {
     let threads = rayon::current_num_threads();
     if threads == 1 || m * n * k < PAR_MIN_WORK {
-        return gemm_unchecked(m, k, n, alpha, a, b, beta, c, ldc);
+        return gemm_unchecked(m, k, n, alpha, a, b, beta, bias, c, ldc);
     }
     let cptr = SendPtr(c);
     // Each panel packs the whole of the operand it does not split: row panels repeat B
@@ -258,7 +349,7 @@ unsafe fn gemm_par_unchecked<T: GemmElement>(
             let r0 = i * panel;
             let ap = MatRef { offset: a.offset + r0 * a.rs, ..a };
             // SAFETY: the panels write disjoint row ranges of `c` (the caller's contract).
-            unsafe { gemm_unchecked(panel.min(m - r0), k, n, alpha, ap, b, beta, cptr.get().add(r0 * ldc), ldc) };
+            unsafe { gemm_unchecked(panel.min(m - r0), k, n, alpha, ap, b, beta, bias, cptr.get().add(r0 * ldc), ldc) };
         });
     } else {
         // Column panels: every thread writes a disjoint set of columns of the same rows.
@@ -266,8 +357,22 @@ unsafe fn gemm_par_unchecked<T: GemmElement>(
         (0..n.div_ceil(panel)).into_par_iter().for_each(|i| {
             let c0 = i * panel;
             let bp = MatRef { offset: b.offset + c0 * b.cs, ..b };
-            // SAFETY: the panels write disjoint column ranges of `c` (the caller's contract).
-            unsafe { gemm_unchecked(m, k, panel.min(n - c0), alpha, a, bp, beta, cptr.get().add(c0), ldc) };
+            // SAFETY: the panels write disjoint column ranges of `c` (the caller's contract); the
+            // bias row, when there is one, holds `n > c0` values.
+            unsafe {
+                gemm_unchecked(
+                    m,
+                    k,
+                    panel.min(n - c0),
+                    alpha,
+                    a,
+                    bp,
+                    beta,
+                    bias.past_columns(c0),
+                    cptr.get().add(c0),
+                    ldc,
+                )
+            };
         });
     }
 }
@@ -297,13 +402,13 @@ pub(crate) fn batched_products<'a, T: GemmElement + 'a>(
                 let (a, b) = mats(i);
                 // SAFETY: operands checked above; product i writes only its own m x n block,
                 // and with beta = 0 the kernels never read the (uninitialized) output.
-                unsafe { gemm_unchecked(m, k, n, one, a, b, zero, c.get().add(i * m * n), n) };
+                unsafe { gemm_unchecked(m, k, n, one, a, b, zero, RowBias::NONE, c.get().add(i * m * n), n) };
             });
         } else {
             for i in 0..batch {
                 let (a, b) = mats(i);
                 // SAFETY: as above, one product at a time.
-                unsafe { gemm_par_unchecked(m, k, n, one, a, b, zero, c.get().add(i * m * n), n) };
+                unsafe { gemm_par_unchecked(m, k, n, one, a, b, zero, RowBias::NONE, c.get().add(i * m * n), n) };
             }
         }
     };

@@ -1,6 +1,6 @@
 //! Batched matrix multiplication over strided views.
 
-use super::gemm::{batched_products, GemmElement, MatRef};
+use super::gemm::{batched_products, product_with_bias, GemmElement, MatRef};
 use crate::planning::matmul::matmul_dims;
 use crate::{CpuStorage, Error, Layout, Result};
 use rayon::prelude::*;
@@ -47,5 +47,53 @@ pub(crate) fn matmul(a: &CpuStorage, la: &Layout, b: &CpuStorage, lb: &Layout) -
         }
         _ if a.dtype() != b.dtype() => Err(Error::DTypeMismatch { op: "matmul", lhs: a.dtype(), rhs: b.dtype() }),
         _ => Err(Error::UnsupportedDType { op: "matmul", dtype: a.dtype() }),
+    }
+}
+
+/// The `[N]` bias view as a contiguous row (borrowed when it already is one).
+fn bias_row<'a, T: Copy>(bias: &'a [T], l: &Layout) -> std::borrow::Cow<'a, [T]> {
+    let (n, off) = (l.shape()[0], l.offset());
+    match l.strides()[0] {
+        1 => std::borrow::Cow::Borrowed(&bias[off..off + n]),
+        s => std::borrow::Cow::Owned((0..n).map(|j| bias[off + j * s]).collect()),
+    }
+}
+
+fn matmul_bias_float<T: GemmElement>(
+    dims: (usize, usize, usize),
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+    bias: &[T],
+    lbias: &Layout,
+) -> Vec<T> {
+    product_with_bias(dims, batch_mat(a, la, 0), batch_mat(b, lb, 0), &bias_row(bias, lbias))
+}
+
+/// [`crate::Fused::matmul_bias`]: f32 and f64 through the GEMM with the bias added as each
+/// panel of the output is started ([`product_with_bias`]); other dtypes through the composite,
+/// whose errors name them.
+pub(crate) fn matmul_bias(
+    a: &CpuStorage,
+    la: &Layout,
+    b: &CpuStorage,
+    lb: &Layout,
+    bias: &CpuStorage,
+    lbias: &Layout,
+) -> Result<CpuStorage> {
+    const OP: &str = "matmul_bias";
+    let dims = crate::matmul_bias::check(la, lb, lbias)?;
+    super::strided::check_extent(OP, a, la)?;
+    super::strided::check_extent(OP, b, lb)?;
+    super::strided::check_extent(OP, bias, lbias)?;
+    match (a, b, bias) {
+        (CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c)) => {
+            Ok(CpuStorage::F32(matmul_bias_float(dims, a, la, b, lb, c, lbias)))
+        }
+        (CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c)) => {
+            Ok(CpuStorage::F64(matmul_bias_float(dims, a, la, b, lb, c, lbias)))
+        }
+        _ => crate::matmul_bias::matmul_bias_composite(&super::CpuBackend, a, la, b, lb, bias, lbias),
     }
 }

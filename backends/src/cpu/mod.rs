@@ -60,7 +60,7 @@ use elementwise::{binary, binary_scalar, compare_op as compare, compare_scalar, 
 use fft::{irfft2, rfft2};
 use indexing::{gather, index_select, scatter_add};
 use int8::ternary_conv1x1;
-use matmul::matmul;
+use matmul::{matmul, matmul_bias};
 use pool::{adaptive_avg_pool2d, adaptive_avg_pool2d_backward, avg_pool2d, avg_pool2d_backward};
 use pool::{max_pool2d, max_pool2d_backward};
 use quantize::{lsq_quantize, lsq_quantize_backward, quantize_i8, requantize};

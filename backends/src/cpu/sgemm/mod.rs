@@ -98,12 +98,14 @@ impl Operand {
     }
 }
 
-/// `C = alpha * A B + beta * C` with the kernel for `isa`; `C` is row-major with row stride
-/// `ldc`. With `beta == 0` the old `C` is never read: it may hold NaN or be uninitialized.
+/// `C = alpha * A B + beta * C + bias` with the kernel for `isa`; `C` is row-major with row
+/// stride `ldc`; `bias` is null (no bias) or `n` floats added to every row of `C` (a linear
+/// layer's bias, added as each row panel of `C` is started rather than in a pass of its own).
+/// With `beta == 0` the old `C` is never read: it may hold NaN or be uninitialized.
 ///
 /// # Safety
-/// The CPU must support `isa`; `a` (`m x k`) and `b` (`k x n`) must be
-/// readable; `c` must address `m` rows of `n` writable floats that alias neither input.
+/// The CPU must support `isa`; `a` (`m x k`) and `b` (`k x n`) must be readable, and `bias`
+/// when not null; `c` must address `m` rows of `n` writable floats that alias none of them.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn sgemm(
     isa: Isa,
@@ -114,26 +116,31 @@ pub(crate) unsafe fn sgemm(
     a: Operand,
     b: Operand,
     beta: f32,
+    bias: *const f32,
     c: *mut f32,
     ldc: usize,
 ) {
     match isa {
-        Isa::Avx512 => blocked::<Avx512>(m, k, n, alpha, a, b, beta, c, ldc),
-        Isa::Avx2 => blocked::<Avx2>(m, k, n, alpha, a, b, beta, c, ldc),
+        Isa::Avx512 => blocked::<Avx512>(m, k, n, alpha, a, b, beta, bias, c, ldc),
+        Isa::Avx2 => blocked::<Avx2>(m, k, n, alpha, a, b, beta, bias, c, ldc),
     }
 }
 
-/// `C = beta * C` when there is nothing to multiply (`k == 0` or `alpha == 0`); `beta == 0`
-/// writes zeros without reading `C`.
+/// `C = beta * C + bias` over `rows x n` (`beta == 0` writes without reading `C`; a null
+/// `bias` adds nothing): what a product starts from when its first block of `k` is to be
+/// accumulated onto `C`, or the whole result when there is nothing to multiply.
 ///
 /// # Safety
-/// `c` must address `m` rows of `n` writable floats with row stride `ldc`.
-unsafe fn scale_c(m: usize, n: usize, beta: f32, c: *mut f32, ldc: usize) {
-    for i in 0..m {
+/// `c` must address `rows` rows of `n` writable floats with row stride `ldc`; `bias`, when not
+/// null, `n` readable floats.
+pub(crate) unsafe fn start_c(rows: usize, n: usize, beta: f32, bias: *const f32, c: *mut f32, ldc: usize) {
+    for i in 0..rows {
         let row = c.add(i * ldc);
-        for j in 0..n {
-            let d = row.add(j);
-            d.write(if beta == 0.0 { 0.0 } else { beta * d.read() });
+        match (bias.is_null(), beta == 0.0) {
+            (true, true) => std::ptr::write_bytes(row, 0, n),
+            (false, true) => std::ptr::copy_nonoverlapping(bias, row, n),
+            (true, false) => (0..n).for_each(|j| *row.add(j) *= beta),
+            (false, false) => (0..n).for_each(|j| *row.add(j) = beta * *row.add(j) + *bias.add(j)),
         }
     }
 }
@@ -250,8 +257,10 @@ impl<K: MicroKernel> Panels for K {
     }
 }
 
-/// The blocked loop nest for one micro-kernel (see the module docs); `C` as in [`sgemm`]
-/// (with nothing to multiply, `C = beta * C`).
+/// The blocked loop nest for one micro-kernel (see the module docs); `C` and `bias` as in
+/// [`sgemm`] (with nothing to multiply, `C = beta * C + bias`). With a bias, each `MR`-row
+/// panel of `C` is set to `beta * C + bias` just before its tiles of the first block of `k` run
+/// (the panel is then in L1), and those tiles accumulate onto it.
 #[allow(clippy::too_many_arguments)]
 unsafe fn blocked<K: Panels>(
     m: usize,
@@ -261,6 +270,7 @@ unsafe fn blocked<K: Panels>(
     a: Operand,
     b: Operand,
     beta: f32,
+    bias: *const f32,
     c: *mut f32,
     ldc: usize,
 ) {
@@ -268,7 +278,7 @@ unsafe fn blocked<K: Panels>(
         return;
     }
     if k == 0 || alpha == 0.0 {
-        scale_c(m, n, beta, c, ldc);
+        start_c(m, n, beta, bias, c, ldc);
         return;
     }
     let (mr, nr) = (K::MR, K::NR);
@@ -283,13 +293,19 @@ unsafe fn blocked<K: Panels>(
             for pc in (0..k).step_by(K::KC) {
                 let kc = K::KC.min(k - pc);
                 let kw = words(kc);
-                let beta_p = if pc == 0 { beta } else { 1.0 };
+                // The first block of `k` starts from `beta * C` (or from the bias row), the
+                // others accumulate.
+                let with_bias = pc == 0 && !bias.is_null();
+                let beta_p = if pc == 0 && !with_bias { beta } else { 1.0 };
                 K::pack_b(kc, nc, b.at(pc, jc), b.rs, b.cs, bp);
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
                     K::pack_a(mc, kc, a.at(ic, pc), a.rs, a.cs, ap);
                     for ir in (0..mc).step_by(mr) {
                         let rows = mr.min(mc - ir);
+                        if with_bias {
+                            start_c(rows, nc, beta, bias.add(jc), c.add((ic + ir) * ldc + jc), ldc);
+                        }
                         let apanel = ap.add(ir * kw);
                         for jr in (0..nc).step_by(nr) {
                             let cols = nr.min(nc - jr);
@@ -317,11 +333,18 @@ mod tests {
     /// [`naive_check::check`]).
     #[allow(clippy::too_many_arguments)]
     fn check(isa: Isa, m: usize, k: usize, n: usize, ta: bool, tb: bool, alpha: f32, beta: f32) {
+        for bias in [false, true] {
+            check_case(isa, Case { m, k, n, ta, tb, alpha, beta, bias });
+        }
+    }
+
+    fn check_case(isa: Isa, case: Case) {
         let reference = Reference { round: |x| x, tol: |k, want, _| 1e-5 * (k as f64 + 1.0) * (1.0 + want.abs()) };
-        let case = Case { m, k, n, ta, tb, alpha, beta };
-        naive_check::check(case, &reference, &format!("{isa:?}"), |a, b, c, ldc| {
-            // SAFETY: the check's operands and `C` are sized for `case`; `c` is a distinct buffer.
-            unsafe { sgemm(isa, m, k, n, alpha, a, b, beta, c, ldc) }
+        let Case { m, k, n, alpha, beta, .. } = case;
+        naive_check::check(case, &reference, &format!("{isa:?}"), |a, b, bias, c, ldc| {
+            // SAFETY: the check's operands, bias and `C` are sized for `case`; `c` is a distinct
+            // buffer.
+            unsafe { sgemm(isa, m, k, n, alpha, a, b, beta, bias, c, ldc) }
         });
     }
 

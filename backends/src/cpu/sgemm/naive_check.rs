@@ -14,6 +14,8 @@ pub(super) struct Case {
     pub tb: bool,
     pub alpha: f32,
     pub beta: f32,
+    /// Whether a bias row (`n` values added to every row of `C`) is passed.
+    pub bias: bool,
 }
 
 /// How the reference is formed and judged: each operand passes through `round` (the identity,
@@ -24,17 +26,19 @@ pub(super) struct Reference {
     pub tol: fn(usize, f64, f64) -> f64,
 }
 
-/// Runs `gemm(a, b, c, ldc)` (computing `C = alpha A B + beta C` for `case`) on seeded operands
-/// and a `C` with 3 padding columns (NaN where `beta == 0`, which must never be read), then
-/// checks every element against the naive f64 product of the rounded operands and that the
-/// padding is untouched. `label` names the kernel in failure messages.
+/// Runs `gemm(a, b, bias, c, ldc)` (computing `C = alpha A B + beta C + bias` for `case`, the
+/// bias pointer null when the case has none) on seeded operands and a `C` with 3 padding
+/// columns (NaN where `beta == 0`, which must never be read), then checks every element
+/// against the naive f64 product of the rounded operands and that the padding is untouched.
+/// `label` names the kernel in failure messages.
 pub(super) fn check(
     case: Case,
     reference: &Reference,
     label: &str,
-    gemm: impl FnOnce(Operand, Operand, *mut f32, usize),
+    gemm: impl FnOnce(Operand, Operand, *const f32, *mut f32, usize),
 ) {
-    let Case { m, k, n, ta, tb, alpha, beta } = case;
+    let Case { m, k, n, ta, tb, alpha, beta, bias } = case;
+    let bias_row: Vec<f32> = if bias { values(n, (n * 7 + 1) as u64) } else { Vec::new() };
     let a: Vec<f32> = values(m * k, (m * 31 + k) as u64);
     let b: Vec<f32> = values(k * n, (k * 17 + n) as u64);
     let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
@@ -45,6 +49,7 @@ pub(super) fn check(
     gemm(
         Operand { ptr: a.as_ptr(), rs: rsa, cs: csa },
         Operand { ptr: b.as_ptr(), rs: rsb, cs: csb },
+        if bias { bias_row.as_ptr() } else { std::ptr::null() },
         c.as_mut_ptr(),
         ldc,
     );
@@ -57,13 +62,16 @@ pub(super) fn check(
                 s += av * bv;
                 mag += (av * bv).abs();
             }
-            let old = if beta == 0.0 { 0.0 } else { f64::from(beta) * f64::from(c0[i * ldc + j]) };
+            let mut old = if beta == 0.0 { 0.0 } else { f64::from(beta) * f64::from(c0[i * ldc + j]) };
+            if bias {
+                old += f64::from(bias_row[j]);
+            }
             let want = f64::from(alpha) * s + old;
             let got = f64::from(c[i * ldc + j]);
             let tol = (reference.tol)(k, want, f64::from(alpha.abs()) * mag + old.abs());
             assert!(
                 (got - want).abs() <= tol,
-                "{label} m={m} k={k} n={n} ta={ta} tb={tb} alpha={alpha} beta={beta}: C[{i},{j}] = {got}, want {want}"
+                "{label} m={m} k={k} n={n} ta={ta} tb={tb} alpha={alpha} beta={beta} bias={bias}: C[{i},{j}] = {got}, want {want}"
             );
         }
         // The padding between rows is never written.

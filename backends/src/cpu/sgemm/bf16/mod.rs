@@ -101,12 +101,13 @@ impl Panels for Bf16 {
     }
 }
 
-/// `C = alpha * bf16(A) bf16(B) + beta * C` with f32 accumulation; `C` row-major with row stride
-/// `ldc`. With `beta == 0` the old `C` is never read.
+/// `C = alpha * bf16(A) bf16(B) + beta * C + bias` with f32 accumulation; `C` row-major with
+/// row stride `ldc`, `bias` null or `n` f32 values added to every row (as in
+/// [`super::sgemm`]). With `beta == 0` the old `C` is never read.
 ///
 /// # Safety
-/// [`supported`] must hold; `a` (`m x k`) and `b` (`k x n`) must be readable; `c` must address
-/// `m` rows of `n` writable floats that alias neither input.
+/// [`supported`] must hold; `a` (`m x k`) and `b` (`k x n`) must be readable, and `bias` when
+/// not null; `c` must address `m` rows of `n` writable floats that alias none of them.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm_bf16(
     m: usize,
@@ -116,10 +117,11 @@ pub(crate) unsafe fn gemm_bf16(
     a: Operand,
     b: Operand,
     beta: f32,
+    bias: *const f32,
     c: *mut f32,
     ldc: usize,
 ) {
-    super::blocked::<Bf16>(m, k, n, alpha, a, b, beta, c, ldc)
+    super::blocked::<Bf16>(m, k, n, alpha, a, b, beta, bias, c, ldc)
 }
 
 #[cfg(test)]
@@ -148,11 +150,14 @@ mod tests {
     #[allow(clippy::too_many_arguments)]
     fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, alpha: f32, beta: f32) {
         let reference = Reference { round: round_bf16, tol: |k, _, mag| 2e-7 * (k as f64 + 2.0) * mag };
-        let case = Case { m, k, n, ta, tb, alpha, beta };
-        naive_check::check(case, &reference, "bf16", |a, b, c, ldc| {
-            // SAFETY: the check's operands and `C` are sized for `case`; `c` is a distinct buffer.
-            unsafe { gemm_bf16(m, k, n, alpha, a, b, beta, c, ldc) }
-        });
+        for bias in [false, true] {
+            let case = Case { m, k, n, ta, tb, alpha, beta, bias };
+            naive_check::check(case, &reference, "bf16", |a, b, bias, c, ldc| {
+                // SAFETY: the check's operands, bias and `C` are sized for `case`; `c` is a
+                // distinct buffer.
+                unsafe { gemm_bf16(m, k, n, alpha, a, b, beta, bias, c, ldc) }
+            });
+        }
     }
 
     #[test]
@@ -209,6 +214,7 @@ mod tests {
                 Operand { ptr: a.as_ptr(), rs: 1, cs: 1 },
                 Operand { ptr: b.as_ptr(), rs: 1, cs: 1 },
                 0.0,
+                std::ptr::null(),
                 c.as_mut_ptr(),
                 1,
             );
