@@ -53,6 +53,34 @@ pub(super) trait MicroKernel {
             }
         }
     }
+
+    /// Whether [`MicroKernel::direct`] reads `A` in place (rather than packing it first), so
+    /// that the loop nest may skip packing `A` (see `reads_a_in_place`).
+    const DIRECT_A: bool = false;
+
+    /// The `rows x cols` corner of a tile (a full tile when `rows == MR`, `cols == NR`) with
+    /// `A` read where it lies: element `(i, p)` at `a + i * rs + p * cs`, `kc <= KC` steps. The
+    /// default packs the panel on the stack and runs the packed tile
+    /// ([`super::direct_by_packing`]).
+    ///
+    /// # Safety
+    /// As [`MicroKernel::edge`], with `a` addressing `rows x kc` values with these strides.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn direct(
+        kc: usize,
+        a: *const f32,
+        strides: (isize, isize),
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        corner: (usize, usize),
+        alpha: f32,
+        beta: f32,
+    ) where
+        Self: Sized,
+    {
+        super::direct_by_packing::<Self>(kc, a, strides, b, c, ldc, corner, alpha, beta)
+    }
 }
 
 /// The AVX-512 kernel, 8 rows x 32 columns.
@@ -81,26 +109,65 @@ impl MicroKernel for Avx512 {
         alpha: f32,
         beta: f32,
     ) {
-        macro_rules! by_shape {
-            ($($r:literal),*) => {
-                match (rows, cols > 16) {
-                    $(($r, false) => edge_avx512::<$r, 1>(kc, a, b, c, ldc, cols, alpha, beta),
-                      ($r, true) => edge_avx512::<$r, 2>(kc, a, b, c, ldc, cols, alpha, beta),)*
-                    _ => unreachable!("edge of {rows} x {cols} in an 8 x 32 tile"),
-                }
-            };
-        }
-        by_shape!(1, 2, 3, 4, 5, 6, 7, 8)
+        strided_avx512(kc, a, (1, Self::MR as isize), b, c, ldc, (rows, cols), alpha, beta)
+    }
+
+    const DIRECT_A: bool = true;
+
+    /// [`strided_avx512`] with `A`'s own strides.
+    #[inline]
+    unsafe fn direct(
+        kc: usize,
+        a: *const f32,
+        strides: (isize, isize),
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        corner: (usize, usize),
+        alpha: f32,
+        beta: f32,
+    ) {
+        strided_avx512(kc, a, strides, b, c, ldc, corner, alpha, beta)
     }
 }
 
+/// The `rows x cols` corner of an AVX-512 tile with `A`'s element `(i, p)` at
+/// `a + i * rs + p * cs` (a packed panel has `(1, MR)`): [`edge_avx512`] for the rows present
+/// and the 16-column halves with columns present.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn strided_avx512(
+    kc: usize,
+    a: *const f32,
+    strides: (isize, isize),
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    (rows, cols): (usize, usize),
+    alpha: f32,
+    beta: f32,
+) {
+    macro_rules! by_shape {
+        ($($r:literal),*) => {
+            match (rows, cols > 16) {
+                $(($r, false) => edge_avx512::<$r, 1>(kc, a, strides, b, c, ldc, cols, alpha, beta),
+                  ($r, true) => edge_avx512::<$r, 2>(kc, a, strides, b, c, ldc, cols, alpha, beta),)*
+                _ => unreachable!("corner of {rows} x {cols} in an 8 x 32 tile"),
+            }
+        };
+    }
+    by_shape!(1, 2, 3, 4, 5, 6, 7, 8)
+}
+
 /// [`tile_avx512`] for the first `R` rows and `H` 16-column halves of a tile, storing the
-/// first `cols` columns (`16 (H - 1) < cols <= 16 H`) with masks.
+/// first `cols` columns (`16 (H - 1) < cols <= 16 H`) with masks; `A`'s element `(i, p)` at
+/// `a + i * rs + p * cs` (the row offsets stay in registers, one pointer steps through `k`).
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
 unsafe fn edge_avx512<const R: usize, const H: usize>(
     kc: usize,
     mut a: *const f32,
+    (rs, cs): (isize, isize),
     mut b: *const f32,
     c: *mut f32,
     ldc: usize,
@@ -108,16 +175,17 @@ unsafe fn edge_avx512<const R: usize, const H: usize>(
     alpha: f32,
     beta: f32,
 ) {
+    let rows: [isize; R] = std::array::from_fn(|i| i as isize * rs);
     let mut acc = [[_mm512_setzero_ps(); H]; R];
     for _ in 0..kc {
         let bv: [__m512; H] = std::array::from_fn(|h| _mm512_load_ps(b.add(16 * h)));
         for (i, row) in acc.iter_mut().enumerate() {
-            let ai = _mm512_set1_ps(*a.add(i));
+            let ai = _mm512_set1_ps(*a.offset(rows[i]));
             for (h, v) in row.iter_mut().enumerate() {
                 *v = _mm512_fmadd_ps(ai, bv[h], *v);
             }
         }
-        a = a.add(Avx512::MR);
+        a = a.offset(cs);
         b = b.add(Avx512::NR);
     }
     let va = _mm512_set1_ps(alpha);

@@ -121,8 +121,8 @@ pub(crate) unsafe fn sgemm(
     ldc: usize,
 ) {
     match isa {
-        Isa::Avx512 => blocked::<Avx512>(m, k, n, alpha, a, b, beta, bias, c, ldc),
-        Isa::Avx2 => blocked::<Avx2>(m, k, n, alpha, a, b, beta, bias, c, ldc),
+        Isa::Avx512 => blocked::<Avx512>(m, k, n, alpha, a, b, beta, bias, c, ldc, in_place::<Avx512>(a, k, n)),
+        Isa::Avx2 => blocked::<Avx2>(m, k, n, alpha, a, b, beta, bias, c, ldc, in_place::<Avx2>(a, k, n)),
     }
 }
 
@@ -142,6 +142,51 @@ pub(crate) unsafe fn start_c(rows: usize, n: usize, beta: f32, bias: *const f32,
             (true, false) => (0..n).for_each(|j| *row.add(j) *= beta),
             (false, false) => (0..n).for_each(|j| *row.add(j) = beta * *row.add(j) + *bias.add(j)),
         }
+    }
+}
+
+/// Products at most this many columns wide read `A` in place when one of its strides is 1
+/// (with a kernel that can, [`Panels::DIRECT_A`]): each packed value of `A` would serve at most
+/// `n / NR` tiles, too few to repay writing and reading it again (a transformer's `x Wᵀ` with 192
+/// outputs, its input gradients, its weight gradients `gᵀ x` read as column-major `A`).
+const DIRECT_A_COLS: usize = 256;
+/// ... and at least this deep: over fewer steps of `k` the in-place tile's fixed costs (masked
+/// stores, strided row offsets) outweigh the packing saved (the Winograd engines' products
+/// over 16-64 channels ran 7-17 % slower in place, over 128 channels up to 10 %).
+const DIRECT_A_MIN_K: usize = 192;
+
+/// Whether the loop nest of kernel `K` reads `a` in place for an `m x k` by `k x n` product (see
+/// [`DIRECT_A_COLS`]): the one place this is chosen.
+fn in_place<K: Panels>(a: Operand, k: usize, n: usize) -> bool {
+    K::DIRECT_A && n <= DIRECT_A_COLS && k >= DIRECT_A_MIN_K && (a.rs == 1 || a.cs == 1)
+}
+
+/// [`Panels::direct`] for kernels that only read packed panels: packs the `rows x kc` panel of
+/// `A` on the stack and runs [`Panels::tile`] or [`Panels::edge`].
+///
+/// # Safety
+/// As [`Panels::direct`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn direct_by_packing<K: Panels>(
+    kc: usize,
+    a: *const f32,
+    (rs, cs): (isize, isize),
+    b: *const K::Word,
+    c: *mut f32,
+    ldc: usize,
+    (rows, cols): (usize, usize),
+    alpha: f32,
+    beta: f32,
+) {
+    // Room for 8 rows of a block of `k` of every kernel (8 x 256 floats, 8 x 256 bf16 pairs).
+    let mut panel = [K::Word::default(); 8 * KC];
+    let kw = kc.div_ceil(K::STEPS);
+    assert!(K::MR <= 8 && kc <= K::KC && K::MR * kw <= panel.len(), "a panel of {} x {kc} on the stack", K::MR);
+    K::pack_a(rows, kc, a, rs, cs, panel.as_mut_ptr());
+    if rows == K::MR && cols == K::NR {
+        K::tile(kw, panel.as_ptr(), b, c, ldc, alpha, beta)
+    } else {
+        K::edge(kw, panel.as_ptr(), b, c, ldc, (rows, cols), alpha, beta)
     }
 }
 
@@ -213,6 +258,28 @@ pub(super) trait Panels {
         beta: f32,
     );
 
+    /// Whether [`Panels::direct`] reads `A` in place, so the loop nest may skip packing it.
+    const DIRECT_A: bool;
+
+    /// The `rows x cols` corner of a tile (full tiles included) over `kc` steps of `k` (at most
+    /// [`Panels::KC`]) from packed `B`, with `A` read where it lies (element `(i, p)` at
+    /// `a + i * rs + p * cs`): see [`MicroKernel::direct`].
+    ///
+    /// # Safety
+    /// As [`MicroKernel::direct`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn direct(
+        kc: usize,
+        a: *const f32,
+        strides: (isize, isize),
+        b: *const Self::Word,
+        c: *mut f32,
+        ldc: usize,
+        corner: (usize, usize),
+        alpha: f32,
+        beta: f32,
+    );
+
     /// Runs `f` on this thread's packing buffers for `A` and `B`.
     fn with_buffers<R>(f: impl FnOnce(&mut Vec<Self::Word>, &mut Vec<Self::Word>) -> R) -> R;
 }
@@ -249,6 +316,22 @@ impl<K: MicroKernel> Panels for K {
         <K as MicroKernel>::edge(kw, a, b, c, ldc, corner, alpha, beta)
     }
 
+    const DIRECT_A: bool = K::DIRECT_A;
+
+    unsafe fn direct(
+        kc: usize,
+        a: *const f32,
+        strides: (isize, isize),
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        corner: (usize, usize),
+        alpha: f32,
+        beta: f32,
+    ) {
+        <K as MicroKernel>::direct(kc, a, strides, b, c, ldc, corner, alpha, beta)
+    }
+
     fn with_buffers<R>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>) -> R) -> R {
         PACK.with(|bufs| {
             let (a, b) = &mut *bufs.borrow_mut();
@@ -260,7 +343,8 @@ impl<K: MicroKernel> Panels for K {
 /// The blocked loop nest for one micro-kernel (see the module docs); `C` and `bias` as in
 /// [`sgemm`] (with nothing to multiply, `C = beta * C + bias`). With a bias, each `MR`-row
 /// panel of `C` is set to `beta * C + bias` just before its tiles of the first block of `k` run
-/// (the panel is then in L1), and those tiles accumulate onto it.
+/// (the panel is then in L1), and those tiles accumulate onto it. With `a_in_place` the tiles
+/// read `A` where it lies ([`Panels::direct`]) instead of from packed panels (see [`in_place`]).
 #[allow(clippy::too_many_arguments)]
 unsafe fn blocked<K: Panels>(
     m: usize,
@@ -273,6 +357,7 @@ unsafe fn blocked<K: Panels>(
     bias: *const f32,
     c: *mut f32,
     ldc: usize,
+    a_in_place: bool,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -300,7 +385,9 @@ unsafe fn blocked<K: Panels>(
                 K::pack_b(kc, nc, b.at(pc, jc), b.rs, b.cs, bp);
                 for ic in (0..m).step_by(MC) {
                     let mc = MC.min(m - ic);
-                    K::pack_a(mc, kc, a.at(ic, pc), a.rs, a.cs, ap);
+                    if !a_in_place {
+                        K::pack_a(mc, kc, a.at(ic, pc), a.rs, a.cs, ap);
+                    }
                     for ir in (0..mc).step_by(mr) {
                         let rows = mr.min(mc - ir);
                         if with_bias {
@@ -311,7 +398,10 @@ unsafe fn blocked<K: Panels>(
                             let cols = nr.min(nc - jr);
                             let bpanel = bp.add(jr * kw);
                             let ct = c.add((ic + ir) * ldc + jc + jr);
-                            if rows == mr && cols == nr {
+                            if a_in_place {
+                                let ad = a.at(ic + ir, pc);
+                                K::direct(kc, ad, (a.rs, a.cs), bpanel, ct, ldc, (rows, cols), alpha, beta_p);
+                            } else if rows == mr && cols == nr {
                                 K::tile(kw, apanel, bpanel, ct, ldc, alpha, beta_p);
                             } else {
                                 K::edge(kw, apanel, bpanel, ct, ldc, (rows, cols), alpha, beta_p);
@@ -338,6 +428,8 @@ mod tests {
         }
     }
 
+    /// The case through [`sgemm`], then through the loop nest with `A` packed and with `A` read
+    /// in place (each kernel's [`MicroKernel::direct`], whichever [`sgemm`] would choose).
     fn check_case(isa: Isa, case: Case) {
         let reference = Reference { round: |x| x, tol: |k, want, _| 1e-5 * (k as f64 + 1.0) * (1.0 + want.abs()) };
         let Case { m, k, n, alpha, beta, .. } = case;
@@ -346,6 +438,17 @@ mod tests {
             // buffer.
             unsafe { sgemm(isa, m, k, n, alpha, a, b, beta, bias, c, ldc) }
         });
+        for in_place in [false, true] {
+            naive_check::check(case, &reference, &format!("{isa:?} A in place {in_place}"), |a, b, bias, c, ldc| {
+                // SAFETY: as above.
+                unsafe {
+                    match isa {
+                        Isa::Avx512 => blocked::<Avx512>(m, k, n, alpha, a, b, beta, bias, c, ldc, in_place),
+                        Isa::Avx2 => blocked::<Avx2>(m, k, n, alpha, a, b, beta, bias, c, ldc, in_place),
+                    }
+                }
+            });
+        }
     }
 
     fn isas() -> Vec<Isa> {
@@ -372,6 +475,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `A` is read in place exactly for thin, deep products with a unit stride in `A` (the
+    /// shapes of a ViT's linear layers), never by the bf16 kernel.
+    #[test]
+    fn a_is_read_in_place_for_thin_deep_products() {
+        let p = std::ptr::null();
+        let (row_major, col_major, strided) = (
+            Operand { ptr: p, rs: 192, cs: 1 },
+            Operand { ptr: p, rs: 1, cs: 576 },
+            Operand { ptr: p, rs: 2, cs: 400 },
+        );
+        assert!(in_place::<Avx512>(row_major, 192, 192) && in_place::<Avx512>(col_major, 8320, 192));
+        assert!(!in_place::<Avx512>(strided, 192, 192), "no unit stride");
+        assert!(!in_place::<Avx512>(row_major, 192, 576), "wide: packing repays itself");
+        assert!(!in_place::<Avx512>(row_major, 64, 192), "shallow: the packed tile is cheaper");
+        assert!(!in_place::<Avx2>(row_major, 192, 192) && !in_place::<bf16::Bf16>(row_major, 192, 192));
     }
 
     #[test]

@@ -93,6 +93,24 @@ impl Panels for Bf16 {
         kernel::edge(kw, a, b, c, ldc, corner, alpha, beta)
     }
 
+    /// bf16 operands are rounded as they are packed: `A` is always packed.
+    const DIRECT_A: bool = false;
+
+    /// Packs the panel on the stack (rounding it to bf16) and runs the tile.
+    unsafe fn direct(
+        kc: usize,
+        a: *const f32,
+        strides: (isize, isize),
+        b: *const u32,
+        c: *mut f32,
+        ldc: usize,
+        corner: (usize, usize),
+        alpha: f32,
+        beta: f32,
+    ) {
+        super::direct_by_packing::<Self>(kc, a, strides, b, c, ldc, corner, alpha, beta)
+    }
+
     fn with_buffers<R>(f: impl FnOnce(&mut Vec<u32>, &mut Vec<u32>) -> R) -> R {
         PACK.with(|bufs| {
             let (a, b) = &mut *bufs.borrow_mut();
@@ -121,7 +139,7 @@ pub(crate) unsafe fn gemm_bf16(
     c: *mut f32,
     ldc: usize,
 ) {
-    super::blocked::<Bf16>(m, k, n, alpha, a, b, beta, bias, c, ldc)
+    super::blocked::<Bf16>(m, k, n, alpha, a, b, beta, bias, c, ldc, super::in_place::<Bf16>(a, k, n))
 }
 
 #[cfg(test)]
@@ -156,6 +174,11 @@ mod tests {
                 // SAFETY: the check's operands, bias and `C` are sized for `case`; `c` is a
                 // distinct buffer.
                 unsafe { gemm_bf16(m, k, n, alpha, a, b, beta, bias, c, ldc) }
+            });
+            // The loop nest with `A` read through `Panels::direct` (packed on the stack).
+            naive_check::check(case, &reference, "bf16 A in place", |a, b, bias, c, ldc| {
+                // SAFETY: as above.
+                unsafe { super::super::blocked::<Bf16>(m, k, n, alpha, a, b, beta, bias, c, ldc, true) }
             });
         }
     }
