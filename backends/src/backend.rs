@@ -177,6 +177,24 @@ macro_rules! fused_ops {
             fn softmax_backward([y: &$S], ly: &Layout, g: &$S, lg: &Layout, axis: usize, log: bool) -> $S,
                 composite = crate::softmax_grad::softmax_backward_composite;
 
+            /// The gradient of multi-head self-attention on a packed `qkv` `[B, N, 3C]` (features
+            /// laid out as `[3, heads, C / heads]`: queries, keys, values) from the saved
+            /// probabilities `p = softmax(q kᵀ · scale)` `[B, heads, N, N]` and the gradient `g`
+            /// `[B, N, C]` of the heads' merged output `p v`: `gv = pᵀ go`,
+            /// `gs = p ⊙ (go vᵀ − rowsum(go vᵀ ⊙ p)) · scale`, `gq = gs k`, `gk = gsᵀ q` per
+            /// head, returned as one contiguous `[B, N, 3C]` buffer in `qkv`'s layout.
+            #[allow(clippy::too_many_arguments)]
+            fn packed_attention_backward(
+                [qkv: &$S],
+                lqkv: &Layout,
+                p: &$S,
+                lp: &Layout,
+                g: &$S,
+                lg: &Layout,
+                heads: usize,
+                scale: f64
+            ) -> $S, composite = crate::attention_grad::packed_attention_backward_composite;
+
             // ----- linear layers -----
 
             /// `a b + bias`: the product of 2-D `a` `[M, K]` and `b` `[K, N]` (any views, as

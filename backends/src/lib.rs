@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod attention_grad;
 mod backend;
 pub mod channel;
 pub mod conformance;

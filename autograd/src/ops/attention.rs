@@ -3,8 +3,11 @@
 //!
 //! Splitting `qkv` into queries, keys and values with three views would give `qkv` three
 //! gradients, each padded with zeros to the full size and then summed; this op returns the one
-//! gradient of `qkv` directly, as a concatenation of the three parts, and yields the heads
-//! already merged (`[B, N, C]`).
+//! gradient of `qkv` directly and yields the heads already merged (`[B, N, C]`). At first order
+//! the gradient is the backend's fused
+//! [`packed_attention_backward`](backends::Fused::packed_attention_backward) (on the CPU one head
+//! at a time in cache, written straight into `qkv`'s layout); under `create_graph` it is built
+//! from differentiable ops.
 
 use crate::graph::record_fn;
 use crate::{is_grad_enabled, no_grad, Error, Result, Tensor};
@@ -67,19 +70,27 @@ impl Tensor {
         let x = self.clone();
         Ok(record_fn(y, OP, &[self], move || {
             move |g: &Tensor| {
+                if !is_grad_enabled() {
+                    // First order: the backend's one-pass kernel (per head, in cache).
+                    let s = x.storage().packed_attention_backward(
+                        x.layout(),
+                        &p.storage(),
+                        p.layout(),
+                        &g.storage(),
+                        g.layout(),
+                        dims.h,
+                        scale,
+                    )?;
+                    return Ok(vec![Some(Tensor::from_storage(s, backends::Layout::contiguous(x.shape())))]);
+                }
+                // Under create_graph: differentiable ops, the probabilities recomputed so that
+                // they carry a graph.
                 let [q, k, v] = dims.split(&x)?;
-                // Under create_graph the probabilities are recomputed so that they carry a graph.
-                let p = if is_grad_enabled() { probabilities(&q, &k, scale)? } else { p.clone() };
+                let p = probabilities(&q, &k, scale)?;
                 let go = g.reshape_to(&[dims.b, dims.n, dims.h, dims.d])?.transpose(1, 2)?;
                 let gv = p.transpose(2, 3)?.matmul(&go)?;
                 let gp = go.matmul(&v.transpose(2, 3)?)?;
-                // Softmax backward (the fused kernel at first order), then the scores' scale.
-                let gs = if is_grad_enabled() {
-                    p.mul(&gp.sub(&gp.mul(&p)?.sum(&[3], true)?)?)?
-                } else {
-                    p.softmax_backward_raw(&gp, 3, false)?
-                };
-                let gs = gs.mul_scalar(scale)?;
+                let gs = p.mul(&gp.sub(&gp.mul(&p)?.sum(&[3], true)?)?)?.mul_scalar(scale)?;
                 let gq = gs.matmul(&k)?;
                 let gk = gs.transpose(2, 3)?.matmul(&q)?;
                 // [B, H, N, D] each -> [B, N, 1, H, D], concatenated as qkv's [B, N, 3, H, D].

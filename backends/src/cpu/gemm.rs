@@ -202,6 +202,27 @@ pub(crate) fn gemm<T: GemmElement>(
     unsafe { gemm_unchecked(m, k, n, alpha, a, b, beta, RowBias::NONE, c.as_mut_ptr(), ldc) }
 }
 
+/// `C = alpha * A B` on the calling thread, written through a raw pointer: for outputs that are
+/// strided blocks of a buffer other threads write other blocks of (`C` is never read).
+///
+/// # Safety
+/// `c` must address `m` rows of `n` writable elements with row stride `ldc` that nothing else
+/// reads or writes during the call. Panics if `a` or `b` do not fit their slices.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_to_ptr<T: GemmElement>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    c: *mut T,
+    ldc: usize,
+) {
+    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands out of bounds");
+    gemm_unchecked(m, k, n, alpha, a, b, T::zero(), RowBias::NONE, c, ldc)
+}
+
 /// [`gemm`] writing through a raw output pointer, with an optional bias row added to every row
 /// of `C` (see [`RowBias`]).
 ///

@@ -1,0 +1,86 @@
+//! The backward pass of packed multi-head self-attention
+//! ([`crate::Fused::packed_attention_backward`]) as one kernel: each thread takes one head at a
+//! time and runs its four products and the softmax backward in a scratch block of `N x N` that
+//! stays in cache, writing the three gradients straight into their columns of the `[B, N, 3C]`
+//! result (no `[B, H, N, N]` intermediates in memory, no scale pass, no concatenation).
+
+use super::gemm::{gemm, gemm_to_ptr, GemmElement, MatRef, SendPtr};
+use crate::attention_grad::{check, packed_attention_backward_composite, AttentionDims};
+use crate::{CpuStorage, Layout, Result};
+use rayon::prelude::*;
+
+/// The fused kernel for f32 and f64 operands whose views are contiguous; the composite
+/// otherwise (its errors name other dtypes).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn packed_attention_backward(
+    qkv: &CpuStorage,
+    lqkv: &Layout,
+    p: &CpuStorage,
+    lp: &Layout,
+    g: &CpuStorage,
+    lg: &Layout,
+    heads: usize,
+    scale: f64,
+) -> Result<CpuStorage> {
+    const OP: &str = "packed_attention_backward";
+    let dims = check(lqkv, lp, lg, heads)?;
+    super::strided::check_extent(OP, qkv, lqkv)?;
+    super::strided::check_extent(OP, p, lp)?;
+    super::strided::check_extent(OP, g, lg)?;
+    let ranges = (lqkv.contiguous_range(), lp.contiguous_range(), lg.contiguous_range());
+    match (qkv, p, g, ranges) {
+        (CpuStorage::F32(x), CpuStorage::F32(pv), CpuStorage::F32(gv), (Some(rx), Some(rp), Some(rg))) => {
+            Ok(CpuStorage::F32(heads_backward(dims, &x[rx], &pv[rp], &gv[rg], scale as f32)))
+        }
+        (CpuStorage::F64(x), CpuStorage::F64(pv), CpuStorage::F64(gv), (Some(rx), Some(rp), Some(rg))) => {
+            Ok(CpuStorage::F64(heads_backward(dims, &x[rx], &pv[rp], &gv[rg], scale)))
+        }
+        _ => packed_attention_backward_composite(&super::CpuBackend, qkv, lqkv, p, lp, g, lg, heads, scale),
+    }
+}
+
+/// The gradient of `qkv` from contiguous `qkv` `[B, N, 3C]`, `p` `[B, H, N, N]` and `g`
+/// `[B, N, C]`, heads spread over rayon's threads.
+fn heads_backward<T: GemmElement>(dims: AttentionDims, qkv: &[T], p: &[T], g: &[T], scale: T) -> Vec<T> {
+    let AttentionDims { b, n, h, d } = dims;
+    let c = h * d;
+    let total = b * n * 3 * c;
+    if total == 0 {
+        return Vec::new();
+    }
+    let fill = |out: &mut [std::mem::MaybeUninit<T>]| {
+        let out = SendPtr(out.as_mut_ptr().cast::<T>());
+        (0..b * h).into_par_iter().for_each_init(Vec::new, |gs: &mut Vec<T>, bh| {
+            let (bi, hi) = (bh / h, bh % h);
+            // Columns of this head's queries, keys or values (`which` = 0, 1, 2) in batch bi's rows.
+            let at = |which: usize| bi * n * 3 * c + which * c + hi * d;
+            let q = MatRef { data: qkv, offset: at(0), rs: 3 * c, cs: 1 };
+            let (k, v) = (MatRef { offset: at(1), ..q }, MatRef { offset: at(2), ..q });
+            let go = MatRef { data: g, offset: bi * n * c + hi * d, rs: c, cs: 1 };
+            let probs = &p[bh * n * n..(bh + 1) * n * n];
+            let pm = MatRef { data: probs, offset: 0, rs: n, cs: 1 };
+            // SAFETY: the head writes only its own `N x D` column blocks of the output (rows of
+            // batch bi, columns `which·C + hi·D ..+ D`), disjoint from every other head's, each
+            // written once and never read.
+            unsafe { gemm_to_ptr(n, n, d, T::one(), MatRef { rs: 1, cs: n, ..pm }, go, out.get().add(at(2)), 3 * c) };
+            // The probabilities' gradient go vᵀ, then the softmax backward row by row in place.
+            gs.resize(n * n, T::zero());
+            gemm(n, d, n, T::one(), go, MatRef { rs: 1, cs: 3 * c, ..v }, T::zero(), gs, n);
+            for (row, prow) in gs.chunks_exact_mut(n).zip(probs.chunks_exact(n)) {
+                let dot = row.iter().zip(prow).fold(T::zero(), |s, (&x, &y)| s + x * y);
+                for (x, &y) in row.iter_mut().zip(prow) {
+                    *x = y * (*x - dot);
+                }
+            }
+            let sm = MatRef { data: &gs[..], offset: 0, rs: n, cs: 1 };
+            // SAFETY: as above, for the queries' and the keys' columns.
+            unsafe {
+                gemm_to_ptr(n, n, d, scale, sm, k, out.get().add(at(0)), 3 * c);
+                gemm_to_ptr(n, n, d, scale, MatRef { rs: 1, cs: n, ..sm }, q, out.get().add(at(1)), 3 * c);
+            }
+        });
+    };
+    // SAFETY: the heads together write every element: each of the B·N rows has 3·H blocks of D
+    // columns, one per head and part.
+    unsafe { super::strided::build(total, fill) }
+}
