@@ -177,6 +177,13 @@ macro_rules! fused_ops {
             fn softmax_backward([y: &$S], ly: &Layout, g: &$S, lg: &Layout, axis: usize, log: bool) -> $S,
                 composite = crate::softmax_grad::softmax_backward_composite;
 
+            /// Multi-head self-attention on a packed `qkv` `[B, N, 3C]` (features laid out as
+            /// `[3, heads, C / heads]`: queries, keys, values): per head the probabilities
+            /// `p = softmax((q kᵀ) · scale)` and the output `p v`, the heads merged. Returns
+            /// `(y, p)`: `y` contiguous `[B, N, C]`, `p` contiguous `[B, heads, N, N]` (what
+            /// [`Fused::packed_attention_backward`] takes).
+            fn packed_attention([qkv: &$S], lqkv: &Layout, heads: usize, scale: f64) -> ($S, $S),
+                composite = crate::packed_attention::packed_attention_composite;
             /// The gradient of multi-head self-attention on a packed `qkv` `[B, N, 3C]` (features
             /// laid out as `[3, heads, C / heads]`: queries, keys, values) from the saved
             /// probabilities `p = softmax(q kᵀ · scale)` `[B, heads, N, N]` and the gradient `g`
@@ -193,7 +200,7 @@ macro_rules! fused_ops {
                 lg: &Layout,
                 heads: usize,
                 scale: f64
-            ) -> $S, composite = crate::attention_grad::packed_attention_backward_composite;
+            ) -> $S, composite = crate::packed_attention::packed_attention_backward_composite;
 
             // ----- linear layers -----
 

@@ -19,7 +19,6 @@
 
 #![warn(missing_docs)]
 
-pub mod attention_grad;
 mod backend;
 pub mod channel;
 pub mod conformance;
@@ -33,6 +32,7 @@ mod error;
 mod layout;
 pub mod matmul_bias;
 pub mod ops;
+pub mod packed_attention;
 mod planning;
 pub mod quantize;
 pub mod row_norm;

@@ -10,7 +10,8 @@
 //! from differentiable ops.
 
 use crate::graph::record_fn;
-use crate::{is_grad_enabled, no_grad, Error, Result, Tensor};
+use crate::{is_grad_enabled, Error, Result, Tensor};
+use backends::Layout;
 
 /// Sizes of a packed attention input: batch, tokens, heads, head width.
 #[derive(Clone, Copy)]
@@ -26,11 +27,6 @@ impl Dims {
     fn split(&self, qkv: &Tensor) -> Result<[Tensor; 3]> {
         let t = qkv.reshape_to(&[self.b, self.n, 3, self.h, self.d])?.permute(&[2, 0, 3, 1, 4])?;
         Ok([t.select(0, 0)?, t.select(0, 1)?, t.select(0, 2)?])
-    }
-
-    /// Heads `[B, H, N, D]` merged into tokens `[B, N, H·D]`.
-    fn merge(&self, heads: &Tensor) -> Result<Tensor> {
-        heads.transpose(1, 2)?.reshape_to(&[self.b, self.n, self.h * self.d])
     }
 }
 
@@ -62,11 +58,13 @@ impl Tensor {
             ));
         }
         let dims = Dims { b: s[0], n: s[1], h: num_heads, d: s[2] / (3 * num_heads) };
-        let (y, p) = no_grad(|| -> Result<_> {
-            let [q, k, v] = dims.split(self)?;
-            let p = probabilities(&q, &k, scale)?;
-            Ok((dims.merge(&p.matmul(&v)?)?, p))
+        // The backend's one-pass kernel (on the CPU one head at a time in cache): the merged
+        // heads and the probabilities the backward pass reuses.
+        let (y, p) = crate::profile::forward(OP, self.device(), || {
+            self.storage().packed_attention(self.layout(), num_heads, scale)
         })?;
+        let y = Tensor::from_storage(y, Layout::contiguous(&[dims.b, dims.n, dims.h * dims.d]));
+        let p = Tensor::from_storage(p, Layout::contiguous(&[dims.b, dims.h, dims.n, dims.n]));
         let x = self.clone();
         Ok(record_fn(y, OP, &[self], move || {
             move |g: &Tensor| {
@@ -81,7 +79,7 @@ impl Tensor {
                         dims.h,
                         scale,
                     )?;
-                    return Ok(vec![Some(Tensor::from_storage(s, backends::Layout::contiguous(x.shape())))]);
+                    return Ok(vec![Some(Tensor::from_storage(s, Layout::contiguous(x.shape())))]);
                 }
                 // Under create_graph: differentiable ops, the probabilities recomputed so that
                 // they carry a graph.

@@ -25,7 +25,7 @@ pub mod sparse_conv;
 pub use conv::{check_conv2d, check_conv2d_errors, check_conv2d_i8, check_conv2d_large, check_conv2d_thread_counts};
 pub use pool::{check_adaptive_avg_pool2d, check_avg_pool2d, check_max_pool2d, check_pool2d_errors};
 
-pub use attention::check_packed_attention_backward;
+pub use attention::{check_packed_attention, check_packed_attention_backward};
 pub use channel::check_channel_ops;
 pub use elementwise::*;
 pub use fft::*;
@@ -61,6 +61,7 @@ macro_rules! conformance_checks {
             check_layer_norm,
             check_matmul,
             check_matmul_bias,
+            check_packed_attention,
             check_packed_attention_backward,
             check_conv2d,
             check_conv2d_thread_counts,

@@ -1,13 +1,71 @@
-//! The backward pass of packed multi-head self-attention
-//! ([`crate::Fused::packed_attention_backward`]) as one kernel: each thread takes one head at a
-//! time and runs its four products and the softmax backward in a scratch block of `N x N` that
-//! stays in cache, writing the three gradients straight into their columns of the `[B, N, 3C]`
-//! result (no `[B, H, N, N]` intermediates in memory, no scale pass, no concatenation).
+//! Packed multi-head self-attention ([`crate::Fused::packed_attention`]) and its backward pass
+//! ([`crate::Fused::packed_attention_backward`]) as one kernel each: each thread takes one head
+//! at a time and runs its products and softmax (or softmax backward) on an `N x N` block that
+//! stays in cache, reading queries, keys and values where they lie in `qkv` and writing its
+//! output straight into its columns of the result (no scale pass, no head merging or
+//! concatenation copies).
 
 use super::gemm::{gemm, gemm_to_ptr, GemmElement, MatRef, SendPtr};
-use crate::attention_grad::{check, packed_attention_backward_composite, AttentionDims};
+use super::softmax::{softmax_rows_in_place, RowsInPlace};
+use crate::packed_attention::{
+    check, dims, packed_attention_backward_composite, packed_attention_composite, AttentionDims,
+};
 use crate::{CpuStorage, Layout, Result};
 use rayon::prelude::*;
+
+/// The fused forward for f32 and f64 `qkv` in a contiguous view; the composite otherwise.
+pub(crate) fn packed_attention(
+    qkv: &CpuStorage,
+    lqkv: &Layout,
+    heads: usize,
+    scale: f64,
+) -> Result<(CpuStorage, CpuStorage)> {
+    const OP: &str = "packed_attention";
+    let d = dims(OP, lqkv, heads)?;
+    super::strided::check_extent(OP, qkv, lqkv)?;
+    match (qkv, lqkv.contiguous_range()) {
+        (CpuStorage::F32(x), Some(r)) => {
+            let (y, p) = heads_forward(d, &x[r], scale as f32);
+            Ok((CpuStorage::F32(y), CpuStorage::F32(p)))
+        }
+        (CpuStorage::F64(x), Some(r)) => {
+            let (y, p) = heads_forward(d, &x[r], scale);
+            Ok((CpuStorage::F64(y), CpuStorage::F64(p)))
+        }
+        _ => packed_attention_composite(&super::CpuBackend, qkv, lqkv, heads, scale),
+    }
+}
+
+/// `y` `[B, N, C]` and `p` `[B, H, N, N]` from contiguous `qkv` `[B, N, 3C]`, heads spread over
+/// rayon's threads: per head the scores `(q kᵀ)·scale` go straight into the head's block of
+/// `p`, are turned into probabilities there, and `p v` is written into the head's columns of `y`.
+fn heads_forward<T: GemmElement + RowsInPlace>(dims: AttentionDims, qkv: &[T], scale: T) -> (Vec<T>, Vec<T>) {
+    let AttentionDims { b, n, h, d } = dims;
+    let c = h * d;
+    let mut p: Vec<T> = vec![T::zero(); b * h * n * n];
+    if b * n == 0 {
+        return (Vec::new(), p);
+    }
+    let fill = |out: &mut [std::mem::MaybeUninit<T>]| {
+        let out = SendPtr(out.as_mut_ptr().cast::<T>());
+        p.par_chunks_mut(n * n).enumerate().for_each(|(bh, probs)| {
+            let (bi, hi) = (bh / h, bh % h);
+            let at = |which: usize| bi * n * 3 * c + which * c + hi * d;
+            let q = MatRef { data: qkv, offset: at(0), rs: 3 * c, cs: 1 };
+            let (k, v) = (MatRef { offset: at(1), ..q }, MatRef { offset: at(2), ..q });
+            gemm(n, d, n, scale, q, MatRef { rs: 1, cs: 3 * c, ..k }, T::zero(), probs, n);
+            softmax_rows_in_place(probs, n);
+            let pm = MatRef { data: &probs[..], offset: 0, rs: n, cs: 1 };
+            // SAFETY: the head writes only its own `N x D` column block of `y` (rows of batch bi,
+            // columns `hi·D ..+ D`), disjoint from every other head's, once, never reading it.
+            unsafe { gemm_to_ptr(n, n, d, T::one(), pm, v, out.get().add(bi * n * c + hi * d), c) };
+        });
+    };
+    // SAFETY: the heads together write every element of `y`: each of the B·N rows has H blocks
+    // of D columns, one per head.
+    let y = unsafe { super::strided::build(b * n * c, fill) };
+    (y, p)
+}
 
 /// The fused kernel for f32 and f64 operands whose views are contiguous; the composite
 /// otherwise (its errors name other dtypes).

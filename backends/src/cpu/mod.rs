@@ -54,7 +54,7 @@ use crate::ops::{
 use crate::{Backend, CpuStorage, DType, Device, Fused, Layout, Result};
 
 // The kernel function of each op of the contract, by the op's name (`forward_ops!` calls them).
-use attention::packed_attention_backward;
+use attention::{packed_attention, packed_attention_backward};
 use channel::{channel_fma, channel_fma_gated, channel_fma_relu, channel_stats, channel_sums, channel_sums_gated};
 use conv::{conv2d, conv2d_backward_data, conv2d_backward_weight};
 use copy::{cast, contiguous, pad};

@@ -8,7 +8,8 @@ use std::mem::MaybeUninit;
 
 /// `e^x` as fast as the element type allows: the vectorizable [`super::fast_math::exp_f32`] for
 /// f32 (a few ulp), libm's for f64.
-trait ExpFast: Copy {
+pub(super) trait ExpFast: Copy {
+    /// `e^x`.
     fn exp_fast(x: Self) -> Self;
 }
 
@@ -120,7 +121,7 @@ f32_avx512!(
 
 /// Softmax over rows of `T` in place ([`rows_in_place_of`]), for f32 built with AVX-512
 /// where the CPU has it.
-trait RowsInPlace: FloatElement + ExpFast {
+pub(super) trait RowsInPlace: FloatElement + ExpFast {
     const ROWS_IN_PLACE: fn(&mut [Self], usize, bool) = rows_in_place_of::<Self>;
     /// Softmax (not log) of rows out of place ([`rows_softmax_of`]).
     const ROWS_SOFTMAX: fn(&[Self], &mut [MaybeUninit<Self>], usize) = rows_softmax_of::<Self>;
@@ -131,6 +132,11 @@ impl RowsInPlace for f64 {}
 impl RowsInPlace for f32 {
     const ROWS_IN_PLACE: fn(&mut [f32], usize, bool) = rows_in_place_f32;
     const ROWS_SOFTMAX: fn(&[f32], &mut [MaybeUninit<f32>], usize) = rows_softmax_f32;
+}
+
+/// Softmax (not log) of each `block`-long row of `rows`, in place.
+pub(super) fn softmax_rows_in_place<T: RowsInPlace>(rows: &mut [T], block: usize) {
+    (T::ROWS_IN_PLACE)(rows, block, false)
 }
 
 /// Rows per parallel task of the contiguous path.
