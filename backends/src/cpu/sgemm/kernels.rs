@@ -55,7 +55,7 @@ pub(super) trait MicroKernel {
     }
 
     /// Whether [`MicroKernel::direct`] reads `A` in place (rather than packing it first), so
-    /// that the loop nest may skip packing `A` (see `reads_a_in_place`).
+    /// that the loop nest may skip packing `A` (see `in_place`).
     const DIRECT_A: bool = false;
 
     /// The `rows x cols` corner of a tile (a full tile when `rows == MR`, `cols == NR`) with

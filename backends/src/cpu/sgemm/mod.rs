@@ -133,7 +133,7 @@ pub(crate) unsafe fn sgemm(
 /// # Safety
 /// `c` must address `rows` rows of `n` writable floats with row stride `ldc`; `bias`, when not
 /// null, `n` readable floats.
-pub(crate) unsafe fn start_c(rows: usize, n: usize, beta: f32, bias: *const f32, c: *mut f32, ldc: usize) {
+unsafe fn start_c(rows: usize, n: usize, beta: f32, bias: *const f32, c: *mut f32, ldc: usize) {
     for i in 0..rows {
         let row = c.add(i * ldc);
         match (bias.is_null(), beta == 0.0) {
