@@ -6,7 +6,7 @@
 //! concatenation copies).
 
 use super::gemm::{gemm, gemm_to_ptr, GemmElement, MatRef, SendPtr};
-use super::softmax::{softmax_rows_in_place, RowsInPlace};
+use super::softmax::{softmax_backward_rows, softmax_rows_in_place, RowsBackward};
 use crate::packed_attention::{
     check, dims, packed_attention_backward_composite, packed_attention_composite, AttentionDims,
 };
@@ -39,31 +39,42 @@ pub(crate) fn packed_attention(
 /// `y` `[B, N, C]` and `p` `[B, H, N, N]` from contiguous `qkv` `[B, N, 3C]`, heads spread over
 /// rayon's threads: per head the scores `(q kᵀ)·scale` go straight into the head's block of
 /// `p`, are turned into probabilities there, and `p v` is written into the head's columns of `y`.
-fn heads_forward<T: GemmElement + RowsInPlace>(dims: AttentionDims, qkv: &[T], scale: T) -> (Vec<T>, Vec<T>) {
+fn heads_forward<T: GemmElement + RowsBackward>(dims: AttentionDims, qkv: &[T], scale: T) -> (Vec<T>, Vec<T>) {
     let AttentionDims { b, n, h, d } = dims;
     let c = h * d;
-    let mut p: Vec<T> = vec![T::zero(); b * h * n * n];
     if b * n == 0 {
-        return (Vec::new(), p);
+        return (Vec::new(), Vec::new());
     }
-    let fill = |out: &mut [std::mem::MaybeUninit<T>]| {
-        let out = SendPtr(out.as_mut_ptr().cast::<T>());
-        p.par_chunks_mut(n * n).enumerate().for_each(|(bh, probs)| {
-            let (bi, hi) = (bh / h, bh % h);
-            let at = |which: usize| bi * n * 3 * c + which * c + hi * d;
-            let q = MatRef { data: qkv, offset: at(0), rs: 3 * c, cs: 1 };
-            let (k, v) = (MatRef { offset: at(1), ..q }, MatRef { offset: at(2), ..q });
-            gemm(n, d, n, scale, q, MatRef { rs: 1, cs: 3 * c, ..k }, T::zero(), probs, n);
-            softmax_rows_in_place(probs, n);
-            let pm = MatRef { data: &probs[..], offset: 0, rs: n, cs: 1 };
-            // SAFETY: the head writes only its own `N x D` column block of `y` (rows of batch bi,
-            // columns `hi·D ..+ D`), disjoint from every other head's, once, never reading it.
-            unsafe { gemm_to_ptr(n, n, d, T::one(), pm, v, out.get().add(bi * n * c + hi * d), c) };
-        });
+    let mut y = Vec::new();
+    let fill_p = |p: &mut [std::mem::MaybeUninit<T>]| {
+        let fill_y = |out: &mut [std::mem::MaybeUninit<T>]| {
+            let out = SendPtr(out.as_mut_ptr().cast::<T>());
+            p.par_chunks_mut(n * n).enumerate().for_each(|(bh, block)| {
+                let (bi, hi) = (bh / h, bh % h);
+                let at = |which: usize| bi * n * 3 * c + which * c + hi * d;
+                let q = MatRef { data: qkv, offset: at(0), rs: 3 * c, cs: 1 };
+                let (k, v) = (MatRef { offset: at(1), ..q }, MatRef { offset: at(2), ..q });
+                let scores = block.as_mut_ptr().cast::<T>();
+                // SAFETY: the product writes the whole `N x N` block (never reading it), after
+                // which it is initialized.
+                let probs = unsafe {
+                    gemm_to_ptr(n, d, n, scale, q, MatRef { rs: 1, cs: 3 * c, ..k }, scores, n);
+                    std::slice::from_raw_parts_mut(scores, n * n)
+                };
+                softmax_rows_in_place(probs, n);
+                let pm = MatRef { data: &probs[..], offset: 0, rs: n, cs: 1 };
+                // SAFETY: the head writes only its own `N x D` column block of `y` (rows of
+                // batch bi, columns `hi·D ..+ D`), disjoint from every other head's, once, never
+                // reading it.
+                unsafe { gemm_to_ptr(n, n, d, T::one(), pm, v, out.get().add(bi * n * c + hi * d), c) };
+            });
+        };
+        // SAFETY: the heads together write every element of `y`: each of the B·N rows has H
+        // blocks of D columns, one per head.
+        y = unsafe { super::strided::build(b * n * c, fill_y) };
     };
-    // SAFETY: the heads together write every element of `y`: each of the B·N rows has H blocks
-    // of D columns, one per head.
-    let y = unsafe { super::strided::build(b * n * c, fill) };
+    // SAFETY: every head's block of `p` is written whole by its scores' product.
+    let p = unsafe { super::strided::build(b * h * n * n, fill_p) };
     (y, p)
 }
 
@@ -99,7 +110,7 @@ pub(crate) fn packed_attention_backward(
 
 /// The gradient of `qkv` from contiguous `qkv` `[B, N, 3C]`, `p` `[B, H, N, N]` and `g`
 /// `[B, N, C]`, heads spread over rayon's threads.
-fn heads_backward<T: GemmElement>(dims: AttentionDims, qkv: &[T], p: &[T], g: &[T], scale: T) -> Vec<T> {
+fn heads_backward<T: GemmElement + RowsBackward>(dims: AttentionDims, qkv: &[T], p: &[T], g: &[T], scale: T) -> Vec<T> {
     let AttentionDims { b, n, h, d } = dims;
     let c = h * d;
     let total = b * n * 3 * c;
@@ -108,7 +119,7 @@ fn heads_backward<T: GemmElement>(dims: AttentionDims, qkv: &[T], p: &[T], g: &[
     }
     let fill = |out: &mut [std::mem::MaybeUninit<T>]| {
         let out = SendPtr(out.as_mut_ptr().cast::<T>());
-        (0..b * h).into_par_iter().for_each_init(Vec::new, |gs: &mut Vec<T>, bh| {
+        (0..b * h).into_par_iter().for_each_init(Default::default, |(gp, gs): &mut (Vec<T>, Vec<T>), bh| {
             let (bi, hi) = (bh / h, bh % h);
             // Columns of this head's queries, keys or values (`which` = 0, 1, 2) in batch bi's rows.
             let at = |which: usize| bi * n * 3 * c + which * c + hi * d;
@@ -121,15 +132,12 @@ fn heads_backward<T: GemmElement>(dims: AttentionDims, qkv: &[T], p: &[T], g: &[
             // batch bi, columns `which·C + hi·D ..+ D`), disjoint from every other head's, each
             // written once and never read.
             unsafe { gemm_to_ptr(n, n, d, T::one(), MatRef { rs: 1, cs: n, ..pm }, go, out.get().add(at(2)), 3 * c) };
-            // The probabilities' gradient go vᵀ, then the softmax backward row by row in place.
+            // The probabilities' gradient go vᵀ, then the scores' gradient by the softmax
+            // backward's row kernel.
+            gp.resize(n * n, T::zero());
             gs.resize(n * n, T::zero());
-            gemm(n, d, n, T::one(), go, MatRef { rs: 1, cs: 3 * c, ..v }, T::zero(), gs, n);
-            for (row, prow) in gs.chunks_exact_mut(n).zip(probs.chunks_exact(n)) {
-                let dot = row.iter().zip(prow).fold(T::zero(), |s, (&x, &y)| s + x * y);
-                for (x, &y) in row.iter_mut().zip(prow) {
-                    *x = y * (*x - dot);
-                }
-            }
+            gemm(n, d, n, T::one(), go, MatRef { rs: 1, cs: 3 * c, ..v }, T::zero(), gp, n);
+            softmax_backward_rows(probs, gp, gs, n);
             let sm = MatRef { data: &gs[..], offset: 0, rs: n, cs: 1 };
             // SAFETY: as above, for the queries' and the keys' columns.
             unsafe {

@@ -210,7 +210,7 @@ f32_avx512!(
 type RowsBackwardFn<T> = fn(&[T], &[T], &mut [MaybeUninit<T>], usize, bool);
 
 /// Softmax backward over rows of `T`, for f32 built with AVX-512 where the CPU has it.
-trait RowsBackward: RowsInPlace {
+pub(super) trait RowsBackward: RowsInPlace {
     const ROWS_BACKWARD: RowsBackwardFn<Self> = rows_backward_of::<Self>;
 }
 
@@ -218,6 +218,14 @@ impl RowsBackward for f64 {}
 
 impl RowsBackward for f32 {
     const ROWS_BACKWARD: RowsBackwardFn<f32> = rows_backward_f32;
+}
+
+/// The softmax backward `y·(g − Σ g·y)` of each `block`-long row of `y` and `g` into `out` (same
+/// length), by the row kernel of [`RowsBackward`].
+pub(super) fn softmax_backward_rows<T: RowsBackward>(y: &[T], g: &[T], out: &mut [T], block: usize) {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the kernel only writes initialized values.
+    let out = unsafe { &mut *(out as *mut [T] as *mut [MaybeUninit<T>]) };
+    (T::ROWS_BACKWARD)(y, g, out, block, false)
 }
 
 /// The fused softmax backward over contiguous rows along the last axis; `None` for other
