@@ -58,3 +58,52 @@ pub(crate) fn use_avx512_bw() -> bool {
 fn unless_turned_off(cell: &std::sync::OnceLock<bool>, off: &str, detect: impl FnOnce() -> bool) -> bool {
     *cell.get_or_init(|| std::env::var_os(off).is_none() && detect())
 }
+
+/// The CPU family whose measured crossovers the kernel planners use where the two kinds this
+/// project runs on differ (the convolution planner's table, `cpu::conv::plan`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum CpuKind {
+    /// AMD Zen 4 (and any CPU not made by Intel): 512-bit FMAs as two 256-bit halves, 1 MiB
+    /// L2 per core, a fast shared L3. The tables were first measured here.
+    Zen,
+    /// Intel Sapphire Rapids and its successors: two full-width 512-bit FMA ports, 2 MiB L2 per
+    /// core, a slower mesh L3.
+    Intel,
+}
+
+/// The CPU kind of this machine (from the CPUID vendor string, read once). `LAMINA_CPU_KIND`
+/// (`zen` or `intel`, read once) overrides it, to compare the two tables on one machine.
+pub(crate) fn cpu_kind() -> CpuKind {
+    static KIND: std::sync::OnceLock<CpuKind> = std::sync::OnceLock::new();
+    *KIND.get_or_init(|| {
+        let detected = if vendor_is_intel() { CpuKind::Intel } else { CpuKind::Zen };
+        match std::env::var("LAMINA_CPU_KIND") {
+            Err(_) => detected,
+            Ok(v) if v == "zen" => CpuKind::Zen,
+            Ok(v) if v == "intel" => CpuKind::Intel,
+            Ok(v) => {
+                eprintln!(
+                    "lamina: LAMINA_CPU_KIND={v:?} is neither `zen` nor `intel`; using the detected {detected:?}"
+                );
+                detected
+            }
+        }
+    })
+}
+
+/// Whether CPUID's vendor string is `GenuineIntel`.
+fn vendor_is_intel() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: CPUID leaf 0 exists on every x86-64 CPU.
+        #[allow(unused_unsafe)]
+        let r = unsafe { std::arch::x86_64::__cpuid(0) };
+        let mut vendor = [0u8; 12];
+        vendor[..4].copy_from_slice(&r.ebx.to_le_bytes());
+        vendor[4..8].copy_from_slice(&r.edx.to_le_bytes());
+        vendor[8..].copy_from_slice(&r.ecx.to_le_bytes());
+        &vendor == b"GenuineIntel"
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}

@@ -15,6 +15,7 @@
 //! Every row ends in an algorithm that supports every case (`im2col`), so [`choose`] always
 //! finds one.
 
+use crate::cpu::isa::{cpu_kind, CpuKind};
 use crate::ops::ConvPass;
 use crate::planning::conv::Geom;
 use crate::{DType, Error, Result};
@@ -158,22 +159,22 @@ impl Algorithm {
 /// with the GEMMs' products in bf16 when the matrix-product precision says so.
 pub(crate) fn choose(g: &Geom, pass: ConvPass, isa: Isa) -> Algorithm {
     let bf16 = isa == Isa::Avx512 && crate::cpu::matmul_precision() == crate::cpu::MatmulPrecision::Bf16;
-    choose_for(g, pass, isa, bf16)
+    choose_for(g, pass, isa, bf16, cpu_kind())
 }
 
-/// [`choose`] with the GEMMs' products in bf16 (`bf16`) or f32.
-fn choose_for(g: &Geom, pass: ConvPass, isa: Isa, bf16: bool) -> Algorithm {
-    rows(g, pass, bf16)
+/// [`choose`] with the GEMMs' products in bf16 (`bf16`) or f32, on a CPU of `kind`.
+fn choose_for(g: &Geom, pass: ConvPass, isa: Isa, bf16: bool, kind: CpuKind) -> Algorithm {
+    rows(g, pass, bf16, kind)
         .into_iter()
         .find(|&(a, worth)| worth && a.switched_on() && a.supports(g, pass, isa))
         .map_or(Algorithm::Im2col, |(a, _)| a)
 }
 
 /// The table of `pass`, top to bottom: each algorithm with whether it is worth running on `g`
-/// (where it is supported), with the GEMMs' products in bf16 (`bf16`) or f32. The conditions
-/// are measured crossovers (see `BENCHMARKS.md`); a new algorithm goes in as a row above the
-/// ones it beats, in all three tables.
-fn rows(g: &Geom, pass: ConvPass, bf16: bool) -> [(Algorithm, bool); 9] {
+/// (where it is supported), with the GEMMs' products in bf16 (`bf16`) or f32, on a CPU of
+/// `kind`. The conditions are measured crossovers (see `BENCHMARKS.md`); a new algorithm goes
+/// in as a row above the ones it beats, in all three tables.
+fn rows(g: &Geom, pass: ConvPass, bf16: bool, kind: CpuKind) -> [(Algorithm, bool); 9] {
     use Algorithm::*;
     let (c, o) = (g.c, g.o);
     // With bf16 products im2col's GEMM runs 1.6-1.8x faster and the lane-tiled Winograd not at
@@ -193,11 +194,20 @@ fn rows(g: &Geom, pass: ConvPass, bf16: bool) -> [(Algorithm, bool); 9] {
     // the caches and the next row wins. Narrow layers (fewer than 8 channels on the side the
     // pass reads) go to the direct kernel or im2col: the transforms cost per channel what the
     // products save.
+    // On Intel (slower mesh L3) F(2x2)'s 4 MiB of taps at 256² lose to the GEMM Winograd by
+    // 1.7-2.2x (Xeon model 207, 2 threads, ms forward / input gradient / weight gradient, lanes
+    // -> GEMM: ResNet-18's 8x8 256-channel layer 24 / 24 / 26 -> 14 / 14 / 15, ResNet-50's
+    // 14x14 one 23 / 23 / 24 -> 10.5 / 13 / 10); at 128² they tie (16x16: 14.8 / 15.5 / 16 vs
+    // 15.3 / 18 / 17) and at 64² lanes win 2x, so there F(2x2) stops at 128².
+    let f2_channels = match kind {
+        CpuKind::Zen => 256 * 256,
+        CpuKind::Intel => 128 * 128,
+    };
     match pass {
         ConvPass::Forward => [
             (Im2col, bf16_im2col),
             (WinogradF4, planes_12(g.oh, g.ow) && c >= 8 && c * o <= 128 * 128),
-            (WinogradF2, c >= 8 && c * o <= 256 * 256),
+            (WinogradF2, c >= 8 && c * o <= f2_channels),
             // At most 32 channels on a side (where it beats the GEMM Winograd), output rows
             // at least 12 wide (most lanes hold columns): with the rows above, 3-channel stems.
             (Direct3x3, c.min(o) <= 32 && g.ow >= 12),
@@ -213,7 +223,7 @@ fn rows(g: &Geom, pass: ConvPass, bf16: bool) -> [(Algorithm, bool); 9] {
             (Im2col, bf16_im2col),
             // The flipped pass reads `o` channels of `dY` into `h x w` planes.
             (WinogradF4, planes_12(g.h, g.w) && o >= 8 && c * o <= 128 * 128),
-            (WinogradF2, o >= 8 && c * o <= 256 * 256),
+            (WinogradF2, o >= 8 && c * o <= f2_channels),
             (Direct3x3, c.min(o) <= 32 && g.ow >= 12 && g.w >= 12),
             (Direct3x3Stride2, false),
             (Depthwise3x3, true),
@@ -226,7 +236,7 @@ fn rows(g: &Geom, pass: ConvPass, bf16: bool) -> [(Algorithm, bool); 9] {
             // The accumulator of the 36 positions' products is read and written once per chunk
             // of tiles; wider layers get chunks of one tile vector.
             (WinogradF4, planes_12(g.oh, g.ow) && c >= 8 && c * o <= 64 * 64),
-            (WinogradF2, c >= 8 && c * o <= 256 * 256),
+            (WinogradF2, c >= 8 && c * o <= f2_channels),
             (Direct3x3, c.min(o) <= 32 && g.ow >= 12),
             // Wider layers get chunks of few images, and the lane sums of the accumulators (27
             // per input channel and 3 output channels) outweigh the products.
@@ -294,7 +304,7 @@ mod tests {
     /// Whether `a`'s row of the `pass` table takes `g` in `isa` (supported, switched on and
     /// worth it), whatever the rows above say.
     fn admits(a: Algorithm, g: &Geom, pass: ConvPass, isa: Isa) -> bool {
-        let worth = rows(g, pass, false).into_iter().any(|(r, worth)| r == a && worth);
+        let worth = rows(g, pass, false, CpuKind::Zen).into_iter().any(|(r, worth)| r == a && worth);
         worth && a.switched_on() && a.supports(g, pass, isa)
     }
 
@@ -460,7 +470,7 @@ mod tests {
         for (layer, c, o, hw, k, p, want) in cases {
             let g = square(c, o, hw, k, p);
             for (pass, want) in [Forward, BackwardData, BackwardWeight].into_iter().zip(want) {
-                assert_eq!(choose(&g, pass, Isa::Avx512), want, "{layer} {pass:?}");
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen), want, "{layer} {pass:?}");
             }
         }
         // Without AVX-512 (or in f64): the portable algorithms only.
@@ -476,6 +486,34 @@ mod tests {
             }
         }
         assert_eq!(choose(&square(16, 16, 32, 3, PLAIN), Forward, Isa::Int8), Im2col);
+    }
+
+    /// On Intel the lane-tiled F(2x2) stops at 128² channels; the rest of the tables is the same.
+    #[test]
+    fn intel_sends_256_channel_layers_to_the_gemm_winograd() {
+        let all = [Forward, BackwardData, BackwardWeight];
+        // (layer, c, o, input size, algorithm of every pass on Zen, on Intel)
+        let cases = [
+            ("resnet18 layer 3", 256, 256, 8, WinogradF2, WinogradGemm),
+            ("resnet50 layer 3", 256, 256, 14, WinogradF2, WinogradGemm),
+            ("256 -> 128 channels", 256, 128, 8, WinogradF2, WinogradGemm),
+            ("resnet18 layer 2 at 8x8", 128, 128, 8, WinogradF2, WinogradF2),
+            ("resnet20 stage 3", 64, 64, 8, WinogradF2, WinogradF2),
+            ("resnet18 layer 4", 512, 512, 4, WinogradGemm, WinogradGemm),
+        ];
+        for (layer, c, o, hw, zen, intel) in cases {
+            let g = square(c, o, hw, 3, PLAIN);
+            for pass in all {
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen), zen, "{layer} {pass:?} zen");
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Intel), intel, "{layer} {pass:?} intel");
+            }
+        }
+        // A layer away from the crossover picks the same algorithm on both kinds.
+        let g = square(16, 16, 32, 3, PLAIN);
+        for pass in all {
+            let zen = choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen);
+            assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Intel), zen, "{pass:?}");
+        }
     }
 
     /// With bf16 products the 3x3 layers of 256 channels and more on planes of 7x7 and up move
@@ -501,9 +539,9 @@ mod tests {
                 } else {
                     f32_algo
                 };
-                assert_eq!(choose_for(&g, pass, Isa::Avx512, false), f32_want, "{layer} {pass:?} f32");
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen), f32_want, "{layer} {pass:?} f32");
                 let bf16_want = if bf16_algo == f32_algo { f32_want } else { bf16_algo };
-                assert_eq!(choose_for(&g, pass, Isa::Avx512, true), bf16_want, "{layer} {pass:?} bf16");
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, true, CpuKind::Zen), bf16_want, "{layer} {pass:?} bf16");
             }
         }
         // bf16 never reaches the portable kernels (f64, or f32 without AVX-512).
