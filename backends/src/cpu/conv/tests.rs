@@ -360,6 +360,41 @@ fn reference_algorithms_match_the_definition_on_odd_geometries() {
     }
 }
 
+/// im2col with several images per GEMM (small output planes) against the definition in f64, in
+/// pools of 1, 2 and 3 threads: odd batches, strides, paddings, rectangular kernels and planes,
+/// some batches ending in a short group.
+#[test]
+fn im2col_groups_of_images_match_the_definition() {
+    // (n, c, (h, w), o, (kh, kw), stride, padding)
+    type Case = (usize, usize, (usize, usize), usize, (usize, usize), (usize, usize), (usize, usize));
+    let cases: [Case; 4] = [
+        (8, 3, (5, 6), 4, (3, 3), (2, 1), (1, 1)),
+        (13, 5, (4, 4), 7, (3, 3), (1, 1), (1, 1)),
+        (6, 4, (7, 5), 3, (1, 1), (2, 2), (0, 0)),
+        (9, 2, (6, 7), 5, (2, 3), (1, 2), (0, 1)),
+    ];
+    for threads in [1, 2, 3] {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool").install(|| {
+            for (n, c, (h, w), o, (kh, kw), stride, padding) in cases {
+                let p = Conv2dParams { stride, padding, dilation: (1, 1), groups: 1 };
+                let g = Geom::new(&[n, c, h, w], &[o, c, kh, kw], &p).unwrap();
+                let per = im2col::batched::images_per_group(&g);
+                assert!(per.is_some_and(|p| p >= 2 && p <= n), "{threads} threads {g:?}: {per:?} images per GEMM");
+                let x = values::<f64>(g.x_shape().iter().product(), 1);
+                let wv = values::<f64>(g.w_shape().iter().product(), 2);
+                let gy = values::<f64>(g.y_shape().iter().product(), 3);
+                let y = naive_forward(&x, &wv, &g);
+                let (dx, dw) = naive_gradients(&x, &wv, &gy, &g);
+                let got = run::<f64>(Algorithm::Im2col, &g, &p, ALL);
+                let what = format!("{threads} threads {g:?}");
+                assert_close_scaled(&format!("forward {what}"), &got.y, &y, 1e-12);
+                assert_close_scaled(&format!("backward data {what}"), &got.dx.unwrap(), &dx, 1e-12);
+                assert_close_scaled(&format!("backward weight {what}"), &got.dw.unwrap(), &dw, 1e-12);
+            }
+        });
+    }
+}
+
 /// The quantized forward (im2col + integer GEMM, forced and planned alike) against the
 /// definition, exactly.
 #[test]

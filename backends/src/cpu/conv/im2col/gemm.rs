@@ -7,12 +7,14 @@
 //! are too few images to keep the threads busy, images run one after the other and the
 //! parallelism moves inside (im2col over channels, [`gemm_par`] over output panels) — one level
 //! of parallelism either way. 1x1 kernels with stride 1 and no padding skip im2col (the input
-//! plane is the GEMM operand).
+//! plane is the GEMM operand). Small output planes put several images into each GEMM instead
+//! ([`batched`]).
 //!
 //! The input gradient is `W^T dY` followed by col2im (a scatter-add into the input gradient).
 //! The weight gradient is `dY col^T` accumulated over images, in one accumulator per thread and
 //! a final reduction (no races, and a fixed summation order for a given thread count).
 
+use super::batched;
 use super::unfold::{fold, im2col, unfold};
 use crate::cpu::conv::common::{accumulate_in_runs, scratch};
 use crate::cpu::gemm::{gemm, gemm_par, GemmElement, MatRef};
@@ -30,6 +32,16 @@ const TILE_ELEMS_SHARED: usize = 1 << 20;
 fn parallel_over_images(n: usize) -> bool {
     let t = rayon::current_num_threads();
     t == 1 || n >= 4 * t || (n >= t && n / t * t == n)
+}
+
+/// Images per GEMM when several share one ([`batched`]: small output planes, with enough
+/// images to spread over the threads), or `None` for one image per GEMM.
+fn image_groups(g: &Geom) -> Option<usize> {
+    if parallel_over_images(g.n) {
+        batched::images_per_group(g)
+    } else {
+        None
+    }
 }
 
 // ----- forward -----
@@ -89,7 +101,9 @@ fn forward_image_shared<T: GemmElement>(x: &[T], w: &[T], g: &Geom, y: &mut [T],
 /// The forward convolution of dense `x` and `w` into the zeroed `y`.
 pub(in crate::cpu::conv) fn forward<T: GemmElement>(x: &[T], w: &[T], g: &Geom, y: &mut [T]) {
     let (img_in, img_out) = (g.c * g.in_plane(), g.o * g.out_plane());
-    if parallel_over_images(g.n) {
+    if let Some(imgs) = image_groups(g) {
+        batched::forward(x, w, g, y, imgs);
+    } else if parallel_over_images(g.n) {
         y.par_chunks_mut(img_out).enumerate().for_each_init(Vec::new, |col, (i, yi)| {
             forward_image(&x[i * img_in..(i + 1) * img_in], w, g, yi, col);
         });
@@ -177,7 +191,9 @@ fn backward_data_image_shared<T: GemmElement>(gy: &[T], w: &[T], g: &Geom, dx: &
 /// The input gradient of dense `gy` and `w` into the zeroed `dx`.
 pub(in crate::cpu::conv) fn backward_data<T: GemmElement>(gy: &[T], w: &[T], g: &Geom, dx: &mut [T]) {
     let (img_in, img_out) = (g.c * g.in_plane(), g.o * g.out_plane());
-    if parallel_over_images(g.n) {
+    if let Some(imgs) = image_groups(g) {
+        batched::backward_data(gy, w, g, dx, imgs);
+    } else if parallel_over_images(g.n) {
         dx.par_chunks_mut(img_in).enumerate().for_each_init(Vec::new, |col, (i, dxi)| {
             backward_data_image(&gy[i * img_out..(i + 1) * img_out], w, g, dxi, col);
         });
@@ -249,7 +265,9 @@ fn backward_weight_image_shared<T: GemmElement>(x: &[T], gy: &[T], g: &Geom, acc
 pub(in crate::cpu::conv) fn backward_weight<T: GemmElement>(x: &[T], gy: &[T], g: &Geom) -> Vec<T> {
     let wlen: usize = g.w_shape().iter().product();
     let (img_in, img_out) = (g.c * g.in_plane(), g.o * g.out_plane());
-    if parallel_over_images(g.n) {
+    if let Some(imgs) = image_groups(g) {
+        batched::backward_weight(x, gy, g, imgs)
+    } else if parallel_over_images(g.n) {
         accumulate_in_runs(g.n, wlen, |images, acc| {
             let mut col = Vec::new();
             for i in images {
