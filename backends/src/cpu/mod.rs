@@ -45,7 +45,7 @@ mod ternary_avx512;
 #[cfg(test)]
 mod testing;
 
-pub use precision::{has_bf16, matmul_precision, set_matmul_precision, MatmulPrecision};
+pub use precision::{bf16_slower_reason, has_bf16, matmul_precision, set_matmul_precision, MatmulPrecision};
 
 use crate::backend::{core_ops, forward_ops, fused_ops};
 use crate::ops::{

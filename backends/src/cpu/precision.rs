@@ -36,6 +36,17 @@ pub fn has_bf16() -> bool {
     false
 }
 
+/// Why `Bf16` would be slower than `F32` on this CPU, where that is known: on Intel CPUs the
+/// bf16 products run as AVX512_BF16 dot products (no AMX kernels yet), which do not beat two
+/// 512-bit f32 FMA ports (`BENCHMARKS.md`, run M: a ResNet-18 CIFAR step 1.5x slower, SGEMM
+/// 0.56x the f32 rate). `None` on Zen 4, where they run 1.6-1.8x faster, and on CPUs without
+/// AVX512_BF16 (where `Bf16` is refused).
+pub fn bf16_slower_reason() -> Option<&'static str> {
+    (has_bf16() && super::isa::cpu_kind() == super::isa::CpuKind::Intel).then_some(
+        "bf16 matrix products on this Intel CPU use AVX512_BF16 dot products (no AMX kernels), which run slower than f32 ones: expect --precision bf16 to be slower than f32 here",
+    )
+}
+
 /// Sets the precision of every f32 matrix product from now on (all threads). `Bf16` on a CPU
 /// without AVX512_BF16 is an error, and the precision stays as it was.
 pub fn set_matmul_precision(p: MatmulPrecision) -> Result<()> {
@@ -54,5 +65,18 @@ pub fn matmul_precision() -> MatmulPrecision {
     match PRECISION.load(Ordering::Relaxed) {
         0 => MatmulPrecision::F32,
         _ => MatmulPrecision::Bf16,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bf16_warning_comes_only_with_bf16_and_names_the_flag() {
+        match bf16_slower_reason() {
+            Some(why) => assert!(has_bf16() && why.contains("--precision bf16"), "{why}"),
+            None => assert!(!has_bf16() || super::super::isa::cpu_kind() != super::super::isa::CpuKind::Intel),
+        }
     }
 }

@@ -36,8 +36,14 @@ pub(crate) fn setup(spec: &MethodSpec, cfg: &TrainConfig, workers: usize) -> Res
     crate::checks::check_config(cfg)?;
     let hp = Hparams::from_values(spec.name, spec.hparams, &cfg.hparams)?;
     let device = cfg.device()?;
-    autograd::backends::cpu::set_matmul_precision(cfg.matmul_precision()?)
+    let precision = cfg.matmul_precision()?;
+    autograd::backends::cpu::set_matmul_precision(precision)
         .map_err(|e| Error::invalid("--precision", e.to_string()))?;
+    if precision == autograd::backends::cpu::MatmulPrecision::Bf16 {
+        if let Some(why) = autograd::backends::cpu::bf16_slower_reason() {
+            crate::errln!("warning: {why}");
+        }
+    }
     if cfg.epochs == 0 && spec.training == Training::Required {
         return Err(Error::invalid(
             "--epochs",
