@@ -99,8 +99,9 @@ const GRAD_CHUNK: usize = 16 * COLS;
 pub(in crate::cpu::conv) fn filter_grad_transform<T: GemmElement>(du: &[T], rows: usize, cols: usize) -> Vec<T> {
     let plane = rows * cols;
     assert_eq!(du.len(), 16 * plane, "winograd filter gradient transform: size");
-    let mut w = vec![T::zero(); 9 * plane];
-    w.par_chunks_mut(9 * GRAD_CHUNK).enumerate().for_each(|(ci, wc)| {
+    // Every element is written below: no zero fill first.
+    let mut w: Vec<T> = Vec::with_capacity(9 * plane);
+    w.spare_capacity_mut()[..9 * plane].par_chunks_mut(9 * GRAD_CHUNK).enumerate().for_each(|(ci, wc)| {
         let mut x = [[T::zero(); COLS]; 16];
         let mut out = [[T::zero(); COLS]; 9];
         for (bi, wb) in wc.chunks_mut(9 * COLS).enumerate() {
@@ -111,11 +112,13 @@ pub(in crate::cpu::conv) fn filter_grad_transform<T: GemmElement>(du: &[T], rows
             grad_transform_block(&x, &mut out);
             for (j, f) in wb.chunks_exact_mut(9).enumerate() {
                 for (t, v) in f.iter_mut().enumerate() {
-                    *v = out[t][j];
+                    v.write(out[t][j]);
                 }
             }
         }
     });
+    // SAFETY: the chunks above cover all `9 * plane` elements, each written once.
+    unsafe { w.set_len(9 * plane) };
     w
 }
 
