@@ -1,5 +1,6 @@
-//! Fused batch norm (`batch_norm_train`, `batch_norm_relu_train`, `batch_norm_add_relu_train`,
-//! `channel_affine`): forward
+//! Fused batch norm (`batch_norm_train`, `batch_norm_relu_train`, `batch_norm_relu6_train`,
+//! `batch_norm_add_relu_train`, `channel_affine`, `channel_affine_relu`, `channel_affine_relu6`):
+//! forward
 //! against a naive reference,
 //! f64 gradchecks under proptest over shapes and views, second-order gradchecks through the
 //! recorded backward, f32 agreement, and errors.
@@ -50,12 +51,25 @@ enum Tail {
     None,
     /// `batch_norm_relu_train`.
     Relu,
+    /// `batch_norm_relu6_train`.
+    Relu6,
     /// `batch_norm_add_relu_train` with a residual.
     AddRelu,
 }
 
 fn tail() -> impl Strategy<Value = Tail> {
-    prop_oneof![Just(Tail::None), Just(Tail::Relu), Just(Tail::AddRelu)]
+    prop_oneof![Just(Tail::None), Just(Tail::Relu), Just(Tail::Relu6), Just(Tail::AddRelu)]
+}
+
+impl Tail {
+    /// The weight of the fixed-weight cases: large enough with ReLU6 that some outputs pass 6.
+    fn weight(self) -> f64 {
+        if self == Tail::Relu6 {
+            4.0
+        } else {
+            1.5
+        }
+    }
 }
 
 /// Batch norm (eps 1e-3) followed by `tail` (the residual `r` is used by `AddRelu` only): the
@@ -64,11 +78,12 @@ fn bn_tail(x: &Tensor, w: Option<&Tensor>, b: Option<&Tensor>, r: &Tensor, tail:
     Ok(match tail {
         Tail::None => x.batch_norm_train(w, b, 1e-3)?.0,
         Tail::Relu => x.batch_norm_relu_train(w, b, 1e-3)?.0,
+        Tail::Relu6 => x.batch_norm_relu6_train(w, b, 1e-3)?.0,
         Tail::AddRelu => x.batch_norm_add_relu_train(w, b, 1e-3, r)?.0,
     })
 }
 
-/// The same from separate ops: batch norm, then the add and ReLU.
+/// The same from separate ops: batch norm, then the add and ReLU (or ReLU6).
 fn bn_then_tail(
     x: &Tensor,
     w: Option<&Tensor>,
@@ -80,15 +95,16 @@ fn bn_then_tail(
     match tail {
         Tail::None => Ok(y),
         Tail::Relu => y.relu(),
+        Tail::Relu6 => y.relu6(),
         Tail::AddRelu => y.add(r)?.relu(),
     }
 }
 
 /// Whether every pre-activation (the batch-norm output, eps 1e-3, plus the residual after
-/// `AddRelu`) is at least 1e-3 from zero. ReLU has no derivative at 0 (a constant channel
-/// normalizes to exactly 0), so neither finite differences nor f32 rounding can be compared
-/// with the analytic gradient there: the ReLU cases draw their inputs off that kink, as
-/// PyTorch's gradcheck requires.
+/// `AddRelu`) is at least 1e-3 from zero (and from 6 with ReLU6). ReLU has no derivative at 0
+/// (a constant channel normalizes to exactly 0), so neither finite differences nor f32
+/// rounding can be compared with the analytic gradient there: the ReLU cases draw their
+/// inputs off that kink, as PyTorch's gradcheck requires.
 fn off_the_kink(x: &Tensor, w: Option<&Tensor>, b: Option<&Tensor>, r: &Tensor, tail: Tail) -> bool {
     if tail == Tail::None {
         return true;
@@ -99,7 +115,8 @@ fn off_the_kink(x: &Tensor, w: Option<&Tensor>, b: Option<&Tensor>, r: &Tensor, 
     if tail == Tail::AddRelu {
         y = y.add(&f64(r)).unwrap();
     }
-    y.to_f64_vec().unwrap().iter().all(|v| v.abs() >= 1e-3)
+    let cap = tail == Tail::Relu6;
+    y.to_f64_vec().unwrap().iter().all(|v| v.abs() >= 1e-3 && (!cap || (v - 6.0).abs() >= 1e-3))
 }
 
 proptest! {
@@ -135,7 +152,8 @@ proptest! {
     fn batch_norm_gradcheck(
         (x, w, b, res) in bn_shape().prop_flat_map(|s| {
             let c = s[1];
-            (f64_tensor(s.clone(), -2.0, 2.0), vector(c, 0.5, 2.0), vector(c, -1.0, 1.0), f64_tensor(s, -1.0, 1.0))
+            // Weights up to 5, so that ReLU6 caps some outputs.
+            (f64_tensor(s.clone(), -2.0, 2.0), vector(c, 0.5, 5.0), vector(c, -1.0, 1.0), f64_tensor(s, -1.0, 1.0))
         }),
         affine in any::<bool>(),
         tail in tail(),
@@ -155,9 +173,9 @@ proptest! {
         }, &inputs)?;
     }
 
-    /// The fused ops against batch norm followed by separate ReLU and add ops, on every view
-    /// kind: outputs and statistics to the bit, every input's gradient to rounding (the fused
-    /// backward masks the gradient inside the batch-norm kernels).
+    /// The fused ops against batch norm followed by separate ReLU, ReLU6 and add ops, on every
+    /// view kind: outputs and statistics to the bit, every input's gradient to rounding (the
+    /// fused backward masks the gradient inside the batch-norm kernels).
     #[test]
     fn fused_tails_match_batch_norm_then_relu_and_add(
         (x, res) in bn_shape().prop_flat_map(|s| (f64_tensor(s.clone(), -3.0, 3.0), f64_tensor(s, -1.0, 1.0))),
@@ -167,7 +185,7 @@ proptest! {
         let c = x.shape()[1];
         let x = make_view(x.shape(), kind, &x.to_f64_vec().unwrap()).requires_grad_();
         let res = make_view(res.shape(), rkind, &res.to_f64_vec().unwrap()).requires_grad_();
-        let w = Tensor::from_vec(vec![1.5; c], &[c]).unwrap().requires_grad_();
+        let w = Tensor::from_vec(vec![tail.weight(); c], &[c]).unwrap().requires_grad_();
         let b = Tensor::from_vec(vec![-0.25; c], &[c]).unwrap().requires_grad_();
         let weights = weighting(x.shape());
         let mut runs = vec![];
@@ -180,12 +198,13 @@ proptest! {
         let ((y, fused), (z, plain)) = (&runs[0], &runs[1]);
         prop_assert_eq!(y, z);
         let rv = res.to_f64_vec().unwrap();
-        let want: Vec<f64> = naive_bn(&x, &vec![1.5; c], &vec![-0.25; c], 1e-3)
+        let want: Vec<f64> = naive_bn(&x, &vec![tail.weight(); c], &vec![-0.25; c], 1e-3)
             .iter()
             .zip(&rv)
             .map(|(&v, &r)| match tail {
                 Tail::None => v,
                 Tail::Relu => v.max(0.0),
+                Tail::Relu6 => v.clamp(0.0, 6.0),
                 Tail::AddRelu => (v + r).max(0.0),
             })
             .collect();
@@ -204,6 +223,7 @@ proptest! {
             let (_, m, v) = match t {
                 Tail::None => x.batch_norm_train(Some(&w), Some(&b), 1e-3).unwrap(),
                 Tail::Relu => x.batch_norm_relu_train(Some(&w), Some(&b), 1e-3).unwrap(),
+                Tail::Relu6 => x.batch_norm_relu6_train(Some(&w), Some(&b), 1e-3).unwrap(),
                 Tail::AddRelu => x.batch_norm_add_relu_train(Some(&w), Some(&b), 1e-3, &res).unwrap(),
             };
             (m.to_f64_vec().unwrap(), v.to_f64_vec().unwrap())
@@ -240,6 +260,30 @@ proptest! {
         }, &[x, s, b, res])?;
     }
 
+    /// `channel_affine_relu6` without gradients (the fused pass) against the naive
+    /// per-element `clamp(x·s + b, 0, 6)`; with gradients (the composite) it gradchecks in
+    /// every input away from the kinks at 0 and 6.
+    #[test]
+    fn channel_affine_relu6_matches_and_gradchecks(
+        (x, s, b) in bn_shape().prop_flat_map(|sh| {
+            let c = sh[1];
+            (f64_tensor(sh, -2.0, 2.0), vector(c, -5.0, 5.0), vector(c, -1.0, 4.0))
+        }),
+    ) {
+        let got = autograd::no_grad(|| x.channel_affine_relu6(&s, &b)).unwrap().to_f64_vec().unwrap();
+        let (xv, sv, bv) = (x.to_f64_vec().unwrap(), s.to_f64_vec().unwrap(), b.to_f64_vec().unwrap());
+        let (c, plane) = (x.shape()[1], x.shape()[2..].iter().product::<usize>());
+        let pre: Vec<f64> = (0..xv.len()).map(|i| xv[i] * sv[(i / plane) % c] + bv[(i / plane) % c]).collect();
+        for (g, p) in got.iter().zip(&pre) {
+            prop_assert!((g - p.clamp(0.0, 6.0)).abs() <= 1e-12 * (1.0 + p.abs()), "{} vs relu6({})", g, p);
+        }
+        prop_assume!(pre.iter().all(|p| p.abs() > 1e-3 && (p - 6.0).abs() > 1e-3));
+        let w = weighting(x.shape());
+        grad_ok("channel_affine_relu6", |t| {
+            t[0].channel_affine_relu6(&t[1], &t[2])?.square()?.mul(&w)?.sum_all()
+        }, &[x, s, b])?;
+    }
+
     #[test]
     fn channel_affine_gradcheck(
         (x, s, b) in bn_shape().prop_flat_map(|s| {
@@ -257,7 +301,7 @@ proptest! {
     fn batch_norm_second_order_gradcheck(
         (x, w, b, res) in bn_shape().prop_flat_map(|s| {
             let c = s[1];
-            (f64_tensor(s.clone(), -2.0, 2.0), vector(c, 0.5, 2.0), vector(c, -1.0, 1.0), f64_tensor(s, -1.0, 1.0))
+            (f64_tensor(s.clone(), -2.0, 2.0), vector(c, 0.5, 5.0), vector(c, -1.0, 1.0), f64_tensor(s, -1.0, 1.0))
         }),
         tail in tail(),
     ) {
@@ -290,7 +334,7 @@ proptest! {
         let c = x.shape()[1];
         let vals = x.to_f64_vec().unwrap();
         let x = make_view(x.shape(), kind, &vals);
-        let w = Tensor::full(&[c], 1.5);
+        let w = Tensor::full(&[c], tail.weight());
         let b = Tensor::full(&[c], -0.25);
         prop_assume!(off_the_kink(&x, Some(&w), Some(&b), &res, tail));
         let r = weighting(x.shape());

@@ -235,21 +235,23 @@ macro_rules! fused_ops {
                 extra: Option<(&$S, &Layout, &$S)>
             ) -> $S, composite = crate::channel::fma_composite;
             /// `relu(x·scale[c] + shift[c])`, or `relu(x·scale[c] + shift[c] + r)` with a
-            /// `residual` `r` of `x`'s shape (`NaN` stays `NaN`, as [`UnaryOp::Relu`]): batch
-            /// norm followed by ReLU, or by a residual add and ReLU, in one pass; the result
-            /// has `x`'s shape.
+            /// `residual` `r` of `x`'s shape, then `min(·, 6)` when `relu6` (`NaN` stays `NaN`,
+            /// as [`UnaryOp::Relu`] and [`UnaryOp::Relu6`]): batch norm followed by ReLU or
+            /// ReLU6, or by a residual add and ReLU, in one pass; the result has `x`'s shape.
             fn channel_fma_relu(
                 [x: &$S],
                 lx: &Layout,
                 scale: &$S,
                 shift: &$S,
-                residual: Option<(&$S, &Layout)>
+                residual: Option<(&$S, &Layout)>,
+                relu6: bool
             ) -> $S, composite = crate::channel::fma_relu_composite;
-            /// [`Fused::channel_sums`] of the gradient gated by ReLU's mask, recomputed from the
-            /// input of a [`Fused::channel_fma_relu`] without residual: with
-            /// `ĝ = g` where `x·gate.0[c] + gate.1[c] > 0` and `0` elsewhere, `Σ ĝ` and
-            /// `Σ ĝ·(x − mean[c])` per channel. The mask is the forward pass's to the bit (the
-            /// same products and sums), so the saved output need not be read.
+            /// [`Fused::channel_sums`] of the gradient gated by the activation's mask,
+            /// recomputed from the input of a [`Fused::channel_fma_relu`] without residual: with
+            /// `p = x·gate.0[c] + gate.1[c]` and `ĝ = g` where `p > 0` (and `p < 6` when
+            /// `relu6`) and `0` elsewhere, `Σ ĝ` and `Σ ĝ·(x − mean[c])` per channel.
+            /// The mask is the forward pass's to the bit (the same products and sums), so the
+            /// saved output need not be read.
             #[allow(clippy::too_many_arguments)]
             fn channel_sums_gated(
                 [g: &$S],
@@ -257,12 +259,13 @@ macro_rules! fused_ops {
                 x: &$S,
                 lx: &Layout,
                 mean: &$S,
-                gate: (&$S, &$S)
+                gate: (&$S, &$S),
+                relu6: bool
             ) -> ($S, $S), composite = crate::channel::sums_gated_composite;
             /// [`Fused::channel_fma`] with its second term gated as in
             /// [`Fused::channel_sums_gated`]: `x·scale[c] + shift[c] + ĝ·g_scale[c]` where
-            /// `term = (g, g's layout, g_scale)` (batch norm + ReLU's input gradient in one
-            /// pass).
+            /// `term = (g, g's layout, g_scale)` (batch norm + ReLU's or ReLU6's input gradient
+            /// in one pass).
             #[allow(clippy::too_many_arguments)]
             fn channel_fma_gated(
                 [x: &$S],
@@ -270,7 +273,8 @@ macro_rules! fused_ops {
                 scale: &$S,
                 shift: &$S,
                 term: (&$S, &Layout, &$S),
-                gate: (&$S, &$S)
+                gate: (&$S, &$S),
+                relu6: bool
             ) -> $S, composite = crate::channel::fma_gated_composite;
 
             // ----- per-row (layer norm) -----

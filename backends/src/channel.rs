@@ -132,6 +132,16 @@ pub fn fma_composite<B: Backend + ?Sized>(
     Ok(out)
 }
 
+/// The activation after a channel multiply-add, ReLU6 when `relu6` and ReLU otherwise: its
+/// forward op and its backward op (the gradient masked by the pre-activation).
+fn relu_ops(relu6: bool) -> (UnaryOp, BinaryOp) {
+    if relu6 {
+        (UnaryOp::Relu6, BinaryOp::Relu6Backward)
+    } else {
+        (UnaryOp::Relu, BinaryOp::ReluBackward)
+    }
+}
+
 /// [`Fused::channel_fma_relu`] from `channel_fma`, `binary` and `unary`.
 pub fn fma_relu_composite<B: Fused + ?Sized>(
     b: &B,
@@ -140,18 +150,22 @@ pub fn fma_relu_composite<B: Fused + ?Sized>(
     scale: &B::Storage,
     shift: &B::Storage,
     residual: Option<(&B::Storage, &Layout)>,
+    relu6: bool,
 ) -> Result<B::Storage> {
+    let (act, _) = relu_ops(relu6);
     let full = Layout::contiguous(lx.shape());
     let mut y = b.channel_fma(x, lx, scale, shift, None)?;
     if let Some((r, lr)) = residual {
         check_pair("channel_fma_relu", lr, lx)?;
         y = b.binary(BinaryOp::Add, &y, &full, r, lr)?;
     }
-    b.unary(UnaryOp::Relu, &y, &full)
+    b.unary(act, &y, &full)
 }
 
-/// `g` where `x·gate.0[c] + gate.1[c] > 0`, else 0, contiguous with `x`'s shape: ReLU's
-/// backward against the recomputed pre-activation (the forward pass's own `channel_fma`).
+/// `g` where `p = x·gate.0[c] + gate.1[c] > 0` (and `p < 6` when `relu6`), else 0, contiguous with `x`'s
+/// shape: ReLU's or ReLU6's backward against the recomputed pre-activation (the forward pass's
+/// own `channel_fma`).
+#[allow(clippy::too_many_arguments)]
 fn gated<B: Fused + ?Sized>(
     b: &B,
     op: &'static str,
@@ -160,10 +174,12 @@ fn gated<B: Fused + ?Sized>(
     x: &B::Storage,
     lx: &Layout,
     (gs, gd): (&B::Storage, &B::Storage),
+    relu6: bool,
 ) -> Result<B::Storage> {
+    let (_, backward) = relu_ops(relu6);
     check_pair(op, lg, lx)?;
     let pre = b.channel_fma(x, lx, gs, gd, None)?;
-    b.binary(BinaryOp::ReluBackward, g, lg, &pre, &Layout::contiguous(lx.shape()))
+    b.binary(backward, g, lg, &pre, &Layout::contiguous(lx.shape()))
 }
 
 /// [`Fused::channel_sums_gated`] from `channel_fma`, `binary` and [`sums_composite`].
@@ -175,8 +191,9 @@ pub fn sums_gated_composite<B: Fused + ?Sized>(
     lx: &Layout,
     mean: &B::Storage,
     gate: (&B::Storage, &B::Storage),
+    relu6: bool,
 ) -> Result<(B::Storage, B::Storage)> {
-    let masked = gated(b, "channel_sums_gated", g, lg, x, lx, gate)?;
+    let masked = gated(b, "channel_sums_gated", g, lg, x, lx, gate, relu6)?;
     b.channel_sums(&masked, &Layout::contiguous(lx.shape()), x, lx, mean)
 }
 
@@ -189,8 +206,9 @@ pub fn fma_gated_composite<B: Fused + ?Sized>(
     shift: &B::Storage,
     (g, lg, g_scale): (&B::Storage, &Layout, &B::Storage),
     gate: (&B::Storage, &B::Storage),
+    relu6: bool,
 ) -> Result<B::Storage> {
-    let masked = gated(b, "channel_fma_gated", g, lg, x, lx, gate)?;
+    let masked = gated(b, "channel_fma_gated", g, lg, x, lx, gate, relu6)?;
     b.channel_fma(x, lx, scale, shift, Some((&masked, &Layout::contiguous(lx.shape()), g_scale)))
 }
 

@@ -138,6 +138,7 @@ impl BatchNorm {
             let (y, mean, var) = match tail {
                 Tail::None => x.batch_norm_train(w, b, self.eps)?,
                 Tail::Relu => x.batch_norm_relu_train(w, b, self.eps)?,
+                Tail::Relu6 => x.batch_norm_relu6_train(w, b, self.eps)?,
                 Tail::AddRelu(r) => x.batch_norm_add_relu_train(w, b, self.eps, r)?,
             };
             if mode.is_train() {
@@ -159,6 +160,7 @@ impl BatchNorm {
         match tail {
             Tail::None => x.channel_affine(&scale, &shift),
             Tail::Relu => x.channel_affine_relu(&scale, &shift, None),
+            Tail::Relu6 => x.channel_affine_relu6(&scale, &shift),
             Tail::AddRelu(r) => x.channel_affine_relu(&scale, &shift, Some(r)),
         }
     }
@@ -169,6 +171,7 @@ impl BatchNorm {
 enum Tail<'a> {
     None,
     Relu,
+    Relu6,
     /// A residual add, then ReLU.
     AddRelu(&'a Tensor),
 }
@@ -180,6 +183,10 @@ impl Module for BatchNorm {
 
     fn forward_relu(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         self.apply(x, mode, Tail::Relu)
+    }
+
+    fn forward_relu6(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.apply(x, mode, Tail::Relu6)
     }
 
     fn forward_add_relu(&self, x: &Tensor, residual: &Tensor, mode: Mode) -> Result<Tensor> {

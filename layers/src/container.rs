@@ -2,9 +2,12 @@
 
 use autograd::{Error, Result, Tensor};
 
-use crate::{Mode, Module};
+use crate::{Mode, Module, ReLU, ReLU6};
 
-/// Runs its children in order; they are named `"0"`, `"1"`, ... as in PyTorch.
+/// Runs its children in order; they are named `"0"`, `"1"`, ... as in PyTorch. A [`ReLU`] or
+/// [`ReLU6`] child runs fused into the child before it ([`Module::forward_relu`],
+/// [`Module::forward_relu6`]: batch norm's pass over its input applies it), with the same
+/// result as running the two in turn.
 #[derive(Default)]
 pub struct Sequential {
     /// The layers, in order.
@@ -44,8 +47,18 @@ impl Sequential {
 impl Module for Sequential {
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let mut y = x.clone();
-        for layer in &self.layers {
-            y = layer.forward(&y, mode)?;
+        let mut layers = self.layers.iter().peekable();
+        while let Some(layer) = layers.next() {
+            let next = layers.peek();
+            y = if next.is_some_and(|m| m.downcast_ref::<ReLU>().is_some()) {
+                layers.next();
+                layer.forward_relu(&y, mode)?
+            } else if next.is_some_and(|m| m.downcast_ref::<ReLU6>().is_some()) {
+                layers.next();
+                layer.forward_relu6(&y, mode)?
+            } else {
+                layer.forward(&y, mode)?
+            };
         }
         Ok(y)
     }

@@ -74,6 +74,13 @@ pub trait Module: AsAny + Send + Sync {
         self.forward(x, mode)?.relu()
     }
 
+    /// `relu6(forward(x))` (MobileNetV2's convolution tail). Modules that can fuse the ReLU6
+    /// into their own pass override it ([`crate::BatchNorm`]); the result is the same either
+    /// way.
+    fn forward_relu6(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.forward(x, mode)?.relu6()
+    }
+
     /// `relu(forward(x) + residual)`: the end of a residual block. Modules that can fuse the
     /// add and the ReLU into their own pass override it ([`crate::BatchNorm`] in training);
     /// the result is the same either way.

@@ -1,6 +1,6 @@
 //! Batch normalization as fused ops: [`Tensor::batch_norm_train`] (batch statistics), with
-//! ReLU ([`Tensor::batch_norm_relu_train`]) or a residual add and ReLU
-//! ([`Tensor::batch_norm_add_relu_train`]) in the same pass, and [`Tensor::channel_affine`] (a
+//! ReLU ([`Tensor::batch_norm_relu_train`]), ReLU6 ([`Tensor::batch_norm_relu6_train`]) or a
+//! residual add and ReLU ([`Tensor::batch_norm_add_relu_train`]) in the same pass, and [`Tensor::channel_affine`] (a
 //! per-channel scale and shift, which is batch norm in eval mode).
 //!
 //! Forward and first-order backward run the backend's fused per-channel kernels
@@ -76,6 +76,8 @@ enum Act<'a> {
     None,
     /// ReLU.
     Relu,
+    /// ReLU6.
+    Relu6,
     /// A residual add, then ReLU.
     AddRelu(&'a Tensor),
 }
@@ -86,20 +88,22 @@ impl Act<'_> {
         match self {
             Act::None => "batch_norm",
             Act::Relu => "batch_norm_relu",
+            Act::Relu6 => "batch_norm_relu6",
             Act::AddRelu(_) => "batch_norm_add_relu",
         }
     }
 }
 
-/// Where the backward pass of a batch norm followed by ReLU takes ReLU's mask from.
+/// Where the backward pass of a batch norm followed by ReLU or ReLU6 takes the mask from.
 enum Mask {
-    /// No ReLU.
+    /// No activation.
     None,
     /// The saved output (`y > 0`).
     Output(Tensor),
-    /// The pre-activation `x·scale + shift`, recomputed from the forward pass's scale and
-    /// shift (the same kernel, so the same mask).
-    Gate((Storage, Storage)),
+    /// The pre-activation `p = x·scale + shift`, recomputed from the forward pass's scale and
+    /// shift (the same kernel, so the same mask): `p > 0`, and `p < 6` when the flag (ReLU6)
+    /// is set.
+    Gate((Storage, Storage), bool),
 }
 
 /// ReLU's fused backward kernel: `g` where the second operand is positive.
@@ -154,6 +158,29 @@ impl Tensor {
         eps: f64,
     ) -> Result<(Tensor, Tensor, Tensor)> {
         self.batch_norm_train_act(weight, bias, eps, Act::Relu)
+    }
+
+    /// [`Tensor::batch_norm_train`] followed by ReLU6 (`min(max(·, 0), 6)`, MobileNetV2's
+    /// activation), in one pass over the input, as [`Tensor::batch_norm_relu_train`]: the
+    /// backward pass recomputes the mask `0 < x·scale + shift < 6` inside the batch-norm
+    /// backward kernels at first order. Differentiable in `x`, `weight` and `bias`, to any
+    /// order.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f64, 3.0, 10.0, 20.0], &[2, 2]).unwrap();
+    /// let w = Tensor::from_vec(vec![8.0f64, 2.0], &[2]).unwrap();
+    /// let (y, _, _) = x.batch_norm_relu6_train(Some(&w), None, 0.0).unwrap();
+    /// let y = y.to_vec::<f64>().unwrap();
+    /// assert!(y.iter().zip([0.0, 0.0, 6.0, 2.0]).all(|(a, b)| (a - b).abs() < 1e-12));
+    /// ```
+    pub fn batch_norm_relu6_train(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        self.batch_norm_train_act(weight, bias, eps, Act::Relu6)
     }
 
     /// `relu(batch_norm(x) + residual)` in training mode, in one pass over the input and the
@@ -220,10 +247,15 @@ impl Tensor {
                 let (sc, sh) = (exact(&scale)?, exact(&shift)?);
                 let y = match act {
                     Act::None => self.storage().channel_fma(self.layout(), &sc, &sh, None)?,
-                    Act::Relu => self.storage().channel_fma_relu(self.layout(), &sc, &sh, None)?,
-                    Act::AddRelu(r) => {
-                        self.storage().channel_fma_relu(self.layout(), &sc, &sh, Some((&r.storage(), r.layout())))?
-                    }
+                    Act::Relu => self.storage().channel_fma_relu(self.layout(), &sc, &sh, None, false)?,
+                    Act::Relu6 => self.storage().channel_fma_relu(self.layout(), &sc, &sh, None, true)?,
+                    Act::AddRelu(r) => self.storage().channel_fma_relu(
+                        self.layout(),
+                        &sc,
+                        &sh,
+                        Some((&r.storage(), r.layout())),
+                        false,
+                    )?,
                 };
                 Ok((like(y, self), mean, var, inv, (sc, sh)))
             })
@@ -235,30 +267,39 @@ impl Tensor {
         let (x, w) = (self.clone(), weight.cloned());
         let (has_w, has_b) = (weight.is_some(), bias.is_some());
         let (saved_mean, saved_inv) = (mean.clone(), inv);
-        // ReLU's mask: after a residual add, the output before recording (no graph node, so no
-        // cycle); without one, recomputed from `x` and the forward pass's scale and shift.
+        // The activation's mask: after a residual add, the output before recording (no graph
+        // node, so no cycle); without one, recomputed from `x` and the forward pass's scale and
+        // shift.
         let mask = match act {
             Act::None => Mask::None,
-            Act::Relu => Mask::Gate(gate),
+            Act::Relu => Mask::Gate(gate, false),
+            Act::Relu6 => Mask::Gate(gate, true),
             Act::AddRelu(_) => Mask::Output(y.clone()),
         };
         let y = record_fn(y, op, &inputs, move || {
             move |g: &Tensor| {
-                // ReLU's second derivative is zero: a constant mask is exact to any order.
+                // The activation's second derivative is zero: a constant mask is exact to any
+                // order.
                 let masked = match &mask {
                     Mask::Output(y) if is_grad_enabled() => Some(g.mul(&y.mask_scalar(0.0, CmpOp::Gt)?)?),
                     Mask::Output(y) => Some(g.binary_raw(y, relu_backward())?),
-                    Mask::Gate((sc, sh)) if is_grad_enabled() => {
+                    Mask::Gate((sc, sh), relu6) if is_grad_enabled() => {
                         let pre = like(x.storage().channel_fma(x.layout(), sc, sh, None)?, &x);
-                        Some(g.mul(&pre.mask_scalar(0.0, CmpOp::Gt)?)?)
+                        let mut m = pre.mask_scalar(0.0, CmpOp::Gt)?;
+                        if *relu6 {
+                            m = m.mul(&pre.mask_scalar(6.0, CmpOp::Lt)?)?;
+                        }
+                        Some(g.mul(&m)?)
                     }
                     // Fused below: the gated kernels mask `g` as they read it.
-                    Mask::Gate(_) | Mask::None => None,
+                    Mask::Gate(..) | Mask::None => None,
                 };
                 let g = masked.as_ref().unwrap_or(g);
                 let (gx, gw, gb) = match &mask {
                     _ if is_grad_enabled() => bn_backward_composite(&x, w.as_ref(), g, eps)?,
-                    Mask::Gate(gate) => bn_backward_fused(&x, w.as_ref(), g, &saved_mean, &saved_inv, Some(gate))?,
+                    Mask::Gate(gate, relu6) => {
+                        bn_backward_fused(&x, w.as_ref(), g, &saved_mean, &saved_inv, Some((gate, *relu6)))?
+                    }
                     _ => bn_backward_fused(&x, w.as_ref(), g, &saved_mean, &saved_inv, None)?,
                 };
                 let mut grads = affine_grads(gx, gw, gb, has_w, has_b);
@@ -323,7 +364,35 @@ impl Tensor {
     /// assert_eq!(y.to_vec::<f64>().unwrap(), vec![10.5, 1.0, 0.0, 0.0]);
     /// ```
     pub fn channel_affine_relu(&self, scale: &Tensor, shift: &Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
-        let op = "channel_affine_relu";
+        self.channel_affine_act("channel_affine_relu", scale, shift, residual, false)
+    }
+
+    /// `relu6(x · scale_c + shift_c)`: batch normalization with fixed statistics followed by
+    /// ReLU6 (MobileNetV2's evaluation-mode tail), one pass when no gradient is recorded, as
+    /// [`Tensor::channel_affine_relu`]; otherwise [`Tensor::channel_affine`] and
+    /// [`Tensor::relu6`], differentiable in every input.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0], &[2, 2]).unwrap();
+    /// let s = Tensor::from_vec(vec![10.0f64, -1.0], &[2]).unwrap();
+    /// let b = Tensor::from_vec(vec![-5.5f64, 7.0], &[2]).unwrap();
+    /// let y = autograd::no_grad(|| x.channel_affine_relu6(&s, &b)).unwrap();
+    /// assert_eq!(y.to_vec::<f64>().unwrap(), vec![4.5, 5.0, 6.0, 3.0]);
+    /// ```
+    pub fn channel_affine_relu6(&self, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
+        self.channel_affine_act("channel_affine_relu6", scale, shift, None, true)
+    }
+
+    /// [`Tensor::channel_affine_relu`], or with ReLU6 when `relu6`, named `op` in errors.
+    fn channel_affine_act(
+        &self,
+        op: &'static str,
+        scale: &Tensor,
+        shift: &Tensor,
+        residual: Option<&Tensor>,
+        relu6: bool,
+    ) -> Result<Tensor> {
         check(op, self, &[("scale", Some(scale)), ("shift", Some(shift))])?;
         if let Some(r) = residual {
             if r.shape() != self.shape() {
@@ -342,12 +411,12 @@ impl Tensor {
                 Some(r) => y.add(r)?,
                 None => y,
             };
-            return y.relu();
+            return if relu6 { y.relu6() } else { y.relu() };
         }
         let (sc, sh) = (exact(scale)?, exact(shift)?);
         let r = residual.map(|r| (r.storage(), r.layout()));
         let y = crate::profile::forward(op, self.device(), || {
-            self.storage().channel_fma_relu(self.layout(), &sc, &sh, r.as_ref().map(|(s, l)| (&**s, *l)))
+            self.storage().channel_fma_relu(self.layout(), &sc, &sh, r.as_ref().map(|(s, l)| (&**s, *l)), relu6)
         })?;
         Ok(like(y, self))
     }
@@ -369,20 +438,21 @@ pub(super) fn affine_grads(gx: Tensor, gw: Tensor, gb: Tensor, has_w: bool, has_
 /// First-order batch-norm gradients from the fused kernels (no graph): with `M = N·S`,
 /// `Σg` and `Σg(x−μ)` per channel, `gx = w·inv·(g − Σg/M − x̂·Σg x̂/M)` as one
 /// `channel_fma`, `gw = inv·Σg(x−μ)`, `gb = Σg`. With a `gate` (the forward pass's scale and
-/// shift before a ReLU), `g` is first masked where `x·scale + shift ≤ 0`, inside the kernels.
+/// shift before a ReLU, or a ReLU6 when its flag is set), `g` is first masked where
+/// `p = x·scale + shift ≤ 0` (or `p ≥ 6`), inside the kernels.
 fn bn_backward_fused(
     x: &Tensor,
     w: Option<&Tensor>,
     g: &Tensor,
     mean: &Tensor,
     inv: &Tensor,
-    gate: Option<&(Storage, Storage)>,
+    gate: Option<(&(Storage, Storage), bool)>,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let c = x.shape()[1];
     let m = (x.numel() / c) as f64;
     let (gs, xs) = (g.storage(), x.storage());
     let (sg, sgx) = match gate {
-        Some((a, d)) => gs.channel_sums_gated(g.layout(), &xs, x.layout(), &exact(mean)?, (a, d))?,
+        Some(((a, d), relu6)) => gs.channel_sums_gated(g.layout(), &xs, x.layout(), &exact(mean)?, (a, d), relu6)?,
         None => gs.channel_sums(g.layout(), &xs, x.layout(), &exact(mean)?)?,
     };
     let (sg, sgx) = (vector(sg, c), vector(sgx, c));
@@ -395,7 +465,7 @@ fn bn_backward_fused(
     let d = wi.mul(&sg)?.mul_scalar(-1.0 / m)?.sub(&mean.mul(&b)?)?;
     let (b, d, wi) = (exact(&b)?, exact(&d)?, exact(&wi)?);
     let gx = match gate {
-        Some((a, dd)) => xs.channel_fma_gated(x.layout(), &b, &d, (&gs, g.layout(), &wi), (a, dd))?,
+        Some(((a, dd), relu6)) => xs.channel_fma_gated(x.layout(), &b, &d, (&gs, g.layout(), &wi), (a, dd), relu6)?,
         None => xs.channel_fma(x.layout(), &b, &d, Some((&gs, g.layout(), &wi)))?,
     };
     Ok((like(gx, x), sgx.mul(inv)?, sg))

@@ -23,10 +23,12 @@ fn vector<B: Backend>(b: &B, rng: &mut TestRng, c: usize, dtype: DType) -> (Vec<
 }
 
 /// `channel_stats`, `channel_sums`, `channel_fma` (with and without the second term),
-/// `channel_fma_relu` (with and without a residual) and the gated `channel_sums_gated` and
-/// `channel_fma_gated`.
+/// `channel_fma_relu` (with and without a residual, ReLU and ReLU6) and the gated
+/// `channel_sums_gated` and `channel_fma_gated` (both masks).
 pub fn check_channel_ops<B: Fused>(b: &B) {
     let mut rng = TestRng::new(31);
+    // Whether some ReLU6 output was capped at 6 (the inputs' channel offsets reach past it).
+    let mut capped = false;
     for shape in SHAPES {
         let c = shape[1];
         let s: usize = shape[2..].iter().product();
@@ -78,49 +80,64 @@ pub fn check_channel_ops<B: Fused>(b: &B) {
                         .collect();
                     assert_close(&got, &want, rt, at * 10.0, &what(&format!("channel_fma (second term {with_y})")));
                 }
-                // The shift is centered on the products, so about half the outputs clip. The
-                // residual is `g` in the same view kind.
-                for with_r in [false, true] {
-                    let residual = with_r.then_some((&gs, &v.layout));
-                    let got = download(b, &b.channel_fma_relu(&xs, &v.layout, &ab, &db, residual).unwrap(), &out);
+                for relu6 in [false, true] {
+                    let act = |p: f64| if relu6 { p.clamp(0.0, 6.0) } else { p.max(0.0) };
+                    let what = |op: &str| what(&format!("{op} (relu6 {relu6})"));
+                    // The shift is centered on the products, so about half the outputs clip.
+                    // The residual is `g` in the same view kind.
+                    for with_r in [false, true] {
+                        let residual = with_r.then_some((&gs, &v.layout));
+                        let fused = b.channel_fma_relu(&xs, &v.layout, &ab, &db, residual, relu6).unwrap();
+                        let got = download(b, &fused, &out);
+                        let want: Vec<f64> = (0..xlog.len())
+                            .map(|i| {
+                                let k = (i / s) % c;
+                                act(xlog[i] * ad[k] + dd[k] + if with_r { glog[i] } else { 0.0 })
+                            })
+                            .collect();
+                        assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
+                        capped |= relu6 && want.contains(&6.0);
+                        assert_close(
+                            &got,
+                            &want,
+                            rt,
+                            at * 10.0,
+                            &what(&format!("channel_fma_relu (residual {with_r})")),
+                        );
+                    }
+
+                    // Gated by the activation's mask of `x·a + d`: the mask is taken from the
+                    // backend's own pre-activation (the reference in f64 could round the other
+                    // way at 0 or 6).
+                    let pre = download(b, &b.channel_fma(&xs, &v.layout, &ab, &db, None).unwrap(), &out);
+                    let pass: Vec<bool> = pre.iter().map(|&p| p > 0.0 && (!relu6 || p < 6.0)).collect();
+                    assert!(pass.contains(&true) && pass.contains(&false));
+                    let gated: Vec<f64> = (0..glog.len()).map(|i| if pass[i] { glog[i] } else { 0.0 }).collect();
+                    let gated_c = per_channel(&gated, shape);
+                    let (sg, sgx) =
+                        b.channel_sums_gated(&gs, &v.layout, &xs, &v.layout, &mb, (&ab, &db), relu6).unwrap();
+                    let want_g: Vec<f64> = gated_c.iter().map(|g| g.iter().sum()).collect();
+                    let want_gx: Vec<f64> =
+                        (0..c).map(|k| gated_c[k].iter().zip(&xl[k]).map(|(g, x)| g * (x - md[k])).sum()).collect();
+                    let (rs, ats) = (rt * scale, at * scale);
+                    assert_close(&download(b, &sg, &vl), &want_g, rs, ats, &what("channel_sums_gated g"));
+                    assert_close(&download(b, &sgx, &vl), &want_gx, rs, ats, &what("channel_sums_gated gx"));
+                    let fused = b
+                        .channel_fma_gated(&xs, &v.layout, &yb, &mb, (&gs, &v.layout, &db), (&ab, &db), relu6)
+                        .unwrap();
+                    let got = download(b, &fused, &out);
                     let want: Vec<f64> = (0..xlog.len())
                         .map(|i| {
                             let k = (i / s) % c;
-                            (xlog[i] * ad[k] + dd[k] + if with_r { glog[i] } else { 0.0 }).max(0.0)
+                            xlog[i] * yd[k] + md[k] + gated[i] * dd[k]
                         })
                         .collect();
-                    assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
-                    assert_close(&got, &want, rt, at * 10.0, &what(&format!("channel_fma_relu (residual {with_r})")));
+                    assert_close(&got, &want, rt, at * 10.0, &what("channel_fma_gated"));
                 }
-
-                // Gated by ReLU's mask of `x·a + d`: the mask is taken from the backend's own
-                // pre-activation (the reference in f64 could round the other way at 0).
-                let pre = download(b, &b.channel_fma(&xs, &v.layout, &ab, &db, None).unwrap(), &out);
-                let pass: Vec<bool> = pre.iter().map(|&p| p > 0.0).collect();
-                assert!(pass.contains(&true) && pass.contains(&false));
-                let gated: Vec<f64> = (0..glog.len()).map(|i| if pass[i] { glog[i] } else { 0.0 }).collect();
-                let gated_c = per_channel(&gated, shape);
-                let (sg, sgx) = b.channel_sums_gated(&gs, &v.layout, &xs, &v.layout, &mb, (&ab, &db)).unwrap();
-                let want_g: Vec<f64> = gated_c.iter().map(|g| g.iter().sum()).collect();
-                let want_gx: Vec<f64> =
-                    (0..c).map(|k| gated_c[k].iter().zip(&xl[k]).map(|(g, x)| g * (x - md[k])).sum()).collect();
-                assert_close(&download(b, &sg, &vl), &want_g, rt * scale, at * scale, &what("channel_sums_gated g"));
-                assert_close(&download(b, &sgx, &vl), &want_gx, rt * scale, at * scale, &what("channel_sums_gated gx"));
-                let got = download(
-                    b,
-                    &b.channel_fma_gated(&xs, &v.layout, &yb, &mb, (&gs, &v.layout, &db), (&ab, &db)).unwrap(),
-                    &out,
-                );
-                let want: Vec<f64> = (0..xlog.len())
-                    .map(|i| {
-                        let k = (i / s) % c;
-                        xlog[i] * yd[k] + md[k] + gated[i] * dd[k]
-                    })
-                    .collect();
-                assert_close(&got, &want, rt, at * 10.0, &what("channel_fma_gated"));
             }
         }
     }
+    assert!(capped, "no ReLU6 output reached the cap");
     // A rank-1 input has no channel dim.
     let x = upload(b, &[1.0, 2.0], DType::F32);
     let err = b.channel_stats(&x, &Layout::contiguous(&[2])).unwrap_err().to_string();

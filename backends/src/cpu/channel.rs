@@ -63,17 +63,40 @@ pub(super) enum Term<'a, T> {
     None,
     /// `y·b`.
     Scaled(&'a [T], T),
-    /// `y·b` where `x·s + t > 0` for `(s, t)`, else nothing (ReLU's mask recomputed).
-    Gated(&'a [T], T, (T, T)),
+    /// `y·b` where the gate passes `x`, else nothing (the activation's mask recomputed).
+    Gated(&'a [T], T, Gate<T>),
+}
+
+/// A recomputed activation mask: passes `x` where `p = x·s + t > 0`, and also `p < 6` when
+/// `relu6` (ReLU's and ReLU6's backward, from the forward pass's scale and shift).
+#[derive(Clone, Copy)]
+pub(super) struct Gate<T> {
+    /// The forward pass's per-channel scale.
+    s: T,
+    /// The forward pass's per-channel shift.
+    t: T,
+    /// Whether the activation was ReLU6 (else ReLU).
+    relu6: bool,
+}
+
+/// The activation that ends a channel multiply-add run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Clip {
+    /// None.
+    None,
+    /// `max(y, 0)`.
+    Relu,
+    /// `min(max(y, 0), 6)`.
+    Relu6,
 }
 
 /// One channel's run of [`Backend::channel_fma`](crate::Backend::channel_fma) and its relatives
-/// into `dst`: `x·a + d` plus the term, then ReLU when `relu` (not with a gated term).
-type FmaRun<T> = for<'a> fn(&mut [MaybeUninit<T>], &[T], (T, T), Term<'a, T>, bool);
+/// into `dst`: `x·a + d` plus the term, then the clip (none with a gated term).
+type FmaRun<T> = for<'a> fn(&mut [MaybeUninit<T>], &[T], (T, T), Term<'a, T>, Clip);
 
 /// `(Σ ĝ, Σ ĝ (x − m))` of a run of the gradient `g` and the input `x`, given `m`, where
-/// `ĝ = g`, or with a gate `(s, t)`, `g` where `x·s + t > 0` and 0 elsewhere.
-type GradSums<T> = fn(&[T], &[T], T, Option<(T, T)>) -> (f64, f64);
+/// `ĝ = g`, or with a gate, `g` where the gate passes `x` and 0 elsewhere.
+type GradSums<T> = fn(&[T], &[T], T, Option<Gate<T>>) -> (f64, f64);
 
 /// The per-run sums of batch norm, for f32 built with AVX-512 where the CPU has it (16 lanes
 /// per accumulator step); f64 keeps the default build.
@@ -100,11 +123,11 @@ f32_avx512!(
 );
 f32_avx512!(
     /// [`grad_sums_of`] for f32.
-    fn grad_sums_f32(g: &[f32], x: &[f32], m: f32, gate: Option<(f32, f32)>) -> (f64, f64) => grad_sums_of
+    fn grad_sums_f32(g: &[f32], x: &[f32], m: f32, gate: Option<Gate<f32>>) -> (f64, f64) => grad_sums_of
 );
 f32_avx512!(
     /// [`fma_run_of`] for f32.
-    fn fma_run_f32(dst: &mut [MaybeUninit<f32>], x: &[f32], ad: (f32, f32), term: Term<'_, f32>, relu: bool) => fma_run_of
+    fn fma_run_f32(dst: &mut [MaybeUninit<f32>], x: &[f32], ad: (f32, f32), term: Term<'_, f32>, clip: Clip) => fma_run_of
 );
 
 /// See [`RunSums::MOMENTS`].
@@ -122,40 +145,76 @@ fn moments_of<T: FloatElement>(run: &[T]) -> Moments {
 /// See [`FmaRun`]. The pre-activation is `x·a + d` rounded as written (no fused multiply-add),
 /// so that [`Term::Gated`] recomputes the forward pass's mask exactly.
 #[inline(always)]
-fn fma_run_of<T: FloatElement>(dst: &mut [MaybeUninit<T>], x: &[T], (a, d): (T, T), term: Term<'_, T>, relu: bool) {
+fn fma_run_of<T: FloatElement>(dst: &mut [MaybeUninit<T>], x: &[T], ad: (T, T), term: Term<'_, T>, clip: Clip) {
+    let (zero, six) = (T::zero(), T::from_f64(6.0));
+    // `NaN` stays `NaN` (no comparison holds), as in the unary ReLU and ReLU6 kernels.
+    match clip {
+        Clip::None => fma_run_clipped(dst, x, ad, term, |y| y),
+        Clip::Relu => fma_run_clipped(dst, x, ad, term, |y| if y < zero { zero } else { y }),
+        Clip::Relu6 => fma_run_clipped(dst, x, ad, term, |y| {
+            if y < zero {
+                zero
+            } else if y > six {
+                six
+            } else {
+                y
+            }
+        }),
+    }
+}
+
+/// [`fma_run_of`] with the clip as a function (one loop per clip, so each vectorizes).
+#[inline(always)]
+fn fma_run_clipped<T: FloatElement>(
+    dst: &mut [MaybeUninit<T>],
+    x: &[T],
+    (a, d): (T, T),
+    term: Term<'_, T>,
+    clip: impl Fn(T) -> T,
+) {
     let zero = T::zero();
-    let relu_of = |y: T| if y < zero { zero } else { y };
     match term {
-        Term::None if relu => dst.iter_mut().zip(x).for_each(|(o, &v)| {
-            o.write(relu_of(v * a + d));
-        }),
         Term::None => dst.iter_mut().zip(x).for_each(|(o, &v)| {
-            o.write(v * a + d);
-        }),
-        Term::Scaled(y, b) if relu => dst.iter_mut().zip(x.iter().zip(y)).for_each(|(o, (&v, &w))| {
-            o.write(relu_of(v * a + d + w * b));
+            o.write(clip(v * a + d));
         }),
         Term::Scaled(y, b) => dst.iter_mut().zip(x.iter().zip(y)).for_each(|(o, (&v, &w))| {
-            o.write(v * a + d + w * b);
+            o.write(clip(v * a + d + w * b));
         }),
-        Term::Gated(y, b, (s, t)) => {
-            debug_assert!(!relu, "a gated term is a gradient: no ReLU after it");
-            dst.iter_mut().zip(x.iter().zip(y)).for_each(|(o, (&v, &w))| {
-                let pass = v * s + t > zero;
-                o.write(v * a + d + if pass { w * b } else { zero });
-            })
+        Term::Gated(y, b, gate) => {
+            let (s, t, six) = (gate.s, gate.t, T::from_f64(6.0));
+            if gate.relu6 {
+                dst.iter_mut().zip(x.iter().zip(y)).for_each(|(o, (&v, &w))| {
+                    let p = v * s + t;
+                    o.write(clip(v * a + d + if (p > zero) & (p < six) { w * b } else { zero }));
+                })
+            } else {
+                dst.iter_mut().zip(x.iter().zip(y)).for_each(|(o, (&v, &w))| {
+                    o.write(clip(v * a + d + if v * s + t > zero { w * b } else { zero }));
+                })
+            }
         }
     }
 }
 
 /// See [`GradSums`].
 #[inline(always)]
-fn grad_sums_of<T: FloatElement>(g: &[T], x: &[T], m: T, gate: Option<(T, T)>) -> (f64, f64) {
+fn grad_sums_of<T: FloatElement>(g: &[T], x: &[T], m: T, gate: Option<Gate<T>>) -> (f64, f64) {
+    let (zero, six) = (T::zero(), T::from_f64(6.0));
     match gate {
         None => (lane_sum1(g, |v| v), lane_sum2(g, x, |g, x| g * (x - m))),
-        Some((s, t)) => {
-            let zero = T::zero();
+        Some(Gate { s, t, relu6: false }) => {
             let pass = |g: T, x: T| if x * s + t > zero { g } else { zero };
+            (lane_sum2(g, x, pass), lane_sum2(g, x, |g, x| pass(g, x) * (x - m)))
+        }
+        Some(Gate { s, t, relu6: true }) => {
+            let pass = |g: T, x: T| {
+                let p = x * s + t;
+                if (p > zero) & (p < six) {
+                    g
+                } else {
+                    zero
+                }
+            };
             (lane_sum2(g, x, pass), lane_sum2(g, x, |g, x| pass(g, x) * (x - m)))
         }
     }
@@ -256,12 +315,14 @@ fn sums_typed<T: RunSums>(
     x: &[T],
     lx: &Layout,
     mean: &CpuStorage,
-    gate: Option<(&CpuStorage, &CpuStorage)>,
+    gate: Option<((&CpuStorage, &CpuStorage), bool)>,
 ) -> Result<(CpuStorage, CpuStorage)> {
     let g = check_pair(op, lg, lx)?;
     let mean = vector::<T>(op, "mean", mean, g.c)?;
     let gate = match gate {
-        Some((gs, gd)) => Some((vector::<T>(op, "gate scale", gs, g.c)?, vector::<T>(op, "gate shift", gd, g.c)?)),
+        Some(((gs, gd), relu6)) => {
+            Some((vector::<T>(op, "gate scale", gs, g.c)?, vector::<T>(op, "gate shift", gd, g.c)?, relu6))
+        }
         None => None,
     };
     let (gr, x) = (contiguous_slice(gr, lg), contiguous_slice(x, lx));
@@ -271,7 +332,7 @@ fn sums_typed<T: RunSums>(
         |(sg, sgx), n, c| {
             let (m, o) = (mean[c], (n * g.c + c) * g.s);
             let (gr, x) = (&gr[o..o + g.s], &x[o..o + g.s]);
-            let (a, b) = (T::GRAD_SUMS)(gr, x, m, gate.map(|(s, t)| (s[c], t[c])));
+            let (a, b) = (T::GRAD_SUMS)(gr, x, m, gate.map(|(s, t, relu6)| Gate { s: s[c], t: t[c], relu6 }));
             *sg += a;
             *sgx += b;
         },
@@ -293,8 +354,9 @@ enum Second<'a> {
     Scaled(&'a CpuStorage, &'a Layout, &'a CpuStorage),
     /// `+ r`: `(r, its layout)`.
     Residual(&'a CpuStorage, &'a Layout),
-    /// `+ y·y_scale[c]` gated by `x·gate.0[c] + gate.1[c] > 0`.
-    Gated(&'a CpuStorage, &'a Layout, &'a CpuStorage, (&'a CpuStorage, &'a CpuStorage)),
+    /// `+ y·y_scale[c]` gated by `p = x·gate.0[c] + gate.1[c] > 0` (and `p < 6` when the
+    /// flag, ReLU6, is set).
+    Gated(&'a CpuStorage, &'a Layout, &'a CpuStorage, (&'a CpuStorage, &'a CpuStorage), bool),
 }
 
 /// The second operand's elements of `T` in `x`'s logical order, checked against `x`'s layout.
@@ -319,24 +381,24 @@ fn fma_typed<T: RunSums>(
     scale: &CpuStorage,
     shift: &CpuStorage,
     second: Second<'_>,
-    relu: bool,
+    clip: Clip,
 ) -> Result<CpuStorage> {
     let g = ChannelGeom::of(op, lx)?;
     let scale = vector::<T>(op, "scale", scale, g.c)?;
     let shift = vector::<T>(op, "shift", shift, g.c)?;
     let x = contiguous_slice(x, lx);
-    // (the second operand, its per-channel scale, the gate's scale and shift)
-    type Parts<'a, T> = (Cow<'a, [T]>, Option<&'a [T]>, Option<(&'a [T], &'a [T])>);
+    // (the second operand, its per-channel scale, the gate's scale, shift and ReLU6 flag)
+    type Parts<'a, T> = (Cow<'a, [T]>, Option<&'a [T]>, Option<(&'a [T], &'a [T], bool)>);
     let parts: Option<Parts<'_, T>> = match second {
         Second::None => None,
         Second::Scaled(y, ly, ys) => {
             Some((second_slice(op, y, ly, lx)?, Some(vector::<T>(op, "y_scale", ys, g.c)?), None))
         }
         Second::Residual(r, lr) => Some((second_slice(op, r, lr, lx)?, None, None)),
-        Second::Gated(y, ly, ys, (gs, gd)) => Some((
+        Second::Gated(y, ly, ys, (gs, gd), relu6) => Some((
             second_slice(op, y, ly, lx)?,
             Some(vector::<T>(op, "g_scale", ys, g.c)?),
-            Some((vector::<T>(op, "gate scale", gs, g.c)?, vector::<T>(op, "gate shift", gd, g.c)?)),
+            Some((vector::<T>(op, "gate scale", gs, g.c)?, vector::<T>(op, "gate shift", gd, g.c)?, relu6)),
         )),
     };
     let s = g.s.max(1);
@@ -357,12 +419,12 @@ fn fma_typed<T: RunSums>(
                     Some((y, ys, gate)) => {
                         let (y, b) = (&y[pos..run_end], ys.map_or(T::one(), |ys| ys[c]));
                         match gate {
-                            Some((gs, gd)) => Term::Gated(y, b, (gs[c], gd[c])),
+                            Some((gs, gd, relu6)) => Term::Gated(y, b, Gate { s: gs[c], t: gd[c], relu6: *relu6 }),
                             None => Term::Scaled(y, b),
                         }
                     }
                 };
-                (T::FMA_RUN)(dst, src, (scale[c], shift[c]), term, relu);
+                (T::FMA_RUN)(dst, src, (scale[c], shift[c]), term, clip);
                 pos = run_end;
             }
         })
@@ -403,7 +465,7 @@ fn sums(
     x: &CpuStorage,
     lx: &Layout,
     mean: &CpuStorage,
-    gate: Option<(&CpuStorage, &CpuStorage)>,
+    gate: Option<((&CpuStorage, &CpuStorage), bool)>,
 ) -> Result<(CpuStorage, CpuStorage)> {
     check_extent(op, g, lg)?;
     check_extent(op, x, lx)?;
@@ -432,12 +494,13 @@ pub(crate) fn channel_sums_gated(
     lx: &Layout,
     mean: &CpuStorage,
     gate: (&CpuStorage, &CpuStorage),
+    relu6: bool,
 ) -> Result<(CpuStorage, CpuStorage)> {
-    sums("channel_sums_gated", g, lg, x, lx, mean, Some(gate))
+    sums("channel_sums_gated", g, lg, x, lx, mean, Some((gate, relu6)))
 }
 
-/// The channel multiply-adds: `x·scale[c] + shift[c]` plus the second operand, then ReLU
-/// when `relu`.
+/// The channel multiply-adds: `x·scale[c] + shift[c]` plus the second operand, then the
+/// clip.
 fn fma(
     op: &'static str,
     x: &CpuStorage,
@@ -445,10 +508,10 @@ fn fma(
     scale: &CpuStorage,
     shift: &CpuStorage,
     second: Second<'_>,
-    relu: bool,
+    clip: Clip,
 ) -> Result<CpuStorage> {
     check_extent(op, x, lx)?;
-    float_only!(op, x, v, T => fma_typed::<T>(op, v, lx, scale, shift, second, relu))
+    float_only!(op, x, v, T => fma_typed::<T>(op, v, lx, scale, shift, second, clip))
 }
 
 /// See [`crate::Backend::channel_fma`].
@@ -460,7 +523,7 @@ pub(crate) fn channel_fma(
     extra: Option<(&CpuStorage, &Layout, &CpuStorage)>,
 ) -> Result<CpuStorage> {
     let second = extra.map_or(Second::None, |(y, ly, ys)| Second::Scaled(y, ly, ys));
-    fma("channel_fma", x, lx, scale, shift, second, false)
+    fma("channel_fma", x, lx, scale, shift, second, Clip::None)
 }
 
 /// See [`crate::Backend::channel_fma_relu`].
@@ -470,9 +533,11 @@ pub(crate) fn channel_fma_relu(
     scale: &CpuStorage,
     shift: &CpuStorage,
     residual: Option<(&CpuStorage, &Layout)>,
+    relu6: bool,
 ) -> Result<CpuStorage> {
     let second = residual.map_or(Second::None, |(r, lr)| Second::Residual(r, lr));
-    fma("channel_fma_relu", x, lx, scale, shift, second, true)
+    let clip = if relu6 { Clip::Relu6 } else { Clip::Relu };
+    fma("channel_fma_relu", x, lx, scale, shift, second, clip)
 }
 
 /// See [`crate::Backend::channel_fma_gated`].
@@ -483,8 +548,9 @@ pub(crate) fn channel_fma_gated(
     shift: &CpuStorage,
     (g, lg, g_scale): (&CpuStorage, &Layout, &CpuStorage),
     gate: (&CpuStorage, &CpuStorage),
+    relu6: bool,
 ) -> Result<CpuStorage> {
-    fma("channel_fma_gated", x, lx, scale, shift, Second::Gated(g, lg, g_scale, gate), false)
+    fma("channel_fma_gated", x, lx, scale, shift, Second::Gated(g, lg, g_scale, gate, relu6), Clip::None)
 }
 
 #[cfg(test)]
@@ -595,7 +661,7 @@ mod tests {
     }
 
     #[test]
-    fn fma_matches_the_composite_with_and_without_a_second_term_and_relu() {
+    fn fma_matches_the_composite_with_and_without_a_second_term_relu_and_relu6() {
         for &(n, c, h, w, strided) in &[(2, 3, 5, 7, true), (3, 2, 1, 1, false), (64, 16, 8, 8, false)] {
             let (x, lx) = input(n, c, h, w, 4, strided);
             let (y, ly) = input(n, c, h, w, 5, !strided);
@@ -606,23 +672,30 @@ mod tests {
                 let want = fma_composite(&CpuBackend, &x, &lx, &a, &d, extra).unwrap();
                 close(&f64s(&got), &f64s(&want), 1e-14);
             }
-            for residual in [None, Some((&y, &ly))] {
-                let got = channel_fma_relu(&x, &lx, &a, &d, residual).unwrap();
-                let want = fma_relu_composite(&CpuBackend, &x, &lx, &a, &d, residual).unwrap();
-                assert_eq!(f64s(&got), f64s(&want));
-                // (The residual's channel offsets lift every output above zero.)
-                assert!(residual.is_some() || f64s(&got).contains(&0.0));
+            for relu6 in [false, true] {
+                for residual in [None, Some((&y, &ly))] {
+                    let got = f64s(&channel_fma_relu(&x, &lx, &a, &d, residual, relu6).unwrap());
+                    let want = fma_relu_composite(&CpuBackend, &x, &lx, &a, &d, residual, relu6).unwrap();
+                    assert_eq!(got, f64s(&want));
+                    // (The residual's channel offsets lift every output above zero.)
+                    assert!(residual.is_some() || got.contains(&0.0));
+                    // ReLU6 caps at 6 and keeps the values between.
+                    assert_eq!(got.contains(&6.0), relu6 && (n * c * h * w > 6 || residual.is_some()));
+                    assert!(got.iter().any(|&v| v > 0.0 && v < 6.0));
+                }
+                // Gated by the pre-activation `x·a + d`: the fused kernels and the composites
+                // agree to the bit on the mask (elementwise ties would show as a large
+                // difference).
+                let mean = vecs(0.3);
+                let got = channel_sums_gated(&y, &ly, &x, &lx, &mean, (&a, &d), relu6).unwrap();
+                let want = sums_gated_composite(&CpuBackend, &y, &ly, &x, &lx, &mean, (&a, &d), relu6).unwrap();
+                close(&f64s(&got.0), &f64s(&want.0), 1e-11);
+                close(&f64s(&got.1), &f64s(&want.1), 1e-11);
+                let got = channel_fma_gated(&x, &lx, &b, &mean, (&y, &ly, &d), (&a, &d), relu6).unwrap();
+                let want =
+                    fma_gated_composite(&CpuBackend, &x, &lx, &b, &mean, (&y, &ly, &d), (&a, &d), relu6).unwrap();
+                close(&f64s(&got), &f64s(&want), 1e-14);
             }
-            // Gated by the pre-activation `x·a + d`: the fused kernels and the composites agree
-            // to the bit on the mask (elementwise ties would show as a large difference).
-            let mean = vecs(0.3);
-            let got = channel_sums_gated(&y, &ly, &x, &lx, &mean, (&a, &d)).unwrap();
-            let want = sums_gated_composite(&CpuBackend, &y, &ly, &x, &lx, &mean, (&a, &d)).unwrap();
-            close(&f64s(&got.0), &f64s(&want.0), 1e-11);
-            close(&f64s(&got.1), &f64s(&want.1), 1e-11);
-            let got = channel_fma_gated(&x, &lx, &b, &mean, (&y, &ly, &d), (&a, &d)).unwrap();
-            let want = fma_gated_composite(&CpuBackend, &x, &lx, &b, &mean, (&y, &ly, &d), (&a, &d)).unwrap();
-            close(&f64s(&got), &f64s(&want), 1e-14);
             // And against a naive loop in logical order (the composite shares no code with it).
             let got = f64s(&channel_fma(&x, &lx, &a, &d, None).unwrap());
             let px = naive(&x, &lx);
@@ -649,11 +722,11 @@ mod tests {
         let (g, lg) = input(2, 3, 2, 3, 1, false);
         let err = channel_sums(&g, &lg, &x, &l, &ok).unwrap_err().to_string();
         assert!(err.contains("channel_sums"), "{err}");
-        let err = channel_fma_relu(&x, &l, &ok, &ok, Some((&g, &lg))).unwrap_err().to_string();
+        let err = channel_fma_relu(&x, &l, &ok, &ok, Some((&g, &lg)), false).unwrap_err().to_string();
         assert!(err.contains("channel_fma_relu") && err.contains("[2, 3, 2, 3]"), "{err}");
-        let err = channel_sums_gated(&x, &l, &x, &l, &ok, (&ok, &short)).unwrap_err().to_string();
+        let err = channel_sums_gated(&x, &l, &x, &l, &ok, (&ok, &short), true).unwrap_err().to_string();
         assert!(err.contains("channel_sums_gated") && err.contains("gate shift"), "{err}");
-        let err = channel_fma_gated(&x, &l, &ok, &ok, (&g, &lg, &ok), (&ok, &ok)).unwrap_err().to_string();
+        let err = channel_fma_gated(&x, &l, &ok, &ok, (&g, &lg, &ok), (&ok, &ok), false).unwrap_err().to_string();
         assert!(err.contains("channel_fma_gated") && err.contains("[2, 3, 2, 3]"), "{err}");
         let x32 = CpuStorage::F32(vec![1.0; 24]);
         let err = channel_fma(&x32, &l, &ok, &ok, None).unwrap_err().to_string();

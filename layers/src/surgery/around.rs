@@ -68,6 +68,14 @@ impl Module for Around {
         }
     }
 
+    fn forward_relu6(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        if self.has_extras() {
+            self.forward(x, mode)?.relu6()
+        } else {
+            self.inner.forward_relu6(x, mode)
+        }
+    }
+
     fn forward_add_relu(&self, x: &Tensor, residual: &Tensor, mode: Mode) -> Result<Tensor> {
         if self.has_extras() {
             self.forward(x, mode)?.add(residual)?.relu()
