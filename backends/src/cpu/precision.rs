@@ -39,8 +39,8 @@ pub fn has_bf16() -> bool {
 /// Why `Bf16` would be slower than `F32` on this CPU, where that is known: on Intel CPUs the
 /// bf16 products run as AVX512_BF16 dot products (no AMX kernels yet), which do not beat two
 /// 512-bit f32 FMA ports (`BENCHMARKS.md`, run M: a ResNet-18 CIFAR step 1.5x slower, SGEMM
-/// 0.56x the f32 rate). `None` on Zen 4, where they run 1.6-1.8x faster, and on CPUs without
-/// AVX512_BF16 (where `Bf16` is refused).
+/// 0.56x the f32 rate). `None` on Zen 4 and Zen 5, where they run 1.6-2x faster, and on CPUs
+/// without AVX512_BF16 (where `Bf16` is refused).
 pub fn bf16_slower_reason() -> Option<&'static str> {
     (has_bf16() && super::isa::cpu_kind() == super::isa::CpuKind::Intel).then_some(
         "bf16 matrix products on this Intel CPU use AVX512_BF16 dot products (no AMX kernels), which run slower than f32 ones: expect --precision bf16 to be slower than f32 here",

@@ -194,15 +194,14 @@ fn rows(g: &Geom, pass: ConvPass, bf16: bool, kind: CpuKind) -> [(Algorithm, boo
     // the caches and the next row wins. Narrow layers (fewer than 8 channels on the side the
     // pass reads) go to the direct kernel or im2col: the transforms cost per channel what the
     // products save.
-    // On Intel (slower mesh L3) F(2x2)'s 4 MiB of taps at 256² lose to the GEMM Winograd by
-    // 1.7-2.2x (Xeon model 207, 2 threads, ms forward / input gradient / weight gradient, lanes
-    // -> GEMM: ResNet-18's 8x8 256-channel layer 24 / 24 / 26 -> 14 / 14 / 15, ResNet-50's
-    // 14x14 one 23 / 23 / 24 -> 10.5 / 13 / 10); at 128² they tie (16x16: 14.8 / 15.5 / 16 vs
-    // 15.3 / 18 / 17) and at 64² lanes win 2x, so there F(2x2) stops at 128².
-    let f2_channels = match kind {
-        CpuKind::Zen => 256 * 256,
-        CpuKind::Intel => 128 * 128,
-    };
+    // Where 512-bit FMAs run at full width (Intel, Zen 5) the GEMM Winograd's products run
+    // twice as fast as on Zen 4 and F(2x2)'s 4 MiB of taps at 256² lose to it by 1.6-2.2x (2
+    // threads, ms forward / input gradient / weight gradient, lanes -> GEMM: on Xeon model 207
+    // ResNet-18's 8x8 256-channel layer 24 / 24 / 26 -> 14 / 14 / 15, ResNet-50's 14x14 one
+    // 23 / 23 / 24 -> 10.5 / 13 / 10; on Zen 5 11.7 / 10.5 / 13.1 -> 7.3 / 7.4 / 7.9 and fwd
+    // 12.2 -> 6.0); at 128² they tie (Intel, 16x16: 14.8 / 15.5 / 16 vs 15.3 / 18 / 17) and at
+    // 64² lanes win 2x, so there F(2x2) stops at 128².
+    let f2_channels = if kind.full_width_512() { 128 * 128 } else { 256 * 256 };
     match pass {
         ConvPass::Forward => [
             (Im2col, bf16_im2col),
@@ -304,7 +303,7 @@ mod tests {
     /// Whether `a`'s row of the `pass` table takes `g` in `isa` (supported, switched on and
     /// worth it), whatever the rows above say.
     fn admits(a: Algorithm, g: &Geom, pass: ConvPass, isa: Isa) -> bool {
-        let worth = rows(g, pass, false, CpuKind::Zen).into_iter().any(|(r, worth)| r == a && worth);
+        let worth = rows(g, pass, false, CpuKind::Zen4).into_iter().any(|(r, worth)| r == a && worth);
         worth && a.switched_on() && a.supports(g, pass, isa)
     }
 
@@ -470,7 +469,7 @@ mod tests {
         for (layer, c, o, hw, k, p, want) in cases {
             let g = square(c, o, hw, k, p);
             for (pass, want) in [Forward, BackwardData, BackwardWeight].into_iter().zip(want) {
-                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen), want, "{layer} {pass:?}");
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen4), want, "{layer} {pass:?}");
             }
         }
         // Without AVX-512 (or in f64): the portable algorithms only.
@@ -488,11 +487,12 @@ mod tests {
         assert_eq!(choose(&square(16, 16, 32, 3, PLAIN), Forward, Isa::Int8), Im2col);
     }
 
-    /// On Intel the lane-tiled F(2x2) stops at 128² channels; the rest of the tables is the same.
+    /// Where 512-bit FMAs run at full width (Intel, Zen 5) the lane-tiled F(2x2) stops at 128²
+    /// channels; the rest of the tables is the same as Zen 4's.
     #[test]
-    fn intel_sends_256_channel_layers_to_the_gemm_winograd() {
+    fn full_width_kinds_send_256_channel_layers_to_the_gemm_winograd() {
         let all = [Forward, BackwardData, BackwardWeight];
-        // (layer, c, o, input size, algorithm of every pass on Zen, on Intel)
+        // (layer, c, o, input size, algorithm of every pass on Zen 4, on Intel and Zen 5)
         let cases = [
             ("resnet18 layer 3", 256, 256, 8, WinogradF2, WinogradGemm),
             ("resnet50 layer 3", 256, 256, 14, WinogradF2, WinogradGemm),
@@ -501,18 +501,22 @@ mod tests {
             ("resnet20 stage 3", 64, 64, 8, WinogradF2, WinogradF2),
             ("resnet18 layer 4", 512, 512, 4, WinogradGemm, WinogradGemm),
         ];
-        for (layer, c, o, hw, zen, intel) in cases {
+        for (layer, c, o, hw, zen4, full) in cases {
             let g = square(c, o, hw, 3, PLAIN);
             for pass in all {
-                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen), zen, "{layer} {pass:?} zen");
-                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Intel), intel, "{layer} {pass:?} intel");
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen4), zen4, "{layer} {pass:?} zen4");
+                for kind in [CpuKind::Intel, CpuKind::Zen5] {
+                    assert_eq!(choose_for(&g, pass, Isa::Avx512, false, kind), full, "{layer} {pass:?} {kind:?}");
+                }
             }
         }
-        // A layer away from the crossover picks the same algorithm on both kinds.
+        // A layer away from the crossover picks the same algorithm on every kind.
         let g = square(16, 16, 32, 3, PLAIN);
         for pass in all {
-            let zen = choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen);
-            assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Intel), zen, "{pass:?}");
+            let zen4 = choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen4);
+            for kind in [CpuKind::Intel, CpuKind::Zen5] {
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, kind), zen4, "{pass:?} {kind:?}");
+            }
         }
     }
 
@@ -539,9 +543,9 @@ mod tests {
                 } else {
                     f32_algo
                 };
-                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen), f32_want, "{layer} {pass:?} f32");
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen4), f32_want, "{layer} {pass:?} f32");
                 let bf16_want = if bf16_algo == f32_algo { f32_want } else { bf16_algo };
-                assert_eq!(choose_for(&g, pass, Isa::Avx512, true, CpuKind::Zen), bf16_want, "{layer} {pass:?} bf16");
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, true, CpuKind::Zen4), bf16_want, "{layer} {pass:?} bf16");
             }
         }
         // bf16 never reaches the portable kernels (f64, or f32 without AVX-512).
