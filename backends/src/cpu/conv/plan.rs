@@ -184,7 +184,20 @@ fn rows(g: &Geom, pass: ConvPass, bf16: bool, kind: CpuKind) -> [(Algorithm, boo
     // 512-channel layer 25.1 / 27.3 / 21.8 -> 22.8 / 19.7 / 15.8, ResNet-18's 8x8 256-channel
     // layer 20.1 / 18.3 / 21.3 -> 16.8 / 19.3 / 14.9); on 4x4 planes (ResNet-18's 512-channel
     // layer) im2col's 16 columns per image lose to the GEMM Winograd.
-    let bf16_im2col = bf16 && c >= 256 && o >= 256 && g.oh * g.ow >= 49;
+    //
+    // On Zen 5 the alternative at 256² is the GEMM Winograd (the full-width table below), whose
+    // products run in bf16 too, and it wins there (2 threads, ms forward / input gradient /
+    // weight gradient, im2col -> GEMM Winograd: ResNet-18's 8x8 256-channel layer 8.2 / 10.6 /
+    // 7.9 -> 5.4 / 5.5 / 5.9, ResNet-50's 14x14 one 6.1 / 7.0 / 6.7 -> 4.1 / 4.2 / 3.9); at 512²
+    // on 7x7 planes the forward ties (6.5), the input gradient stays with the GEMM Winograd
+    // (8.7 -> 6.5) and the weight gradient with im2col (6.3 against 8.3). (Not measured on
+    // Intel, where bf16 products are slower than f32 ones: the Zen 4 rule stays.)
+    let bf16_im2col = bf16
+        && g.oh * g.ow >= 49
+        && match kind {
+            CpuKind::Zen5 => pass == ConvPass::BackwardWeight && c >= 512 && o >= 512,
+            CpuKind::Zen4 | CpuKind::Intel => c >= 256 && o >= 256,
+        };
     // F(4x4) against F(2x2) on small planes: at 8x8 (2x2 tiles) F(2x2) is as fast forward and
     // faster for the weight gradient; from 12x12 on F(4x4) wins (15-25% at 12x12 to 16x16,
     // 30-40% at 32x32 and up, 64 channels or fewer).
@@ -551,6 +564,26 @@ mod tests {
         // bf16 never reaches the portable kernels (f64, or f32 without AVX-512).
         let g = square(256, 256, 14, 3, PLAIN);
         assert_eq!(choose(&g, Forward, Isa::Portable), WinogradGemm);
+    }
+
+    /// On Zen 5 bf16 products keep the 256-channel layers on the GEMM Winograd (its products
+    /// run in bf16 too) and move only the 512-channel weight gradient on 7x7 planes to im2col.
+    #[test]
+    fn zen5_bf16_keeps_the_gemm_winograd_but_for_the_widest_weight_gradient() {
+        // (layer, c, o, input size, bf16 algorithm forward, input gradient, weight gradient)
+        let cases = [
+            ("resnet50 layer 3", 256, 256, 14, [WinogradGemm, WinogradGemm, WinogradGemm]),
+            ("resnet18 layer 3", 256, 256, 8, [WinogradGemm, WinogradGemm, WinogradGemm]),
+            ("resnet50 layer 4", 512, 512, 7, [WinogradGemm, WinogradGemm, Im2col]),
+            ("resnet18 layer 4", 512, 512, 4, [WinogradGemm, WinogradGemm, WinogradGemm]),
+            ("resnet18 layer 2", 128, 128, 16, [WinogradF4, WinogradF4, WinogradF2]),
+        ];
+        for (layer, c, o, hw, want) in cases {
+            let g = square(c, o, hw, 3, PLAIN);
+            for (pass, want) in [Forward, BackwardData, BackwardWeight].into_iter().zip(want) {
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, true, CpuKind::Zen5), want, "{layer} {pass:?}");
+            }
+        }
     }
 
     #[test]
