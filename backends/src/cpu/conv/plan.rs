@@ -215,10 +215,19 @@ fn rows(g: &Geom, pass: ConvPass, bf16: bool, kind: CpuKind) -> [(Algorithm, boo
     // 12.2 -> 6.0); at 128² they tie (Intel, 16x16: 14.8 / 15.5 / 16 vs 15.3 / 18 / 17) and at
     // 64² lanes win 2x, so there F(2x2) stops at 128².
     let f2_channels = if kind.full_width_512() { 128 * 128 } else { 256 * 256 };
+    // With bf16 products on Zen 5 the GEMM Winograd's products run at twice the f32 lanes'
+    // rate, and it wins from 128² channels on (2 threads, ms forward / input gradient / weight
+    // gradient, lanes -> GEMM: ResNet-18's 16x16 128-channel layer 9.2-10.0 / 9.2 / 10.0-12.2
+    // -> 6.2 / 6.2 / 6.1); at 64² the lanes still win on small planes (ResNet-18's 32x32 layer
+    // fwd+bwd 21.9-25.7 against 26.8, ResNet-20's 8x8 one 2.8 against 4.9) and lose by 13% on
+    // ResNet-50's 56x56 one (20.9 against 18.1). The lanes stop past 64 x 128 channels there.
+    let lanes_max = if bf16 && kind == CpuKind::Zen5 { 64 * 128 } else { usize::MAX };
+    let f4_channels = (128 * 128).min(lanes_max);
+    let f2_channels = f2_channels.min(lanes_max);
     match pass {
         ConvPass::Forward => [
             (Im2col, bf16_im2col),
-            (WinogradF4, planes_12(g.oh, g.ow) && c >= 8 && c * o <= 128 * 128),
+            (WinogradF4, planes_12(g.oh, g.ow) && c >= 8 && c * o <= f4_channels),
             (WinogradF2, c >= 8 && c * o <= f2_channels),
             // At most 32 channels on a side (where it beats the GEMM Winograd), output rows
             // at least 12 wide (most lanes hold columns): with the rows above, 3-channel stems.
@@ -234,7 +243,7 @@ fn rows(g: &Geom, pass: ConvPass, bf16: bool, kind: CpuKind) -> [(Algorithm, boo
         ConvPass::BackwardData => [
             (Im2col, bf16_im2col),
             // The flipped pass reads `o` channels of `dY` into `h x w` planes.
-            (WinogradF4, planes_12(g.h, g.w) && o >= 8 && c * o <= 128 * 128),
+            (WinogradF4, planes_12(g.h, g.w) && o >= 8 && c * o <= f4_channels),
             (WinogradF2, o >= 8 && c * o <= f2_channels),
             (Direct3x3, c.min(o) <= 32 && g.ow >= 12 && g.w >= 12),
             (Direct3x3Stride2, false),
@@ -247,7 +256,7 @@ fn rows(g: &Geom, pass: ConvPass, bf16: bool, kind: CpuKind) -> [(Algorithm, boo
             (Im2col, bf16_im2col),
             // The accumulator of the 36 positions' products is read and written once per chunk
             // of tiles; wider layers get chunks of one tile vector.
-            (WinogradF4, planes_12(g.oh, g.ow) && c >= 8 && c * o <= 64 * 64),
+            (WinogradF4, planes_12(g.oh, g.ow) && c >= 8 && c * o <= (64 * 64).min(lanes_max)),
             (WinogradF2, c >= 8 && c * o <= f2_channels),
             (Direct3x3, c.min(o) <= 32 && g.ow >= 12),
             // Wider layers get chunks of few images, and the lane sums of the accumulators (27
@@ -566,17 +575,21 @@ mod tests {
         assert_eq!(choose(&g, Forward, Isa::Portable), WinogradGemm);
     }
 
-    /// On Zen 5 bf16 products keep the 256-channel layers on the GEMM Winograd (its products
-    /// run in bf16 too) and move only the 512-channel weight gradient on 7x7 planes to im2col.
+    /// On Zen 5 bf16 products send the layers past 64 x 128 channels to the GEMM Winograd (its
+    /// products run in bf16 too), keep narrower ones on the f32 lanes, and move only the
+    /// 512-channel weight gradient on 7x7 planes to im2col.
     #[test]
-    fn zen5_bf16_keeps_the_gemm_winograd_but_for_the_widest_weight_gradient() {
+    fn zen5_bf16_sends_wide_layers_to_the_gemm_winograd() {
         // (layer, c, o, input size, bf16 algorithm forward, input gradient, weight gradient)
         let cases = [
             ("resnet50 layer 3", 256, 256, 14, [WinogradGemm, WinogradGemm, WinogradGemm]),
             ("resnet18 layer 3", 256, 256, 8, [WinogradGemm, WinogradGemm, WinogradGemm]),
             ("resnet50 layer 4", 512, 512, 7, [WinogradGemm, WinogradGemm, Im2col]),
             ("resnet18 layer 4", 512, 512, 4, [WinogradGemm, WinogradGemm, WinogradGemm]),
-            ("resnet18 layer 2", 128, 128, 16, [WinogradF4, WinogradF4, WinogradF2]),
+            ("resnet18 layer 2", 128, 128, 16, [WinogradGemm, WinogradGemm, WinogradGemm]),
+            ("resnet18 layer 1", 64, 64, 32, [WinogradF4, WinogradF4, WinogradF4]),
+            ("resnet20 stage 3", 64, 64, 8, [WinogradF2, WinogradF2, WinogradF2]),
+            ("64 -> 128 channels", 64, 128, 16, [WinogradF4, WinogradF4, WinogradF2]),
         ];
         for (layer, c, o, hw, want) in cases {
             let g = square(c, o, hw, 3, PLAIN);
