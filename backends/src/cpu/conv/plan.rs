@@ -215,13 +215,17 @@ fn rows(g: &Geom, pass: ConvPass, bf16: bool, kind: CpuKind) -> [(Algorithm, boo
     // 12.2 -> 6.0); at 128² they tie (Intel, 16x16: 14.8 / 15.5 / 16 vs 15.3 / 18 / 17) and at
     // 64² lanes win 2x, so there F(2x2) stops at 128².
     let f2_channels = if kind.full_width_512() { 128 * 128 } else { 256 * 256 };
-    // With bf16 products on Zen 5 the GEMM Winograd's products run at twice the f32 lanes'
-    // rate, and it wins from 128² channels on (2 threads, ms forward / input gradient / weight
-    // gradient, lanes -> GEMM: ResNet-18's 16x16 128-channel layer 9.2-10.0 / 9.2 / 10.0-12.2
-    // -> 6.2 / 6.2 / 6.1); at 64² the lanes still win on small planes (ResNet-18's 32x32 layer
-    // fwd+bwd 21.9-25.7 against 26.8, ResNet-20's 8x8 one 2.8 against 4.9) and lose by 13% on
-    // ResNet-50's 56x56 one (20.9 against 18.1). The lanes stop past 64 x 128 channels there.
-    let lanes_max = if bf16 && kind == CpuKind::Zen5 { 64 * 128 } else { usize::MAX };
+    // On Zen 5 the GEMM Winograd wins from 128² channels on (2 threads, ms forward / input
+    // gradient / weight gradient, lanes -> GEMM): in f32 ResNet-18's 16x16 128-channel layer
+    // 9.3-9.6 / 9.3-9.5 / 9.5-9.8 -> 8.3-8.4 / 8.3-8.5 / 8.4-8.5 (on 1 thread they tie: fwd+bwd
+    // 49.5 against 50.0) and ResNet-50's 28x28 one 8.7-9.0 / 8.6-8.8 / 7.9-8.1 -> 6.6 / 6.4-6.6
+    // / 6.2-6.3; with bf16 products, which the GEMM Winograd uses and the lanes do not, the
+    // 16x16 layer 9.2-10.0 / 9.2 / 10.0-12.2 -> 6.2 / 6.2 / 6.1. At 64² the lanes win in f32
+    // (ResNet-18's 32x32 layer fwd+bwd 22.1 against 32.3, ResNet-50's 56x56 one 20.1 against
+    // 24.1) and on small planes in bf16 (ResNet-18's 32x32 layer 21.9-25.7 against 26.8,
+    // ResNet-20's 8x8 one 2.8 against 4.9; ResNet-50's 56x56 one loses by 13%, 20.9 against
+    // 18.1). The lanes stop past 64 x 128 channels there.
+    let lanes_max = if kind == CpuKind::Zen5 { 64 * 128 } else { usize::MAX };
     let f4_channels = (128 * 128).min(lanes_max);
     let f2_channels = f2_channels.min(lanes_max);
     match pass {
@@ -510,28 +514,35 @@ mod tests {
     }
 
     /// Where 512-bit FMAs run at full width (Intel, Zen 5) the lane-tiled F(2x2) stops at 128²
-    /// channels; the rest of the tables is the same as Zen 4's.
+    /// channels, and on Zen 5 both lane kernels stop past 64 x 128; the rest of the tables is the
+    /// same as Zen 4's.
     #[test]
-    fn full_width_kinds_send_256_channel_layers_to_the_gemm_winograd() {
+    fn full_width_kinds_send_wide_layers_to_the_gemm_winograd() {
         let all = [Forward, BackwardData, BackwardWeight];
-        // (layer, c, o, input size, algorithm of every pass on Zen 4, on Intel and Zen 5)
+        // (layer, c, o, input size, algorithm of every pass on Zen 4, on Intel, on Zen 5)
         let cases = [
-            ("resnet18 layer 3", 256, 256, 8, WinogradF2, WinogradGemm),
-            ("resnet50 layer 3", 256, 256, 14, WinogradF2, WinogradGemm),
-            ("256 -> 128 channels", 256, 128, 8, WinogradF2, WinogradGemm),
-            ("resnet18 layer 2 at 8x8", 128, 128, 8, WinogradF2, WinogradF2),
-            ("resnet20 stage 3", 64, 64, 8, WinogradF2, WinogradF2),
-            ("resnet18 layer 4", 512, 512, 4, WinogradGemm, WinogradGemm),
+            ("resnet18 layer 3", 256, 256, 8, WinogradF2, WinogradGemm, WinogradGemm),
+            ("resnet50 layer 3", 256, 256, 14, WinogradF2, WinogradGemm, WinogradGemm),
+            ("256 -> 128 channels", 256, 128, 8, WinogradF2, WinogradGemm, WinogradGemm),
+            ("resnet18 layer 2 at 8x8", 128, 128, 8, WinogradF2, WinogradF2, WinogradGemm),
+            ("64 -> 128 channels at 8x8", 64, 128, 8, WinogradF2, WinogradF2, WinogradF2),
+            ("resnet20 stage 3", 64, 64, 8, WinogradF2, WinogradF2, WinogradF2),
+            ("resnet18 layer 4", 512, 512, 4, WinogradGemm, WinogradGemm, WinogradGemm),
         ];
-        for (layer, c, o, hw, zen4, full) in cases {
+        for (layer, c, o, hw, zen4, intel, zen5) in cases {
             let g = square(c, o, hw, 3, PLAIN);
             for pass in all {
                 assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen4), zen4, "{layer} {pass:?} zen4");
-                for kind in [CpuKind::Intel, CpuKind::Zen5] {
-                    assert_eq!(choose_for(&g, pass, Isa::Avx512, false, kind), full, "{layer} {pass:?} {kind:?}");
-                }
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Intel), intel, "{layer} {pass:?} intel");
+                assert_eq!(choose_for(&g, pass, Isa::Avx512, false, CpuKind::Zen5), zen5, "{layer} {pass:?} zen5");
             }
         }
+        // F(4x4) on 16x16 planes: up to 128² channels on Zen 4 and Intel, 64 x 128 on Zen 5.
+        let g = square(128, 128, 16, 3, PLAIN);
+        for kind in [CpuKind::Zen4, CpuKind::Intel] {
+            assert_eq!(choose_for(&g, Forward, Isa::Avx512, false, kind), WinogradF4, "{kind:?}");
+        }
+        assert_eq!(choose_for(&g, Forward, Isa::Avx512, false, CpuKind::Zen5), WinogradGemm);
         // A layer away from the crossover picks the same algorithm on every kind.
         let g = square(16, 16, 32, 3, PLAIN);
         for pass in all {
@@ -575,9 +586,9 @@ mod tests {
         assert_eq!(choose(&g, Forward, Isa::Portable), WinogradGemm);
     }
 
-    /// On Zen 5 bf16 products send the layers past 64 x 128 channels to the GEMM Winograd (its
-    /// products run in bf16 too), keep narrower ones on the f32 lanes, and move only the
-    /// 512-channel weight gradient on 7x7 planes to im2col.
+    /// On Zen 5 bf16 products keep the layers past 64 x 128 channels on the GEMM Winograd (as
+    /// f32 does; its products run in bf16 too), narrower ones on the f32 lanes, and move only
+    /// the 512-channel weight gradient on 7x7 planes to im2col.
     #[test]
     fn zen5_bf16_sends_wide_layers_to_the_gemm_winograd() {
         // (layer, c, o, input size, bf16 algorithm forward, input gradient, weight gradient)
