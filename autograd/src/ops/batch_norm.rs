@@ -1,7 +1,7 @@
 //! Batch normalization as fused ops: [`Tensor::batch_norm_train`] (batch statistics), with
 //! ReLU ([`Tensor::batch_norm_relu_train`]), ReLU6 ([`Tensor::batch_norm_relu6_train`]) or a
-//! residual add and ReLU ([`Tensor::batch_norm_add_relu_train`]) in the same pass, and [`Tensor::channel_affine`] (a
-//! per-channel scale and shift, which is batch norm in eval mode).
+//! residual add and ReLU ([`Tensor::batch_norm_add_relu_train`]) in the same pass, and
+//! [`Tensor::channel_affine`] (a per-channel scale and shift, which is batch norm in eval mode).
 //!
 //! Forward and first-order backward run the backend's fused per-channel kernels
 //! ([`backends::Backend::channel_stats`], `channel_sums`, `channel_fma`): two reads of the input
