@@ -29,11 +29,74 @@ fn window(i: usize, k: usize, s: usize, p: usize, len: usize) -> (usize, usize, 
 
 // ----- max pooling -----
 
+/// One tap of a row of max-pooling windows: `src[k]` (at flat input index `first + k·step`)
+/// against each window's running maximum `best[k]` and its index `at[k]`. The first maximum
+/// stays, and NaN wins over numbers.
+type Taps<T> = fn(&mut [T], &mut [i64], &[T], usize, usize);
+
+/// The tap kernel of max pooling, for f32 built with AVX-512 where the CPU has it; f64 keeps
+/// the default build.
+trait PoolTaps: FloatElement {
+    /// See [`Taps`].
+    const TAPS: Taps<Self> = taps_of::<Self>;
+}
+
+impl PoolTaps for f64 {}
+
+impl PoolTaps for f32 {
+    const TAPS: Taps<f32> = taps_f32;
+}
+
+f32_avx512!(
+    /// [`taps_of`] for f32.
+    fn taps_f32(best: &mut [f32], at: &mut [i64], src: &[f32], first: usize, step: usize) => taps_of
+);
+
+/// See [`Taps`].
+#[inline(always)]
+fn taps_of<T: FloatElement>(best: &mut [T], at: &mut [i64], src: &[T], first: usize, step: usize) {
+    for (k, ((b, i), &v)) in best.iter_mut().zip(at.iter_mut()).zip(src).enumerate() {
+        let take = v > *b || (v.is_nan() && !b.is_nan());
+        *b = if take { v } else { *b };
+        *i = if take { (first + k * step) as i64 } else { *i };
+    }
+}
+
+/// `row` split into its `stride` phases, each `phases.len() / stride` long:
+/// `phases[q·len + i] = row[i·stride + q]` (the tails past the row are left as they were).
+fn split_phases<T: Copy>(row: &[T], stride: usize, phases: &mut [T]) {
+    let len = phases.len() / stride;
+    match stride {
+        1 => phases[..row.len()].copy_from_slice(row),
+        // Pairs deinterleave in vector shuffles (the ResNet stem's pooling).
+        2 => {
+            let (even, odd) = phases.split_at_mut(len);
+            let pairs = row.chunks_exact(2);
+            if let [last] = pairs.remainder() {
+                even[row.len() / 2] = *last;
+            }
+            for ((e, o), p) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                *e = p[0];
+                *o = p[1];
+            }
+        }
+        _ => {
+            for (q, phase) in phases.chunks_exact_mut(len).enumerate() {
+                for (d, &v) in phase.iter_mut().zip(row[q.min(row.len())..].iter().step_by(stride)) {
+                    *d = v;
+                }
+            }
+        }
+    }
+}
+
 /// Max pooling of dense planes: each output scans its window in order (rows, then columns)
-/// and keeps the first maximum, NaN winning over numbers. The scan keeps its value and index in
-/// registers and replaces them by selects, not branches: on data without order the branches
-/// of a `v > best` test mispredicted about every other tap.
-fn max_pool_float<T: FloatElement>(x: &[T], l: &Layout, p: &Pool2dParams, out: &[usize]) -> (Vec<T>, Vec<i64>) {
+/// and keeps the first maximum, NaN winning over numbers. A row of outputs is updated tap by
+/// tap across the row (each output's running maximum and index stay in the output buffers),
+/// from the input row split into its `stride` phases (`phase[q][i] = row[i·stride + q]`), so
+/// that every tap reads a contiguous run and the updates vectorize. Columns whose windows are
+/// clipped by the padding or the edge scan their own clipped windows.
+fn max_pool_float<T: PoolTaps>(x: &[T], l: &Layout, p: &Pool2dParams, out: &[usize]) -> (Vec<T>, Vec<i64>) {
     let [_, _, h, w] = four_d("max_pool2d", l.shape()).expect("checked");
     let (oh, ow) = (out[2], out[3]);
     let numel: usize = out.iter().product();
@@ -51,24 +114,42 @@ fn max_pool_float<T: FloatElement>(x: &[T], l: &Layout, p: &Pool2dParams, out: &
             (w0, w1)
         })
         .collect();
-    vals.par_chunks_mut(ohw).zip(idx.par_chunks_mut(ohw)).enumerate().with_min_len(min_planes(ohw)).for_each(
-        |(pl, (vp, ip))| {
+    // Columns `ja..jb` have whole windows inside the row: `j·sw ≥ pw` and `j·sw − pw + kw ≤ w`.
+    let ja = pw.div_ceil(sw).min(ow);
+    let jb = if w + pw >= kw { ((w + pw - kw) / sw + 1).min(ow) } else { 0 }.max(ja);
+    let phase_len = w.div_ceil(sw);
+    vals.par_chunks_mut(ohw).zip(idx.par_chunks_mut(ohw)).enumerate().with_min_len(min_planes(ohw)).for_each_init(
+        || vec![T::zero(); sw * phase_len],
+        |phases, (pl, (vp, ip))| {
             let xp = &x[pl * hw..(pl + 1) * hw];
             for i in 0..oh {
                 let (h0, h1, _) = window(i, kh, sh, ph, h);
-                for (j, &(w0, w1)) in cols.iter().enumerate() {
-                    // Minus infinity at the window's first position: what an all-minus-infinity
-                    // (or empty) window keeps.
-                    let (mut best, mut bi) = (T::neg_infinity(), h0 * w + w0);
-                    for r in h0..h1 {
-                        for (c, &v) in (r * w + w0..).zip(&xp[r * w + w0..r * w + w1]) {
-                            let take = v > best || (v.is_nan() && !best.is_nan());
-                            best = if take { v } else { best };
-                            bi = if take { c } else { bi };
+                let (vr, ir) = (&mut vp[i * ow..(i + 1) * ow], &mut ip[i * ow..(i + 1) * ow]);
+                // Minus infinity at the window's first position: what an all-minus-infinity
+                // (or empty) window keeps.
+                for ((v, ix), &(w0, _)) in vr.iter_mut().zip(ir.iter_mut()).zip(&cols) {
+                    *v = T::neg_infinity();
+                    *ix = (h0 * w + w0) as i64;
+                }
+                for r in h0..h1 {
+                    let row = &xp[r * w..(r + 1) * w];
+                    for j in (0..ja).chain(jb..ow) {
+                        let (w0, w1) = cols[j];
+                        for c in w0..w1 {
+                            (T::TAPS)(&mut vr[j..j + 1], &mut ir[j..j + 1], &row[c..c + 1], r * w + c, 1);
                         }
                     }
-                    vp[i * ow + j] = best;
-                    ip[i * ow + j] = bi as i64;
+                    if ja == jb {
+                        continue;
+                    }
+                    split_phases(row, sw, phases);
+                    for t in 0..kw {
+                        // Column `j·sw − pw + t` is phase `q` at `j + base`: `ja·sw − pw + t ≥ 0`.
+                        let first = ja * sw + t - pw;
+                        let (q, at) = (first % sw, first / sw);
+                        let src = &phases[q * phase_len + at..q * phase_len + at + (jb - ja)];
+                        (T::TAPS)(&mut vr[ja..jb], &mut ir[ja..jb], src, r * w + first, sw);
+                    }
                 }
             }
         },
@@ -336,6 +417,21 @@ pub(crate) fn adaptive_avg_pool2d_backward(gy: &CpuStorage, lgy: &Layout, input_
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_split_into_their_stride_phases() {
+        for stride in 1..=4 {
+            for w in [1usize, 2, 5, 8, 9] {
+                let row: Vec<f32> = (0..w).map(|c| c as f32).collect();
+                let len = w.div_ceil(stride);
+                let mut phases = vec![-1.0f32; stride * len];
+                split_phases(&row, stride, &mut phases);
+                for (c, &v) in row.iter().enumerate() {
+                    assert_eq!(phases[(c % stride) * len + c / stride], v, "stride {stride} width {w} column {c}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn windows_follow_pytorch() {
