@@ -116,7 +116,7 @@ fn max_pool_float<T: PoolTaps>(x: &[T], l: &Layout, p: &Pool2dParams, out: &[usi
         .collect();
     // Columns `ja..jb` have whole windows inside the row: `j·sw ≥ pw` and `j·sw − pw + kw ≤ w`.
     let ja = pw.div_ceil(sw).min(ow);
-    let jb = if w + pw >= kw { ((w + pw - kw) / sw + 1).min(ow) } else { 0 }.max(ja);
+    let jb = (if w + pw >= kw { ((w + pw - kw) / sw + 1).min(ow) } else { 0 }).max(ja);
     let phase_len = w.div_ceil(sw);
     vals.par_chunks_mut(ohw).zip(idx.par_chunks_mut(ohw)).enumerate().with_min_len(min_planes(ohw)).for_each_init(
         || vec![T::zero(); sw * phase_len],
@@ -133,10 +133,11 @@ fn max_pool_float<T: PoolTaps>(x: &[T], l: &Layout, p: &Pool2dParams, out: &[usi
                 }
                 for r in h0..h1 {
                     let row = &xp[r * w..(r + 1) * w];
+                    // (A clipped window's taps in turn, inlined: no dispatch per tap.)
                     for j in (0..ja).chain(jb..ow) {
                         let (w0, w1) = cols[j];
                         for c in w0..w1 {
-                            (T::TAPS)(&mut vr[j..j + 1], &mut ir[j..j + 1], &row[c..c + 1], r * w + c, 1);
+                            taps_of(&mut vr[j..j + 1], &mut ir[j..j + 1], &row[c..c + 1], r * w + c, 1);
                         }
                     }
                     if ja == jb {

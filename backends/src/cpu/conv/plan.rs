@@ -260,7 +260,7 @@ fn rows(g: &Geom, pass: ConvPass, bf16: bool, kind: CpuKind) -> [(Algorithm, boo
             (Im2col, bf16_im2col),
             // The accumulator of the 36 positions' products is read and written once per chunk
             // of tiles; wider layers get chunks of one tile vector.
-            (WinogradF4, planes_12(g.oh, g.ow) && c >= 8 && c * o <= (64 * 64).min(lanes_max)),
+            (WinogradF4, planes_12(g.oh, g.ow) && c >= 8 && c * o <= 64 * 64),
             (WinogradF2, c >= 8 && c * o <= f2_channels),
             (Direct3x3, c.min(o) <= 32 && g.ow >= 12),
             // Wider layers get chunks of few images, and the lane sums of the accumulators (27

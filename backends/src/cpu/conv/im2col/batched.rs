@@ -46,30 +46,39 @@ pub(in crate::cpu::conv) fn images_per_group(g: &Geom) -> Option<usize> {
     (per >= 2).then_some(per)
 }
 
+/// Copies one image's `[rows, hwo]` matrix `img` into columns `j·hwo..(j + 1)·hwo` of the
+/// group's `[rows, ncols]` matrix.
+fn put_image<T: Copy>(img: &[T], hwo: usize, group: &mut [T], ncols: usize, j: usize) {
+    for (r, src) in img.chunks_exact(hwo).enumerate() {
+        group[r * ncols + j * hwo..][..hwo].copy_from_slice(src);
+    }
+}
+
+/// Copies columns `j·hwo..(j + 1)·hwo` of the group's `[rows, ncols]` matrix into one image's
+/// `[rows, hwo]` matrix `img` (the inverse of [`put_image`]).
+fn take_image<T: Copy>(group: &[T], ncols: usize, j: usize, img: &mut [T], hwo: usize) {
+    for (r, dst) in img.chunks_exact_mut(hwo).enumerate() {
+        dst.copy_from_slice(&group[r * ncols + j * hwo..][..hwo]);
+    }
+}
+
 /// Unfolds images `first..first + imgs` of `x` into `col` (`[C kH kW, imgs · oH·oW]`), each
 /// through `stage` (one image's `[C kH kW, oH·oW]`).
 fn unfold_group<T: GemmElement>(x: &[T], g: &Geom, first: usize, imgs: usize, col: &mut [T], stage: &mut Vec<T>) {
     let (ckk, hwo, img_in) = (g.ckk(), g.out_plane(), g.c * g.in_plane());
-    let ncols = imgs * hwo;
     let stage = scratch(stage, ckk * hwo);
     for j in 0..imgs {
         let xi = &x[(first + j) * img_in..(first + j + 1) * img_in];
         unfold(xi, g, 0, g.c, 0, g.oh, stage);
-        for (row, src) in stage.chunks_exact(hwo).enumerate() {
-            col[row * ncols + j * hwo..][..hwo].copy_from_slice(src);
-        }
+        put_image(stage, hwo, col, imgs * hwo, j);
     }
 }
 
 /// Copies images `first..first + imgs` of `planes` (`[N, rows, oH·oW]`) into `dst`
 /// (`[rows, imgs · oH·oW]`).
 fn gather_planes<T: GemmElement>(planes: &[T], rows: usize, hwo: usize, first: usize, imgs: usize, dst: &mut [T]) {
-    let ncols = imgs * hwo;
     for j in 0..imgs {
-        let img = &planes[(first + j) * rows * hwo..][..rows * hwo];
-        for (r, src) in img.chunks_exact(hwo).enumerate() {
-            dst[r * ncols + j * hwo..][..hwo].copy_from_slice(src);
-        }
+        put_image(&planes[(first + j) * rows * hwo..][..rows * hwo], hwo, dst, imgs * hwo, j);
     }
 }
 
@@ -88,9 +97,7 @@ pub(super) fn forward<T: GemmElement>(x: &[T], w: &[T], g: &Geom, y: &mut [T], i
             let b = MatRef { data: &col[..], offset: 0, rs: ncols, cs: 1 };
             gemm(o, ckk, ncols, T::one(), a, b, T::zero(), out, ncols);
             for (j, yi) in yg.chunks_exact_mut(o * hwo).enumerate() {
-                for (r, dst) in yi.chunks_exact_mut(hwo).enumerate() {
-                    dst.copy_from_slice(&out[r * ncols + j * hwo..][..hwo]);
-                }
+                take_image(out, ncols, j, yi, hwo);
             }
         },
     );
@@ -112,9 +119,7 @@ pub(super) fn backward_data<T: GemmElement>(gy: &[T], w: &[T], g: &Geom, dx: &mu
             gemm(ckk, o, ncols, T::one(), wt, b, T::zero(), col, ncols);
             let stage = scratch(stage, ckk * hwo);
             for (j, dxi) in dxg.chunks_exact_mut(img_in).enumerate() {
-                for (row, dst) in stage.chunks_exact_mut(hwo).enumerate() {
-                    dst.copy_from_slice(&col[row * ncols + j * hwo..][..hwo]);
-                }
+                take_image(col, ncols, j, stage, hwo);
                 fold(stage, g, 0, g.c, 0, g.oh, dxi);
             }
         },
